@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+)
+
+// selfEnv carries the self-metrics address into the embedded default configuration.
+const selfEnv = "DISCOVERING_PROMETHEUS_SELF"
+
+// selfMetrics serves the runner's own metrics (Go runtime, process, and its scrapers' counters) on a
+// loopback port, for the embedded default configuration to scrape.
+type selfMetrics struct {
+	server *http.Server
+	plugin atomic.Pointer[plugin.DiscoveringPrometheus]
+}
+
+func serveSelfMetrics() (*selfMetrics, error) {
+	// Loopback only: these metrics are for this runner, not for the network.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &selfMetrics{}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		s,
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	s.server = &http.Server{Handler: mux}
+	go func() {
+		if err := s.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			os.Stderr.WriteString("discovering-prometheus: self-metrics: " + err.Error() + "\n")
+		}
+	}()
+	return s, os.Setenv(selfEnv, l.Addr().String())
+}
+
+func (s *selfMetrics) watch(p *plugin.DiscoveringPrometheus) { s.plugin.Store(p) }
+
+// Close stops serving.
+func (s *selfMetrics) Close() error { return s.server.Close() }
+
+var (
+	scrapesDesc  = selfDesc("scrapes_total", "Scrapes done.")
+	errorsDesc   = selfDesc("scrape_errors_total", "Scrapes that failed.")
+	samplesDesc  = selfDesc("samples_total", "Samples scraped.")
+	durationDesc = selfDesc("scrape_duration_seconds_total", "Time spent scraping.")
+	targetsDesc  = selfDesc("targets", "Targets discovered and not blacklisted.")
+)
+
+func selfDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("discovering_prometheus_"+name, help, []string{"scraper"}, nil)
+}
+
+// Describe implements prometheus.Collector.
+func (*selfMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *selfMetrics) Collect(ch chan<- prometheus.Metric) {
+	p := s.plugin.Load()
+	if p == nil {
+		return
+	}
+	for _, sc := range p.Running() {
+		name, st := sc.Config().Name, sc.Stats()
+		ch <- prometheus.MustNewConstMetric(scrapesDesc, prometheus.CounterValue, float64(st.Scrapes.Load()), name)
+		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(st.Errors.Load()), name)
+		ch <- prometheus.MustNewConstMetric(samplesDesc, prometheus.CounterValue, float64(st.Samples.Load()), name)
+		ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.CounterValue, float64(st.DurationNano.Load())/1e9, name)
+		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(st.Targets.Load()), name)
+	}
+}

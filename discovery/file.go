@@ -1,0 +1,47 @@
+package discovery
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/common/model"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/file"
+)
+
+// File is a [[file-discovery]] section: targets read from JSON or YAML files in Prometheus' file_sd format,
+// re-read when they change and every refresh-interval.
+type File struct {
+	Common
+	Files           []string        `toml:"files"`
+	RefreshInterval config.Duration `toml:"refresh-interval"`
+}
+
+// filePattern is Kapacitor's (and Prometheus') rule: a glob only in the last path element, JSON or YAML.
+var filePattern = regexp.MustCompile(`^[^*]*(\*[^/]*)?\.(?i:json|yml|yaml)$`)
+
+// Service implements Provider.
+func (*File) Service() string { return "file-discovery" }
+
+// SDConfig implements Provider.
+func (f *File) SDConfig() (promdiscovery.Config, error) {
+	if len(f.Files) == 0 {
+		return nil, errors.New("files: at least one file is required")
+	}
+	for i, name := range f.Files {
+		if !filePattern.MatchString(name) {
+			return nil, fmt.Errorf("files[%d]: %q must end in .json, .yml or .yaml and may hold a * only in its last element", i, name)
+		}
+	}
+	refresh := time.Duration(f.RefreshInterval)
+	if refresh == 0 {
+		refresh = 5 * time.Minute
+	}
+	if refresh < 0 {
+		return nil, fmt.Errorf("refresh-interval: %s is negative", refresh)
+	}
+	return &file.SDConfig{Files: f.Files, RefreshInterval: model.Duration(refresh)}, nil
+}

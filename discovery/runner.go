@@ -1,0 +1,233 @@
+package discovery
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+)
+
+// Runner runs every configured discoverer in the background and keeps the current target groups of each.
+// Readers poll it: Version tells whether anything changed since they last looked.
+type Runner struct {
+	configs  Configs
+	logger   *slog.Logger
+	registry *prometheus.Registry
+
+	mu      sync.Mutex
+	groups  map[Key]map[string]*targetgroup.Group // by the group's source
+	version uint64
+	waiting map[Key]bool // discoverers that have not yet sent their first update
+	ready   chan struct{}
+	stats   map[Key]*Stats
+	logs    map[Key]*dedupHandler
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	metrics []promdiscovery.DiscovererMetrics
+}
+
+// Stats counts a discoverer's updates and failures.
+type Stats struct {
+	Updates uint64
+	Errors  uint64
+}
+
+// NewRunner prepares a runner for the given configurations; Start runs them. Prometheus' SD metrics are
+// registered on registry, which may be nil.
+func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Registry) *Runner {
+	if registry == nil {
+		registry = prometheus.NewRegistry()
+	}
+	r := &Runner{
+		configs:  configs,
+		logger:   logger,
+		registry: registry,
+		groups:   make(map[Key]map[string]*targetgroup.Group, len(configs)),
+		waiting:  make(map[Key]bool, len(configs)),
+		ready:    make(chan struct{}),
+		stats:    make(map[Key]*Stats, len(configs)),
+		logs:     make(map[Key]*dedupHandler, len(configs)),
+	}
+	for k := range configs {
+		r.waiting[k] = true
+		r.stats[k] = &Stats{}
+	}
+	if len(r.waiting) == 0 {
+		close(r.ready)
+	}
+	return r
+}
+
+// Start runs every discoverer until Stop. A discoverer that cannot be created is logged and left out; the
+// others run.
+func (r *Runner) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+
+	refresh := promdiscovery.NewRefreshMetrics(r.registry)
+	r.register(refresh)
+	mechanisms := make(map[string]promdiscovery.DiscovererMetrics)
+
+	for _, key := range r.keys() {
+		cfg := r.configs[key]
+		metrics, ok := mechanisms[cfg.Name()]
+		if !ok {
+			metrics = cfg.NewDiscovererMetrics(r.registry, refresh)
+			r.register(metrics)
+			mechanisms[cfg.Name()] = metrics
+		}
+		handler := newDedupHandler(r.logger.Handler(), func() { r.countError(key) })
+		r.mu.Lock()
+		r.logs[key] = handler
+		r.mu.Unlock()
+		logger := slog.New(handler).With("discoverer", key.String())
+		d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
+			Logger:  logger,
+			Metrics: metrics,
+			SetName: key.Service + "/" + key.ID,
+		})
+		if err != nil {
+			logger.Error("cannot start discoverer", "err", err)
+			r.update(key, nil)
+			continue
+		}
+		updates := make(chan []*targetgroup.Group)
+		r.wg.Add(2)
+		go func() {
+			defer r.wg.Done()
+			d.Run(ctx, updates)
+		}()
+		go func() {
+			defer r.wg.Done()
+			r.receive(ctx, key, updates)
+		}()
+	}
+}
+
+func (r *Runner) register(m promdiscovery.DiscovererMetrics) {
+	if err := m.Register(); err != nil {
+		r.logger.Warn("cannot register discovery metrics", "err", err)
+		return
+	}
+	r.metrics = append(r.metrics, m)
+}
+
+// receive applies the updates of one discoverer until it stops or closes its channel (static does).
+func (r *Runner) receive(ctx context.Context, key Key, updates <-chan []*targetgroup.Group) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case groups, ok := <-updates:
+			if !ok {
+				return
+			}
+			r.update(key, groups)
+		}
+	}
+}
+
+func (r *Runner) update(key Key, groups []*targetgroup.Group) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bySource := r.groups[key]
+	if bySource == nil {
+		bySource = make(map[string]*targetgroup.Group)
+		r.groups[key] = bySource
+	}
+	for _, g := range groups {
+		if g == nil {
+			continue
+		}
+		// An empty group is how a provider says that a source is gone.
+		if len(g.Targets) == 0 {
+			delete(bySource, g.Source)
+		} else {
+			bySource[g.Source] = g
+		}
+	}
+	if groups != nil {
+		r.stats[key].Updates++
+		if h := r.logs[key]; h != nil && h.reset() {
+			r.logger.Info("discoverer recovered", "discoverer", key.String())
+		}
+	}
+	r.version++
+	if r.waiting[key] {
+		delete(r.waiting, key)
+		if len(r.waiting) == 0 {
+			close(r.ready)
+		}
+	}
+}
+
+func (r *Runner) countError(key Key) {
+	r.mu.Lock()
+	r.stats[key].Errors++
+	r.mu.Unlock()
+}
+
+// Ready is closed once every discoverer has sent its first update (or failed to start).
+func (r *Runner) Ready() <-chan struct{} { return r.ready }
+
+// Version changes whenever any discoverer's targets change.
+func (r *Runner) Version() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.version
+}
+
+// Groups returns the current target groups of one discoverer, ordered by source. The groups are shared:
+// callers must not change them.
+func (r *Runner) Groups(key Key) []*targetgroup.Group {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bySource := r.groups[key]
+	groups := make([]*targetgroup.Group, 0, len(bySource))
+	for _, g := range bySource {
+		groups = append(groups, g)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Source < groups[j].Source })
+	return groups
+}
+
+// Stats returns a copy of one discoverer's counters.
+func (r *Runner) Stats(key Key) Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.stats[key]; s != nil {
+		return *s
+	}
+	return Stats{}
+}
+
+// Stop ends every discoverer and waits for their goroutines.
+func (r *Runner) Stop() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	for _, m := range r.metrics {
+		m.Unregister()
+	}
+	r.metrics = nil
+}
+
+func (r *Runner) keys() []Key {
+	keys := make([]Key, 0, len(r.configs))
+	for k := range r.configs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Service != keys[j].Service {
+			return keys[i].Service < keys[j].Service
+		}
+		return keys[i].ID < keys[j].ID
+	})
+	return keys
+}

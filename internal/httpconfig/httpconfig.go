@@ -1,0 +1,104 @@
+// Package httpconfig maps Kapacitor's HTTP client keys (ssl-*, username, password, bearer-token, proxy-url)
+// onto Prometheus' HTTP client configuration. Scrapers and the HTTP-based discoverers share these keys, so
+// they share this one mapping and Prometheus' client, which puts every option on the wire.
+package httpconfig
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/common/config"
+)
+
+// TLS holds Kapacitor's TLS keys.
+type TLS struct {
+	CA                 string `toml:"ssl-ca"`
+	Cert               string `toml:"ssl-cert"`
+	Key                string `toml:"ssl-key"`
+	ServerName         string `toml:"ssl-server-name"`
+	InsecureSkipVerify bool   `toml:"insecure-skip-verify"`
+}
+
+// Prometheus returns the TLS keys as Prometheus' TLS configuration.
+func (t *TLS) Prometheus() promconfig.TLSConfig {
+	return promconfig.TLSConfig{
+		CAFile:             t.CA,
+		CertFile:           t.Cert,
+		KeyFile:            t.Key,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify,
+	}
+}
+
+// Validate reports a client certificate given without its key, or the other way round.
+func (t *TLS) Validate() error {
+	if (t.Cert == "") != (t.Key == "") {
+		return errors.New("ssl-cert and ssl-key must be given together")
+	}
+	return nil
+}
+
+// Auth holds Kapacitor's authentication keys. Basic auth and a bearer token exclude each other: Kapacitor
+// always sent Basic and silently dropped the token; here a config with both is refused.
+type Auth struct {
+	Username    string        `toml:"username"`
+	Password    config.Secret `toml:"password"`
+	BearerToken config.Secret `toml:"bearer-token"`
+}
+
+// Validate reports basic auth combined with a bearer token.
+func (a *Auth) Validate() error {
+	if (a.Username != "" || !a.Password.Empty()) && !a.BearerToken.Empty() {
+		return errors.New("username/password and bearer-token exclude each other")
+	}
+	return nil
+}
+
+// Apply resolves the secrets and sets them on c.
+func (a *Auth) Apply(c *promconfig.HTTPClientConfig) error {
+	if a.Username != "" || !a.Password.Empty() {
+		password, err := Resolve(&a.Password)
+		if err != nil {
+			return fmt.Errorf("password: %w", err)
+		}
+		c.BasicAuth = &promconfig.BasicAuth{Username: a.Username, Password: password}
+	}
+	if !a.BearerToken.Empty() {
+		token, err := Resolve(&a.BearerToken)
+		if err != nil {
+			return fmt.Errorf("bearer-token: %w", err)
+		}
+		c.Authorization = &promconfig.Authorization{Type: "Bearer", Credentials: token}
+	}
+	return nil
+}
+
+// Resolve reads a Telegraf secret (which may live in a secret store) as a Prometheus secret.
+func Resolve(s *config.Secret) (promconfig.Secret, error) {
+	if s.Empty() {
+		return "", nil
+	}
+	buf, err := s.Get()
+	if err != nil {
+		return "", err
+	}
+	defer buf.Destroy()
+	return promconfig.Secret(buf.String()), nil
+}
+
+// ParseProxy checks a proxy-url and returns it as Prometheus' proxy configuration.
+func ParseProxy(raw string) (promconfig.ProxyConfig, error) {
+	if raw == "" {
+		return promconfig.ProxyConfig{}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return promconfig.ProxyConfig{}, err
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return promconfig.ProxyConfig{}, fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	return promconfig.ProxyConfig{ProxyURL: promconfig.URL{URL: u}}, nil
+}

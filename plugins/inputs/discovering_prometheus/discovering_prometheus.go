@@ -1,0 +1,229 @@
+// Package discovering_prometheus is the Telegraf input that does what Kapacitor's scrapers and discoverers
+// did: discoverers find targets, scrapers pull Prometheus-format metrics from them on each gather, and every
+// metric carries its scraper's db and rp as tags for Telegraf's InfluxDB outputs to route.
+package discovering_prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/plugins/inputs"
+	"github.com/prometheus/client_golang/prometheus"
+
+	root "github.com/discovering-prometheus/discovering-prometheus"
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
+)
+
+// Defaults of the plugin-level options.
+const (
+	defaultMaxConcurrentScrapes = 128
+	defaultDiscoveryWait        = 10 * time.Second
+)
+
+// DiscoveringPrometheus is the plugin. Its sub-tables are Kapacitor's [[scraper]] and discoverer sections.
+type DiscoveringPrometheus struct {
+	MetricFormat         string          `toml:"metric_format"`
+	DBTag                string          `toml:"db_tag"`
+	RPTag                string          `toml:"rp_tag"`
+	MaxConcurrentScrapes int             `toml:"max_concurrent_scrapes"`
+	DiscoveryWait        config.Duration `toml:"discovery_wait"`
+	Scrapers             []*scrape.Config `toml:"scraper"`
+	discovery.Sections
+	Log telegraf.Logger `toml:"-"`
+
+	logger   *slog.Logger
+	convert  func(*scrape.Sample, *routing) telegraf.Metric
+	configs  discovery.Configs
+	enabled  []*scrape.Config
+	runner   *discovery.Runner
+	registry *prometheus.Registry
+
+	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
+	scrapers []*scrape.Scraper
+	routes   map[*scrape.Scraper]*routing
+	seen     uint64 // the discovery version the scrapers were last synced to
+	waited   bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// SampleConfig returns the sample configuration.
+func (*DiscoveringPrometheus) SampleConfig() string { return root.SampleConfig }
+
+// Init validates the configuration; its errors name the section and the key.
+func (p *DiscoveringPrometheus) Init() error {
+	if p.MetricFormat == "" {
+		p.MetricFormat = "kapacitor"
+	}
+	var errs []error
+	if p.convert = formats[p.MetricFormat]; p.convert == nil {
+		errs = append(errs, fmt.Errorf("metric_format: %q is not one of %s", p.MetricFormat, strings.Join(formatNames(), ", ")))
+	}
+	if p.DBTag == "" {
+		p.DBTag = "db"
+	}
+	if p.RPTag == "" {
+		p.RPTag = "rp"
+	}
+	if p.DBTag == p.RPTag {
+		errs = append(errs, fmt.Errorf("db_tag and rp_tag: both are %q", p.DBTag))
+	}
+	if p.MaxConcurrentScrapes < 0 {
+		errs = append(errs, fmt.Errorf("max_concurrent_scrapes: %d is negative", p.MaxConcurrentScrapes))
+	}
+	if p.MaxConcurrentScrapes == 0 {
+		p.MaxConcurrentScrapes = defaultMaxConcurrentScrapes
+	}
+	if p.DiscoveryWait == 0 {
+		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
+	}
+
+	var err error
+	p.configs, err = discovery.Validate(p.Providers())
+	if err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, p.initScrapers()...)
+	return errors.Join(errs...)
+}
+
+func (p *DiscoveringPrometheus) initScrapers() []error {
+	var errs []error
+	names := make(map[string]bool)
+	p.enabled = p.enabled[:0]
+	for i, s := range p.Scrapers {
+		if !s.IsEnabled() {
+			continue
+		}
+		section := fmt.Sprintf("scraper[%d]", i)
+		if s.Name != "" {
+			section = fmt.Sprintf("scraper %q", s.Name)
+		}
+		if err := s.Init(); err != nil {
+			errs = append(errs, prefixLines(section, err))
+			continue
+		}
+		if names[s.Name] {
+			errs = append(errs, fmt.Errorf("%s: name: used by another scraper", section))
+			continue
+		}
+		names[s.Name] = true
+		key := discovery.Key{Service: s.DiscovererService, ID: s.DiscovererID}
+		if _, ok := p.configs[key]; !ok {
+			errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
+			continue
+		}
+		p.enabled = append(p.enabled, s)
+	}
+	if len(p.enabled) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
+	}
+	return errs
+}
+
+func (p *DiscoveringPrometheus) unknownDiscoverer(key discovery.Key) string {
+	if !slices.Contains(discovery.Services, key.Service) {
+		return fmt.Sprintf("discoverer-service: %q is not a discoverer; use one of %s", key.Service, strings.Join(discovery.Services, ", "))
+	}
+	return fmt.Sprintf("discoverer-id: no enabled [[%s]] section has id %q", key.Service, key.ID)
+}
+
+// prefixLines puts the section before every line of a joined error.
+func prefixLines(section string, err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = section + ": " + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+func formatNames() []string {
+	names := make([]string, 0, len(formats))
+	for name := range formats {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Start runs the discoverers in the background and prepares the scrapers.
+func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
+	p.logger = newSlogLogger(p.Log)
+	p.registry = prometheus.NewRegistry()
+	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
+	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
+	for _, cfg := range p.enabled {
+		s, err := scrape.New(cfg, p.logger)
+		if err != nil {
+			return fmt.Errorf("scraper %q: %w", cfg.Name, err)
+		}
+		scrapers = append(scrapers, s)
+		routes[s] = &routing{dbTag: p.DBTag, db: cfg.DB, rpTag: p.RPTag, rp: cfg.RP}
+	}
+	p.mu.Lock()
+	p.scrapers, p.routes = scrapers, routes
+	p.mu.Unlock()
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.runner = discovery.NewRunner(p.configs, p.logger, p.registry)
+	p.runner.Start()
+	return nil
+}
+
+// Gather scrapes every target whose scrape-interval has elapsed. The first gather waits up to discovery_wait
+// for every discoverer's first answer, so that a one-shot run (telegraf --once, the runner's -once) sees
+// the targets.
+func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
+	if !p.waited {
+		p.waited = true
+		select {
+		case <-p.runner.Ready():
+		case <-time.After(time.Duration(p.DiscoveryWait)):
+			p.Log.Warnf("not every discoverer answered within discovery_wait (%s); scraping the targets known so far", time.Duration(p.DiscoveryWait))
+		case <-p.ctx.Done():
+			return nil
+		}
+	}
+	if v := p.runner.Version(); v != p.seen {
+		p.seen = v
+		for _, s := range p.scrapers {
+			cfg := s.Config()
+			for _, err := range s.Sync(p.runner.Groups(discovery.Key{Service: cfg.DiscovererService, ID: cfg.DiscovererID})) {
+				p.Log.Warn(err.Error())
+			}
+		}
+	}
+	scrape.Run(p.ctx, p.scrapers, time.Now(), p.MaxConcurrentScrapes, func() scrape.Sink {
+		return &sink{acc: acc, convert: p.convert, routes: p.routes}
+	})
+	return nil
+}
+
+// Stop ends the discoverers and any scrape under way.
+func (p *DiscoveringPrometheus) Stop() {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	if p.runner != nil {
+		p.runner.Stop()
+	}
+}
+
+// Running returns the running scrapers (none before Start), for the runner's self-metrics.
+func (p *DiscoveringPrometheus) Running() []*scrape.Scraper {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.scrapers
+}
+
+func init() {
+	inputs.Add("discovering_prometheus", func() telegraf.Input { return &DiscoveringPrometheus{} })
+}

@@ -1,0 +1,84 @@
+package discovering_prometheus
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/influxdata/telegraf"
+)
+
+// slogHandler writes the records of the discovery and scrape packages (and of Prometheus' discoverers,
+// which log through slog) to the plugin's Telegraf logger, at the matching level.
+type slogHandler struct {
+	log    telegraf.Logger
+	prefix string // rendered attributes of With calls
+	group  string
+}
+
+func newSlogLogger(log telegraf.Logger) *slog.Logger {
+	return slog.New(&slogHandler{log: log})
+}
+
+func level(l slog.Level) telegraf.LogLevel {
+	switch {
+	case l >= slog.LevelError:
+		return telegraf.Error
+	case l >= slog.LevelWarn:
+		return telegraf.Warn
+	case l >= slog.LevelInfo:
+		return telegraf.Info
+	default:
+		return telegraf.Debug
+	}
+}
+
+func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return level(l) <= h.log.Level()
+}
+
+func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(h.prefix)
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		h.write(&b, a)
+		return true
+	})
+	switch level(r.Level) {
+	case telegraf.Error:
+		h.log.Error(b.String())
+	case telegraf.Warn:
+		h.log.Warn(b.String())
+	case telegraf.Info:
+		h.log.Info(b.String())
+	default:
+		h.log.Debug(b.String())
+	}
+	return nil
+}
+
+func (h *slogHandler) write(b *strings.Builder, a slog.Attr) {
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	b.WriteString(" ")
+	if h.group != "" {
+		b.WriteString(h.group + ".")
+	}
+	b.WriteString(a.Key + "=" + a.Value.String())
+}
+
+func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	// Attributes given by With (the scraper, the discoverer) lead the message, so each line says whose it is.
+	var b strings.Builder
+	b.WriteString(h.prefix)
+	for _, a := range attrs {
+		b.WriteString(a.Key + "=" + a.Value.String() + ": ")
+	}
+	return &slogHandler{log: h.log, prefix: b.String(), group: h.group}
+}
+
+func (h *slogHandler) WithGroup(name string) slog.Handler {
+	return &slogHandler{log: h.log, prefix: h.prefix, group: name}
+}

@@ -1,0 +1,290 @@
+package scrape
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
+)
+
+// UserAgent is sent with every scrape.
+var UserAgent = "discovering-prometheus"
+
+// acceptHeader asks for what Prometheus asks for, in its order (OpenMetrics first), with the protobuf format
+// accepted too.
+const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6," +
+	"application/openmetrics-text;version=0.0.1;q=0.5," +
+	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4," +
+	"text/plain;version=0.0.4;q=0.3," +
+	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2," +
+	"*/*;q=0.1"
+
+func requestHeader(timeout time.Duration) http.Header {
+	return http.Header{
+		"Accept":          {acceptHeader},
+		"Accept-Encoding": {"gzip"},
+		"User-Agent":      {UserAgent},
+		"X-Prometheus-Scrape-Timeout-Seconds": {strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)},
+	}
+}
+
+// Sample is one scraped sample, with the target's labels applied.
+type Sample struct {
+	// Labels hold the metric name as __name__ and every label, the target's included. They are only valid
+	// during Sink.Add.
+	Labels labels.Labels
+	Value  float64
+	// Timestamp is the sample's own, else the time the scrape started, in milliseconds since the epoch.
+	Timestamp int64
+	// Type is the type of the sample's metric family (counter, histogram, ...), unknown when not declared.
+	Type model.MetricType
+}
+
+// Sink receives the samples of scrapes. Each scrape worker has its own, so a Sink is not shared.
+type Sink interface {
+	// Add receives one sample of target t of scraper s.
+	Add(s *Scraper, t *Target, sample *Sample)
+	// Drop forgets the samples added since the last Flush: the scrape failed, and Prometheus keeps
+	// nothing of a failed scrape.
+	Drop()
+	// Flush delivers the samples added since the last Flush; it ends every scrape.
+	Flush()
+}
+
+// Run scrapes every due target of the scrapers, at most limit at once, each within its timeout, and returns
+// when all are done.
+func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, newSink func() Sink) {
+	type job struct {
+		s *Scraper
+		t *Target
+	}
+	var jobs []job
+	for _, s := range scrapers {
+		for _, t := range s.Targets() {
+			if t.claim(now) {
+				jobs = append(jobs, job{s, t})
+			}
+		}
+	}
+	queue := make(chan job)
+	var wg sync.WaitGroup
+	for range min(max(limit, 1), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := workers.Get().(*worker)
+			defer workers.Put(w)
+			sink := newSink()
+			for j := range queue {
+				w.scrape(ctx, j.s, j.t, sink)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	wg.Wait()
+}
+
+var workers = sync.Pool{New: func() any {
+	return &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
+}}
+
+// worker holds what a scrape reuses from one scrape to the next.
+type worker struct {
+	body      bytes.Buffer
+	gzip      *gzip.Reader
+	symbols   *labels.SymbolTable
+	lb        *labels.Builder
+	parsed    labels.Labels
+	conflicts []labels.Label
+	sample    Sample
+}
+
+func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
+	contentType, err := w.fetch(ctx, s, t)
+	cancel()
+	samples := 0
+	if err == nil {
+		samples, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
+	}
+	duration := time.Since(start)
+	if err != nil {
+		sink.Drop()
+		samples = 0
+	}
+	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples)
+	sink.Flush()
+
+	s.stats.Scrapes.Add(1)
+	s.stats.Samples.Add(uint64(samples))
+	s.stats.DurationNano.Add(uint64(duration))
+	health := Health{Up: err == nil, LastScrape: start, Duration: duration, Samples: samples}
+	if err != nil {
+		s.stats.Errors.Add(1)
+		health.LastError = err.Error()
+	}
+	before := t.Health()
+	t.report(health)
+	// Logged once per change of state: when a target fails, when its error changes, and when it recovers.
+	switch {
+	case err != nil && before.LastError != health.LastError:
+		s.logger.Warn("scrape failed", "target", t.URL, "err", err)
+	case err == nil && before.LastError != "":
+		s.logger.Info("scrape recovered", "target", t.URL)
+	}
+}
+
+// fetch reads the target's body into w.body and returns its Content-Type.
+func (w *worker) fetch(ctx context.Context, s *Scraper, t *Target) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header = s.header
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return "", fmt.Errorf("server returned HTTP status %s", resp.Status)
+	}
+	var body io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		if w.gzip == nil {
+			w.gzip, err = gzip.NewReader(resp.Body)
+		} else {
+			err = w.gzip.Reset(resp.Body)
+		}
+		if err != nil {
+			return "", fmt.Errorf("gzip body: %w", err)
+		}
+		body = w.gzip
+	}
+	w.body.Reset()
+	if _, err := w.body.ReadFrom(body); err != nil {
+		return "", fmt.Errorf("reading body after %d bytes: %w", w.body.Len(), err)
+	}
+	return resp.Header.Get("Content-Type"), nil
+}
+
+// parse hands every sample of w.body to sink and returns how many there were.
+func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sink Sink) (int, error) {
+	p, err := textparse.New(w.body.Bytes(), contentType, w.symbols, textparse.ParserOptions{
+		// Classic buckets, not native histograms: every format yields the same flat series.
+		IgnoreNativeHistograms: true,
+		// An unknown or missing Content-Type is read as the text format, as Prometheus did for years.
+		FallbackContentType: "text/plain",
+	})
+	if p == nil {
+		return 0, err
+	}
+	var family string
+	var familyType model.MetricType
+	samples := 0
+	for {
+		entry, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return samples, nil
+		}
+		if err != nil {
+			return samples, fmt.Errorf("parsing %q body: %w", contentType, err)
+		}
+		switch entry {
+		case textparse.EntryType:
+			name, typ := p.Type()
+			family, familyType = string(name), typ
+		case textparse.EntrySeries:
+			_, ts, value := p.Series()
+			p.Labels(&w.parsed)
+			samples++
+			w.sample.Labels = w.withTarget(t)
+			w.sample.Value = value
+			w.sample.Timestamp = now
+			if ts != nil {
+				w.sample.Timestamp = *ts
+			}
+			w.sample.Type = model.MetricTypeUnknown
+			if inFamily(w.sample.Labels.Get(model.MetricNameLabel), family) {
+				w.sample.Type = familyType
+			}
+			sink.Add(s, t, &w.sample)
+		}
+	}
+}
+
+// inFamily tells whether a series of that name belongs to the family (a histogram's _bucket, say).
+func inFamily(name, family string) bool {
+	suffix, ok := strings.CutPrefix(name, family)
+	if !ok || family == "" {
+		return false
+	}
+	switch suffix {
+	case "", "_bucket", "_sum", "_count", "_total", "_created", "_gcount", "_gsum", "_info":
+		return true
+	}
+	return false
+}
+
+// withTarget applies the target's labels to the parsed labels as Prometheus does without honor_labels: the
+// target's win, and a scraped label they displace is kept as exported_<name>.
+func (w *worker) withTarget(t *Target) labels.Labels {
+	w.lb.Reset(w.parsed)
+	w.conflicts = w.conflicts[:0]
+	t.Labels.Range(func(l labels.Label) {
+		if v := w.parsed.Get(l.Name); v != "" {
+			w.conflicts = append(w.conflicts, labels.Label{Name: l.Name, Value: v})
+		}
+		w.lb.Set(l.Name, l.Value)
+	})
+	slices.SortStableFunc(w.conflicts, func(a, b labels.Label) int { return len(a.Name) - len(b.Name) })
+	for _, l := range w.conflicts {
+		name := l.Name
+		for {
+			name = model.ExportedLabelPrefix + name
+			if w.lb.Get(name) == "" {
+				w.lb.Set(name, l.Value)
+				break
+			}
+		}
+	}
+	return w.lb.Labels()
+}
+
+// synthetic adds the series Prometheus adds for every scrape.
+func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples int) {
+	upValue := 0.0
+	if up {
+		upValue = 1
+	}
+	for _, m := range []struct {
+		name  string
+		value float64
+	}{
+		{"up", upValue},
+		{"scrape_duration_seconds", duration.Seconds()},
+		{"scrape_samples_scraped", float64(samples)},
+	} {
+		w.lb.Reset(t.Labels)
+		w.lb.Set(model.MetricNameLabel, m.name)
+		w.sample = Sample{Labels: w.lb.Labels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
+		sink.Add(s, t, &w.sample)
+	}
+}

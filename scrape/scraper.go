@@ -1,0 +1,118 @@
+package scrape
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
+)
+
+// Scraper scrapes the targets of one [[scraper]] section.
+type Scraper struct {
+	cfg    *Config
+	client *http.Client
+	logger *slog.Logger
+	header http.Header
+
+	mu      sync.Mutex
+	targets map[uint64]*Target // by the hash of the discovered labels
+	list    []*Target
+
+	stats Stats
+}
+
+// Stats counts a scraper's work since it started.
+type Stats struct {
+	Scrapes      atomic.Uint64
+	Errors       atomic.Uint64
+	Samples      atomic.Uint64
+	DurationNano atomic.Uint64
+	Targets      atomic.Int64
+}
+
+// New builds the scraper of an initialised Config: its HTTP client carries the scraper's auth, proxy and TLS
+// settings. Secrets are resolved here.
+func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
+	client := promconfig.DefaultHTTPClientConfig
+	var err error
+	if client.ProxyConfig, err = httpconfig.ParseProxy(cfg.ProxyURL); err != nil {
+		return nil, fmt.Errorf("proxy-url: %w", err)
+	}
+	client.TLSConfig = cfg.TLS.Prometheus()
+	if err := cfg.Auth.Apply(&client); err != nil {
+		return nil, err
+	}
+	if err := client.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := promconfig.NewClientFromConfig(client, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &Scraper{
+		cfg:     cfg,
+		client:  c,
+		logger:  logger.With("scraper", cfg.Name),
+		header:  requestHeader(time.Duration(cfg.ScrapeTimeout)),
+		targets: make(map[uint64]*Target),
+	}, nil
+}
+
+// Config returns the scraper's configuration.
+func (s *Scraper) Config() *Config { return s.cfg }
+
+// Stats returns the scraper's counters.
+func (s *Scraper) Stats() *Stats { return &s.stats }
+
+// Sync replaces the scraper's targets with those of the groups. A target that stays keeps its schedule and
+// health. A target that cannot be built is left out, and its error, which names it, returned.
+func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
+	blacklisted := make(map[string]bool, len(s.cfg.Blacklist))
+	for _, instance := range s.cfg.Blacklist {
+		blacklisted[instance] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	next := make(map[uint64]*Target, len(s.targets))
+	for _, g := range groups {
+		for i, labels := range g.Targets {
+			t, err := newTarget(s.cfg, labels, g.Labels)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, labels, err))
+				continue
+			}
+			if blacklisted[t.Instance()] {
+				continue
+			}
+			key := t.Discovered.Hash()
+			if old, ok := s.targets[key]; ok {
+				t = old
+			}
+			next[key] = t
+		}
+	}
+	s.targets = next
+	s.list = s.list[:0]
+	for _, t := range next {
+		s.list = append(s.list, t)
+	}
+	sort.Slice(s.list, func(i, j int) bool { return s.list[i].URL < s.list[j].URL })
+	s.stats.Targets.Store(int64(len(s.list)))
+	return errs
+}
+
+// Targets returns the current targets, ordered by URL.
+func (s *Scraper) Targets() []*Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Target(nil), s.list...)
+}
