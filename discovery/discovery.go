@@ -5,6 +5,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	promdiscovery "github.com/prometheus/prometheus/discovery"
@@ -32,20 +33,22 @@ func (c *Common) Identity() (string, bool) {
 }
 
 // Sections holds every discoverer section under its Kapacitor name; the plugin embeds it so that each is a
-// sub-table of the plugin's table.
+// sub-table of the plugin's table. Every field is a slice of pointers to a Provider.
 type Sections struct {
 	Static []*Static `toml:"static-discovery"`
 	File   []*File   `toml:"file-discovery"`
+	// One line a provider, above this comment.
 }
 
-// Providers lists the sections in a fixed order.
+// Providers lists the sections, in the order of the fields and of the sections in the file.
 func (s *Sections) Providers() []Provider {
 	var ps []Provider
-	for _, p := range s.Static {
-		ps = append(ps, p)
-	}
-	for _, p := range s.File {
-		ps = append(ps, p)
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		field := v.Field(i)
+		for j := range field.Len() {
+			ps = append(ps, field.Index(j).Interface().(Provider))
+		}
 	}
 	return ps
 }

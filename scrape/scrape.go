@@ -33,9 +33,9 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 
 func requestHeader(timeout time.Duration) http.Header {
 	return http.Header{
-		"Accept":          {acceptHeader},
-		"Accept-Encoding": {"gzip"},
-		"User-Agent":      {UserAgent},
+		"Accept":                              {acceptHeader},
+		"Accept-Encoding":                     {"gzip"},
+		"User-Agent":                          {UserAgent},
 		"X-Prometheus-Scrape-Timeout-Seconds": {strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)},
 	}
 }

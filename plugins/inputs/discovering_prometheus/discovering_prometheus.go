@@ -31,11 +31,11 @@ const (
 
 // DiscoveringPrometheus is the plugin. Its sub-tables are Kapacitor's [[scraper]] and discoverer sections.
 type DiscoveringPrometheus struct {
-	MetricFormat         string          `toml:"metric_format"`
-	DBTag                string          `toml:"db_tag"`
-	RPTag                string          `toml:"rp_tag"`
-	MaxConcurrentScrapes int             `toml:"max_concurrent_scrapes"`
-	DiscoveryWait        config.Duration `toml:"discovery_wait"`
+	MetricFormat         string           `toml:"metric_format"`
+	DBTag                string           `toml:"db_tag"`
+	RPTag                string           `toml:"rp_tag"`
+	MaxConcurrentScrapes int              `toml:"max_concurrent_scrapes"`
+	DiscoveryWait        config.Duration  `toml:"discovery_wait"`
 	Scrapers             []*scrape.Config `toml:"scraper"`
 	discovery.Sections
 	Log telegraf.Logger `toml:"-"`

@@ -1,0 +1,282 @@
+// Package tests holds the end-to-end tests: the plugin and the runner binary against real servers started
+// on loopback, and protocol-faithful fakes where no real server can run here.
+package tests
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stretchr/testify/require"
+
+	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+)
+
+// requireServers is set by the README's test command (make test): a missing server binary then fails the
+// test instead of skipping it.
+var requireServers = os.Getenv("DP_REQUIRE_SERVERS") != ""
+
+// needBinary returns the path of a server binary, or skips (plain go test) or fails (make test) without it.
+func needBinary(t testing.TB, name string, candidates ...string) string {
+	t.Helper()
+	for _, c := range append([]string{name}, candidates...) {
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+		if filepath.IsAbs(c) {
+			if _, err := os.Stat(c); err == nil {
+				return c
+			}
+		}
+	}
+	if requireServers {
+		t.Fatalf("%s is not installed; make test installs it", name)
+	}
+	t.Skipf("%s is not installed (make test installs it)", name)
+	return ""
+}
+
+// Run is the plugin running in this process, configured from TOML through Telegraf's own config loader,
+// exactly as inside Telegraf.
+type Run struct {
+	T      testing.TB
+	Plugin *plugin.DiscoveringPrometheus
+	Acc    *testutil.Accumulator
+	Log    *testutil.CaptureLogger
+}
+
+// LoadPlugin parses a Telegraf configuration holding one [[inputs.discovering_prometheus]] table and
+// returns the plugin, not yet initialised.
+func LoadPlugin(t testing.TB, toml string) *plugin.DiscoveringPrometheus {
+	t.Helper()
+	c := config.NewConfig()
+	require.NoError(t, c.LoadConfigData([]byte(toml), "test.conf"))
+	require.Len(t, c.Inputs, 1)
+	p, ok := c.Inputs[0].Input.(*plugin.DiscoveringPrometheus)
+	require.True(t, ok, "input is %T", c.Inputs[0].Input)
+	return p
+}
+
+// StartPlugin loads, initialises and starts the plugin; it is stopped when the test ends.
+func StartPlugin(t testing.TB, toml string) *Run {
+	t.Helper()
+	r := &Run{T: t, Plugin: LoadPlugin(t, toml), Acc: &testutil.Accumulator{}, Log: &testutil.CaptureLogger{Name: "discovering_prometheus"}}
+	r.Plugin.Log = r.Log
+	require.NoError(t, r.Plugin.Init())
+	require.NoError(t, r.Plugin.Start(r.Acc))
+	t.Cleanup(r.Plugin.Stop)
+	return r
+}
+
+// Gather runs one gather and returns its metrics.
+func (r *Run) Gather() []telegraf.Metric {
+	r.T.Helper()
+	r.Acc.ClearMetrics()
+	require.NoError(r.T, r.Plugin.Gather(r.Acc))
+	return r.Acc.GetTelegrafMetrics()
+}
+
+// GatherUntil gathers once a second (the scrape-interval the tests use, so every target is due at each
+// gather) until ok accepts the metrics of one gather, or fails after the timeout.
+func (r *Run) GatherUntil(timeout time.Duration, what string, ok func([]telegraf.Metric) bool) []telegraf.Metric {
+	r.T.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := r.Gather()
+		if ok(ms) {
+			return ms
+		}
+		if time.Now().After(deadline) {
+			r.T.Fatalf("after %s: %s; last gather had instances %v", timeout, what, Instances(ms, "up"))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// Instances lists the distinct instance tags of the metrics of one measurement (all when name is "").
+func Instances(ms []telegraf.Metric, name string) []string {
+	seen := map[string]bool{}
+	for _, m := range ms {
+		if name == "" || m.Name() == name {
+			if v, ok := m.GetTag("instance"); ok {
+				seen[v] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Up returns the up value of each instance in the metrics.
+func Up(ms []telegraf.Metric) map[string]float64 {
+	up := map[string]float64{}
+	for _, m := range ms {
+		if m.Name() == "up" {
+			v, _ := m.GetField("value")
+			up[m.Tags()["instance"]] = v.(float64)
+		}
+	}
+	return up
+}
+
+// Find returns the metrics of one measurement whose tags include all of the given ones.
+func Find(ms []telegraf.Metric, name string, tags map[string]string) []telegraf.Metric {
+	var out []telegraf.Metric
+next:
+	for _, m := range ms {
+		if m.Name() != name {
+			continue
+		}
+		for k, v := range tags {
+			if got, ok := m.GetTag(k); !ok || got != v {
+				continue next
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Exporter is a real Prometheus exporter (client_golang's promhttp) on a loopback port, with metrics that
+// say which exporter they come from.
+type Exporter struct {
+	Addr     string
+	Requests *prometheus.CounterVec
+	server   *http.Server
+	listener net.Listener
+}
+
+// StartExporter serves exporter_info{exporter=name} 1, a counter of requests and a histogram.
+func StartExporter(t testing.TB, name string) *Exporter {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	e := serveExporter(name, l)
+	t.Cleanup(e.Close)
+	return e
+}
+
+// StartExporterOn serves an exporter on a given loopback address (for discovery providers that name
+// hosts and ports up front).
+func StartExporterOn(t testing.TB, name, addr string) *Exporter {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	e := serveExporter(name, l)
+	t.Cleanup(e.Close)
+	return e
+}
+
+func serveExporter(name string, l net.Listener) *Exporter {
+	registry := prometheus.NewRegistry()
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "exporter_info", Help: "Which exporter this is.", ConstLabels: prometheus.Labels{"exporter": name}})
+	info.Set(1)
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exporter_requests_total", Help: "Scrapes served."}, []string{"code"})
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "exporter_latency_seconds", Help: "A histogram.", Buckets: []float64{0.1, 1}})
+	latency.Observe(0.5)
+	registry.MustRegister(info, requests, latency)
+	e := &Exporter{Addr: l.Addr().String(), Requests: requests, listener: l}
+	handler := promhttp.InstrumentHandlerCounter(requests, promhttp.HandlerFor(registry, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	e.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = e.server.Serve(l) }()
+	return e
+}
+
+// Close stops the exporter.
+func (e *Exporter) Close() { _ = e.server.Close() }
+
+// Port is the exporter's port.
+func (e *Exporter) Port() string {
+	_, port, _ := net.SplitHostPort(e.Addr)
+	return port
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Eventually polls cond every 50ms until it holds, or fails after the timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// CountLog counts the captured log lines of a level ('E', 'W', 'I', 'D') that contain every part.
+func CountLog(l *testutil.CaptureLogger, level byte, parts ...string) int {
+	n := 0
+next:
+	for _, e := range l.Messages() {
+		if e.Level != level {
+			continue
+		}
+		for _, p := range parts {
+			if !strings.Contains(e.Text, p) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// RunnerBinary builds cmd/discovering-prometheus once per test run and returns its path.
+func RunnerBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "dp-bin-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "discovering-prometheus"), "../cmd/discovering-prometheus").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return filepath.Join(buildDir, "discovering-prometheus")
+}
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("DP_TEST_CHILD"); mode != "" {
+		runChild(mode)
+	}
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
