@@ -1,0 +1,130 @@
+package discovery
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// Each Sections field is named after its provider's service, and every service is Kapacitor's.
+func TestSectionsMatchServices(t *testing.T) {
+	typ := reflect.TypeOf(Sections{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		p := reflect.New(f.Type.Elem().Elem()).Interface().(Provider)
+		require.Equal(t, f.Tag.Get("toml"), p.Service(), f.Name)
+		require.Contains(t, Services, p.Service())
+	}
+}
+
+func TestValidate(t *testing.T) {
+	off := false
+	s := Sections{
+		Static: []*Static{
+			{Common: Common{ID: "a"}, Targets: []string{"h:1"}, Labels: map[string]string{"x": "y"}},
+			{Common: Common{ID: "a"}, Targets: []string{"h:2"}},
+			{Common: Common{ID: "off", Enabled: &off}},
+			{Common: Common{ID: "bad"}, Targets: []string{"h:1"}, Labels: map[string]string{"": "y"}},
+		},
+		File: []*File{{Common: Common{ID: "f"}, Files: []string{"x.json"}}},
+	}
+	configs, err := Validate(s.Providers())
+	require.Error(t, err)
+	require.Equal(t, []string{
+		`static-discovery "a": id: "a" is used twice`,
+		`static-discovery "bad": labels: "" is not a valid label name`,
+	}, strings.Split(err.Error(), "\n"))
+	require.Len(t, configs, 2)
+	require.Contains(t, configs, Key{"file-discovery", "f"})
+}
+
+func TestFileDefaultsAndPattern(t *testing.T) {
+	cfg, err := (&File{Files: []string{"/a/*.JSON", "b.yml", "/c/d.yaml"}}).SDConfig()
+	require.NoError(t, err)
+	require.Equal(t, "5m", reflect.ValueOf(cfg).Elem().FieldByName("RefreshInterval").Interface().(model.Duration).String())
+	for _, bad := range []string{"x.txt", "/a/*/b.json", "/a/b"} {
+		_, err := (&File{Files: []string{bad}}).SDConfig()
+		require.ErrorContains(t, err, "files[0]")
+	}
+	_, err = (&File{}).SDConfig()
+	require.ErrorContains(t, err, "files: at least one file is required")
+}
+
+func TestRunner(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	file := filepath.Join(dir, "t.json")
+	require.NoError(t, os.WriteFile(file, []byte(`[{"targets":["f:1"],"labels":{"team":"a"}}]`), 0o644))
+	configs, err := Validate((&Sections{
+		Static: []*Static{{Common: Common{ID: "s"}, Targets: []string{"s:1", "s:2"}}},
+		File:   []*File{{Common: Common{ID: "f"}, Files: []string{filepath.Join(dir, "*.json")}}},
+	}).Providers())
+	require.NoError(t, err)
+
+	r := NewRunner(configs, slog.New(slog.DiscardHandler), nil)
+	r.Start()
+	defer r.Stop()
+	select {
+	case <-r.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	static := r.Groups(Key{"static-discovery", "s"})
+	require.Len(t, static, 1)
+	require.Len(t, static[0].Targets, 2)
+	files := r.Groups(Key{"file-discovery", "f"})
+	require.Len(t, files, 1)
+	require.Equal(t, model.LabelValue("a"), files[0].Labels["team"])
+
+	v := r.Version()
+	require.NoError(t, os.WriteFile(file, []byte(`[{"targets":["f:1","f:2"]}]`), 0o644))
+	require.Eventually(t, func() bool {
+		g := r.Groups(Key{"file-discovery", "f"})
+		return r.Version() > v && len(g) == 1 && len(g[0].Targets) == 2
+	}, 10*time.Second, 20*time.Millisecond)
+	// The file emptied: its source is gone.
+	require.NoError(t, os.WriteFile(file, []byte(`[]`), 0o644))
+	require.Eventually(t, func() bool { return len(r.Groups(Key{"file-discovery", "f"})) == 0 }, 10*time.Second, 20*time.Millisecond)
+	require.GreaterOrEqual(t, r.Stats(Key{"file-discovery", "f"}).Updates, uint64(3))
+	r.Stop()
+}
+
+func TestDedupHandlerLogsOncePerChange(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	errs := 0
+	h := newDedupHandler(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo}), func() { errs++ })
+	log := slog.New(h).With("discoverer", "dns")
+	for range 3 {
+		log.Error("lookup failed", "err", "timeout")
+	}
+	log.Error("lookup failed", "err", "refused")
+	require.True(t, h.reset())
+	log.Error("lookup failed", "err", "refused")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 3, buf.String())
+	require.Equal(t, 5, errs)
+	require.True(t, slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "discoverer=dns") }))
+}
+
+type lockedWriter struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}

@@ -1,0 +1,315 @@
+package discovering_prometheus
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/metric"
+	"github.com/influxdata/telegraf/plugins/common/shim"
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	root "github.com/discovering-prometheus/discovering-prometheus"
+)
+
+// loadTelegraf decodes a configuration with Telegraf's own loader (influxdata/toml).
+func loadTelegraf(t *testing.T, toml string) (*DiscoveringPrometheus, error) {
+	t.Helper()
+	c := config.NewConfig()
+	if err := c.LoadConfigData([]byte(toml), "test.conf"); err != nil {
+		return nil, err
+	}
+	require.Len(t, c.Inputs, 1)
+	p := c.Inputs[0].Input.(*DiscoveringPrometheus)
+	p.Log = testutil.Logger{}
+	return p, nil
+}
+
+// loadShim decodes a configuration as the execd shim does (BurntSushi/toml).
+func loadShim(t *testing.T, toml string) *DiscoveringPrometheus {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plugin.conf")
+	require.NoError(t, os.WriteFile(path, []byte(toml), 0o644))
+	loaded, err := shim.LoadConfig(&path)
+	require.NoError(t, err)
+	p := loaded.Input.(*DiscoveringPrometheus)
+	p.Log = testutil.Logger{}
+	return p
+}
+
+func TestSampleConfigLoadsInTelegrafAndShim(t *testing.T) {
+	p, err := loadTelegraf(t, root.SampleConfig)
+	require.NoError(t, err)
+	require.NoError(t, p.Init())
+	require.Len(t, p.Scrapers, 1)
+	require.Equal(t, "node", p.Scrapers[0].Name)
+
+	p = loadShim(t, root.SampleConfig)
+	require.NoError(t, p.Init())
+	require.Equal(t, []string{"localhost:9100"}, p.Static[0].Targets)
+}
+
+// Every key of Kapacitor's [[scraper]], as a kapacitor.conf would have it, decodes in both loaders.
+const everyKey = `
+[[inputs.discovering_prometheus]]
+  metric_format = "kapacitor"
+  db_tag = "database"
+  rp_tag = "retention"
+  max_concurrent_scrapes = 7
+  discovery_wait = "3s"
+  [[inputs.discovering_prometheus.scraper]]
+    enabled = true
+    name = "myscraper"
+    discoverer-id = "mystatic"
+    discoverer-service = "static-discovery"
+    db = "prometheus_raw"
+    rp = "autogen"
+    type = "prometheus"
+    scheme = "https"
+    metrics-path = "/metrics"
+    scrape-interval = "1m0s"
+    scrape-timeout = "10s"
+    username = "user"
+    password = "pass"
+    bearer-token = ""
+    proxy-url = "http://proxy.example.com:3128"
+    ssl-ca = ""
+    ssl-cert = ""
+    ssl-key = ""
+    ssl-server-name = "metrics.example.com"
+    insecure-skip-verify = true
+    blacklist = ["localhost:9101"]
+    [inputs.discovering_prometheus.scraper.params]
+      collect = ["cpu", "meminfo"]
+  [[inputs.discovering_prometheus.static-discovery]]
+    enabled = true
+    id = "mystatic"
+    targets = ["localhost:9100", "localhost:9101"]
+    [inputs.discovering_prometheus.static-discovery.labels]
+      region = "us-east-1"
+  [[inputs.discovering_prometheus.file-discovery]]
+    enabled = false
+    id = "myfile"
+    files = ["/etc/targets/*.json"]
+    refresh-interval = "5m0s"
+`
+
+func TestEveryKeyDecodes(t *testing.T) {
+	tp, err := loadTelegraf(t, everyKey)
+	require.NoError(t, err)
+	sp := loadShim(t, everyKey)
+	for _, p := range []*DiscoveringPrometheus{tp, sp} {
+		require.NoError(t, p.Init())
+		s := p.Scrapers[0]
+		require.Equal(t, "prometheus_raw", s.DB)
+		require.Equal(t, "https", s.Scheme)
+		require.Equal(t, config.Duration(time.Minute), s.ScrapeInterval)
+		require.Equal(t, "user", s.Username)
+		require.True(t, s.InsecureSkipVerify)
+		require.Equal(t, "metrics.example.com", s.ServerName)
+		require.Equal(t, []string{"cpu", "meminfo"}, s.Params["collect"])
+		require.Equal(t, []string{"localhost:9101"}, s.Blacklist)
+		require.Equal(t, map[string]string{"region": "us-east-1"}, p.Static[0].Labels)
+		require.Equal(t, 7, p.MaxConcurrentScrapes)
+		require.Equal(t, "database", p.DBTag)
+		require.Len(t, p.configs, 1, "the disabled file-discovery is not run")
+	}
+}
+
+func scraperConf(extra, discoverers string) string {
+	return fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "a"
+    db = "db"
+    rp = "rp"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+%s
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["localhost:9100"]
+%s`, extra, discoverers)
+}
+
+func TestInitErrorsNameSectionAndKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		conf string
+		want string
+	}{
+		{"unknown discoverer id", strings.Replace(scraperConf("", ""), `discoverer-id = "s"`, `discoverer-id = "x"`, 1),
+			`scraper "a": discoverer-id: no enabled [[static-discovery]] section has id "x"`},
+		{"unknown service", strings.Replace(scraperConf("", ""), `discoverer-service = "static-discovery"`, `discoverer-service = "zk"`, 1),
+			`scraper "a": discoverer-service: "zk" is not a discoverer`},
+		{"disabled discoverer", strings.Replace(scraperConf("", ""), "    id = \"s\"\n", "    id = \"s\"\n    enabled = false\n", 1),
+			`scraper "a": discoverer-id: no enabled [[static-discovery]] section has id "s"`},
+		{"duplicate discoverer id", scraperConf("", `
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["localhost:9101"]`), `static-discovery "s": id: "s" is used twice`},
+		{"missing discoverer id", scraperConf("", `
+  [[inputs.discovering_prometheus.static-discovery]]
+    targets = ["localhost:9101"]`), `static-discovery: id: required`},
+		{"static without targets", scraperConf("", `
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "t"`), `static-discovery "t": targets: at least one target is required`},
+		{"file pattern", scraperConf("", `
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "f"
+    files = ["/etc/*/targets.txt"]`), `file-discovery "f": files[0]: "/etc/*/targets.txt" must end in .json, .yml or .yaml`},
+		{"duplicate scraper name", scraperConf("", `
+  [[inputs.discovering_prometheus.scraper]]
+    name = "a"
+    db = "db"
+    rp = "rp"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"`), `scraper "a": name: used by another scraper`},
+		{"timeout above interval", scraperConf(`    scrape-interval = "5s"
+    scrape-timeout = "10s"`, ""), `scraper "a": scrape-timeout: 10s is longer than scrape-interval 5s`},
+		{"missing db", strings.Replace(scraperConf("", ""), `db = "db"`, "", 1), `scraper "a": db: required`},
+		{"missing name", strings.Replace(scraperConf("", ""), `name = "a"`, "", 1), `scraper[0]: name: required`},
+		{"metric format", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  metric_format = \"graphite\"", 1),
+			`metric_format: "graphite" is not one of kapacitor`},
+		{"no scraper", `
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["localhost:9100"]`, "scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, tc.conf), "shim": loadShim(t, tc.conf)} {
+				err := p.Init()
+				require.Error(t, err, loader)
+				require.Contains(t, err.Error(), tc.want, loader)
+			}
+		})
+	}
+}
+
+func mustLoad(t *testing.T, toml string) *DiscoveringPrometheus {
+	p, err := loadTelegraf(t, toml)
+	require.NoError(t, err)
+	return p
+}
+
+func TestBadDurationNamesTheKey(t *testing.T) {
+	conf := scraperConf(`    scrape-interval = "often"`, "")
+	_, err := loadTelegraf(t, conf)
+	require.ErrorContains(t, err, "often")
+	path := filepath.Join(t.TempDir(), "plugin.conf")
+	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
+	_, err = shim.LoadConfig(&path)
+	require.ErrorContains(t, err, "scrape-interval")
+}
+
+func TestKapacitorFormat(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "# TYPE requests_total counter\nrequests_total{code=\"200\",job=\"exposed\"} 7 1700000000000\nnan_gauge NaN\ngauge{db=\"mine\"} 2\n")
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	p := mustLoad(t, strings.Replace(scraperConf("", ""), "localhost:9100", addr, 1))
+	require.NoError(t, p.Init())
+	acc := &testutil.Accumulator{}
+	require.NoError(t, p.Start(acc))
+	defer p.Stop()
+	before := time.Now()
+	require.NoError(t, p.Gather(acc))
+
+	got := acc.GetTelegrafMetrics()
+	at := func(name string) time.Time {
+		for _, m := range got {
+			if m.Name() == name {
+				return m.Time()
+			}
+		}
+		t.Fatalf("no %s", name)
+		return time.Time{}
+	}
+	scrapeTime := at("up")
+	require.False(t, scrapeTime.Before(before.Truncate(time.Millisecond)))
+	tags := func(name string, more map[string]string) map[string]string {
+		m := map[string]string{"__name__": name, "instance": addr, "db": "db", "rp": "rp"}
+		for k, v := range more {
+			m[k] = v
+		}
+		return m
+	}
+	expected := []telegraf.Metric{
+		// The sample's own timestamp; job is not a tag; the scraped job label stays as exported_job.
+		metric.New("requests_total", tags("requests_total", map[string]string{"code": "200", "exported_job": "exposed"}), map[string]any{"value": 7.0}, time.UnixMilli(1700000000000)),
+		// The scraper's db wins over a scraped label of that name. NaN is dropped.
+		metric.New("gauge", tags("gauge", nil), map[string]any{"value": 2.0}, scrapeTime),
+		metric.New("up", tags("up", nil), map[string]any{"value": 1.0}, scrapeTime),
+		metric.New("scrape_samples_scraped", tags("scrape_samples_scraped", nil), map[string]any{"value": 3.0}, scrapeTime),
+	}
+	var withoutDuration []telegraf.Metric
+	for _, m := range got {
+		if m.Name() != "scrape_duration_seconds" {
+			withoutDuration = append(withoutDuration, m)
+		}
+	}
+	testutil.RequireMetricsEqual(t, expected, withoutDuration, testutil.SortMetrics())
+	require.Len(t, got, 5)
+	for _, m := range got {
+		v, _ := m.GetField("value")
+		require.False(t, math.IsNaN(v.(float64)))
+	}
+}
+
+func TestDBAndRPTagNames(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "m 1\n") }))
+	defer srv.Close()
+	conf := strings.Replace(scraperConf("", ""), "localhost:9100", strings.TrimPrefix(srv.URL, "http://"), 1)
+	conf = strings.Replace(conf, "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  db_tag = \"database\"\n  rp_tag = \"retention\"", 1)
+	p := mustLoad(t, conf)
+	require.NoError(t, p.Init())
+	acc := &testutil.Accumulator{}
+	require.NoError(t, p.Start(acc))
+	defer p.Stop()
+	require.NoError(t, p.Gather(acc))
+	m, ok := acc.Get("m")
+	require.True(t, ok)
+	require.Equal(t, "db", m.Tags["database"])
+	require.Equal(t, "rp", m.Tags["retention"])
+	require.NotContains(t, m.Tags, "db")
+}
+
+func TestStopLeavesNoGoroutines(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "m 1\n") }))
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "t.json"), []byte(`[{"targets":["`+strings.TrimPrefix(srv.URL, "http://")+`"]}]`), 0o644))
+	ignore := goleak.IgnoreCurrent()
+
+	p := mustLoad(t, scraperConf("", fmt.Sprintf(`
+  [[inputs.discovering_prometheus.scraper]]
+    name = "f"
+    db = "db"
+    rp = "rp"
+    discoverer-service = "file-discovery"
+    discoverer-id = "f"
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "f"
+    files = ["%s/*.json"]`, dir)))
+	require.NoError(t, p.Init())
+	acc := &testutil.Accumulator{}
+	require.NoError(t, p.Start(acc))
+	require.NoError(t, p.Gather(acc))
+	_, ok := acc.Get("m")
+	require.True(t, ok)
+	p.Stop()
+	srv.CloseClientConnections()
+	srv.Close()
+	goleak.VerifyNone(t, ignore)
+}

@@ -1,0 +1,349 @@
+package scrape
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is a Sink that keeps what a scrape delivered, as strings.
+type recorder struct {
+	mu      sync.Mutex
+	pending []string
+	flushed []string
+	types   map[string]model.MetricType
+}
+
+func (r *recorder) Add(_ *Scraper, _ *Target, s *Sample) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending = append(r.pending, fmt.Sprintf("%s %v@%d", s.Labels.String(), s.Value, s.Timestamp))
+	if r.types == nil {
+		r.types = map[string]model.MetricType{}
+	}
+	r.types[s.Labels.Get(model.MetricNameLabel)] = s.Type
+}
+func (r *recorder) Drop() { r.pending = nil }
+func (r *recorder) Flush() {
+	r.flushed = append(r.flushed, r.pending...)
+	r.pending = nil
+}
+
+// series returns the flushed samples of one metric name, without the timestamp.
+func (r *recorder) series(name string) []string {
+	var out []string
+	for _, s := range r.flushed {
+		if strings.HasPrefix(s, `{__name__="`+name+`"`) {
+			out = append(out, s[:strings.LastIndex(s, "@")])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func newScraper(t *testing.T, c *Config, targets ...string) *Scraper {
+	t.Helper()
+	require.NoError(t, c.Init())
+	s, err := New(c, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	group := &targetgroup.Group{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "dropped"}}
+	for _, addr := range targets {
+		group.Targets = append(group.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(addr)})
+	}
+	require.Empty(t, s.Sync([]*targetgroup.Group{group}))
+	return s
+}
+
+func scrapeOnce(t *testing.T, s *Scraper) *recorder {
+	t.Helper()
+	r := &recorder{}
+	Run(context.Background(), []*Scraper{s}, time.Now(), 4, func() Sink { return r })
+	return r
+}
+
+const textBody = `# HELP http_requests_total Requests.
+# TYPE http_requests_total counter
+http_requests_total{code="200",instance="exposed"} 1027 1395066363000
+http_requests_total{code="400"} 3
+# TYPE latency histogram
+latency_bucket{le="0.5"} 1
+latency_bucket{le="+Inf"} 2
+latency_sum 1.5
+latency_count 2
+# TYPE rpc summary
+rpc{quantile="0.5"} 0.2
+rpc_sum 9
+rpc_count 4
+nan_gauge NaN
+`
+
+func serve(t *testing.T, contentType string, body []byte, gzipped bool) (*httptest.Server, *http.Header) {
+	t.Helper()
+	var seen http.Header
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = r.Header.Clone()
+		seen.Set("X-Query", r.URL.RawQuery)
+		mu.Unlock()
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		if gzipped {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func TestScrapeTextFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		contentType string
+		gzipped     bool
+	}{
+		{"text 0.0.4", "text/plain; version=0.0.4; charset=utf-8", false},
+		{"gzip", "text/plain; version=0.0.4", true},
+		{"missing content type falls back to text", "", false},
+		{"unknown content type falls back to text", "application/json", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, header := serve(t, tc.contentType, []byte(textBody), tc.gzipped)
+			addr := strings.TrimPrefix(srv.URL, "http://")
+			s := newScraper(t, valid(), addr)
+			r := scrapeOnce(t, s)
+
+			// Target labels win; the scraped instance label is kept as exported_instance.
+			require.Equal(t, []string{
+				`{__name__="http_requests_total", code="200", env="test", exported_instance="exposed", instance="` + addr + `", job="node"} 1027`,
+				`{__name__="http_requests_total", code="400", env="test", instance="` + addr + `", job="node"} 3`,
+			}, r.series("http_requests_total"))
+			require.Contains(t, r.flushed, `{__name__="http_requests_total", code="200", env="test", exported_instance="exposed", instance="`+addr+`", job="node"} 1027@1395066363000`)
+			require.Len(t, r.series("latency_bucket"), 2)
+			require.Len(t, r.series("rpc"), 1)
+			require.Equal(t, []string{`{__name__="nan_gauge", env="test", instance="` + addr + `", job="node"} NaN`}, r.series("nan_gauge"))
+			require.Equal(t, model.MetricTypeCounter, r.types["http_requests_total"])
+			require.Equal(t, model.MetricTypeHistogram, r.types["latency_bucket"])
+			require.Equal(t, model.MetricTypeSummary, r.types["rpc_count"])
+			require.Equal(t, model.MetricTypeUnknown, r.types["nan_gauge"])
+
+			require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 1`}, r.series("up"))
+			require.Equal(t, []string{`{__name__="scrape_samples_scraped", env="test", instance="` + addr + `", job="node"} 10`}, r.series("scrape_samples_scraped"))
+			require.Len(t, r.series("scrape_duration_seconds"), 1)
+
+			require.Equal(t, "gzip", header.Get("Accept-Encoding"))
+			require.True(t, strings.HasPrefix(header.Get("Accept"), "application/openmetrics-text;version=1.0.0"))
+			require.Contains(t, header.Get("Accept"), "application/vnd.google.protobuf")
+			require.Equal(t, "10", header.Get("X-Prometheus-Scrape-Timeout-Seconds"))
+			require.Equal(t, uint64(10), s.Stats().Samples.Load())
+		})
+	}
+}
+
+func TestScrapeOpenMetrics(t *testing.T) {
+	body := `# TYPE requests counter
+requests_total{path="/"} 5 1700000000.5
+requests_created{path="/"} 1600000000
+# TYPE info info
+build_info{version="1.0"} 1
+# EOF
+`
+	srv, _ := serve(t, "application/openmetrics-text; version=1.0.0; charset=utf-8", []byte(body), false)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	r := scrapeOnce(t, newScraper(t, valid(), addr))
+	require.Contains(t, r.flushed, `{__name__="requests_total", env="test", instance="`+addr+`", job="node", path="/"} 5@1700000000500`)
+	require.Len(t, r.series("requests_created"), 1)
+	require.Equal(t, model.MetricTypeCounter, r.types["requests_total"])
+	require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 1`}, r.series("up"))
+}
+
+func TestScrapeProtobuf(t *testing.T) {
+	// The protobuf body is made from the text body, so both formats must give the same samples.
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(textBody))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	names := make([]string, 0, len(families))
+	for name := range families {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		require.NoError(t, enc.Encode(families[name]))
+	}
+	srv, _ := serve(t, `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited`, buf.Bytes(), true)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	r := scrapeOnce(t, newScraper(t, valid(), addr))
+
+	require.Equal(t, []string{
+		`{__name__="http_requests_total", code="200", env="test", exported_instance="exposed", instance="` + addr + `", job="node"} 1027`,
+		`{__name__="http_requests_total", code="400", env="test", instance="` + addr + `", job="node"} 3`,
+	}, r.series("http_requests_total"))
+	// Classic histogram buckets come as flat _bucket series, as from the text format.
+	require.Equal(t, []string{
+		`{__name__="latency_bucket", env="test", instance="` + addr + `", job="node", le="+Inf"} 2`,
+		`{__name__="latency_bucket", env="test", instance="` + addr + `", job="node", le="0.5"} 1`,
+	}, r.series("latency_bucket"))
+	require.Equal(t, []string{`{__name__="rpc", env="test", instance="` + addr + `", job="node", quantile="0.5"} 0.2`}, r.series("rpc"))
+	require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 1`}, r.series("up"))
+}
+
+func TestFailedScrapeKeepsNothingButUp(t *testing.T) {
+	garbage, _ := serve(t, "text/plain", []byte("ok_metric 1\nthis is { not the format\n"), false)
+	status := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no", http.StatusServiceUnavailable) }))
+	defer status.Close()
+	good, _ := serve(t, "text/plain", []byte("ok_metric 1\n"), false)
+	addrs := []string{strings.TrimPrefix(garbage.URL, "http://"), strings.TrimPrefix(status.URL, "http://"), strings.TrimPrefix(good.URL, "http://")}
+	s := newScraper(t, valid(), addrs...)
+	r := scrapeOnce(t, s)
+
+	// The garbage's first, valid line is not kept: a failed scrape delivers only its synthetic series.
+	require.Equal(t, []string{`{__name__="ok_metric", env="test", instance="` + addrs[2] + `", job="node"} 1`}, r.series("ok_metric"))
+	require.ElementsMatch(t, []string{
+		`{__name__="up", env="test", instance="` + addrs[0] + `", job="node"} 0`,
+		`{__name__="up", env="test", instance="` + addrs[1] + `", job="node"} 0`,
+		`{__name__="up", env="test", instance="` + addrs[2] + `", job="node"} 1`,
+	}, r.series("up"))
+	health := map[string]string{}
+	for _, target := range s.Targets() {
+		health[target.Instance()] = target.Health().LastError
+	}
+	require.Contains(t, health[addrs[0]], "parsing")
+	require.Equal(t, "server returned HTTP status 503 Service Unavailable", health[addrs[1]])
+	require.Empty(t, health[addrs[2]])
+	require.Equal(t, uint64(2), s.Stats().Errors.Load())
+}
+
+func TestTimeoutIsPerTarget(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	good, _ := serve(t, "text/plain", []byte("ok_metric 1\n"), false)
+	c := valid()
+	c.ScrapeInterval = config.Duration(time.Second)
+	c.ScrapeTimeout = config.Duration(200 * time.Millisecond)
+	s := newScraper(t, c, strings.TrimPrefix(slow.URL, "http://"), strings.TrimPrefix(good.URL, "http://"))
+	start := time.Now()
+	r := scrapeOnce(t, s)
+	require.Less(t, time.Since(start), 5*time.Second, "the slow target must not hold the gather beyond its timeout")
+	require.Len(t, r.series("ok_metric"), 1)
+	require.Contains(t, r.series("up"), `{__name__="up", env="test", instance="`+strings.TrimPrefix(slow.URL, "http://")+`", job="node"} 0`)
+}
+
+func TestAuthReachesTheWire(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		set    func(*Config)
+		header string
+	}{
+		{"basic", func(c *Config) { c.Username, c.Password = "user", config.NewSecret([]byte("pass")) }, "Basic dXNlcjpwYXNz"},
+		{"bearer", func(c *Config) { c.BearerToken = config.NewSecret([]byte("tok")) }, "Bearer tok"},
+		{"none", func(*Config) {}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, header := serve(t, "text/plain", []byte("m 1\n"), false)
+			c := valid()
+			tc.set(c)
+			scrapeOnce(t, newScraper(t, c, strings.TrimPrefix(srv.URL, "http://")))
+			require.Equal(t, tc.header, header.Get("Authorization"))
+		})
+	}
+}
+
+func TestTLSAndParams(t *testing.T) {
+	var query string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.Path + "?" + r.URL.RawQuery
+		_, _ = w.Write([]byte("m 1\n"))
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "https://")
+
+	c := valid()
+	c.Scheme, c.MetricsPath, c.Params = "https", "/probe", map[string][]string{"module": {"http_2xx"}}
+	r := scrapeOnce(t, newScraper(t, c, addr))
+	require.Contains(t, r.series("up")[0], "} 0", "an unknown CA must fail verification")
+
+	c = valid()
+	c.Scheme, c.MetricsPath, c.Params = "https", "/probe", map[string][]string{"module": {"http_2xx"}}
+	c.InsecureSkipVerify = true
+	r = scrapeOnce(t, newScraper(t, c, addr))
+	require.Contains(t, r.series("up")[0], "} 1")
+	require.Equal(t, "/probe?module=http_2xx", query)
+}
+
+func TestTargetLabels(t *testing.T) {
+	c := valid()
+	c.Params = map[string][]string{"target": {"a", "b"}}
+	require.NoError(t, c.Init())
+	tg, err := newTarget(c, model.LabelSet{model.AddressLabel: "h:1", "__param_target": "z", "__meta_k": "v"}, model.LabelSet{"team": "x", "__meta_k": "g"})
+	require.NoError(t, err)
+	require.Equal(t, `{instance="h:1", job="node", team="x"}`, tg.Labels.String())
+	require.Equal(t, "http://h:1/metrics?target=z&target=b", tg.URL)
+	require.Equal(t, []string{"a", "b"}, c.Params["target"], "the scraper's params are not changed by a target")
+	require.Equal(t, "v", tg.Discovered.Get("__meta_k"), "the target's own label wins over its group's")
+	require.Equal(t, time.Minute, tg.Interval)
+
+	// A discoverer may set instance, interval and timeout per target.
+	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1", model.InstanceLabel: "web-1", model.ScrapeIntervalLabel: "15s"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "web-1", tg.Instance())
+	require.Equal(t, 15*time.Second, tg.Interval)
+
+	for _, bad := range []model.LabelSet{
+		{},
+		{model.AddressLabel: "h:1/x"},
+		{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"},
+		{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"},
+	} {
+		_, err := newTarget(c, bad, nil)
+		require.Error(t, err, "%v", bad)
+	}
+}
+
+func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {
+	c := valid()
+	c.Blacklist = []string{"b:1"}
+	s := newScraper(t, c, "a:1", "b:1")
+	require.Len(t, s.Targets(), 1, "the blacklisted instance is not scraped")
+	first := s.Targets()[0]
+	now := time.Now()
+	require.True(t, first.claim(now))
+	require.False(t, first.claim(now.Add(30*time.Second)))
+	require.True(t, first.claim(now.Add(55*time.Second)), "due within a tenth of the interval")
+
+	errs := s.Sync([]*targetgroup.Group{{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "dropped"}, Targets: []model.LabelSet{{model.AddressLabel: "a:1"}, {model.AddressLabel: "c:1"}, {}}}})
+	require.Len(t, errs, 1)
+	require.Contains(t, errs[0].Error(), `scraper "node": target 2 of group "test"`)
+	require.Len(t, s.Targets(), 2)
+	require.Same(t, first, s.Targets()[0], "a target that stays keeps its state")
+	require.Equal(t, int64(2), s.Stats().Targets.Load())
+}

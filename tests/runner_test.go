@@ -1,0 +1,219 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// runOnce runs the runner binary with -once and returns its stdout and stderr.
+func runOnce(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(RunnerBinary(t), append([]string{"-once"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func writeConfig(t *testing.T, toml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plugin.conf")
+	require.NoError(t, os.WriteFile(path, []byte(toml), 0o644))
+	return path
+}
+
+// The README's first command: the runner on its embedded default scrapes its own metrics endpoint.
+func TestRunnerEmbeddedDefault(t *testing.T) {
+	stdout, stderr, err := runOnce(t)
+	require.NoError(t, err, stderr)
+	ms := ParseLineProtocol(t, stdout)
+	up := Find(ms, "up", map[string]string{"db": "telegraf", "rp": "autogen"})
+	require.Len(t, up, 1)
+	v, _ := up[0].GetField("value")
+	require.Equal(t, 1.0, v)
+	self := up[0].Tags()["instance"]
+	require.True(t, strings.HasPrefix(self, "127.0.0.1:"), "the self-metrics endpoint is on loopback: %s", self)
+	// Go runtime metrics and the runner's own scrape counters, with db/rp.
+	require.NotEmpty(t, Find(ms, "go_goroutines", map[string]string{"instance": self, "db": "telegraf", "rp": "autogen"}))
+	require.Len(t, Find(ms, "discovering_prometheus_targets", map[string]string{"scraper": "discovering-prometheus"}), 1)
+	require.Len(t, Find(ms, "scrape_samples_scraped", nil), 1)
+}
+
+func TestRunnerNodeExporter(t *testing.T) {
+	bin := needBinary(t, "prometheus-node-exporter")
+	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.loadavg")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	Eventually(t, 10*time.Second, "node_exporter answers", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
+
+	stdout, stderr, err := runOnce(t, "-config", writeConfig(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "node"
+    db = "infra"
+    rp = "two_weeks"
+    discoverer-service = "static-discovery"
+    discoverer-id = "nodes"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "nodes"
+    targets = ["%s"]
+    [inputs.discovering_prometheus.static-discovery.labels]
+      dc = "lab"
+`, addr)))
+	require.NoError(t, err, stderr)
+	ms := ParseLineProtocol(t, stdout)
+	require.Equal(t, map[string]float64{addr: 1}, Up(ms))
+	load := Find(ms, "node_load1", map[string]string{"instance": addr, "dc": "lab", "db": "infra", "rp": "two_weeks", "__name__": "node_load1"})
+	require.Len(t, load, 1)
+	require.NotContains(t, load[0].Tags(), "job")
+	cpu := Find(ms, "node_cpu_seconds_total", map[string]string{"mode": "idle", "cpu": "0"})
+	require.Len(t, cpu, 1)
+	require.NotEmpty(t, Find(ms, "node_memory_MemTotal_bytes", nil))
+	samples := Find(ms, "scrape_samples_scraped", nil)
+	require.Len(t, samples, 1)
+	n, _ := samples[0].GetField("value")
+	// Every sample node_exporter served is in the output, beside the three synthetic series.
+	require.Equal(t, int(n.(float64)), len(ms)-3)
+}
+
+// inputs.execd's protocol: with -poll_interval_disabled, each line on stdin is one gather on stdout.
+func TestRunnerExecdProtocol(t *testing.T) {
+	e := StartExporter(t, "execd")
+	p := StartRunner(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "execd"
+    db = "d"
+    rp = "r"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    scrape-interval = "1s"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["%s"]
+`, e.Addr), nil)
+	time.Sleep(1500 * time.Millisecond)
+	p.mu.Lock()
+	require.Empty(t, p.lines, "nothing is gathered before a line arrives on stdin")
+	p.mu.Unlock()
+	for range 2 {
+		ms := p.Gather()
+		require.Equal(t, map[string]float64{e.Addr: 1}, Up(ms))
+		require.Len(t, Find(ms, "exporter_info", map[string]string{"exporter": "execd", "db": "d", "rp": "r"}), 1)
+	}
+	require.Equal(t, 2.0, requests(t, e), "one scrape per line on stdin")
+}
+
+// requests reads how many scrapes the exporter has served.
+func requests(t *testing.T, e *Exporter) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + e.Addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, `exporter_requests_total{code="200"}`) {
+			var v float64
+			_, err := fmt.Sscan(strings.Fields(line)[1], &v)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	return 0
+}
+
+// With a poll interval, the runner gathers by itself.
+func TestRunnerPolls(t *testing.T) {
+	e := StartExporter(t, "poll")
+	cmd := exec.Command(RunnerBinary(t), "-poll_interval", "200ms", "-config", writeConfig(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "poll"
+    db = "d"
+    rp = "r"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    scrape-interval = "1s"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["%s"]
+`, e.Addr)))
+	var stdout lockedBuffer
+	cmd.Stdout = &stdout
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	ups := func() int { return strings.Count("\n"+stdout.String(), "\nup,") }
+	Eventually(t, 10*time.Second, "three scrapes without any line on stdin", func() bool { return ups() >= 3 })
+	// It gathers every 200ms, but scrapes the target only once per scrape-interval.
+	start := time.Now()
+	before := ups()
+	time.Sleep(2 * time.Second)
+	require.LessOrEqual(t, ups()-before, int(time.Since(start)/time.Second)+1)
+}
+
+// lockedBuffer is a buffer a command writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRunnerErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf, want string
+	}{
+		{"config error names section and key", `
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "a"
+    rp = "r"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["localhost:1"]
+`, `scraper "a": db: required`},
+		{"unknown key in TOML", "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    name = 1\n", "name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, err := runOnce(t, "-config", writeConfig(t, tc.conf))
+			require.Error(t, err)
+			require.Empty(t, stdout)
+			require.Contains(t, stderr, tc.want)
+		})
+	}
+	_, stderr, err := runOnce(t, "-config", "/nonexistent.conf")
+	require.Error(t, err)
+	require.Contains(t, stderr, "/nonexistent.conf")
+}
