@@ -21,27 +21,42 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// recorder is a Sink that keeps what a scrape delivered, as strings.
+// recorder keeps what scrapes delivered, as strings; each worker gets a recorderSink of its own.
 type recorder struct {
 	mu      sync.Mutex
-	pending []string
 	flushed []string
 	types   map[string]model.MetricType
 }
 
-func (r *recorder) Add(_ *Scraper, _ *Target, s *Sample) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pending = append(r.pending, fmt.Sprintf("%s %v@%d", s.Labels.String(), s.Value, s.Timestamp))
-	if r.types == nil {
-		r.types = map[string]model.MetricType{}
-	}
-	r.types[s.Labels.Get(model.MetricNameLabel)] = s.Type
+func (r *recorder) sink() Sink { return &recorderSink{r: r} }
+
+type recorderSink struct {
+	r       *recorder
+	pending []string
+	types   map[string]model.MetricType
 }
-func (r *recorder) Drop() { r.pending = nil }
-func (r *recorder) Flush() {
-	r.flushed = append(r.flushed, r.pending...)
-	r.pending = nil
+
+func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) {
+	k.pending = append(k.pending, fmt.Sprintf("%s %v@%d", s.Labels.String(), s.Value, s.Timestamp))
+	if k.types == nil {
+		k.types = map[string]model.MetricType{}
+	}
+	k.types[s.Labels.Get(model.MetricNameLabel)] = s.Type
+}
+
+func (k *recorderSink) Drop() { k.pending = nil }
+
+func (k *recorderSink) Flush() {
+	k.r.mu.Lock()
+	defer k.r.mu.Unlock()
+	k.r.flushed = append(k.r.flushed, k.pending...)
+	if k.r.types == nil {
+		k.r.types = map[string]model.MetricType{}
+	}
+	for name, typ := range k.types {
+		k.r.types[name] = typ
+	}
+	k.pending = nil
 }
 
 // series returns the flushed samples of one metric name, without the timestamp.
@@ -72,7 +87,7 @@ func newScraper(t *testing.T, c *Config, targets ...string) *Scraper {
 func scrapeOnce(t *testing.T, s *Scraper) *recorder {
 	t.Helper()
 	r := &recorder{}
-	Run(context.Background(), []*Scraper{s}, time.Now(), 4, func() Sink { return r })
+	Run(context.Background(), []*Scraper{s}, time.Now(), 4, r.sink)
 	return r
 }
 
@@ -346,4 +361,45 @@ func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {
 	require.Len(t, s.Targets(), 2)
 	require.Same(t, first, s.Targets()[0], "a target that stays keeps its state")
 	require.Equal(t, int64(2), s.Stats().Targets.Load())
+}
+
+func TestProxyURL(t *testing.T) {
+	var requested string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requested = r.URL.String() // a forward proxy receives the absolute URL
+		_, _ = w.Write([]byte("via_proxy 1\n"))
+	}))
+	defer proxy.Close()
+	c := valid()
+	c.ProxyURL = proxy.URL
+	r := scrapeOnce(t, newScraper(t, c, "target.invalid:9100"))
+	require.Equal(t, "http://target.invalid:9100/metrics", requested)
+	require.Len(t, r.series("via_proxy"), 1)
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		_, _ = w.Write([]byte("m 1\n"))
+	})
+	var targets []string
+	for range 8 {
+		srv := httptest.NewServer(handler)
+		defer srv.Close()
+		targets = append(targets, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	s := newScraper(t, valid(), targets...)
+	r := &recorder{}
+	Run(context.Background(), []*Scraper{s}, time.Now(), 3, r.sink)
+	require.Len(t, r.series("m"), 8)
+	require.Equal(t, 3, most)
 }
