@@ -10,7 +10,8 @@ SERVERS := \
 	dnsmasq:dnsmasq-base \
 	/usr/share/java/zookeeper.jar:zookeeper \
 	java:default-jre-headless \
-	ip:iproute2
+	ip:iproute2 \
+	influxd:influxdb
 
 .PHONY: run test servers vet
 

@@ -248,27 +248,41 @@ next:
 }
 
 var (
-	buildOnce sync.Once
+	buildMu   sync.Mutex
 	buildDir  string
-	buildErr  error
+	built     = map[string]string{}
+	buildErrs = map[string]error{}
 )
 
-// RunnerBinary builds cmd/discovering-prometheus once per test run and returns its path.
-func RunnerBinary(t testing.TB) string {
+// buildBinary builds a main package of this module once per test run and returns the binary's path.
+func buildBinary(t testing.TB, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "dp-bin-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "discovering-prometheus"), "../cmd/discovering-prometheus").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return filepath.Join(buildDir, "discovering-prometheus")
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if path, ok := built[pkg]; ok {
+		require.NoError(t, buildErrs[pkg])
+		return path
+	}
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "dp-bin-")
+		require.NoError(t, err)
+		buildDir = dir
+	}
+	path := filepath.Join(buildDir, filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", path, "../"+pkg).CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	built[pkg], buildErrs[pkg] = path, err
+	require.NoError(t, err)
+	return path
 }
+
+// RunnerBinary is cmd/discovering-prometheus, built once per test run.
+func RunnerBinary(t testing.TB) string { return buildBinary(t, "cmd/discovering-prometheus") }
+
+// TelegrafBinary is cmd/telegraf, the custom Telegraf, built once per test run.
+func TelegrafBinary(t testing.TB) string { return buildBinary(t, "cmd/telegraf") }
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("DP_TEST_CHILD"); mode != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/inputs"
+	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/client_golang/prometheus"
 
 	root "github.com/discovering-prometheus/discovering-prometheus"
@@ -38,7 +39,8 @@ type DiscoveringPrometheus struct {
 	DiscoveryWait        config.Duration  `toml:"discovery_wait"`
 	Scrapers             []*scrape.Config `toml:"scraper"`
 	discovery.Sections
-	Log telegraf.Logger `toml:"-"`
+	Log        telegraf.Logger     `toml:"-"`
+	Statistics *selfstat.Collector `toml:"-"`
 
 	logger   *slog.Logger
 	convert  func(*scrape.Sample, *routing) telegraf.Metric
@@ -46,6 +48,7 @@ type DiscoveringPrometheus struct {
 	enabled  []*scrape.Config
 	runner   *discovery.Runner
 	registry *prometheus.Registry
+	stats    *statistics
 
 	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
 	scrapers []*scrape.Scraper
@@ -174,6 +177,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.mu.Unlock()
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.runner = discovery.NewRunner(p.configs, p.logger, p.registry)
+	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.runner.Start()
 	return nil
 }
@@ -204,6 +208,7 @@ func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	scrape.Run(p.ctx, p.scrapers, time.Now(), p.MaxConcurrentScrapes, func() scrape.Sink {
 		return &sink{acc: acc, convert: p.convert, routes: p.routes}
 	})
+	p.stats.publish(p.runner)
 	return nil
 }
 
