@@ -5,12 +5,12 @@ package scrape
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
@@ -42,7 +42,26 @@ type Config struct {
 	Blacklist []string `toml:"blacklist"`
 	httpconfig.Auth
 	httpconfig.TLS
+
+	// Beyond Kapacitor: Prometheus' scrape options, with its semantics.
+	RelabelConfigs        []*Relabel  `toml:"relabel-configs"`
+	MetricRelabelConfigs  []*Relabel  `toml:"metric-relabel-configs"`
+	HonorLabels           bool        `toml:"honor-labels"`
+	HonorTimestamps       *bool       `toml:"honor-timestamps"`
+	SampleLimit           int         `toml:"sample-limit"`
+	BodySizeLimit         config.Size `toml:"body-size-limit"`
+	LabelLimit            int         `toml:"label-limit"`
+	LabelNameLengthLimit  int         `toml:"label-name-length-limit"`
+	LabelValueLengthLimit int         `toml:"label-value-length-limit"`
+	FollowRedirects       *bool       `toml:"follow-redirects"`
+	EnableCompression     *bool       `toml:"enable-compression"`
+
+	relabel       []*relabel.Config
+	metricRelabel []*relabel.Config
 }
+
+// isTrue reads an optional boolean whose default is true.
+func isTrue(b *bool) bool { return b == nil || *b }
 
 // IsEnabled tells whether the scraper runs: it does unless enabled = false.
 func (c *Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
@@ -113,9 +132,21 @@ func (c *Config) Init() error {
 			fail("params", "empty parameter name")
 		}
 	}
+	var err error
+	if c.relabel, err = relabelConfigs("relabel-configs", c.RelabelConfigs); err != nil {
+		errs = append(errs, err)
+	}
+	if c.metricRelabel, err = relabelConfigs("metric-relabel-configs", c.MetricRelabelConfigs); err != nil {
+		errs = append(errs, err)
+	}
+	for key, limit := range map[string]int64{
+		"sample-limit": int64(c.SampleLimit), "body-size-limit": int64(c.BodySizeLimit), "label-limit": int64(c.LabelLimit),
+		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),
+	} {
+		if limit < 0 {
+			fail(key, "%d is negative", limit)
+		}
+	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
-
-// query returns the params as a URL query.
-func (c *Config) query() url.Values { return url.Values(c.Params) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
 )
 
@@ -31,10 +32,14 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2," +
 	"*/*;q=0.1"
 
-func requestHeader(timeout time.Duration) http.Header {
+func requestHeader(timeout time.Duration, compression bool) http.Header {
+	encoding := "gzip"
+	if !compression {
+		encoding = "identity"
+	}
 	return http.Header{
 		"Accept":                              {acceptHeader},
-		"Accept-Encoding":                     {"gzip"},
+		"Accept-Encoding":                     {encoding},
 		"User-Agent":                          {UserAgent},
 		"X-Prometheus-Scrape-Timeout-Seconds": {strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)},
 	}
@@ -119,16 +124,16 @@ func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	contentType, err := w.fetch(ctx, s, t)
 	cancel()
-	samples := 0
+	samples, kept := 0, 0
 	if err == nil {
-		samples, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
+		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
 	}
 	duration := time.Since(start)
 	if err != nil {
 		sink.Drop()
-		samples = 0
+		kept = 0
 	}
-	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples)
+	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept)
 	sink.Flush()
 
 	s.stats.Scrapes.Add(1)
@@ -179,14 +184,22 @@ func (w *worker) fetch(ctx context.Context, s *Scraper, t *Target) (string, erro
 		body = w.gzip
 	}
 	w.body.Reset()
+	if limit := int64(s.cfg.BodySizeLimit); limit > 0 {
+		// The limit counts uncompressed bytes, so it also stops a gzip bomb.
+		body = io.LimitReader(body, limit+1)
+	}
 	if _, err := w.body.ReadFrom(body); err != nil {
 		return "", fmt.Errorf("reading body after %d bytes: %w", w.body.Len(), err)
+	}
+	if limit := int64(s.cfg.BodySizeLimit); limit > 0 && int64(w.body.Len()) > limit {
+		return "", fmt.Errorf("body size limit of %d bytes exceeded", limit)
 	}
 	return resp.Header.Get("Content-Type"), nil
 }
 
-// parse hands every sample of w.body to sink and returns how many there were.
-func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sink Sink) (int, error) {
+// parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
+// kept after metric relabeling.
+func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
 	p, err := textparse.New(w.body.Bytes(), contentType, w.symbols, textparse.ParserOptions{
 		// Classic buckets, not native histograms: every format yields the same flat series.
 		IgnoreNativeHistograms: true,
@@ -194,18 +207,19 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 		FallbackContentType: "text/plain",
 	})
 	if p == nil {
-		return 0, err
+		return 0, 0, err
 	}
+	cfg := s.cfg
+	honorTimestamps := isTrue(cfg.HonorTimestamps)
 	var family string
 	var familyType model.MetricType
-	samples := 0
 	for {
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			return samples, nil
+			return scraped, kept, nil
 		}
 		if err != nil {
-			return samples, fmt.Errorf("parsing %q body: %w", contentType, err)
+			return scraped, kept, fmt.Errorf("parsing %q body: %w", contentType, err)
 		}
 		switch entry {
 		case textparse.EntryType:
@@ -214,11 +228,24 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 		case textparse.EntrySeries:
 			_, ts, value := p.Series()
 			p.Labels(&w.parsed)
-			samples++
-			w.sample.Labels = w.withTarget(t)
+			scraped++
+			w.withTarget(t, cfg.HonorLabels)
+			if len(cfg.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, cfg.metricRelabel...) {
+				continue
+			}
+			w.sample.Labels = w.lb.Labels()
+			if w.sample.Labels.IsEmpty() {
+				continue
+			}
+			if err := checkLabelLimits(cfg, w.sample.Labels); err != nil {
+				return scraped, kept, err
+			}
+			if kept++; cfg.SampleLimit > 0 && kept > cfg.SampleLimit {
+				return scraped, kept, fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
+			}
 			w.sample.Value = value
 			w.sample.Timestamp = now
-			if ts != nil {
+			if ts != nil && honorTimestamps {
 				w.sample.Timestamp = *ts
 			}
 			w.sample.Type = model.MetricTypeUnknown
@@ -228,6 +255,26 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 			sink.Add(s, t, &w.sample)
 		}
 	}
+}
+
+// checkLabelLimits fails a scrape whose series break label-limit, label-name-length-limit or
+// label-value-length-limit, as Prometheus does.
+func checkLabelLimits(cfg *Config, lset labels.Labels) error {
+	if cfg.LabelLimit > 0 && lset.Len() > cfg.LabelLimit {
+		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, lset.Get(model.MetricNameLabel), lset.Len())
+	}
+	if cfg.LabelNameLengthLimit == 0 && cfg.LabelValueLengthLimit == 0 {
+		return nil
+	}
+	return lset.Validate(func(l labels.Label) error {
+		if cfg.LabelNameLengthLimit > 0 && len(l.Name) > cfg.LabelNameLengthLimit {
+			return fmt.Errorf("label name length limit of %d exceeded by %s label %.50q", cfg.LabelNameLengthLimit, lset.Get(model.MetricNameLabel), l.Name)
+		}
+		if cfg.LabelValueLengthLimit > 0 && len(l.Value) > cfg.LabelValueLengthLimit {
+			return fmt.Errorf("label value length limit of %d exceeded by %s label %s", cfg.LabelValueLengthLimit, lset.Get(model.MetricNameLabel), l.Name)
+		}
+		return nil
+	})
 }
 
 // inFamily tells whether a series of that name belongs to the family (a histogram's _bucket, say).
@@ -243,10 +290,19 @@ func inFamily(name, family string) bool {
 	return false
 }
 
-// withTarget applies the target's labels to the parsed labels as Prometheus does without honor_labels: the
-// target's win, and a scraped label they displace is kept as exported_<name>.
-func (w *worker) withTarget(t *Target) labels.Labels {
+// withTarget puts the parsed labels with the target's into w.lb, as Prometheus does: without honor-labels
+// the target's win and a scraped label they displace is kept as exported_<name>; with it, the scraped
+// labels win.
+func (w *worker) withTarget(t *Target, honor bool) {
 	w.lb.Reset(w.parsed)
+	if honor {
+		t.Labels.Range(func(l labels.Label) {
+			if w.parsed.Get(l.Name) == "" {
+				w.lb.Set(l.Name, l.Value)
+			}
+		})
+		return
+	}
 	w.conflicts = w.conflicts[:0]
 	t.Labels.Range(func(l labels.Label) {
 		if v := w.parsed.Get(l.Name); v != "" {
@@ -265,11 +321,10 @@ func (w *worker) withTarget(t *Target) labels.Labels {
 			}
 		}
 	}
-	return w.lb.Labels()
 }
 
 // synthetic adds the series Prometheus adds for every scrape.
-func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples int) {
+func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples, kept int) {
 	upValue := 0.0
 	if up {
 		upValue = 1
@@ -281,6 +336,7 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 		{"up", upValue},
 		{"scrape_duration_seconds", duration.Seconds()},
 		{"scrape_samples_scraped", float64(samples)},
+		{"scrape_samples_post_metric_relabeling", float64(kept)},
 	} {
 		w.lb.Reset(t.Labels)
 		w.lb.Set(model.MetricNameLabel, m.name)

@@ -71,10 +71,12 @@ func (r *recorder) series(name string) []string {
 	return out
 }
 
+var discard = slog.New(slog.DiscardHandler)
+
 func newScraper(t *testing.T, c *Config, targets ...string) *Scraper {
 	t.Helper()
 	require.NoError(t, c.Init())
-	s, err := New(c, slog.New(slog.DiscardHandler))
+	s, err := New(c, discard)
 	require.NoError(t, err)
 	group := &targetgroup.Group{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "dropped"}}
 	for _, addr := range targets {

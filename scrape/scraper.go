@@ -25,6 +25,7 @@ type Scraper struct {
 	mu      sync.Mutex
 	targets map[uint64]*Target // by the hash of the discovered labels
 	list    []*Target
+	dropped []Dropped
 
 	stats Stats
 }
@@ -47,6 +48,7 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 		return nil, fmt.Errorf("proxy-url: %w", err)
 	}
 	client.TLSConfig = cfg.TLS.Prometheus()
+	client.FollowRedirects = isTrue(cfg.FollowRedirects)
 	if err := cfg.Auth.Apply(&client); err != nil {
 		return nil, err
 	}
@@ -61,7 +63,7 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 		cfg:     cfg,
 		client:  c,
 		logger:  logger.With("scraper", cfg.Name),
-		header:  requestHeader(time.Duration(cfg.ScrapeTimeout)),
+		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression)),
 		targets: make(map[uint64]*Target),
 	}, nil
 }
@@ -83,11 +85,17 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	defer s.mu.Unlock()
 	var errs []error
 	next := make(map[uint64]*Target, len(s.targets))
+	s.dropped = s.dropped[:0]
 	for _, g := range groups {
 		for i, labels := range g.Targets {
 			t, err := newTarget(s.cfg, labels, g.Labels)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, labels, err))
+				continue
+			}
+			if t == nil {
+				d := discoveredLabels(s.cfg, labels, g.Labels)
+				s.dropped = append(s.dropped, Dropped{Discovered: d, Rule: droppedBy(d, s.cfg.relabel)})
 				continue
 			}
 			if blacklisted[t.Instance()] {
@@ -108,6 +116,13 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	sort.Slice(s.list, func(i, j int) bool { return s.list[i].URL < s.list[j].URL })
 	s.stats.Targets.Store(int64(len(s.list)))
 	return errs
+}
+
+// Dropped returns the targets relabeling dropped at the last Sync.
+func (s *Scraper) Dropped() []Dropped {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Dropped(nil), s.dropped...)
 }
 
 // Targets returns the current targets, ordered by URL.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 // Target is one endpoint of a scraper, with its labels built by Prometheus' rules.
@@ -67,34 +68,24 @@ func (t *Target) report(h Health) {
 	t.mu.Unlock()
 }
 
+// Dropped is a discovered target that relabeling dropped.
+type Dropped struct {
+	// Discovered are its labels before relabeling.
+	Discovered labels.Labels
+	// Rule is the index of the relabel-configs rule that dropped it.
+	Rule int
+}
+
 // newTarget applies Prometheus' target rules to one discovered target: the scraper's defaults fill the
-// labels the discoverer did not set, __meta_* labels are dropped, instance defaults to the address.
+// labels the discoverer did not set, relabel-configs apply, __meta_* labels are dropped, instance defaults
+// to the address. A target that relabeling drops comes back nil, with a nil error.
 func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
-	lb := labels.NewBuilder(labels.EmptyLabels())
-	for name, value := range group {
-		lb.Set(string(name), string(value))
+	discovered := discoveredLabels(cfg, target, group)
+	lb := labels.NewBuilder(discovered)
+	t := &Target{Discovered: discovered}
+	if !relabel.ProcessBuilder(lb, cfg.relabel...) {
+		return nil, nil
 	}
-	for name, value := range target {
-		lb.Set(string(name), string(value))
-	}
-	defaults := []labels.Label{
-		{Name: model.JobLabel, Value: cfg.Name},
-		{Name: model.ScrapeIntervalLabel, Value: model.Duration(cfg.ScrapeInterval).String()},
-		{Name: model.ScrapeTimeoutLabel, Value: model.Duration(cfg.ScrapeTimeout).String()},
-		{Name: model.MetricsPathLabel, Value: cfg.MetricsPath},
-		{Name: model.SchemeLabel, Value: cfg.Scheme},
-	}
-	for _, l := range defaults {
-		if lb.Get(l.Name) == "" {
-			lb.Set(l.Name, l.Value)
-		}
-	}
-	for name, values := range cfg.Params {
-		if key := model.ParamLabelPrefix + name; len(values) > 0 && lb.Get(key) == "" {
-			lb.Set(key, values[0])
-		}
-	}
-	t := &Target{Discovered: lb.Labels()}
 
 	addr := lb.Get(model.AddressLabel)
 	if addr == "" {
@@ -134,6 +125,36 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// discoveredLabels merges a target's labels over its group's and fills in the scraper's defaults (job,
+// interval, timeout, path, scheme, params) where the discoverer set none.
+func discoveredLabels(cfg *Config, target, group model.LabelSet) labels.Labels {
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	for name, value := range group {
+		lb.Set(string(name), string(value))
+	}
+	for name, value := range target {
+		lb.Set(string(name), string(value))
+	}
+	defaults := []labels.Label{
+		{Name: model.JobLabel, Value: cfg.Name},
+		{Name: model.ScrapeIntervalLabel, Value: model.Duration(cfg.ScrapeInterval).String()},
+		{Name: model.ScrapeTimeoutLabel, Value: model.Duration(cfg.ScrapeTimeout).String()},
+		{Name: model.MetricsPathLabel, Value: cfg.MetricsPath},
+		{Name: model.SchemeLabel, Value: cfg.Scheme},
+	}
+	for _, l := range defaults {
+		if lb.Get(l.Name) == "" {
+			lb.Set(l.Name, l.Value)
+		}
+	}
+	for name, values := range cfg.Params {
+		if key := model.ParamLabelPrefix + name; len(values) > 0 && lb.Get(key) == "" {
+			lb.Set(key, values[0])
+		}
+	}
+	return lb.Labels()
 }
 
 func parseDuration(s string) (time.Duration, error) {

@@ -89,8 +89,8 @@ func TestRunnerNodeExporter(t *testing.T) {
 	samples := Find(ms, "scrape_samples_scraped", nil)
 	require.Len(t, samples, 1)
 	n, _ := samples[0].GetField("value")
-	// Every sample node_exporter served is in the output, beside the three synthetic series.
-	require.Equal(t, int(n.(float64)), len(ms)-3)
+	// Every sample node_exporter served is in the output, beside the four synthetic series.
+	require.Equal(t, int(n.(float64)), len(ms)-4)
 }
 
 // inputs.execd's protocol: with -poll_interval_disabled, each line on stdin is one gather on stdout.

@@ -253,6 +253,7 @@ func TestKapacitorFormat(t *testing.T) {
 		metric.New("gauge", tags("gauge", nil), map[string]any{"value": 2.0}, scrapeTime),
 		metric.New("up", tags("up", nil), map[string]any{"value": 1.0}, scrapeTime),
 		metric.New("scrape_samples_scraped", tags("scrape_samples_scraped", nil), map[string]any{"value": 3.0}, scrapeTime),
+		metric.New("scrape_samples_post_metric_relabeling", tags("scrape_samples_post_metric_relabeling", nil), map[string]any{"value": 3.0}, scrapeTime),
 	}
 	var withoutDuration []telegraf.Metric
 	for _, m := range got {
@@ -261,7 +262,7 @@ func TestKapacitorFormat(t *testing.T) {
 		}
 	}
 	testutil.RequireMetricsEqual(t, expected, withoutDuration, testutil.SortMetrics())
-	require.Len(t, got, 5)
+	require.Len(t, got, 6)
 	for _, m := range got {
 		v, _ := m.GetField("value")
 		require.False(t, math.IsNaN(v.(float64)))
@@ -312,4 +313,36 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	srv.CloseClientConnections()
 	srv.Close()
 	goleak.VerifyNone(t, ignore)
+}
+
+func TestPrometheusOptionsDecode(t *testing.T) {
+	conf := scraperConf(`    honor-labels = true
+    honor-timestamps = false
+    sample-limit = 1000
+    body-size-limit = "10MiB"
+    label-limit = 30
+    label-name-length-limit = 100
+    label-value-length-limit = 200
+    follow-redirects = false
+    enable-compression = false
+    [[inputs.discovering_prometheus.scraper.relabel-configs]]
+      source-labels = ["__address__"]
+      regex = "(.*):9100"
+      target-label = "host"
+      replacement = ""
+    [[inputs.discovering_prometheus.scraper.metric-relabel-configs]]
+      source-labels = ["__name__"]
+      regex = "go_.*"
+      action = "drop"`, "")
+	for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, conf), "shim": loadShim(t, conf)} {
+		require.NoError(t, p.Init(), loader)
+		s := p.Scrapers[0]
+		require.True(t, s.HonorLabels, loader)
+		require.False(t, *s.HonorTimestamps, loader)
+		require.Equal(t, config.Size(10<<20), s.BodySizeLimit, loader)
+		require.Equal(t, 1000, s.SampleLimit, loader)
+		require.Equal(t, "", *s.RelabelConfigs[0].Replacement, loader)
+		require.Nil(t, s.RelabelConfigs[0].Separator, loader)
+		require.Equal(t, "drop", s.MetricRelabelConfigs[0].Action, loader)
+	}
 }

@@ -1,0 +1,162 @@
+package scrape
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/stretchr/testify/require"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRelabelConfigs(t *testing.T) {
+	c := valid()
+	c.RelabelConfigs = []*Relabel{
+		{SourceLabels: []string{"__meta_role"}, Regex: ptr("db"), Action: "drop"},
+		{SourceLabels: []string{"__meta_role"}, TargetLabel: "role"},
+		{SourceLabels: []string{"__address__"}, Regex: ptr("(.*):.*"), TargetLabel: "host", Replacement: ptr("$1")},
+	}
+	require.NoError(t, c.Init())
+	s, err := New(c, discard)
+	require.NoError(t, err)
+	require.Empty(t, s.Sync([]*targetgroup.Group{{Source: "g", Targets: []model.LabelSet{
+		{model.AddressLabel: "web:1", "__meta_role": "web"},
+		{model.AddressLabel: "db:1", "__meta_role": "db"},
+	}}}))
+	require.Len(t, s.Targets(), 1)
+	require.Equal(t, `{host="web", instance="web:1", job="node", role="web"}`, s.Targets()[0].Labels.String())
+	dropped := s.Dropped()
+	require.Len(t, dropped, 1)
+	require.Equal(t, "db:1", dropped[0].Discovered.Get(model.AddressLabel))
+	require.Equal(t, 0, dropped[0].Rule)
+}
+
+func TestRelabelConfigErrorsNameTheRule(t *testing.T) {
+	for _, tc := range []struct {
+		rule *Relabel
+		want string
+	}{
+		{&Relabel{Action: "rename"}, `relabel-configs[0]: action: "rename" is not a relabel action`},
+		{&Relabel{Regex: ptr("(")}, "relabel-configs[0]: regex:"},
+		{&Relabel{Action: "hashmod", TargetLabel: "x"}, "relabel-configs[0]: relabel configuration for hashmod requires non-zero modulus"},
+		{&Relabel{Action: "replace"}, "relabel-configs[0]: relabel configuration for replace action requires 'target_label' value"},
+	} {
+		c := valid()
+		c.RelabelConfigs = []*Relabel{tc.rule}
+		require.ErrorContains(t, c.Init(), tc.want)
+	}
+	c := valid()
+	c.MetricRelabelConfigs = []*Relabel{{Action: "drop", Regex: ptr("[")}}
+	require.ErrorContains(t, c.Init(), "metric-relabel-configs[0]: regex:")
+	c = valid()
+	c.SampleLimit = -1
+	require.ErrorContains(t, c.Init(), "sample-limit: -1 is negative")
+}
+
+const optionsBody = `# TYPE kept counter
+kept_total{instance="from-target",secret="s"} 1 1000
+dropped_metric 2
+other 3
+`
+
+func TestMetricRelabelHonorLabelsAndTimestamps(t *testing.T) {
+	srv, _ := serve(t, "text/plain", []byte(optionsBody), false)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	c := valid()
+	c.HonorLabels = true
+	c.HonorTimestamps = ptr(false)
+	c.MetricRelabelConfigs = []*Relabel{
+		{SourceLabels: []string{"__name__"}, Regex: ptr("dropped_.*"), Action: "drop"},
+		{Regex: ptr("secret"), Action: "labeldrop"},
+	}
+	r := scrapeOnce(t, newScraper(t, c, addr))
+	// honor-labels: the scraped instance wins and nothing is renamed exported_.
+	require.Equal(t, []string{`{__name__="kept_total", env="test", instance="from-target", job="node"} 1`}, r.series("kept_total"))
+	require.Empty(t, r.series("dropped_metric"))
+	require.Len(t, r.series("other"), 1)
+	// honor-timestamps = false: the scrape time, not the exposed 1000.
+	for _, s := range r.flushed {
+		require.False(t, strings.HasSuffix(s, "@1000"), s)
+	}
+	require.Equal(t, []string{`{__name__="scrape_samples_scraped", env="test", instance="` + addr + `", job="node"} 3`}, r.series("scrape_samples_scraped"))
+	require.Equal(t, []string{`{__name__="scrape_samples_post_metric_relabeling", env="test", instance="` + addr + `", job="node"} 2`}, r.series("scrape_samples_post_metric_relabeling"))
+}
+
+func TestLimitsFailTheScrape(t *testing.T) {
+	srv, _ := serve(t, "text/plain", []byte(optionsBody), false)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"sample-limit", func(c *Config) { c.SampleLimit = 2 }, "sample limit of 2 exceeded"},
+		{"label-limit", func(c *Config) { c.LabelLimit = 4 }, "label limit of 4 exceeded by kept_total (6 labels)"},
+		{"label-name-length-limit", func(c *Config) { c.LabelNameLengthLimit = 8 }, `label name length limit of 8 exceeded by kept_total label "exported_instance"`},
+		{"label-value-length-limit", func(c *Config) { c.LabelValueLengthLimit = 10 }, "label value length limit of 10 exceeded by kept_total label"},
+		{"body-size-limit", func(c *Config) { c.BodySizeLimit = config.Size(20) }, "body size limit of 20 bytes exceeded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.set(c)
+			s := newScraper(t, c, addr)
+			r := scrapeOnce(t, s)
+			require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 0`}, r.series("up"))
+			require.Empty(t, r.series("other"), "a failed scrape keeps no sample")
+			require.Contains(t, s.Targets()[0].Health().LastError, tc.want)
+		})
+	}
+}
+
+func TestBodySizeLimitStopsAGzipBomb(t *testing.T) {
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	line := []byte(strings.Repeat("a", 1<<20))
+	for range 256 { // 256 MiB of 'a' compress to a few hundred KiB
+		_, _ = zw.Write(line)
+	}
+	require.NoError(t, zw.Close())
+	srv, _ := serve(t, "text/plain", bomb.Bytes(), false)
+	// serve sends the bytes as they are; mark them gzip so the scraper inflates them.
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(bomb.Bytes())
+	})
+	c := valid()
+	c.BodySizeLimit = config.Size(1 << 20)
+	s := newScraper(t, c, strings.TrimPrefix(srv.URL, "http://"))
+	scrapeOnce(t, s)
+	require.Contains(t, s.Targets()[0].Health().LastError, "body size limit of 1048576 bytes exceeded")
+}
+
+func TestRedirectsAndCompression(t *testing.T) {
+	final, header := serve(t, "text/plain", []byte("m 1\n"), false)
+	redirect := httptest.NewServer(http.RedirectHandler(final.URL+"/metrics", http.StatusFound))
+	defer redirect.Close()
+	addr := strings.TrimPrefix(redirect.URL, "http://")
+
+	r := scrapeOnce(t, newScraper(t, valid(), addr))
+	require.Len(t, r.series("m"), 1, "redirects are followed by default")
+	require.Equal(t, "gzip", header.Get("Accept-Encoding"))
+
+	c := valid()
+	c.FollowRedirects = ptr(false)
+	c.EnableCompression = ptr(false)
+	s := newScraper(t, c, addr)
+	r = scrapeOnce(t, s)
+	require.Empty(t, r.series("m"))
+	require.Equal(t, "server returned HTTP status 302 Found", s.Targets()[0].Health().LastError)
+
+	c = valid()
+	c.EnableCompression = ptr(false)
+	scrapeOnce(t, newScraper(t, c, strings.TrimPrefix(final.URL, "http://")))
+	require.Equal(t, "identity", header.Get("Accept-Encoding"))
+}
