@@ -114,7 +114,12 @@ type worker struct {
 	gzip      *gzip.Reader
 	symbols   *labels.SymbolTable
 	lb        *labels.Builder
+	sb        labels.ScratchBuilder // the sample's labels, with the target's
+	psb       labels.ScratchBuilder // the labels as parsed
+	unescaped []byte
+	families  map[string]string
 	parsed    labels.Labels
+	merged    labels.Labels
 	conflicts []labels.Label
 	sample    Sample
 }
@@ -211,6 +216,8 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 	}
 	cfg := s.cfg
 	honorTimestamps := isTrue(cfg.HonorTimestamps)
+	// The text formats' series bytes can be split without allocating; protobuf's cannot.
+	_, protobuf := p.(*textparse.ProtobufParser)
 	var family string
 	var familyType model.MetricType
 	for {
@@ -224,19 +231,20 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 		switch entry {
 		case textparse.EntryType:
 			name, typ := p.Type()
-			family, familyType = string(name), typ
+			family, familyType = w.familyName(name), typ
 		case textparse.EntrySeries:
-			_, ts, value := p.Series()
-			p.Labels(&w.parsed)
+			series, ts, value := p.Series()
+			if !protobuf && seriesLabels(series, familyType, &w.psb, &w.unescaped) {
+				w.psb.Overwrite(&w.parsed)
+			} else {
+				p.Labels(&w.parsed)
+			}
 			scraped++
-			w.withTarget(t, cfg.HonorLabels)
-			if len(cfg.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, cfg.metricRelabel...) {
+			lset, keep := w.sampleLabels(t, cfg)
+			if !keep || lset.IsEmpty() {
 				continue
 			}
-			w.sample.Labels = w.lb.Labels()
-			if w.sample.Labels.IsEmpty() {
-				continue
-			}
+			w.sample.Labels = lset
 			if err := checkLabelLimits(cfg, w.sample.Labels); err != nil {
 				return scraped, kept, err
 			}
@@ -277,6 +285,19 @@ func checkLabelLimits(cfg *Config, lset labels.Labels) error {
 	})
 }
 
+// familyName returns the family name as a string, allocated once per name and worker, not once per scrape.
+func (w *worker) familyName(name []byte) string {
+	if f, ok := w.families[string(name)]; ok {
+		return f
+	}
+	if w.families == nil || len(w.families) > 1<<14 {
+		w.families = make(map[string]string)
+	}
+	f := string(name)
+	w.families[f] = f
+	return f
+}
+
 // inFamily tells whether a series of that name belongs to the family (a histogram's _bucket, say).
 func inFamily(name, family string) bool {
 	suffix, ok := strings.CutPrefix(name, family)
@@ -288,6 +309,51 @@ func inFamily(name, family string) bool {
 		return true
 	}
 	return false
+}
+
+// sampleLabels returns the parsed labels with the target's applied and metric relabeling done; keep is
+// false when relabeling dropped the sample. The common case, no name that both have and no metric
+// relabeling, is a merge of two sorted lists into a buffer reused from sample to sample: no allocation.
+func (w *worker) sampleLabels(t *Target, cfg *Config) (lset labels.Labels, keep bool) {
+	if len(cfg.metricRelabel) == 0 && w.mergeSorted(t, cfg.HonorLabels) {
+		w.sb.Overwrite(&w.merged)
+		return w.merged, true
+	}
+	w.withTarget(t, cfg.HonorLabels)
+	if len(cfg.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, cfg.metricRelabel...) {
+		return labels.EmptyLabels(), false
+	}
+	return w.lb.Labels(), true
+}
+
+// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.sb. An empty value
+// counts as absent, as in Prometheus. It gives up on a name both have unless honor-labels settles it
+// (the scraped label wins), leaving the exported_ renaming to withTarget.
+func (w *worker) mergeSorted(t *Target, honor bool) bool {
+	w.sb.Reset()
+	target := t.labelList
+	i, ok := 0, true
+	w.parsed.Range(func(l labels.Label) {
+		if !ok || l.Value == "" {
+			return
+		}
+		for i < len(target) && target[i].Name < l.Name {
+			w.sb.Add(target[i].Name, target[i].Value)
+			i++
+		}
+		if i < len(target) && target[i].Name == l.Name {
+			if !honor {
+				ok = false
+				return
+			}
+			i++
+		}
+		w.sb.Add(l.Name, l.Value)
+	})
+	for ; ok && i < len(target); i++ {
+		w.sb.Add(target[i].Name, target[i].Value)
+	}
+	return ok
 }
 
 // withTarget puts the parsed labels with the target's into w.lb, as Prometheus does: without honor-labels

@@ -41,7 +41,7 @@ func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) {
 	if k.types == nil {
 		k.types = map[string]model.MetricType{}
 	}
-	k.types[s.Labels.Get(model.MetricNameLabel)] = s.Type
+	k.types[strings.Clone(s.Labels.Get(model.MetricNameLabel))] = s.Type
 }
 
 func (k *recorderSink) Drop() { k.pending = nil }

@@ -21,6 +21,8 @@ type Target struct {
 	// Labels are the labels every sample of the target carries: job, instance and the discovered labels
 	// that do not start with "__".
 	Labels labels.Labels
+	// labelList holds Labels as a slice, for merging with each sample's labels.
+	labelList []labels.Label
 	// URL is where the target is scraped.
 	URL      string
 	Interval time.Duration
@@ -116,6 +118,7 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 		}
 	})
 	t.Labels = lb.Labels()
+	t.Labels.Range(func(l labels.Label) { t.labelList = append(t.labelList, l) })
 	if err := t.Labels.Validate(func(l labels.Label) error {
 		if !model.LabelValue(l.Value).IsValid() {
 			return fmt.Errorf("invalid value for label %q: %q", l.Name, l.Value)

@@ -43,7 +43,8 @@ type DiscoveringPrometheus struct {
 	Statistics *selfstat.Collector `toml:"-"`
 
 	logger   *slog.Logger
-	convert  func(*scrape.Sample, *routing) telegraf.Metric
+	convert  func(*scrape.Sample, *routing, *interner) telegraf.Metric
+	interns  sync.Pool // *interner, one per scrape worker, kept across gathers
 	configs  discovery.Configs
 	enabled  []*scrape.Config
 	runner   *discovery.Runner
@@ -205,11 +206,29 @@ func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 			}
 		}
 	}
-	scrape.Run(p.ctx, p.scrapers, time.Now(), p.MaxConcurrentScrapes, func() scrape.Sink {
-		return &sink{acc: acc, convert: p.convert, routes: p.routes}
-	})
+	p.scrape(acc, time.Now())
 	p.stats.publish(p.runner)
 	return nil
+}
+
+// scrape runs the due scrapes of one gather.
+func (p *DiscoveringPrometheus) scrape(acc telegraf.Accumulator, now time.Time) {
+	var mu sync.Mutex
+	var sinks []*sink
+	scrape.Run(p.ctx, p.scrapers, now, p.MaxConcurrentScrapes, func() scrape.Sink {
+		strs, ok := p.interns.Get().(*interner)
+		if !ok {
+			strs = newInterner()
+		}
+		k := &sink{acc: acc, convert: p.convert, routes: p.routes, strs: strs}
+		mu.Lock()
+		sinks = append(sinks, k)
+		mu.Unlock()
+		return k
+	})
+	for _, k := range sinks {
+		p.interns.Put(k.strs)
+	}
 }
 
 // Stop ends the discoverers and any scrape under way.

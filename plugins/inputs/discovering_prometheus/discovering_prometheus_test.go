@@ -23,7 +23,7 @@ import (
 )
 
 // loadTelegraf decodes a configuration with Telegraf's own loader (influxdata/toml).
-func loadTelegraf(t *testing.T, toml string) (*DiscoveringPrometheus, error) {
+func loadTelegraf(t testing.TB, toml string) (*DiscoveringPrometheus, error) {
 	t.Helper()
 	c := config.NewConfig()
 	if err := c.LoadConfigData([]byte(toml), "test.conf"); err != nil {
