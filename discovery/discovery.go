@@ -35,8 +35,9 @@ func (c *Common) Identity() (string, bool) {
 // Sections holds every discoverer section under its Kapacitor name; the plugin embeds it so that each is a
 // sub-table of the plugin's table. Every field is a slice of pointers to a Provider.
 type Sections struct {
-	Static []*Static `toml:"static-discovery"`
-	File   []*File   `toml:"file-discovery"`
+	Static     []*Static     `toml:"static-discovery"`
+	File       []*File       `toml:"file-discovery"`
+	Kubernetes []*Kubernetes `toml:"kubernetes"`
 	// One line a provider, above this comment.
 }
 

@@ -1,0 +1,381 @@
+package tests
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// kubernetesFakeKinds are the resources Prometheus' kubernetes discoverer lists and watches, by the path
+// segment that names them, with their group/version and kind.
+var kubernetesFakeKinds = map[string][2]string{
+	"pods":           {"v1", "Pod"},
+	"services":       {"v1", "Service"},
+	"endpoints":      {"v1", "Endpoints"},
+	"nodes":          {"v1", "Node"},
+	"endpointslices": {"discovery.k8s.io/v1", "EndpointSlice"},
+	"ingresses":      {"networking.k8s.io/v1", "Ingress"},
+}
+
+func kubernetesFakeResource(obj runtime.Object) string {
+	switch obj.(type) {
+	case *corev1.Pod:
+		return "pods"
+	case *corev1.Service:
+		return "services"
+	case *corev1.Endpoints:
+		return "endpoints"
+	case *corev1.Node:
+		return "nodes"
+	case *discoveryv1.EndpointSlice:
+		return "endpointslices"
+	case *networkingv1.Ingress:
+		return "ingresses"
+	}
+	panic(fmt.Sprintf("kubernetes fake: no resource for %T", obj))
+}
+
+// kubernetesFake is a Kubernetes API server over HTTPS that answers only with the bearer token. It speaks
+// the API's JSON wire format for what client-go's reflectors ask: a list (with metadata.resourceVersion),
+// a watch from a resourceVersion (newline-delimited ADDED, MODIFIED and DELETED events, ended after
+// timeoutSeconds), and the streaming list tried first (watch with sendInitialEvents=true: every object as
+// ADDED, then a BOOKMARK annotated k8s.io/initial-events-end), each filtered by namespace and by label and
+// field selectors (metadata.name and metadata.namespace, the fields every resource has).
+type kubernetesFake struct {
+	URL, CAFile, Token string
+	// NoWatchList refuses the streaming list, as API servers without the WatchList feature do, so that
+	// client-go falls back to a list and a watch from its resourceVersion. Set it before any request.
+	NoWatchList bool
+
+	t      testing.TB
+	server *httptest.Server
+	done   chan struct{}
+
+	mu       sync.Mutex
+	rv       int
+	objects  map[string]map[string]kubernetesFakeEvent // by resource, then namespace/name
+	history  []kubernetesFakeEvent
+	changed  chan struct{} // closed on every change
+	failing  bool
+	requests []string // path?query of every authorised request
+}
+
+type kubernetesFakeEvent struct {
+	Type     string
+	resource string
+	rv       int
+	object   runtime.Object
+}
+
+func startKubernetesFake(t testing.TB, token string) *kubernetesFake {
+	t.Helper()
+	f := &kubernetesFake{Token: token, t: t, done: make(chan struct{}), objects: map[string]map[string]kubernetesFakeEvent{}, changed: make(chan struct{})}
+	f.server = httptest.NewTLSServer(f)
+	f.URL = f.server.URL
+	f.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(f.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.server.Certificate().Raw}), 0o644))
+	t.Cleanup(func() {
+		close(f.done)
+		f.server.Close()
+	})
+	return f
+}
+
+// WriteKubeconfig writes a kubeconfig file that reaches the fake with its CA and token.
+func (f *kubernetesFake) WriteKubeconfig(t testing.TB) string {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(path, fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: robot
+  user:
+    token: %s
+contexts:
+- name: fake
+  context:
+    cluster: fake
+    user: robot
+current-context: fake
+`, f.URL, f.CAFile, f.Token), 0o600))
+	return path
+}
+
+// Apply adds objects, or replaces those of the same namespace and name.
+func (f *kubernetesFake) Apply(objects ...runtime.Object) {
+	for _, obj := range objects {
+		f.change(obj, false)
+	}
+}
+
+// Delete removes an object.
+func (f *kubernetesFake) Delete(obj runtime.Object) { f.change(obj, true) }
+
+func (f *kubernetesFake) change(obj runtime.Object, deleted bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resource := kubernetesFakeResource(obj)
+	obj = obj.DeepCopyObject()
+	m, _ := meta.Accessor(obj)
+	key := m.GetNamespace() + "/" + m.GetName()
+	if f.objects[resource] == nil {
+		f.objects[resource] = map[string]kubernetesFakeEvent{}
+	}
+	_, exists := f.objects[resource][key]
+	f.rv++
+	m.SetResourceVersion(strconv.Itoa(f.rv))
+	e := kubernetesFakeEvent{Type: "ADDED", resource: resource, rv: f.rv, object: obj}
+	switch {
+	case deleted:
+		require.True(f.t, exists, "kubernetes fake: %s %s does not exist", resource, key)
+		e.Type = "DELETED"
+		delete(f.objects[resource], key)
+	case exists:
+		e.Type = "MODIFIED"
+		f.objects[resource][key] = e
+	default:
+		f.objects[resource][key] = e
+	}
+	f.history = append(f.history, e)
+	f.broadcast()
+}
+
+func (f *kubernetesFake) broadcast() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// SetFailing makes every request fail with 500 Internal Server Error, and ends the open watches, or
+// serves again.
+func (f *kubernetesFake) SetFailing(failing bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = failing
+	f.broadcast()
+}
+
+// Requests returns the path and query of every authorised request so far.
+func (f *kubernetesFake) Requests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
+}
+
+func (f *kubernetesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+f.Token {
+		kubernetesFakeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
+		return
+	}
+	f.mu.Lock()
+	f.requests = append(f.requests, r.URL.Path+"?"+r.URL.RawQuery)
+	failing := f.failing
+	f.mu.Unlock()
+	if failing {
+		kubernetesFakeStatus(w, http.StatusInternalServerError, "InternalError", "kubernetes fake: failing on purpose")
+		return
+	}
+	resource, namespace, ok := kubernetesFakePath(r.URL.Path)
+	if r.Method != http.MethodGet || !ok {
+		f.t.Logf("kubernetes fake: no route for %s %s", r.Method, r.URL)
+		kubernetesFakeStatus(w, http.StatusNotFound, "NotFound", "the server could not find the requested resource")
+		return
+	}
+	q := r.URL.Query()
+	labelSelector, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		kubernetesFakeStatus(w, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	fieldSelector, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		kubernetesFakeStatus(w, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	match := func(e kubernetesFakeEvent) bool {
+		m, _ := meta.Accessor(e.object)
+		return e.resource == resource && (namespace == "" || m.GetNamespace() == namespace) &&
+			labelSelector.Matches(labels.Set(m.GetLabels())) &&
+			fieldSelector.Matches(fields.Set{"metadata.name": m.GetName(), "metadata.namespace": m.GetNamespace()})
+	}
+	if q.Get("watch") == "true" || q.Get("watch") == "1" {
+		if f.NoWatchList && q.Get("sendInitialEvents") == "true" {
+			kubernetesFakeStatus(w, http.StatusUnprocessableEntity, "Invalid", "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled")
+			return
+		}
+		f.watch(w, r, resource, match)
+		return
+	}
+	f.mu.Lock()
+	items := f.current(resource, match)
+	rv := f.rv
+	f.mu.Unlock()
+	list := map[string]any{
+		"kind": kubernetesFakeKinds[resource][1] + "List", "apiVersion": kubernetesFakeKinds[resource][0],
+		"metadata": map[string]any{"resourceVersion": strconv.Itoa(rv)}, "items": items,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+// kubernetesFakePath splits /api/v1[/namespaces/NS]/RESOURCE and /apis/GROUP/VERSION[/namespaces/NS]/RESOURCE.
+func kubernetesFakePath(path string) (resource, namespace string, ok bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	var groupVersion string
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		groupVersion, parts = parts[1], parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		groupVersion, parts = parts[1]+"/"+parts[2], parts[3:]
+	default:
+		return "", "", false
+	}
+	switch {
+	case len(parts) == 3 && parts[0] == "namespaces":
+		namespace, resource = parts[1], parts[2]
+	case len(parts) == 1:
+		resource = parts[0]
+	default:
+		return "", "", false
+	}
+	kind, known := kubernetesFakeKinds[resource]
+	return resource, namespace, known && kind[0] == groupVersion && !(resource == "nodes" && namespace != "")
+}
+
+// current returns the matching objects, ordered by namespace and name. f.mu is held.
+func (f *kubernetesFake) current(resource string, match func(kubernetesFakeEvent) bool) []runtime.Object {
+	keys := make([]string, 0, len(f.objects[resource]))
+	for k := range f.objects[resource] {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []runtime.Object
+	for _, k := range keys {
+		if e := f.objects[resource][k]; match(e) {
+			out = append(out, e.object)
+		}
+	}
+	return out
+}
+
+func (f *kubernetesFake) watch(w http.ResponseWriter, r *http.Request, resource string, match func(kubernetesFakeEvent) bool) {
+	q := r.URL.Query()
+	timeout := 30 * time.Minute
+	if s, err := strconv.Atoi(q.Get("timeoutSeconds")); err == nil {
+		timeout = time.Duration(s) * time.Second
+	}
+	kind := kubernetesFakeKinds[resource]
+	var pending []kubernetesFakeEvent
+	f.mu.Lock()
+	from := f.rv
+	initial := q.Get("sendInitialEvents") == "true"
+	switch rv := q.Get("resourceVersion"); {
+	case initial || rv == "" || rv == "0":
+		// The objects as they are, as synthetic ADDED events, then the changes after them.
+		for _, obj := range f.current(resource, match) {
+			pending = append(pending, kubernetesFakeEvent{Type: "ADDED", object: obj})
+		}
+	default:
+		n, err := strconv.Atoi(rv)
+		if err != nil || n > f.rv {
+			f.mu.Unlock()
+			kubernetesFakeStatus(w, http.StatusGatewayTimeout, "Timeout", "Too large resource version: "+rv)
+			return
+		}
+		from = n
+	}
+	f.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w) // one event a line
+	send := func(events []kubernetesFakeEvent) bool {
+		for _, e := range events {
+			// Unlike a list's items, a watched object says what it is.
+			var object map[string]any
+			_ = json.Unmarshal(kubernetesJSON(e.object), &object)
+			object["apiVersion"], object["kind"] = kind[0], kind[1]
+			if err := enc.Encode(map[string]any{"type": e.Type, "object": object}); err != nil {
+				return false
+			}
+		}
+		w.(http.Flusher).Flush()
+		return true
+	}
+	if initial {
+		bookmark := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+			ResourceVersion: strconv.Itoa(from), Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"},
+		}}
+		pending = append(pending, kubernetesFakeEvent{Type: "BOOKMARK", object: bookmark})
+	}
+	if !send(pending) {
+		return
+	}
+	deadline := time.After(timeout)
+	for {
+		f.mu.Lock()
+		pending = pending[:0]
+		for _, e := range f.history {
+			if e.rv > from && match(e) {
+				pending = append(pending, e)
+			}
+		}
+		if len(f.history) > 0 {
+			from = max(from, f.history[len(f.history)-1].rv)
+		}
+		failing, changed := f.failing, f.changed
+		f.mu.Unlock()
+		if failing || !send(pending) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return
+		case <-r.Context().Done():
+			return
+		case <-f.done:
+			return
+		}
+	}
+}
+
+func kubernetesJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func kubernetesFakeStatus(w http.ResponseWriter, code int, reason, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+		"status": "Failure", "message": message, "reason": reason, "code": code,
+	})
+}
