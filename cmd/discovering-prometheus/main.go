@@ -10,21 +10,14 @@
 package main
 
 import (
-	"bufio"
 	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
-	"github.com/influxdata/telegraf"
-	"github.com/influxdata/telegraf/agent"
-	"github.com/influxdata/telegraf/logger"
-	"github.com/influxdata/telegraf/models"
 	"github.com/influxdata/telegraf/plugins/common/shim"
-	"github.com/influxdata/telegraf/plugins/serializers/influx"
 
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
@@ -72,64 +65,10 @@ func run(configFile string, once bool, pollInterval time.Duration, pollDisabled 
 	if once {
 		return gatherOnce(input, os.Stdout)
 	}
-	s := shim.New()
-	if err := s.AddInput(input); err != nil {
-		return err
-	}
 	if pollDisabled {
-		pollInterval = shim.PollIntervalDisabled
+		pollInterval = 0
 	}
-	return s.Run(pollInterval)
-}
-
-// gatherOnce runs the input through one gather and writes its metrics as line protocol.
-func gatherOnce(input telegraf.Input, out io.Writer) error {
-	maker := shim.New()
-	models.SetLoggerOnPlugin(input, logger.New("inputs", "discovering_prometheus", ""))
-	if p, ok := input.(telegraf.Initializer); ok {
-		if err := p.Init(); err != nil {
-			return err
-		}
-	}
-	metrics := make(chan telegraf.Metric, 1024)
-	acc := agent.NewAccumulator(maker, metrics)
-	acc.SetPrecision(time.Nanosecond)
-	written := make(chan error, 1)
-	go func() { written <- write(metrics, out) }()
-
-	err := gather(input, acc)
-	close(metrics)
-	return errors.Join(err, <-written)
-}
-
-func gather(input telegraf.Input, acc telegraf.Accumulator) error {
-	if s, ok := input.(telegraf.ServiceInput); ok {
-		if err := s.Start(acc); err != nil {
-			return err
-		}
-		defer s.Stop()
-	}
-	return input.Gather(acc)
-}
-
-func write(metrics <-chan telegraf.Metric, out io.Writer) error {
-	serializer := &influx.Serializer{}
-	if err := serializer.Init(); err != nil {
-		return err
-	}
-	w := bufio.NewWriter(out)
-	var errs []error
-	for m := range metrics {
-		b, err := serializer.Serialize(m)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := w.Write(b); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(append(errs, w.Flush())...)
+	return serve(input, os.Stdin, os.Stdout, pollInterval)
 }
 
 func writeTemp(data []byte) (string, error) {

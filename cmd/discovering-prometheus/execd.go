@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/agent"
+	"github.com/influxdata/telegraf/logger"
+	"github.com/influxdata/telegraf/metric"
+	"github.com/influxdata/telegraf/models"
+	"github.com/influxdata/telegraf/plugins/common/shim"
+	"github.com/influxdata/telegraf/plugins/serializers/influx"
+)
+
+// The execd protocol as Telegraf's shim speaks it: a line on stdin asks for a gather (or a poll interval
+// drives them), metrics go to stdout as line protocol, and the process ends when stdin closes or on
+// SIGINT/SIGTERM. The shim writes every metric with a write call of its own; at hundreds of samples per
+// target that call cost more than scraping, so the runner writes each gather through one buffer.
+
+// endOfGather marks, in the stream of metrics, where a gather ends: the writer flushes there.
+var endOfGather = metric.New("end of gather", nil, nil, time.Time{})
+
+// lineOutput serializes metrics as line protocol to a writer, one flush per gather.
+type lineOutput struct {
+	metrics chan telegraf.Metric
+	done    chan error
+}
+
+func newLineOutput(w io.Writer) *lineOutput {
+	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), done: make(chan error, 1)}
+	go func() {
+		serializer := &influx.Serializer{}
+		err := serializer.Init()
+		out := bufio.NewWriterSize(w, 256<<10)
+		for m := range o.metrics {
+			if m == endOfGather {
+				err = errors.Join(err, out.Flush())
+				continue
+			}
+			b, serr := serializer.Serialize(m)
+			if serr != nil {
+				fmt.Fprintln(os.Stderr, "discovering-prometheus: cannot serialize metric:", serr)
+				continue
+			}
+			_, werr := out.Write(b)
+			err = errors.Join(err, werr)
+		}
+		o.done <- errors.Join(err, out.Flush())
+	}()
+	return o
+}
+
+// close writes what is left and reports the first write error.
+func (o *lineOutput) close() error {
+	close(o.metrics)
+	return <-o.done
+}
+
+// prepare initialises the input as Telegraf would and returns an accumulator that feeds out.
+func prepare(input telegraf.Input, out *lineOutput) (telegraf.Accumulator, error) {
+	models.SetLoggerOnPlugin(input, logger.New("inputs", "discovering_prometheus", ""))
+	if p, ok := input.(telegraf.Initializer); ok {
+		if err := p.Init(); err != nil {
+			return nil, err
+		}
+	}
+	acc := agent.NewAccumulator(shim.New(), out.metrics)
+	acc.SetPrecision(time.Nanosecond)
+	return acc, nil
+}
+
+// gatherOnce runs the input through one gather and writes its metrics as line protocol.
+func gatherOnce(input telegraf.Input, stdout io.Writer) error {
+	out := newLineOutput(stdout)
+	acc, err := prepare(input, out)
+	if err == nil {
+		err = withService(input, acc, func() error { return input.Gather(acc) })
+	}
+	return errors.Join(err, out.close())
+}
+
+// serve speaks the execd protocol until stdin closes or a signal arrives. A poll interval of 0 means
+// gathers only on request.
+func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Duration) error {
+	out := newLineOutput(stdout)
+	acc, err := prepare(input, out)
+	if err != nil {
+		return errors.Join(err, out.close())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	requests := make(chan struct{}, 1)
+	go func() {
+		lines := bufio.NewScanner(stdin)
+		for lines.Scan() {
+			select { // a request while one is pending adds nothing
+			case requests <- struct{}{}:
+			default:
+			}
+		}
+		stop()
+	}()
+	var tick <-chan time.Time
+	if poll > 0 {
+		ticker := time.NewTicker(poll)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	err = withService(input, acc, func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-requests:
+			case <-tick:
+			}
+			if err := input.Gather(acc); err != nil {
+				fmt.Fprintln(os.Stderr, "discovering-prometheus: failed to gather metrics:", err)
+			}
+			out.metrics <- endOfGather
+		}
+	})
+	return errors.Join(err, out.close())
+}
+
+// withService starts a service input around f and stops it afterwards.
+func withService(input telegraf.Input, acc telegraf.Accumulator, f func() error) error {
+	if s, ok := input.(telegraf.ServiceInput); ok {
+		if err := s.Start(acc); err != nil {
+			return err
+		}
+		defer s.Stop()
+	}
+	return f()
+}

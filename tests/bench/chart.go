@@ -1,0 +1,88 @@
+package main
+
+import (
+	"image/color"
+	"os"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// drawChart writes two panels side by side: CPU per sample and RSS per target, each system a line across
+// the target counts measured.
+func drawChart(path string, results []result) error {
+	cpu, rss := plot.New(), plot.New()
+	cpu.Title.Text, cpu.X.Label.Text, cpu.Y.Label.Text = "CPU per sample", "targets", "ns"
+	rss.Title.Text, rss.X.Label.Text, rss.Y.Label.Text = "peak RSS per target", "targets", "KiB"
+	if len(targetCounts(results)) > 1 {
+		cpu.X.Scale, rss.X.Scale = plot.LogScale{}, plot.LogScale{}
+		cpu.X.Tick.Marker, rss.X.Tick.Marker = plot.LogTicks{}, plot.LogTicks{}
+	}
+	var names []string
+	for _, r := range results {
+		if !slices.Contains(names, r.System) {
+			names = append(names, r.System)
+		}
+	}
+	for i, name := range names {
+		var cpuPts, rssPts plotter.XYs
+		for _, r := range results {
+			if r.System == name {
+				cpuPts = append(cpuPts, plotter.XY{X: float64(r.Targets), Y: r.CPUNsPerSample})
+				rssPts = append(rssPts, plotter.XY{X: float64(r.Targets), Y: float64(r.PeakRSSBytes) / 1024 / float64(r.Targets)})
+			}
+		}
+		for _, p := range []struct {
+			plot *plot.Plot
+			pts  plotter.XYs
+		}{{cpu, cpuPts}, {rss, rssPts}} {
+			line, points, err := plotter.NewLinePoints(p.pts)
+			if err != nil {
+				return err
+			}
+			line.Color = palette[i%len(palette)]
+			points.Color = line.Color
+			points.Shape = draw.CircleGlyph{}
+			p.plot.Add(line, points)
+			if p.plot == cpu {
+				cpu.Legend.Add(name, line, points)
+			}
+		}
+	}
+	cpu.Legend.Top = true
+	img := vgimg.New(16*vg.Inch, 6*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4}
+	cpu.Draw(tiles.At(dc, 0, 0))
+	rss.Draw(tiles.At(dc, 1, 0))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(f)
+	return err
+}
+
+func targetCounts(results []result) []int {
+	var counts []int
+	for _, r := range results {
+		if !slices.Contains(counts, r.Targets) {
+			counts = append(counts, r.Targets)
+		}
+	}
+	return counts
+}
+
+var palette = []color.Color{
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+}

@@ -1,0 +1,261 @@
+// Command bench measures CPU per sample and peak memory of this project's scraper beside Telegraf's
+// inputs.prometheus, Telegraf's own per-metric floor, vmagent and Prometheus, against the same deterministic
+// loopback targets for the same time, one system after the other.
+//
+//	go run ./tests/bench -short                       # under two minutes
+//	go run ./tests/bench -targets 50 -duration 60s    # one size
+//	go run ./tests/bench -counts 100,1000,10000       # the chart's sweep
+//
+// It prints one JSON object per system and target count, then a markdown table, and writes a PNG chart.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// result is one system's figures for one target count; the JSON keys are the harness' contract.
+type result struct {
+	System         string  `json:"system"`
+	Targets        int     `json:"targets"`
+	Samples        int64   `json:"samples"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+	CPUNsPerSample float64 `json:"cpu_ns_per_sample"`
+}
+
+func main() {
+	targets := flag.Int("targets", 50, "targets per run (when -counts is not given)")
+	counts := flag.String("counts", "", "comma-separated target counts to sweep, e.g. 100,1000,10000")
+	series := flag.Int("series", 500, "series per node-sized target")
+	interval := flag.Duration("interval", time.Second, "scrape interval of every system")
+	duration := flag.Duration("duration", 30*time.Second, "measured time per system, after a warm-up")
+	only := flag.String("systems", "", "comma-separated systems to run (default: all)")
+	short := flag.Bool("short", false, "a quick run: 20 and 100 targets, 6s each")
+	chart := flag.String("chart", "bench.png", "where to write the PNG chart")
+	flag.Parse()
+
+	sizes := []int{*targets}
+	if *counts != "" {
+		sizes = nil
+		for _, c := range strings.Split(*counts, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || n <= 0 {
+				fail(fmt.Errorf("-counts: %q is not a positive number", c))
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	if *short {
+		sizes, *duration = []int{20, 100}, 6*time.Second
+	}
+	if err := setup(); err != nil {
+		fail(err)
+	}
+	dir, err := os.MkdirTemp("", "dp-bench-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	bins, err := build(dir)
+	if err != nil {
+		fail(err)
+	}
+	var results []result
+	for _, n := range sizes {
+		rs, err := measureAll(n, *series, *interval, *duration, dir, bins, *only)
+		if err != nil {
+			fail(err)
+		}
+		results = append(results, rs...)
+	}
+	printTable(results)
+	if err := drawChart(*chart, results); err != nil {
+		fail(err)
+	}
+	fmt.Fprintf(os.Stderr, "chart: %s\n", *chart)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+// setup installs the peers that are not on the machine: a system is never skipped silently.
+func setup() error {
+	var missing []string
+	for bin, pkg := range map[string]string{"vmagent": "victoria-metrics", "prometheus": "prometheus"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	fmt.Fprintln(os.Stderr, "installing", missing)
+	slices.Sort(missing)
+	install := exec.Command("sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "+strings.Join(missing, " "))
+	install.Stdout, install.Stderr = os.Stderr, os.Stderr
+	return install.Run()
+}
+
+func measureAll(n, series int, interval, duration time.Duration, dir string, bins binaries, only string) ([]result, error) {
+	fl, err := startFleet(n, series)
+	if err != nil {
+		return nil, err
+	}
+	defer fl.stop()
+	sink, stopSink, err := discardSink()
+	if err != nil {
+		return nil, err
+	}
+	defer stopSink()
+	r := &run{fleet: fl, interval: interval, dir: dir, bins: bins, sink: sink}
+	if r.floor, r.floorN, err = captureGather(r); err != nil {
+		return nil, err
+	}
+	var results []result
+	for _, s := range systems {
+		if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
+			continue
+		}
+		res, err := measure(r, s, duration)
+		if err != nil {
+			return nil, fmt.Errorf("%s with %d targets: %w", s.name, n, err)
+		}
+		b, _ := json.Marshal(res)
+		fmt.Println(string(b))
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// captureGather records one gather of our runner as line protocol, the scraped samples only: what
+// telegraf-floor emits per gather.
+func captureGather(r *run) (string, int64, error) {
+	conf, err := r.write("capture.conf", ourInput(r))
+	if err != nil {
+		return "", 0, err
+	}
+	cmd := exec.Command(r.bins.runner, "-once", "-config", conf)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", 0, err
+	}
+	var kept []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(line, "up,") && !strings.HasPrefix(line, "scrape_") {
+			kept = append(kept, line)
+		}
+	}
+	path := filepath.Join(r.dir, "gather.lp")
+	return path, int64(len(kept)), os.WriteFile(path, []byte(strings.Join(kept, "\n")+"\n"), 0o644)
+}
+
+// measure runs one system: a warm-up of two intervals (at least 3s), then the measured time; CPU and
+// samples are what happened in between.
+func measure(r *run, s system, duration time.Duration) (result, error) {
+	cmd, err := s.start(r)
+	if err != nil {
+		return result{}, err
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() {
+		for _, f := range r.held {
+			_ = f.Close()
+		}
+		r.held = nil
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	time.Sleep(max(2*r.interval, 3*time.Second))
+	cpu0, err := cpuSeconds(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	samples0 := r.fleet.samples()
+	time.Sleep(duration)
+	cpu1, err := cpuSeconds(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	samples := r.fleet.samples() - samples0
+	if s.synthetic {
+		samples = r.floorN * int64(duration/r.interval)
+	}
+	rss, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	if samples == 0 {
+		return result{}, errors.New("scraped nothing")
+	}
+	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss}
+	res.CPUNsPerSample = res.CPUSeconds * 1e9 / float64(samples)
+	return res, nil
+}
+
+// cpuSeconds is the process' user and system time from /proc/PID/stat.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; the fields after it are fixed.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return (utime + stime) / ticks, nil
+}
+
+// peakRSS is the process' high-water resident set from /proc/PID/status.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
+
+func printTable(results []result) {
+	fmt.Println()
+	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | RSS KiB/target |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, r := range results {
+		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
+			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets))
+	}
+}

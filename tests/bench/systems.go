@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// system is one scraper under measurement: how to start it against a fleet.
+type system struct {
+	name  string
+	start func(r *run) (*exec.Cmd, error)
+	// synthetic systems scrape nothing: their samples are what they emit, a captured gather per interval.
+	synthetic bool
+}
+
+// run is what a system's start needs: the targets, the interval, a work directory and the built binaries.
+type run struct {
+	fleet    fleet
+	interval time.Duration
+	dir      string
+	bins     binaries
+	floor    string     // line protocol of one gather, for telegraf-floor
+	floorN   int64      // metrics in it
+	sink     string     // vmagent's remote-write discard sink
+	held     []*os.File // files to close when the system stops
+}
+
+type binaries struct{ runner, telegraf, telegrafBench string }
+
+var systems = []system{
+	{"ours-telegraf", func(r *run) (*exec.Cmd, error) {
+		return r.telegraf(r.bins.telegraf, ourInput(r))
+	}, false},
+	{"ours-runner", func(r *run) (*exec.Cmd, error) {
+		conf, err := r.write("plugin.conf", ourInput(r))
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(r.bins.runner, "-config", conf, "-poll_interval", r.interval.String())
+		cmd.Stdout = io.Discard
+		// The execd shim stops when its stdin closes, as under inputs.execd; keep it open for the run.
+		stdin, hold, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdin = stdin
+		r.held = append(r.held, stdin, hold)
+		return cmd, nil
+	}, false},
+	{"telegraf", func(r *run) (*exec.Cmd, error) {
+		return r.telegraf(r.bins.telegraf, fmt.Sprintf(`
+[[inputs.prometheus]]
+  urls = [%s]
+  metric_version = 2
+  timeout = "%s"
+`, r.fleet.quoted("http://"), r.interval))
+	}, false},
+	{"telegraf-floor", func(r *run) (*exec.Cmd, error) {
+		return r.telegraf(r.bins.telegrafBench, fmt.Sprintf("[[inputs.bench_floor]]\n  file = %q\n", r.floor))
+	}, true},
+	{"vmagent", func(r *run) (*exec.Cmd, error) {
+		conf, err := r.write("vmagent.yml", r.promConfig())
+		if err != nil {
+			return nil, err
+		}
+		return exec.Command("vmagent", "-promscrape.config="+conf, "-remoteWrite.url="+r.sink,
+			"-remoteWrite.tmpDataPath="+filepath.Join(r.dir, "vmagent-data"), "-httpListenAddr=127.0.0.1:0",
+			"-loggerLevel=ERROR"), nil
+	}, false},
+	{"prometheus", func(r *run) (*exec.Cmd, error) {
+		conf, err := r.write("prometheus.yml", r.promConfig())
+		if err != nil {
+			return nil, err
+		}
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		return exec.Command("prometheus", "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(r.dir, "tsdb"),
+			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=error"), nil
+	}, false},
+}
+
+func ourInput(r *run) string {
+	return fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "bench"
+    db = "bench"
+    rp = "autogen"
+    discoverer-service = "static-discovery"
+    discoverer-id = "fleet"
+    scrape-interval = "%s"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "fleet"
+    targets = [%s]
+`, r.interval, r.fleet.quoted(""))
+}
+
+func (r *run) promConfig() string {
+	return fmt.Sprintf(`global:
+  scrape_interval: %s
+  scrape_timeout: %s
+scrape_configs:
+  - job_name: bench
+    static_configs:
+      - targets: [%s]
+`, r.interval, r.interval, r.fleet.quoted(""))
+}
+
+// telegraf runs a Telegraf build with one input into outputs.discard. The buffer holds a whole gather so
+// that nothing is dropped and the agent does the same work for every input.
+func (r *run) telegraf(bin, input string) (*exec.Cmd, error) {
+	conf, err := r.write("telegraf.conf", fmt.Sprintf(`
+[agent]
+  interval = "%s"
+  flush_interval = "%s"
+  round_interval = false
+  omit_hostname = true
+  metric_batch_size = 10000
+  metric_buffer_limit = 50000000
+  skip_processors_after_aggregators = true
+  quiet = true
+%s
+[[outputs.discard]]
+`, r.interval, r.interval, input))
+	if err != nil {
+		return nil, err
+	}
+	return exec.Command(bin, "--config", conf), nil
+}
+
+func (r *run) write(name, content string) (string, error) {
+	path := filepath.Join(r.dir, name)
+	return path, os.WriteFile(path, []byte(content), 0o644)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// discardSink is vmagent's remote-write endpoint: it reads and forgets.
+func discardSink() (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String() + "/api/v1/write", func() { _ = srv.Close() }, nil
+}
+
+// build compiles the binaries the systems need, once.
+func build(dir string) (binaries, error) {
+	b := binaries{
+		runner:        filepath.Join(dir, "discovering-prometheus"),
+		telegraf:      filepath.Join(dir, "telegraf"),
+		telegrafBench: filepath.Join(dir, "telegraf-bench"),
+	}
+	for _, c := range [][]string{
+		{"build", "-o", b.runner, "./cmd/discovering-prometheus"},
+		{"build", "-o", b.telegraf, "./cmd/telegraf"},
+		{"build", "-tags", "bench", "-o", b.telegrafBench, "./cmd/telegraf"},
+	} {
+		cmd := exec.Command("go", c...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return b, fmt.Errorf("go %s: %w", strings.Join(c, " "), err)
+		}
+	}
+	return b, nil
+}
