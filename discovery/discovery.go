@@ -38,6 +38,9 @@ type Sections struct {
 	Static     []*Static     `toml:"static-discovery"`
 	File       []*File       `toml:"file-discovery"`
 	Kubernetes []*Kubernetes `toml:"kubernetes"`
+	EC2        []*EC2        `toml:"ec2"`
+	Azure      []*Azure      `toml:"azure"`
+	GCE        []*GCE        `toml:"gce"`
 	// One line a provider, above this comment.
 }
 

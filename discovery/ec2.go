@@ -1,0 +1,96 @@
+package discovery
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/common/config"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/aws"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
+)
+
+// EC2 is an [[ec2]] section: the instances of one AWS region, found through the EC2 API
+// (DescribeInstances), each scraped on its private IP and one port. Kapacitor's keys, plus Prometheus'
+// endpoint, role-arn and filters, and TLS keys for an endpoint behind a private CA.
+type EC2 struct {
+	Common
+	Region          string          `toml:"region"`
+	AccessKey       string          `toml:"access-key"`
+	SecretKey       config.Secret   `toml:"secret-key"`
+	Profile         string          `toml:"profile"`
+	RefreshInterval config.Duration `toml:"refresh-interval"`
+	Port            int             `toml:"port"`
+
+	Endpoint string      `toml:"endpoint"`
+	RoleARN  string      `toml:"role-arn"`
+	Filters  []EC2Filter `toml:"filters"`
+	httpconfig.TLS
+}
+
+// EC2Filter keeps the instances that match one of the values of a DescribeInstances filter, e.g.
+// name = "tag:team", values = ["web"]. Several filters must all match.
+type EC2Filter struct {
+	Name   string   `toml:"name"`
+	Values []string `toml:"values"`
+}
+
+// Service implements Provider.
+func (*EC2) Service() string { return "ec2" }
+
+// SDConfig implements Provider.
+func (e *EC2) SDConfig() (promdiscovery.Config, error) {
+	cfg := &aws.EC2SDConfig{
+		Region:           e.Region,
+		Endpoint:         e.Endpoint,
+		AccessKey:        e.AccessKey,
+		Profile:          e.Profile,
+		RoleARN:          e.RoleARN,
+		HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	var err error
+	if cfg.Port, err = cloudPort(e.Port); err != nil {
+		return nil, err
+	}
+	if cfg.RefreshInterval, err = cloudRefresh(e.RefreshInterval, time.Minute); err != nil {
+		return nil, err
+	}
+	// Prometheus quietly falls back to the SDK's default credentials when only one of the pair is set.
+	if (e.AccessKey == "") != e.SecretKey.Empty() {
+		return nil, errors.New("access-key and secret-key must be given together")
+	}
+	if cfg.SecretKey, err = httpconfig.Resolve(&e.SecretKey); err != nil {
+		return nil, fmt.Errorf("secret-key: %w", err)
+	}
+	if e.Endpoint != "" {
+		u, err := url.Parse(e.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("endpoint: %q is not an http or https URL", e.Endpoint)
+		}
+	}
+	if e.RoleARN != "" && !strings.HasPrefix(e.RoleARN, "arn:") {
+		return nil, fmt.Errorf("role-arn: %q is not an ARN (arn:aws:iam::ACCOUNT:role/NAME)", e.RoleARN)
+	}
+	for i, f := range e.Filters {
+		if f.Name == "" {
+			return nil, fmt.Errorf("filters[%d]: name: required", i)
+		}
+		if len(f.Values) == 0 {
+			return nil, fmt.Errorf("filters[%d]: values: at least one value is required", i)
+		}
+		cfg.Filters = append(cfg.Filters, &aws.Filter{Name: f.Name, Values: f.Values})
+	}
+	if err := e.TLS.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.HTTPClientConfig.TLSConfig = e.TLS.Prometheus()
+	return cfg, nil
+}
