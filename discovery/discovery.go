@@ -41,6 +41,9 @@ type Sections struct {
 	EC2        []*EC2        `toml:"ec2"`
 	Azure      []*Azure      `toml:"azure"`
 	GCE        []*GCE        `toml:"gce"`
+	DNS        []*DNS        `toml:"dns"`
+	Nerve      []*Nerve      `toml:"nerve"`
+	Serverset  []*Serverset  `toml:"serverset"`
 	// One line a provider, above this comment.
 }
 

@@ -1,0 +1,218 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/common/model"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/dns"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+)
+
+// DNS is a [[dns]] section: targets from the SRV, A or AAAA records of some names, looked up every
+// refresh-interval through the name servers of /etc/resolv.conf.
+type DNS struct {
+	Common
+	RecordNames     []string        `toml:"record-names"`
+	RefreshInterval config.Duration `toml:"refresh-interval"`
+	Type            string          `toml:"type"`
+	Port            int             `toml:"port"`
+}
+
+// Service implements Provider.
+func (*DNS) Service() string { return "dns" }
+
+// SDConfig implements Provider.
+func (d *DNS) SDConfig() (promdiscovery.Config, error) {
+	if len(d.RecordNames) == 0 {
+		return nil, errors.New("record-names: at least one name is required")
+	}
+	seen := make(map[string]bool, len(d.RecordNames))
+	for i, name := range d.RecordNames {
+		if strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("record-names[%d]: empty", i)
+		}
+		// Each name is the source of one target group: a name given twice would share it.
+		if seen[name] {
+			return nil, fmt.Errorf("record-names[%d]: %q is listed twice", i, name)
+		}
+		seen[name] = true
+	}
+	kind := strings.ToUpper(d.Type)
+	if kind == "" {
+		kind = "SRV"
+	}
+	port := d.Port
+	if port == 0 {
+		port = 80
+	}
+	switch kind {
+	case "SRV":
+	case "A", "AAAA":
+		if port < 1 || port > 65535 {
+			return nil, fmt.Errorf("port: %d is not a TCP port", d.Port)
+		}
+	default:
+		return nil, fmt.Errorf("type: %q is not one of SRV, A or AAAA", d.Type)
+	}
+	refresh := time.Duration(d.RefreshInterval)
+	if refresh == 0 {
+		refresh = 30 * time.Second
+	}
+	if refresh < 0 {
+		return nil, fmt.Errorf("refresh-interval: %s is negative", refresh)
+	}
+	return dnsSDConfig{&dns.SDConfig{
+		Names:           d.RecordNames,
+		RefreshInterval: model.Duration(refresh),
+		Type:            kind,
+		Port:            port,
+	}}, nil
+}
+
+// dnsSDConfig is Prometheus' DNS SD configuration, with discoverers that report failing lookups once per
+// failure state. Prometheus' own logs every failed query (whose error names a new local port each time)
+// and then sends the groups of the names that did resolve, which would end the failure state at once.
+type dnsSDConfig struct {
+	*dns.SDConfig
+}
+
+// NewDiscoverer implements promdiscovery.Config.
+func (c dnsSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &dnsDiscoverer{names: c.Names, logger: logger, sent: map[string]*targetgroup.Group{}}
+	opts.Logger = slog.New(&dnsLookupLog{next: logger.Handler(), d: d})
+	sd, err := dns.NewDiscovery(*c.SDConfig, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.sd = sd
+	return d, nil
+}
+
+type dnsDiscoverer struct {
+	sd     *dns.Discovery
+	names  []string
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	cause string // the first error of the current refresh, from the SD's own log records
+
+	failing string // the names that failed in the last refresh
+	failure string // the error logged when they started failing
+	sent    map[string]*targetgroup.Group
+}
+
+// Run runs Prometheus' discoverer and passes on its refreshes. A refresh in which some names could not be
+// looked up lacks their groups: it is logged, and only the groups that changed are passed on, so the
+// failure state (and the last known targets of the failing names) lasts until every name resolves again.
+func (d *dnsDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
+	updates := make(chan []*targetgroup.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.sd.Run(ctx, updates)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case groups := <-updates:
+			if groups = d.filter(groups); groups == nil {
+				continue
+			}
+			select {
+			case up <- groups:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group {
+	d.mu.Lock()
+	cause := d.cause
+	d.cause = ""
+	d.mu.Unlock()
+	resolved := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		resolved[g.Source] = true
+	}
+	var failed []string
+	for _, name := range d.names {
+		if !resolved[name] {
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) == 0 {
+		d.failing = ""
+		for _, g := range groups {
+			d.sent[g.Source] = g
+		}
+		return groups
+	}
+	if key := strings.Join(failed, " "); key != d.failing {
+		d.failing, d.failure = key, cause
+	}
+	// Logged alike on every failed refresh: the runner logs the first and counts the others.
+	d.logger.Error("DNS lookup failed; keeping the last known targets", "names", failed, "err", d.failure)
+	var changed []*targetgroup.Group
+	for _, g := range groups {
+		if !reflect.DeepEqual(d.sent[g.Source], g) {
+			d.sent[g.Source] = g
+			changed = append(changed, g)
+		}
+	}
+	return changed
+}
+
+// dnsLookupLog takes the DNS SD's records of failed lookups, which the discoverer reports itself, and
+// passes the others on.
+type dnsLookupLog struct {
+	next slog.Handler
+	d    *dnsDiscoverer
+}
+
+func (h *dnsLookupLog) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelWarn || h.next.Enabled(ctx, level)
+}
+
+func (h *dnsLookupLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != "DNS resolution failed" && r.Message != "Error refreshing DNS targets" {
+		return h.next.Handle(ctx, r)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			h.d.mu.Lock()
+			if h.d.cause == "" {
+				h.d.cause = a.Value.String()
+			}
+			h.d.mu.Unlock()
+		}
+		return true
+	})
+	r.Level = slog.LevelDebug
+	if !h.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *dnsLookupLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &dnsLookupLog{next: h.next.WithAttrs(attrs), d: h.d}
+}
+
+func (h *dnsLookupLog) WithGroup(name string) slog.Handler {
+	return &dnsLookupLog{next: h.next.WithGroup(name), d: h.d}
+}
