@@ -44,6 +44,9 @@ type Sections struct {
 	DNS        []*DNS        `toml:"dns"`
 	Nerve      []*Nerve      `toml:"nerve"`
 	Serverset  []*Serverset  `toml:"serverset"`
+	Consul     []*Consul     `toml:"consul"`
+	Marathon   []*Marathon   `toml:"marathon"`
+	Triton     []*Triton     `toml:"triton"`
 	// One line a provider, above this comment.
 }
 

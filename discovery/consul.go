@@ -1,0 +1,225 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/consul"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
+)
+
+// Consul is a [[consul]] section: the services of a Consul catalog, watched with blocking queries, with
+// Kapacitor's keys and the options of Prometheus' consul_sd_configs under kebab-case names.
+type Consul struct {
+	Common
+	Address      string        `toml:"address"`
+	Token        config.Secret `toml:"token"`
+	Datacenter   string        `toml:"datacenter"`
+	TagSeparator string        `toml:"tag-separator"`
+	Scheme       string        `toml:"scheme"`
+	Username     string        `toml:"username"`
+	Password     config.Secret `toml:"password"`
+	Services     []string      `toml:"services"`
+	httpconfig.TLS
+
+	// AllowStale lets any Consul server answer (the default, as in Prometheus), not only the leader.
+	AllowStale      *bool             `toml:"allow-stale"`
+	Namespace       string            `toml:"namespace"`
+	Partition       string            `toml:"partition"`
+	PathPrefix      string            `toml:"path-prefix"`
+	Tags            []string          `toml:"tags"`
+	NodeMeta        map[string]string `toml:"node-meta"`
+	Filter          string            `toml:"filter"`
+	HealthFilter    string            `toml:"health-filter"`
+	RefreshInterval config.Duration   `toml:"refresh-interval"`
+}
+
+// Service implements Provider.
+func (*Consul) Service() string { return "consul" }
+
+// SDConfig implements Provider.
+func (c *Consul) SDConfig() (promdiscovery.Config, error) {
+	cfg := &consul.SDConfig{
+		Server:           strings.TrimSpace(c.Address),
+		PathPrefix:       c.PathPrefix,
+		Datacenter:       c.Datacenter,
+		Namespace:        c.Namespace,
+		Partition:        c.Partition,
+		TagSeparator:     c.TagSeparator,
+		Scheme:           c.Scheme,
+		Username:         c.Username,
+		AllowStale:       c.AllowStale == nil || *c.AllowStale,
+		RefreshInterval:  model.Duration(c.RefreshInterval),
+		Services:         slices.Clone(c.Services),
+		ServiceTags:      slices.Clone(c.Tags),
+		Filter:           c.Filter,
+		HealthFilter:     c.HealthFilter,
+		HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
+	}
+	if c.Address == "" {
+		cfg.Server = "127.0.0.1:8500"
+	}
+	if cfg.Server == "" {
+		return nil, errors.New("address: blank; give the Consul agent's host:port")
+	}
+	if cfg.TagSeparator == "" {
+		cfg.TagSeparator = ","
+	}
+	switch cfg.Scheme {
+	case "":
+		cfg.Scheme = "http"
+	case "http", "https":
+	default:
+		return nil, fmt.Errorf("scheme: %q must be http or https", cfg.Scheme)
+	}
+	switch {
+	case c.RefreshInterval < 0:
+		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(c.RefreshInterval))
+	case c.RefreshInterval == 0:
+		cfg.RefreshInterval = consul.DefaultSDConfig.RefreshInterval
+	}
+	for i, s := range c.Services {
+		if s == "" {
+			return nil, fmt.Errorf("services[%d]: empty", i)
+		}
+	}
+	for i, s := range c.Tags {
+		if s == "" {
+			return nil, fmt.Errorf("tags[%d]: empty", i)
+		}
+	}
+	if len(c.NodeMeta) > 0 {
+		cfg.NodeMeta = make(map[string]string, len(c.NodeMeta))
+		for k, v := range c.NodeMeta {
+			if k == "" {
+				return nil, errors.New("node-meta: a key is empty")
+			}
+			cfg.NodeMeta[k] = v
+		}
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.HTTPClientConfig.TLSConfig = c.TLS.Prometheus()
+
+	token, err := httpconfig.Resolve(&c.Token)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	cfg.Token = token
+	// Prometheus' consul client sends basic auth only from its HTTP client configuration, where its YAML
+	// loader puts username and password; so does this mapping.
+	if c.Username != "" || !c.Password.Empty() {
+		if cfg.Password, err = httpconfig.Resolve(&c.Password); err != nil {
+			return nil, fmt.Errorf("password: %w", err)
+		}
+		cfg.HTTPClientConfig.BasicAuth = &promconfig.BasicAuth{Username: c.Username, Password: cfg.Password}
+	}
+	if err := cfg.HTTPClientConfig.Validate(); err != nil {
+		return nil, err
+	}
+	return consulSDConfig{cfg}, nil
+}
+
+// consulSDConfig is Prometheus' consul SD configuration whose discoverers log an outage once. Prometheus'
+// discoverer watches the catalog and each service apart, and every watch logs its own failure at each of
+// its retries, so a log that only drops a message repeating the one before it would print them all.
+type consulSDConfig struct {
+	*consul.SDConfig
+}
+
+// NewDiscoverer implements promdiscovery.Config.
+func (c consulSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	outage := &consulOutage{}
+	d, err := consul.NewDiscovery(c.SDConfig, slog.New(&consulOutageLog{next: opts.Logger.Handler(), outage: outage}), opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &consulDiscoverer{sd: d, outage: outage}, nil
+}
+
+// consulOutage is whether a failure has been logged since the last update.
+type consulOutage struct {
+	mu     sync.Mutex
+	failed bool
+}
+
+// consulOutageLog logs the first warning or error of an outage as it is, and the others at debug level.
+type consulOutageLog struct {
+	next   slog.Handler
+	outage *consulOutage
+}
+
+func (h *consulOutageLog) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.next.Enabled(ctx, level)
+}
+
+func (h *consulOutageLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.outage.mu.Lock()
+		repeated := h.outage.failed
+		h.outage.failed = true
+		h.outage.mu.Unlock()
+		if repeated {
+			r.Level = slog.LevelDebug
+			if !h.next.Enabled(ctx, r.Level) {
+				return nil
+			}
+		}
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *consulOutageLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &consulOutageLog{next: h.next.WithAttrs(attrs), outage: h.outage}
+}
+
+func (h *consulOutageLog) WithGroup(name string) slog.Handler {
+	return &consulOutageLog{next: h.next.WithGroup(name), outage: h.outage}
+}
+
+type consulDiscoverer struct {
+	sd     *consul.Discovery
+	outage *consulOutage
+}
+
+// Run runs Prometheus' discoverer. An update means Consul answered, which ends an outage. (Consul's
+// blocking queries answer only when something changed: an outage that ends with no change in the catalog
+// ends, for the log, with the next change.)
+func (d *consulDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
+	updates := make(chan []*targetgroup.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.sd.Run(ctx, updates)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case groups := <-updates:
+			d.outage.mu.Lock()
+			d.outage.failed = false
+			d.outage.mu.Unlock()
+			select {
+			case up <- groups:
+			case <-ctx.Done():
+			}
+		}
+	}
+}

@@ -1,0 +1,262 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/marathon"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
+)
+
+// Defaults of the [[marathon]] keys, Kapacitor's.
+const (
+	marathonDefaultTimeout = 30 * time.Second
+	marathonDefaultRefresh = 30 * time.Second
+)
+
+// Marathon is a [[marathon]] section: the tasks of the apps of a Marathon (or DC/OS) cluster, listed every
+// refresh-interval, with Kapacitor's keys and Prometheus' auth-token (DC/OS' "token=" scheme) and basic auth.
+type Marathon struct {
+	Common
+	Servers []string `toml:"servers"`
+	// Timeout bounds each request for the app list. Kapacitor's sample has it but its code no longer read it.
+	Timeout         config.Duration `toml:"timeout"`
+	RefreshInterval config.Duration `toml:"refresh-interval"`
+	AuthToken       config.Secret   `toml:"auth-token"`
+	AuthTokenFile   string          `toml:"auth-token-file"`
+	httpconfig.Auth
+	httpconfig.TLS
+}
+
+// Service implements Provider.
+func (*Marathon) Service() string { return "marathon" }
+
+// SDConfig implements Provider.
+func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
+	cfg := &marathon.SDConfig{
+		RefreshInterval:  model.Duration(marathonDefaultRefresh),
+		AuthTokenFile:    m.AuthTokenFile,
+		HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
+	}
+	if len(m.Servers) == 0 {
+		return nil, errors.New("servers: at least one Marathon URL is required")
+	}
+	for i, raw := range m.Servers {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("servers[%d]: %q is not an http or https URL", i, raw)
+		}
+		// The SD appends "/v2/apps/...": a trailing slash would make it "//v2".
+		cfg.Servers = append(cfg.Servers, strings.TrimRight(raw, "/"))
+	}
+	timeout := time.Duration(m.Timeout)
+	switch {
+	case timeout < 0:
+		return nil, fmt.Errorf("timeout: %s is negative", timeout)
+	case timeout == 0:
+		timeout = marathonDefaultTimeout
+	}
+	switch {
+	case m.RefreshInterval < 0:
+		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(m.RefreshInterval))
+	case m.RefreshInterval > 0:
+		cfg.RefreshInterval = model.Duration(m.RefreshInterval)
+	}
+
+	if err := m.Auth.Validate(); err != nil {
+		return nil, err
+	}
+	basic, bearer := m.Username != "" || !m.Password.Empty(), !m.BearerToken.Empty()
+	switch {
+	case !m.AuthToken.Empty() && m.AuthTokenFile != "":
+		return nil, errors.New("auth-token and auth-token-file exclude each other")
+	case (!m.AuthToken.Empty() || m.AuthTokenFile != "") && (basic || bearer):
+		return nil, errors.New("auth-token (or auth-token-file), username/password and bearer-token exclude each other")
+	}
+	token, err := httpconfig.Resolve(&m.AuthToken)
+	if err != nil {
+		return nil, fmt.Errorf("auth-token: %w", err)
+	}
+	cfg.AuthToken = token
+	if m.AuthTokenFile != "" {
+		// Prometheus reads it when the discoverer starts; a missing file is a configuration error.
+		f, err := os.Open(m.AuthTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth-token-file: %w", err)
+		}
+		f.Close()
+	}
+	if err := m.Auth.Apply(&cfg.HTTPClientConfig); err != nil {
+		return nil, err
+	}
+	if err := m.TLS.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.HTTPClientConfig.TLSConfig = m.TLS.Prometheus()
+	if err := cfg.HTTPClientConfig.Validate(); err != nil {
+		return nil, err
+	}
+	return marathonSDConfig{SDConfig: cfg, Timeout: timeout}, nil
+}
+
+// marathonSDConfig is Prometheus' marathon SD configuration with Kapacitor's timeout. Prometheus' marathon
+// client has no timeout of its own: a Marathon that accepts the connection and never answers would stall
+// discovery until the plugin stops. Its discoverer is restarted instead when a refresh goes unanswered.
+type marathonSDConfig struct {
+	*marathon.SDConfig
+	Timeout time.Duration
+}
+
+// NewDiscoverer implements promdiscovery.Config.
+func (c marathonSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &marathonDiscoverer{cfg: c, logger: opts.Logger, failed: make(chan struct{}, 1)}
+	d.opts = opts
+	d.opts.Logger = slog.New(&marathonFailureLog{next: opts.Logger.Handler(), failed: d.failed})
+	var err error
+	if d.first, err = marathon.NewDiscovery(*c.SDConfig, d.opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+type marathonDiscoverer struct {
+	cfg    marathonSDConfig
+	opts   promdiscovery.DiscovererOptions // of Prometheus' discoverers
+	logger *slog.Logger
+	first  *marathon.Discovery
+	failed chan struct{} // a refresh failed (and was logged)
+}
+
+// Run runs Prometheus' discoverer, and a new one whenever a refresh has had no answer within timeout.
+func (d *marathonDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
+	known := map[string]bool{} // the sources with targets, as last sent
+	sd := d.first
+	for d.watch(ctx, sd, up, known) {
+		d.logger.Error("Marathon did not answer within timeout; asking again", "timeout", d.cfg.Timeout.String())
+		// Creating it again reads the TLS and token files again, which may have gone meanwhile.
+		for {
+			var err error
+			if sd, err = marathon.NewDiscovery(*d.cfg.SDConfig, d.opts); err == nil {
+				break
+			}
+			d.logger.Error("cannot restart discoverer", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d.cfg.Timeout):
+			}
+		}
+	}
+}
+
+// watch runs one discoverer and passes its updates on until ctx ends (false) or it has had no answer
+// for timeout (true). A refresh is due interval after the previous answer, so an answer, a success or a
+// logged failure, is due within interval + timeout of the previous one, and within timeout of the start.
+func (d *marathonDiscoverer) watch(ctx context.Context, sd *marathon.Discovery, up chan<- []*targetgroup.Group, known map[string]bool) bool {
+	sctx, cancel := context.WithCancel(ctx)
+	updates := make(chan []*targetgroup.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sd.Run(sctx, updates)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.NewTimer(d.cfg.Timeout)
+	defer deadline.Stop()
+	next := time.Duration(d.cfg.RefreshInterval) + d.cfg.Timeout
+	first := true
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-d.failed:
+			deadline.Reset(next)
+		case groups := <-updates:
+			deadline.Reset(next)
+			// A new discoverer lists every app but knows nothing of those gone since the last one listed.
+			if first {
+				groups = append(groups, marathonGone(known, groups)...)
+				first = false
+			}
+			for _, g := range groups {
+				if len(g.Targets) > 0 {
+					known[g.Source] = true
+				} else {
+					delete(known, g.Source)
+				}
+			}
+			select {
+			case up <- groups:
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+}
+
+// marathonGone returns an empty group, which removes it, for each known source that groups lack.
+func marathonGone(known map[string]bool, groups []*targetgroup.Group) []*targetgroup.Group {
+	listed := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		listed[g.Source] = true
+	}
+	var gone []*targetgroup.Group
+	for source := range known {
+		if !listed[source] {
+			gone = append(gone, &targetgroup.Group{Source: source})
+		}
+	}
+	return gone
+}
+
+// marathonFailureLog passes records on and tells the watchdog of each failure Prometheus' discoverer logs:
+// a failed refresh is an answer too.
+type marathonFailureLog struct {
+	next   slog.Handler
+	failed chan<- struct{}
+}
+
+func (h *marathonFailureLog) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelError || h.next.Enabled(ctx, level)
+}
+
+func (h *marathonFailureLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		select {
+		case h.failed <- struct{}{}:
+		default:
+		}
+	}
+	if !h.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *marathonFailureLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &marathonFailureLog{next: h.next.WithAttrs(attrs), failed: h.failed}
+}
+
+func (h *marathonFailureLog) WithGroup(name string) slog.Handler {
+	return &marathonFailureLog{next: h.next.WithGroup(name), failed: h.failed}
+}

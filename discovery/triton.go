@@ -1,0 +1,99 @@
+package discovery
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/common/model"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/triton"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
+)
+
+// Triton is a [[triton]] section: the containers (or compute nodes) of a Triton account, listed by the
+// Triton CMON discovery endpoint every refresh-interval. CMON knows the account by the client certificate
+// (ssl-cert, ssl-key); each target is <vm or server uuid>.<dns-suffix>:<port>, port being CMON's own.
+type Triton struct {
+	Common
+	Account         string          `toml:"account"`
+	DNSSuffix       string          `toml:"dns-suffix"`
+	Endpoint        string          `toml:"endpoint"`
+	Port            int             `toml:"port"`
+	RefreshInterval config.Duration `toml:"refresh-interval"`
+	Version         int             `toml:"version"`
+	httpconfig.TLS
+
+	// Role is Prometheus' choice of what is listed: "container" (the default) or "cn", compute nodes.
+	Role string `toml:"role"`
+	// Groups limits the containers to those in any of these groups.
+	Groups []string `toml:"groups"`
+}
+
+// Service implements Provider.
+func (*Triton) Service() string { return "triton" }
+
+// SDConfig implements Provider.
+func (t *Triton) SDConfig() (promdiscovery.Config, error) {
+	cfg := &triton.SDConfig{
+		Account:         t.Account,
+		Role:            t.Role,
+		DNSSuffix:       t.DNSSuffix,
+		Endpoint:        t.Endpoint,
+		Groups:          slices.Clone(t.Groups),
+		Port:            t.Port,
+		RefreshInterval: model.Duration(t.RefreshInterval),
+		TLSConfig:       t.TLS.Prometheus(),
+		Version:         t.Version,
+	}
+	for _, kv := range [][2]string{{"account", t.Account}, {"dns-suffix", t.DNSSuffix}, {"endpoint", t.Endpoint}} {
+		if strings.TrimSpace(kv[1]) == "" {
+			return nil, fmt.Errorf("%s: required", kv[0])
+		}
+	}
+	if u, err := url.Parse("https://" + t.Endpoint); err != nil || u.Host != t.Endpoint || u.Port() != "" {
+		return nil, fmt.Errorf("endpoint: %q must be a host name alone; the URL is https://<endpoint>:<port>/v<version>/discover", t.Endpoint)
+	}
+	switch cfg.Role {
+	case "":
+		cfg.Role = triton.DefaultSDConfig.Role
+	case "container", "cn":
+	default:
+		return nil, fmt.Errorf("role: %q must be container or cn", t.Role)
+	}
+	switch {
+	case t.Port == 0:
+		cfg.Port = triton.DefaultSDConfig.Port
+	case t.Port < 0 || t.Port > 65535:
+		return nil, fmt.Errorf("port: %d is not a TCP port", t.Port)
+	}
+	switch {
+	case t.Version == 0:
+		cfg.Version = triton.DefaultSDConfig.Version
+	case t.Version < 0:
+		return nil, fmt.Errorf("version: %d is negative", t.Version)
+	}
+	switch {
+	case t.RefreshInterval == 0:
+		cfg.RefreshInterval = triton.DefaultSDConfig.RefreshInterval
+	case t.RefreshInterval < 0:
+		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(t.RefreshInterval))
+	}
+	for i, g := range t.Groups {
+		if g == "" {
+			return nil, fmt.Errorf("groups[%d]: empty", i)
+		}
+	}
+	if err := t.TLS.Validate(); err != nil {
+		return nil, err
+	}
+	if len(t.Groups) > 0 && cfg.Role == "cn" {
+		return nil, errors.New("groups: apply to role container only; compute nodes have no groups")
+	}
+	return cfg, nil
+}
