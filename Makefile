@@ -7,6 +7,7 @@ GO ?= go
 # binary-or-path:package pairs of the real servers the tests start.
 SERVERS := \
 	prometheus-node-exporter:prometheus-node-exporter \
+	prometheus:prometheus \
 	dnsmasq:dnsmasq-base \
 	/usr/share/java/zookeeper.jar:zookeeper \
 	java:default-jre-headless \

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -56,9 +57,20 @@ type Config struct {
 	FollowRedirects       *bool       `toml:"follow-redirects"`
 	EnableCompression     *bool       `toml:"enable-compression"`
 
+	// Set by code, never by TOML: a job of a Prometheus configuration (package promconf) brings its rules
+	// already parsed by Prometheus, applied before any relabel-configs and metric-relabel-configs, and its
+	// whole HTTP client configuration (auth, OAuth2, TLS, proxy, headers...), used as is instead of the
+	// Kapacitor keys.
+	PrometheusRelabel       []*relabel.Config            `toml:"-"`
+	PrometheusMetricRelabel []*relabel.Config            `toml:"-"`
+	HTTPClient              *promconfig.HTTPClientConfig `toml:"-"`
+
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
 }
+
+// TargetRelabeling returns the target relabeling rules in effect after Init, the ones Dropped.Rule indexes.
+func (c *Config) TargetRelabeling() []*relabel.Config { return c.relabel }
 
 // isTrue reads an optional boolean whose default is true.
 func isTrue(b *bool) bool { return b == nil || *b }
@@ -139,6 +151,8 @@ func (c *Config) Init() error {
 	if c.metricRelabel, err = relabelConfigs("metric-relabel-configs", c.MetricRelabelConfigs); err != nil {
 		errs = append(errs, err)
 	}
+	c.relabel = append(slices.Clone(c.PrometheusRelabel), c.relabel...)
+	c.metricRelabel = append(slices.Clone(c.PrometheusMetricRelabel), c.metricRelabel...)
 	for key, limit := range map[string]int64{
 		"sample-limit": int64(c.SampleLimit), "body-size-limit": int64(c.BodySizeLimit), "label-limit": int64(c.LabelLimit),
 		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),

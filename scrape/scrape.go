@@ -55,6 +55,9 @@ type Sample struct {
 	Timestamp int64
 	// Type is the type of the sample's metric family (counter, histogram, ...), unknown when not declared.
 	Type model.MetricType
+	// Family is the name of that family as its TYPE line gives it (h for h_bucket, c for an OpenMetrics
+	// c_total), empty when no TYPE line names the sample's family.
+	Family string
 }
 
 // Sink receives the samples of scrapes. Each scrape worker has its own, so a Sink is not shared.
@@ -256,9 +259,9 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 			if ts != nil && honorTimestamps {
 				w.sample.Timestamp = *ts
 			}
-			w.sample.Type = model.MetricTypeUnknown
+			w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
 			if inFamily(w.sample.Labels.Get(model.MetricNameLabel), family) {
-				w.sample.Type = familyType
+				w.sample.Type, w.sample.Family = familyType, family
 			}
 			sink.Add(s, t, &w.sample)
 		}

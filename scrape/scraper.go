@@ -42,14 +42,8 @@ type Stats struct {
 // New builds the scraper of an initialised Config: its HTTP client carries the scraper's auth, proxy and TLS
 // settings. Secrets are resolved here.
 func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
-	client := promconfig.DefaultHTTPClientConfig
-	var err error
-	if client.ProxyConfig, err = httpconfig.ParseProxy(cfg.ProxyURL); err != nil {
-		return nil, fmt.Errorf("proxy-url: %w", err)
-	}
-	client.TLSConfig = cfg.TLS.Prometheus()
-	client.FollowRedirects = isTrue(cfg.FollowRedirects)
-	if err := cfg.Auth.Apply(&client); err != nil {
+	client, err := httpClientConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
 	if err := client.Validate(); err != nil {
@@ -66,6 +60,21 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression)),
 		targets: make(map[uint64]*Target),
 	}, nil
+}
+
+// httpClientConfig is the Config's HTTPClient when it has one, else the one its Kapacitor keys describe.
+func httpClientConfig(cfg *Config) (promconfig.HTTPClientConfig, error) {
+	if cfg.HTTPClient != nil {
+		return *cfg.HTTPClient, nil
+	}
+	client := promconfig.DefaultHTTPClientConfig
+	var err error
+	if client.ProxyConfig, err = httpconfig.ParseProxy(cfg.ProxyURL); err != nil {
+		return client, fmt.Errorf("proxy-url: %w", err)
+	}
+	client.TLSConfig = cfg.TLS.Prometheus()
+	client.FollowRedirects = isTrue(cfg.FollowRedirects)
+	return client, cfg.Auth.Apply(&client)
 }
 
 // Config returns the scraper's configuration.

@@ -204,7 +204,8 @@ func TestRunnerErrors(t *testing.T) {
     id = "s"
     targets = ["localhost:1"]
 `, `scraper "a": db: required`},
-		{"unknown key in TOML", "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    name = 1\n", "name"},
+		{"wrong type names the line", "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    name = 1\n", "line 3"},
+		{"misspelt key", "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    nmae = \"a\"\n", "nmae"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, err := runOnce(t, "-config", writeConfig(t, tc.conf))
@@ -216,4 +217,35 @@ func TestRunnerErrors(t *testing.T) {
 	_, stderr, err := runOnce(t, "-config", "/nonexistent.conf")
 	require.Error(t, err)
 	require.Contains(t, stderr, "/nonexistent.conf")
+}
+
+// The runner reads its file with Telegraf's loader: ${VAR} is expanded and a relabel replacement's $1 is
+// left for the relabeling, as in telegraf.conf.
+func TestRunnerConfigDollars(t *testing.T) {
+	e := StartExporter(t, "dollars")
+	cmd := exec.Command(RunnerBinary(t), "-once", "-config", writeConfig(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "dollars"
+    db = "${DP_TEST_DB}"
+    rp = "r"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    [[inputs.discovering_prometheus.scraper.relabel-configs]]
+      source-labels = ["__address__"]
+      regex = "127\\.0\\.0\\.1:(.*)"
+      target-label = "port"
+      replacement = "p$1"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = ["%s"]
+`, e.Addr)))
+	cmd.Env = append(os.Environ(), "DP_TEST_DB=from_env")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	info := Find(ParseLineProtocol(t, stdout.String()), "exporter_info", nil)
+	require.Len(t, info, 1)
+	require.Equal(t, "p"+e.Port(), info[0].Tags()["port"])
+	require.Equal(t, "from_env", info[0].Tags()["db"])
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,18 +29,54 @@ import (
 // endOfGather marks, in the stream of metrics, where a gather ends: the writer flushes there.
 var endOfGather = metric.New("end of gather", nil, nil, time.Time{})
 
-// lineOutput serializes metrics as line protocol to a writer, one flush per gather.
+// lineOutput serializes metrics as line protocol to a writer, one flush per gather. The plugin's direct
+// line protocol (GatherLineProtocol) writes to the same buffer.
 type lineOutput struct {
 	metrics chan telegraf.Metric
 	done    chan error
+	out     *syncWriter
+}
+
+// syncWriter is a buffered writer safe for the scrape workers and the serializer to share.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// Flush writes out what is buffered.
+func (s *syncWriter) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Flush()
+}
+
+// lineProtocolGatherer is an input that can write line protocol itself (the plugin, in its default format).
+type lineProtocolGatherer interface {
+	GatherLineProtocol(w io.Writer) (bool, error)
+}
+
+// gather runs one gather, straight to line protocol where the input can, else through the accumulator.
+func (o *lineOutput) gather(input telegraf.Input, acc telegraf.Accumulator) error {
+	if lp, ok := input.(lineProtocolGatherer); ok {
+		if direct, err := lp.GatherLineProtocol(o.out); direct || err != nil {
+			return err
+		}
+	}
+	return input.Gather(acc)
 }
 
 func newLineOutput(w io.Writer) *lineOutput {
-	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), done: make(chan error, 1)}
+	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), done: make(chan error, 1), out: &syncWriter{w: bufio.NewWriterSize(w, 256<<10)}}
 	go func() {
 		serializer := &influx.Serializer{}
 		err := serializer.Init()
-		out := bufio.NewWriterSize(w, 256<<10)
+		out := o.out
 		for m := range o.metrics {
 			if m == endOfGather {
 				err = errors.Join(err, out.Flush())
@@ -82,7 +119,7 @@ func gatherOnce(input telegraf.Input, stdout io.Writer) error {
 	out := newLineOutput(stdout)
 	acc, err := prepare(input, out)
 	if err == nil {
-		err = withService(input, acc, func() error { return input.Gather(acc) })
+		err = withService(input, acc, func() error { return out.gather(input, acc) })
 	}
 	return errors.Join(err, out.close())
 }
@@ -122,7 +159,7 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 			case <-requests:
 			case <-tick:
 			}
-			if err := input.Gather(acc); err != nil {
+			if err := out.gather(input, acc); err != nil {
 				fmt.Fprintln(os.Stderr, "discovering-prometheus: failed to gather metrics:", err)
 			}
 			out.metrics <- endOfGather

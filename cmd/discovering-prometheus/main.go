@@ -11,14 +11,15 @@ package main
 
 import (
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/influxdata/telegraf/plugins/common/shim"
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
 
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
@@ -30,7 +31,20 @@ func main() {
 	pollInterval := flag.Duration("poll_interval", time.Second, "how often to gather")
 	pollIntervalDisabled := flag.Bool("poll_interval_disabled", false, "gather only when a line arrives on stdin (inputs.execd with signal = \"STDIN\")")
 	once := flag.Bool("once", false, "gather once after discovery's first results, print line protocol on stdout and exit")
+	migrateKapacitor := flag.String("migrate-kapacitor", "", "print the Telegraf configuration equivalent to the [[scraper]] and discoverer sections of this kapacitor.conf, and exit")
 	flag.Parse()
+
+	if *migrateKapacitor != "" {
+		warnings, err := kapacitor.Migrate(os.Stdout, *migrateKapacitor)
+		for _, w := range warnings {
+			fmt.Fprintln(os.Stderr, "discovering-prometheus: warning:", w)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "discovering-prometheus:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if err := run(*configFile, *once, *pollInterval, *pollIntervalDisabled); err != nil {
 		fmt.Fprintln(os.Stderr, "discovering-prometheus:", err)
@@ -40,27 +54,29 @@ func main() {
 
 func run(configFile string, once bool, pollInterval time.Duration, pollDisabled bool) error {
 	var self *selfMetrics
+	data, source := defaultConfig, "the embedded default configuration"
 	if configFile == "" {
 		var err error
 		if self, err = serveSelfMetrics(); err != nil {
 			return err
 		}
 		defer self.Close()
-		if configFile, err = writeTemp(defaultConfig); err != nil {
+	} else {
+		var err error
+		if data, err = os.ReadFile(configFile); err != nil {
 			return err
 		}
-		defer os.Remove(configFile)
+		source = configFile
 	}
-	loaded, err := shim.LoadConfig(&configFile)
+	input, err := loadInput(data, source)
 	if err != nil {
-		return fmt.Errorf("%s: %w", configFile, err)
-	}
-	input := loaded.Input
-	if input == nil {
-		return fmt.Errorf("%s: no [[inputs.discovering_prometheus]] table", configFile)
+		return err
 	}
 	if p, ok := input.(*plugin.DiscoveringPrometheus); ok && self != nil {
 		self.watch(p)
+	}
+	if *targetsFlag {
+		return showTargets(input, os.Stdout, *jsonFlag)
 	}
 	if once {
 		return gatherOnce(input, os.Stdout)
@@ -71,11 +87,16 @@ func run(configFile string, once bool, pollInterval time.Duration, pollDisabled 
 	return serve(input, os.Stdin, os.Stdout, pollInterval)
 }
 
-func writeTemp(data []byte) (string, error) {
-	f, err := os.CreateTemp("", "discovering-prometheus-*.conf")
-	if err != nil {
-		return "", err
+// loadInput reads the plugin's table with Telegraf's own configuration loader, so that a file means here
+// what it means in telegraf.conf: ${VAR} is expanded, secret-store references resolve, and a relabel
+// replacement's $1 stays $1 (the execd shim's loader expands every $, with no escape).
+func loadInput(data []byte, source string) (telegraf.Input, error) {
+	c := config.NewConfig()
+	if err := c.LoadConfigData(data, source); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
 	}
-	_, err = f.Write(data)
-	return f.Name(), errors.Join(err, f.Close())
+	if len(c.Inputs) != 1 || c.Inputs[0].Config.Name != "discovering_prometheus" {
+		return nil, fmt.Errorf("%s: want exactly one [[inputs.discovering_prometheus]] table, found inputs %v", source, c.InputNames())
+	}
+	return c.Inputs[0].Input, nil
 }

@@ -55,7 +55,7 @@ func BenchmarkScrape(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		// Each iteration is a gather one interval later, so the target is due every time.
-		p.scrape(acc, now.Add(time.Duration(i+1)*time.Second))
+		p.gatherAt(acc, now.Add(time.Duration(i+1)*time.Second))
 	}
 	b.StopTimer()
 	samples := float64(acc.n.Load())

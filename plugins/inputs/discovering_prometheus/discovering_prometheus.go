@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -18,9 +19,11 @@ import (
 	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	root "github.com/discovering-prometheus/discovering-prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -32,21 +35,27 @@ const (
 
 // DiscoveringPrometheus is the plugin. Its sub-tables are Kapacitor's [[scraper]] and discoverer sections.
 type DiscoveringPrometheus struct {
-	MetricFormat         string           `toml:"metric_format"`
-	DBTag                string           `toml:"db_tag"`
-	RPTag                string           `toml:"rp_tag"`
-	MaxConcurrentScrapes int              `toml:"max_concurrent_scrapes"`
-	DiscoveryWait        config.Duration  `toml:"discovery_wait"`
-	Scrapers             []*scrape.Config `toml:"scraper"`
+	MetricFormat         string                    `toml:"metric_format"`
+	DBTag                string                    `toml:"db_tag"`
+	RPTag                string                    `toml:"rp_tag"`
+	MaxConcurrentScrapes int                       `toml:"max_concurrent_scrapes"`
+	DiscoveryWait        config.Duration           `toml:"discovery_wait"`
+	KapacitorConfig      string                    `toml:"kapacitor_config"`
+	PrometheusConfig     string                    `toml:"prometheus_config"`
+	PrometheusDB         string                    `toml:"prometheus_db"`
+	PrometheusRP         string                    `toml:"prometheus_rp"`
+	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
+	Scrapers             []*scrape.Config          `toml:"scraper"`
 	discovery.Sections
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
 
 	logger   *slog.Logger
-	convert  func(*scrape.Sample, *routing, *interner) telegraf.Metric
+	convert  func() converter
 	interns  sync.Pool // *interner, one per scrape worker, kept across gathers
 	configs  discovery.Configs
 	enabled  []*scrape.Config
+	jobs     map[*scrape.Config][]discovery.Key // the discoverers of each prometheus_config job
 	runner   *discovery.Runner
 	registry *prometheus.Registry
 	stats    *statistics
@@ -65,6 +74,16 @@ func (*DiscoveringPrometheus) SampleConfig() string { return root.SampleConfig }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
+	// The sections of a kapacitor.conf join the plugin's own first, so that everything below checks both.
+	if p.KapacitorConfig != "" {
+		warnings, err := kapacitor.Include(p.KapacitorConfig, &p.Scrapers, &p.Sections)
+		for _, w := range warnings {
+			p.Log.Warn(w)
+		}
+		if err != nil {
+			return prefixLines("kapacitor_config", err)
+		}
+	}
 	if p.MetricFormat == "" {
 		p.MetricFormat = "kapacitor"
 	}
@@ -97,6 +116,7 @@ func (p *DiscoveringPrometheus) Init() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, p.initScrapers()...)
+	errs = append(errs, p.initPrometheus()...)
 	return errors.Join(errs...)
 }
 
@@ -128,7 +148,7 @@ func (p *DiscoveringPrometheus) initScrapers() []error {
 		}
 		p.enabled = append(p.enabled, s)
 	}
-	if len(p.enabled) == 0 && len(errs) == 0 {
+	if len(p.enabled) == 0 && len(errs) == 0 && p.PrometheusConfig == "" {
 		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
 	}
 	return errs
@@ -187,40 +207,22 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // for every discoverer's first answer, so that a one-shot run (telegraf --once, the runner's -once) sees
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
-	if !p.waited {
-		p.waited = true
-		select {
-		case <-p.runner.Ready():
-		case <-time.After(time.Duration(p.DiscoveryWait)):
-			p.Log.Warnf("not every discoverer answered within discovery_wait (%s); scraping the targets known so far", time.Duration(p.DiscoveryWait))
-		case <-p.ctx.Done():
-			return nil
-		}
+	if p.ready() {
+		p.gatherAt(acc, time.Now())
 	}
-	if v := p.runner.Version(); v != p.seen {
-		p.seen = v
-		for _, s := range p.scrapers {
-			cfg := s.Config()
-			for _, err := range s.Sync(p.runner.Groups(discovery.Key{Service: cfg.DiscovererService, ID: cfg.DiscovererID})) {
-				p.Log.Warn(err.Error())
-			}
-		}
-	}
-	p.scrape(acc, time.Now())
-	p.stats.publish(p.runner)
 	return nil
 }
 
-// scrape runs the due scrapes of one gather.
-func (p *DiscoveringPrometheus) scrape(acc telegraf.Accumulator, now time.Time) {
+// gatherAt scrapes the targets due at now into Telegraf metrics.
+func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time) {
 	var mu sync.Mutex
 	var sinks []*sink
-	scrape.Run(p.ctx, p.scrapers, now, p.MaxConcurrentScrapes, func() scrape.Sink {
+	p.scrape(now, func() scrape.Sink {
 		strs, ok := p.interns.Get().(*interner)
 		if !ok {
 			strs = newInterner()
 		}
-		k := &sink{acc: acc, convert: p.convert, routes: p.routes, strs: strs}
+		k := &sink{acc: acc, convert: p.convert(), routes: p.routes, strs: strs}
 		mu.Lock()
 		sinks = append(sinks, k)
 		mu.Unlock()
@@ -229,6 +231,55 @@ func (p *DiscoveringPrometheus) scrape(acc telegraf.Accumulator, now time.Time) 
 	for _, k := range sinks {
 		p.interns.Put(k.strs)
 	}
+}
+
+// GatherLineProtocol gathers as Gather does but writes the metrics straight to w as line protocol, byte for
+// byte what Telegraf's influx serializer would write for them, without building Telegraf metrics: for the
+// runner, whose output is line protocol anyway. It serves the kapacitor format only, and says so (false)
+// for the others, which go through Gather. Writes to w must be safe for concurrent use.
+func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
+	if p.MetricFormat != "kapacitor" {
+		return false, nil
+	}
+	if p.ready() {
+		p.scrape(time.Now(), func() scrape.Sink { return newLineSink(w, p.routes) })
+	}
+	return true, nil
+}
+
+// ready waits on the first gather, up to discovery_wait, for every discoverer's first answer, so that a
+// one-shot run (telegraf --once, the runner's -once) sees the targets; then it brings the scrapers' targets
+// up to date with discovery. It is false when the plugin is stopping.
+func (p *DiscoveringPrometheus) ready() bool {
+	if !p.waited {
+		p.waited = true
+		select {
+		case <-p.runner.Ready():
+		case <-time.After(time.Duration(p.DiscoveryWait)):
+			p.Log.Warnf("not every discoverer answered within discovery_wait (%s); scraping the targets known so far", time.Duration(p.DiscoveryWait))
+		case <-p.ctx.Done():
+			return false
+		}
+	}
+	if v := p.runner.Version(); v != p.seen {
+		p.seen = v
+		for _, s := range p.scrapers {
+			var groups []*targetgroup.Group
+			for _, key := range p.sources(s.Config()) {
+				groups = append(groups, p.runner.Groups(key)...)
+			}
+			for _, err := range s.Sync(groups) {
+				p.Log.Warn(err.Error())
+			}
+		}
+	}
+	return true
+}
+
+// scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics.
+func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink) {
+	scrape.Run(p.ctx, p.scrapers, now, p.MaxConcurrentScrapes, newSink)
+	p.stats.publish(p.runner)
 }
 
 // Stop ends the discoverers and any scrape under way.

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/prometheus/prometheus/model/labels"
+
+	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+)
+
+// -targets is the runner's answer to Prometheus' /targets page: what discovery found, what relabeling made
+// of it, and what one scrape of each target gave.
+var (
+	targetsFlag = flag.Bool("targets", false, "after discovery's first results and one scrape, print every scraper's targets (discovered and final labels, dropped targets and the rule that dropped them, health, last scrape, error) and exit")
+	jsonFlag    = flag.Bool("json", false, "with -targets: print JSON shaped like the data of Prometheus' /api/v1/targets")
+)
+
+// showTargets gathers once, discarding the metrics, and prints the targets.
+func showTargets(input telegraf.Input, out io.Writer, asJSON bool) error {
+	p, ok := input.(*plugin.DiscoveringPrometheus)
+	if !ok {
+		return fmt.Errorf("-targets: the input is %T, not discovering_prometheus", input)
+	}
+	if err := gatherOnce(input, io.Discard); err != nil {
+		return err
+	}
+	targets := p.Targets()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(targets)
+	}
+	return writeTargetTable(out, targets)
+}
+
+// writeTargetTable prints the targets scraper by scraper, one block per target.
+func writeTargetTable(out io.Writer, targets plugin.Targets) error {
+	active := map[string][]plugin.ActiveTarget{}
+	dropped := map[string][]plugin.DroppedTarget{}
+	for _, t := range targets.Active {
+		active[t.ScrapePool] = append(active[t.ScrapePool], t)
+	}
+	for _, t := range targets.Dropped {
+		dropped[t.ScrapePool] = append(dropped[t.ScrapePool], t)
+	}
+	var b strings.Builder
+	for _, pool := range targets.ScrapePools {
+		ts := active[pool]
+		where := ""
+		if len(ts) > 0 {
+			where = fmt.Sprintf(" (db %q, rp %q)", ts[0].DB, ts[0].RP)
+		}
+		fmt.Fprintf(&b, "scraper %q%s: %d active, %d dropped\n", pool, where, len(ts), len(dropped[pool]))
+		for _, t := range ts {
+			fmt.Fprintf(&b, "  %-7s %s\n", strings.ToUpper(t.Health), t.ScrapeURL)
+			if !t.LastScrape.IsZero() {
+				fmt.Fprintf(&b, "          last scrape: %s, took %s (every %s, timeout %s)\n", t.LastScrape.Format(time.RFC3339Nano),
+					time.Duration(t.LastScrapeDuration*float64(time.Second)).Round(time.Microsecond), t.ScrapeInterval, t.ScrapeTimeout)
+			}
+			if t.LastError != "" {
+				fmt.Fprintf(&b, "          error:       %s\n", t.LastError)
+			}
+			fmt.Fprintf(&b, "          labels:      %s\n", labels.FromMap(t.Labels))
+			fmt.Fprintf(&b, "          discovered:  %s\n", labels.FromMap(t.DiscoveredLabels))
+		}
+		for _, t := range dropped[pool] {
+			fmt.Fprintf(&b, "  DROPPED %s\n", labels.FromMap(t.DiscoveredLabels))
+			rule, _ := json.Marshal(t.Rule)
+			fmt.Fprintf(&b, "          by rule %d:   %s\n", t.RuleIndex, rule)
+		}
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}

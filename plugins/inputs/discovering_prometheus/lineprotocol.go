@@ -1,0 +1,140 @@
+package discovering_prometheus
+
+import (
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
+)
+
+// lineSink writes the kapacitor format straight to line protocol, byte for byte what Telegraf's influx
+// serializer writes for kapacitorMetric's metric, without building the metric: the runner's output is line
+// protocol anyway, and the metric and its serialization were most of what a sample cost there. Each worker
+// has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
+type lineSink struct {
+	w      io.Writer // shared by the workers: Write must be safe for concurrent use
+	routes map[*scrape.Scraper]*routing
+	buf    []byte
+
+	// The sample being written, for appendLabel, which Labels.Range calls: a method value made once, so
+	// that no closure is allocated per sample.
+	route       *routing
+	routing     [2]labels.Label // db and rp tags, in key order
+	nextRouting int
+	label       func(labels.Label)
+}
+
+func newLineSink(w io.Writer, routes map[*scrape.Scraper]*routing) *lineSink {
+	k := &lineSink{w: w, routes: routes}
+	k.label = k.appendLabel
+	return k
+}
+
+func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) {
+	if math.IsNaN(sample.Value) || math.IsInf(sample.Value, 0) {
+		return // NaN is dropped by the kapacitor format, Inf cannot be written in line protocol
+	}
+	start := len(k.buf)
+	k.buf = appendEscaped(k.buf, sample.Labels.Get(model.MetricNameLabel), false)
+	if len(k.buf) == start {
+		return
+	}
+	k.route = k.routes[s]
+	k.routing = [2]labels.Label{{Name: k.route.dbTag, Value: k.route.db}, {Name: k.route.rpTag, Value: k.route.rp}}
+	if k.routing[1].Name < k.routing[0].Name {
+		k.routing[0], k.routing[1] = k.routing[1], k.routing[0]
+	}
+	k.nextRouting = 0
+	sample.Labels.Range(k.label)
+	for ; k.nextRouting < 2; k.nextRouting++ {
+		k.buf = appendTag(k.buf, k.routing[k.nextRouting].Name, k.routing[k.nextRouting].Value)
+	}
+	k.buf = append(k.buf, " value="...)
+	k.buf = strconv.AppendFloat(k.buf, sample.Value, 'f', -1, 64)
+	k.buf = append(k.buf, ' ')
+	k.buf = strconv.AppendInt(k.buf, sample.Timestamp*1e6, 10)
+	k.buf = append(k.buf, '\n')
+}
+
+// appendLabel writes one label as a tag, with the routing tags merged in key order; job is left out and
+// the routing tags win over labels of their names, as in kapacitorMetric.
+func (k *lineSink) appendLabel(l labels.Label) {
+	if l.Name == model.JobLabel || l.Name == k.route.dbTag || l.Name == k.route.rpTag {
+		return
+	}
+	for ; k.nextRouting < 2 && k.routing[k.nextRouting].Name < l.Name; k.nextRouting++ {
+		k.buf = appendTag(k.buf, k.routing[k.nextRouting].Name, k.routing[k.nextRouting].Value)
+	}
+	k.buf = appendTag(k.buf, l.Name, l.Value)
+}
+
+func (k *lineSink) Drop() { k.buf = k.buf[:0] }
+
+func (k *lineSink) Flush() {
+	if len(k.buf) > 0 {
+		_, _ = k.w.Write(k.buf)
+	}
+	k.buf = k.buf[:0]
+}
+
+// appendTag writes ",key=value" as the influx serializer does: escaped, trailing backslashes (which line
+// protocol cannot end a key or value with) trimmed, and nothing at all for an empty key or value.
+func appendTag(buf []byte, key, value string) []byte {
+	start := len(buf)
+	buf = append(buf, ',')
+	buf = appendEscaped(buf, key, true)
+	buf = trimBackslashes(buf)
+	if len(buf) == start+1 {
+		return buf[:start]
+	}
+	buf = append(buf, '=')
+	mark := len(buf)
+	buf = appendEscaped(buf, value, true)
+	buf = trimBackslashes(buf)
+	if len(buf) == mark {
+		return buf[:start]
+	}
+	return buf
+}
+
+func trimBackslashes(buf []byte) []byte {
+	for len(buf) > 0 && buf[len(buf)-1] == '\\' {
+		buf = buf[:len(buf)-1]
+	}
+	return buf
+}
+
+// appendEscaped escapes as the influx serializer does: tabs, newlines, form feeds, carriage returns, commas
+// and spaces everywhere, and equals signs in tag keys and values.
+func appendEscaped(buf []byte, s string, equals bool) []byte {
+	if !strings.ContainsAny(s, "\t\n\f\r ,=") {
+		return append(buf, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\t':
+			buf = append(buf, `\t`...)
+		case '\n':
+			buf = append(buf, `\n`...)
+		case '\f':
+			buf = append(buf, `\f`...)
+		case '\r':
+			buf = append(buf, `\r`...)
+		case ',', ' ':
+			buf = append(buf, '\\', c)
+		case '=':
+			if equals {
+				buf = append(buf, '\\')
+			}
+			buf = append(buf, c)
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
+}

@@ -1,0 +1,95 @@
+package discovering_prometheus
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/promconf"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
+)
+
+// Defaults of the db and rp of prometheus_config's jobs.
+const (
+	defaultPrometheusDB = "prometheus"
+	defaultPrometheusRP = "autogen"
+)
+
+// PrometheusJob is a [inputs.discovering_prometheus.prometheus_jobs.<job>] table: where the metrics of one
+// job of prometheus_config go, when not to prometheus_db and prometheus_rp.
+type PrometheusJob struct {
+	DB string `toml:"db"`
+	RP string `toml:"rp"`
+}
+
+// initPrometheus adds a scraper for every job of prometheus_config, and their discoverers. It runs after
+// initScrapers, whose scraper names the jobs must not take.
+func (p *DiscoveringPrometheus) initPrometheus() []error {
+	if p.PrometheusConfig == "" {
+		if len(p.PrometheusJobs) > 0 {
+			return []error{fmt.Errorf("prometheus_jobs: set without prometheus_config")}
+		}
+		return nil
+	}
+	if p.PrometheusDB == "" {
+		p.PrometheusDB = defaultPrometheusDB
+	}
+	if p.PrometheusRP == "" {
+		p.PrometheusRP = defaultPrometheusRP
+	}
+	jobs, err := promconf.Load(p.PrometheusConfig, newSlogLogger(p.Log))
+	if err != nil {
+		return []error{fmt.Errorf("prometheus_config: %w", err)}
+	}
+	if len(jobs) == 0 && len(p.enabled) == 0 {
+		return []error{fmt.Errorf("prometheus_config: %s has no scrape_configs, and there is no [[scraper]]", p.PrometheusConfig)}
+	}
+	var errs []error
+	taken := make(map[string]bool, len(p.enabled))
+	for _, s := range p.enabled {
+		taken[s.Name] = true
+	}
+	p.jobs = make(map[*scrape.Config][]discovery.Key, len(jobs))
+	for _, job := range jobs {
+		cfg := job.Scraper
+		section := fmt.Sprintf("prometheus_config: job %q", cfg.Name)
+		if taken[cfg.Name] {
+			errs = append(errs, fmt.Errorf("%s: a [[scraper]] has that name", section))
+			continue
+		}
+		cfg.DB, cfg.RP = p.PrometheusDB, p.PrometheusRP
+		if route := p.PrometheusJobs[cfg.Name]; route != nil {
+			cfg.DB, cfg.RP = cmp.Or(route.DB, cfg.DB), cmp.Or(route.RP, cfg.RP)
+		}
+		if err := cfg.Init(); err != nil {
+			errs = append(errs, prefixLines(section, err))
+			continue
+		}
+		if len(job.Ignored) > 0 {
+			p.Log.Warnf("%s: %s: not supported here, ignored", section, strings.Join(job.Ignored, ", "))
+		}
+		for key, sd := range job.Discoverers {
+			p.configs[key] = sd
+		}
+		p.jobs[cfg] = job.Keys
+		p.enabled = append(p.enabled, cfg)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.PrometheusJobs)) {
+		if !slices.ContainsFunc(jobs, func(j *promconf.Job) bool { return j.Scraper.Name == name }) {
+			errs = append(errs, fmt.Errorf("prometheus_jobs: %q is not a job of %s", name, p.PrometheusConfig))
+		}
+	}
+	return errs
+}
+
+// sources are the discoverers a scraper takes its targets from: all those of a prometheus_config job, the
+// one its discoverer-service and discoverer-id name otherwise.
+func (p *DiscoveringPrometheus) sources(cfg *scrape.Config) []discovery.Key {
+	if keys, ok := p.jobs[cfg]; ok {
+		return keys
+	}
+	return []discovery.Key{{Service: cfg.DiscovererService, ID: cfg.DiscovererID}}
+}

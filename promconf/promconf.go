@@ -1,0 +1,113 @@
+// Package promconf turns the scrape_configs of a Prometheus configuration file into scrapers and
+// discoverers. The file is read by Prometheus' own loader, so every option means what it means in
+// Prometheus: each job becomes one scrape.Config, and each of its service-discovery configurations one
+// discoverer that the job's scraper takes targets from.
+package promconf
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/prometheus/config"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
+)
+
+// Service is the discovery.Key service of a job's discoverers and the discoverer-service of its scraper.
+const Service = "prometheus"
+
+// Job is one scrape_config of the file.
+type Job struct {
+	// Scraper is the job's scraper configuration, not yet initialised: it has no db or rp.
+	Scraper *scrape.Config
+	// Discoverers are the job's service-discovery configurations, one per key. A job's static_configs
+	// are one of them, as in Prometheus.
+	Discoverers discovery.Configs
+	// Keys are the keys of Discoverers in the order of the file.
+	Keys []discovery.Key
+	// Ignored names the options the job sets that have no effect here.
+	Ignored []string
+}
+
+// Load reads the scrape_configs of a Prometheus configuration file (and of its scrape_config_files), with
+// the global defaults applied and relative paths resolved against the file's directory, in their order.
+func Load(path string, logger *slog.Logger) ([]*Job, error) {
+	cfg, err := promconfig.LoadFile(path, false, logger)
+	if err != nil {
+		return nil, err
+	}
+	scrapeConfigs, err := cfg.GetScrapeConfigs()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	jobs := make([]*Job, 0, len(scrapeConfigs))
+	for _, sc := range scrapeConfigs {
+		jobs = append(jobs, convert(sc))
+	}
+	return jobs, nil
+}
+
+// convert maps one validated scrape_config onto a scraper and its discoverers.
+func convert(sc *promconfig.ScrapeConfig) *Job {
+	client := sc.HTTPClientConfig
+	job := &Job{
+		Scraper: &scrape.Config{
+			Name:                    sc.JobName,
+			Scheme:                  sc.Scheme,
+			MetricsPath:             sc.MetricsPath,
+			Params:                  maps.Clone(sc.Params),
+			ScrapeInterval:          config.Duration(sc.ScrapeInterval),
+			ScrapeTimeout:           config.Duration(sc.ScrapeTimeout),
+			DiscovererService:       Service,
+			DiscovererID:            sc.JobName,
+			HonorLabels:             sc.HonorLabels,
+			HonorTimestamps:         &sc.HonorTimestamps,
+			SampleLimit:             int(sc.SampleLimit),
+			BodySizeLimit:           config.Size(sc.BodySizeLimit),
+			LabelLimit:              int(sc.LabelLimit),
+			LabelNameLengthLimit:    int(sc.LabelNameLengthLimit),
+			LabelValueLengthLimit:   int(sc.LabelValueLengthLimit),
+			EnableCompression:       &sc.EnableCompression,
+			PrometheusRelabel:       sc.RelabelConfigs,
+			PrometheusMetricRelabel: sc.MetricRelabelConfigs,
+			HTTPClient:              &client,
+		},
+		Discoverers: make(discovery.Configs, len(sc.ServiceDiscoveryConfigs)),
+	}
+	for i, sd := range sc.ServiceDiscoveryConfigs {
+		// The job name, the mechanism and the index: unique, since a job name never ends in
+		// "/<mechanism>/<index>" of another job's, and readable in the discoverer statistics.
+		key := discovery.Key{Service: Service, ID: fmt.Sprintf("%s/%s/%d", sc.JobName, sd.Name(), i)}
+		job.Discoverers[key] = sd
+		job.Keys = append(job.Keys, key)
+	}
+	job.Ignored = ignored(sc)
+	return job
+}
+
+// ignored lists the options of a job that this scraper does not implement. It scrapes classic histograms
+// only, negotiates every exposition format, falls back to the text format, keeps no TSDB and no limit on
+// targets.
+func ignored(sc *promconfig.ScrapeConfig) []string {
+	var out []string
+	for option, set := range map[string]bool{
+		"target_limit":                       sc.TargetLimit > 0,
+		"keep_dropped_targets":               sc.KeepDroppedTargets > 0,
+		"scrape_failure_log_file":            sc.ScrapeFailureLogFile != "",
+		"scrape_native_histograms":           sc.ScrapeNativeHistogramsEnabled(),
+		"convert_classic_histograms_to_nhcb": sc.ConvertClassicHistogramsToNHCBEnabled(),
+		"track_timestamps_staleness":         sc.TrackTimestampsStaleness,
+		"fallback_scrape_protocol": sc.ScrapeFallbackProtocol != "" &&
+			sc.ScrapeFallbackProtocol != promconfig.PrometheusText0_0_4,
+	} {
+		if set {
+			out = append(out, option)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
