@@ -202,24 +202,10 @@ type consulDiscoverer struct {
 // blocking queries answer only when something changed: an outage that ends with no change in the catalog
 // ends, for the log, with the next change.)
 func (d *consulDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
-	updates := make(chan []*targetgroup.Group)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.sd.Run(ctx, updates)
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case groups := <-updates:
-			d.outage.mu.Lock()
-			d.outage.failed = false
-			d.outage.mu.Unlock()
-			select {
-			case up <- groups:
-			case <-ctx.Done():
-			}
-		}
-	}
+	relay(ctx, d.sd, up, func(groups []*targetgroup.Group) []*targetgroup.Group {
+		d.outage.mu.Lock()
+		d.outage.failed = false
+		d.outage.mu.Unlock()
+		return groups
+	})
 }

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,6 +67,10 @@ func TestRunner(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "t.json")
 	require.NoError(t, os.WriteFile(file, []byte(`[{"targets":["f:1"],"labels":{"team":"a"}}]`), 0o644))
+	// File SD sends one update per file: Ready must wait for all of them.
+	for i := range 20 {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("more-%02d.json", i)), []byte(`[{"targets":["m:1"]}]`), 0o644))
+	}
 	configs, err := Validate((&Sections{
 		Static: []*Static{{Common: Common{ID: "s"}, Targets: []string{"s:1", "s:2"}}},
 		File:   []*File{{Common: Common{ID: "f"}, Files: []string{filepath.Join(dir, "*.json")}}},
@@ -84,8 +89,12 @@ func TestRunner(t *testing.T) {
 	require.Len(t, static, 1)
 	require.Len(t, static[0].Targets, 2)
 	files := r.Groups(Key{"file-discovery", "f"})
-	require.Len(t, files, 1)
-	require.Equal(t, model.LabelValue("a"), files[0].Labels["team"])
+	require.Len(t, files, 21)
+	require.Equal(t, model.LabelValue("a"), files[20].Labels["team"], "t.json sorts after more-*.json")
+	for i := range 20 {
+		require.NoError(t, os.Remove(filepath.Join(dir, fmt.Sprintf("more-%02d.json", i))))
+	}
+	require.Eventually(t, func() bool { return len(r.Groups(Key{"file-discovery", "f"})) == 1 }, 10*time.Second, 20*time.Millisecond)
 
 	v := r.Version()
 	require.NoError(t, os.WriteFile(file, []byte(`[{"targets":["f:1","f:2"]}]`), 0o644))

@@ -62,26 +62,12 @@ type kubernetesDiscoverer struct {
 func (d *kubernetesDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
 	kubeLogs.add(d.route)
 	defer kubeLogs.remove(d.route)
-	updates := make(chan []*targetgroup.Group)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.sd.Run(ctx, updates)
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case groups := <-updates:
-			d.route.mu.Lock()
-			d.route.failing = false
-			d.route.mu.Unlock()
-			select {
-			case up <- groups:
-			case <-ctx.Done():
-			}
-		}
-	}
+	relay(ctx, d.sd, up, func(groups []*targetgroup.Group) []*targetgroup.Group {
+		d.route.mu.Lock()
+		d.route.failing = false
+		d.route.mu.Unlock()
+		return groups
+	})
 }
 
 // kubeRoute is one running discoverer as the router sees it.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
@@ -18,13 +19,14 @@ type Runner struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 
-	mu      sync.Mutex
-	groups  map[Key]map[string]*targetgroup.Group // by the group's source
-	version uint64
-	waiting map[Key]bool // discoverers that have not yet sent their first update
-	ready   chan struct{}
-	stats   map[Key]*Stats
-	logs    map[Key]*dedupHandler
+	mu       sync.Mutex
+	groups   map[Key]map[string]*targetgroup.Group // by the group's source
+	version  uint64
+	waiting  map[Key]bool // discoverers whose first answer is not complete yet
+	settling map[Key]*time.Timer
+	ready    chan struct{}
+	stats    map[Key]*Stats
+	logs     map[Key]*dedupHandler
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -49,6 +51,7 @@ func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Regist
 		registry: registry,
 		groups:   make(map[Key]map[string]*targetgroup.Group, len(configs)),
 		waiting:  make(map[Key]bool, len(configs)),
+		settling: make(map[Key]*time.Timer, len(configs)),
 		ready:    make(chan struct{}),
 		stats:    make(map[Key]*Stats, len(configs)),
 		logs:     make(map[Key]*dedupHandler, len(configs)),
@@ -158,11 +161,37 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 		}
 	}
 	r.version++
-	if r.waiting[key] {
-		delete(r.waiting, key)
-		if len(r.waiting) == 0 {
-			close(r.ready)
-		}
+	if !r.waiting[key] {
+		return
+	}
+	if groups == nil { // it could not start: nothing more will come
+		r.settled(key)
+		return
+	}
+	// A discoverer's first answer may come in several updates (file SD sends one per file): it has
+	// answered once its updates pause.
+	if t := r.settling[key]; t != nil {
+		t.Reset(settle)
+	} else {
+		r.settling[key] = time.AfterFunc(settle, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.settled(key)
+		})
+	}
+}
+
+// settle is how long a discoverer's updates must pause before its first answer counts as complete.
+const settle = 100 * time.Millisecond
+
+// settled marks a discoverer's first answer complete; r.mu is held.
+func (r *Runner) settled(key Key) {
+	if !r.waiting[key] {
+		return
+	}
+	delete(r.waiting, key)
+	if len(r.waiting) == 0 {
+		close(r.ready)
 	}
 }
 
@@ -172,8 +201,23 @@ func (r *Runner) countError(key Key) {
 	r.mu.Unlock()
 }
 
-// Ready is closed once every discoverer has sent its first update (or failed to start).
+// Ready is closed once every discoverer has answered (its first updates have come and paused) or failed
+// to start.
 func (r *Runner) Ready() <-chan struct{} { return r.ready }
+
+// Waiting lists the discoverers that have not yet sent their first update, in order, so that a caller that
+// stops waiting for them can say which.
+func (r *Runner) Waiting() []Key {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var keys []Key
+	for _, k := range r.keys() {
+		if r.waiting[k] {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
 
 // Version changes whenever any discoverer's targets change.
 func (r *Runner) Version() uint64 {
@@ -212,6 +256,11 @@ func (r *Runner) Stop() {
 		r.cancel()
 	}
 	r.wg.Wait()
+	r.mu.Lock()
+	for _, t := range r.settling {
+		t.Stop()
+	}
+	r.mu.Unlock()
 	for _, m := range r.metrics {
 		m.Unregister()
 	}
@@ -230,4 +279,30 @@ func (r *Runner) keys() []Key {
 		return keys[i].ID < keys[j].ID
 	})
 	return keys
+}
+
+// relay runs a Prometheus discoverer and passes each of its updates to up, through pass, which may change
+// them or return nil to hold them back; it returns when the discoverer does. Providers use it to watch what
+// their discoverer sends (an update ends a failure state, say) without reimplementing its loop.
+func relay(ctx context.Context, sd promdiscovery.Discoverer, up chan<- []*targetgroup.Group, pass func([]*targetgroup.Group) []*targetgroup.Group) {
+	updates := make(chan []*targetgroup.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sd.Run(ctx, updates)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case groups := <-updates:
+			if groups = pass(groups); groups == nil {
+				continue
+			}
+			select {
+			case up <- groups:
+			case <-ctx.Done():
+			}
+		}
+	}
 }
