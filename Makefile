@@ -14,13 +14,31 @@ SERVERS := \
 	ip:iproute2 \
 	influxd:influxdb
 
-.PHONY: run test servers vet
+# Every fuzz target runs this long in make test; FUZZTIME=10m make fuzz runs them longer.
+FUZZTIME ?= 2s
+
+.PHONY: run test servers vet race fuzz
 
 run:
 	$(GO) run ./cmd/discovering-prometheus -once
 
 test: servers vet
 	DP_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory race fuzz
+
+# The unit tests again under the race detector (the end-to-end tests run their servers as they are).
+race:
+	$(GO) test -race -count=1 ./scrape ./discovery ./internal/... ./plugins/... ./kapacitor ./promconf
+
+# Every func FuzzXxx of the module, found in the sources, for FUZZTIME each. Minimizing a new input is cut
+# short (100 runs), or it would take the whole FUZZTIME of a target with large seeds.
+fuzz:
+	@grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . | sort | while read -r file; do \
+		for name in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$file"); do \
+			echo "fuzz $$(dirname "$$file") $$name"; \
+			$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x "$$(dirname "$$file")" || exit 1; \
+		done; \
+	done
 
 vet:
 	$(GO) vet ./...

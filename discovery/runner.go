@@ -205,7 +205,7 @@ func (r *Runner) countError(key Key) {
 // to start.
 func (r *Runner) Ready() <-chan struct{} { return r.ready }
 
-// Waiting lists the discoverers that have not yet sent their first update, in order, so that a caller that
+// Waiting lists the discoverers that have not answered yet (see Ready), in order, so that a caller that
 // stops waiting for them can say which.
 func (r *Runner) Waiting() []Key {
 	r.mu.Lock()

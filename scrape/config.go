@@ -42,6 +42,9 @@ type Config struct {
 	// Blacklist holds instances (host:port, as the instance label shows them) that are not scraped.
 	Blacklist []string `toml:"blacklist"`
 	httpconfig.Auth
+	// BearerTokenFile holds the bearer token, read on every scrape as Prometheus reads its
+	// bearer_token_file, so that a rotated token is used at once.
+	BearerTokenFile string `toml:"bearer-token-file"`
 	httpconfig.TLS
 
 	// Beyond Kapacitor: Prometheus' scrape options, with its semantics.
@@ -129,6 +132,9 @@ func (c *Config) Init() error {
 	}
 	if err := c.Auth.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.BearerTokenFile != "" && (!c.BearerToken.Empty() || c.Username != "" || !c.Password.Empty()) {
+		fail("bearer-token-file", "excludes bearer-token and username/password")
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)

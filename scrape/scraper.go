@@ -49,10 +49,15 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 	if err := client.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := promconfig.NewClientFromConfig(client, cfg.Name)
+	withCredentials := takeCredentials(&client)
+	c, err := promconfig.NewClientFromConfig(client, cfg.Name,
+		// A live target reuses its connection every interval; one idle for longer belongs to a target
+		// discovery has dropped, and is closed instead of lingering (and holding goroutines) for minutes.
+		promconfig.WithIdleConnTimeout(max(3*time.Duration(cfg.ScrapeInterval), 5*time.Second)))
 	if err != nil {
 		return nil, err
 	}
+	c.Transport = withCredentials(c.Transport)
 	return &Scraper{
 		cfg:     cfg,
 		client:  c,
@@ -74,7 +79,13 @@ func httpClientConfig(cfg *Config) (promconfig.HTTPClientConfig, error) {
 	}
 	client.TLSConfig = cfg.TLS.Prometheus()
 	client.FollowRedirects = isTrue(cfg.FollowRedirects)
-	return client, cfg.Auth.Apply(&client)
+	if err := cfg.Auth.Apply(&client); err != nil {
+		return client, err
+	}
+	if cfg.BearerTokenFile != "" {
+		client.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: cfg.BearerTokenFile}
+	}
+	return client, nil
 }
 
 // Config returns the scraper's configuration.

@@ -53,7 +53,9 @@ func drawChart(path string, results []result) error {
 			}
 		}
 	}
+	// Headroom above the highest line for the legend.
 	cpu.Legend.Top = true
+	cpu.Y.Min, cpu.Y.Max = 0, cpu.Y.Max*1.4
 	img := vgimg.New(16*vg.Inch, 6*vg.Inch)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4}

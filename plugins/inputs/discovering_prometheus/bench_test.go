@@ -1,6 +1,7 @@
 package discovering_prometheus
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -60,4 +61,49 @@ func BenchmarkScrape(b *testing.B) {
 	b.StopTimer()
 	samples := float64(acc.n.Load())
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/samples, "ns/sample")
+}
+
+// BenchmarkScrapeLineProtocol is BenchmarkScrape on the runner's path: samples straight to line protocol.
+func BenchmarkScrapeLineProtocol(b *testing.B) {
+	body, err := os.ReadFile("../../../scrape/testdata/node_exporter.prom")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	p, err := loadTelegraf(b, strings.Replace(scraperConf(`    scrape-interval = "1s"`, ""), "localhost:9100", strings.TrimPrefix(srv.URL, "http://"), 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Init(); err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(&countingAcc{}); err != nil {
+		b.Fatal(err)
+	}
+	defer p.Stop()
+	out := &countingWriter{}
+	if _, err := p.GatherLineProtocol(out); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	out.lines.Store(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		p.gatherLineProtocolAt(out, now.Add(time.Duration(i+1)*time.Second))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(out.lines.Load()), "ns/sample")
+}
+
+// countingWriter counts lines and forgets them.
+type countingWriter struct{ lines atomic.Int64 }
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	c.lines.Add(int64(bytes.Count(b, []byte{'\n'})))
+	return len(b), nil
 }

@@ -50,15 +50,16 @@ type DiscoveringPrometheus struct {
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
 
-	logger   *slog.Logger
-	convert  func() converter
-	interns  sync.Pool // *interner, one per scrape worker, kept across gathers
-	configs  discovery.Configs
-	enabled  []*scrape.Config
-	jobs     map[*scrape.Config][]discovery.Key // the discoverers of each prometheus_config job
-	runner   *discovery.Runner
-	registry *prometheus.Registry
-	stats    *statistics
+	logger    *slog.Logger
+	convert   func() converter
+	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
+	lineSinks sync.Pool // *lineSink, likewise
+	configs   discovery.Configs
+	enabled   []*scrape.Config
+	jobs      map[*scrape.Config][]discovery.Key // the discoverers of each prometheus_config job
+	runner    *discovery.Runner
+	registry  *prometheus.Registry
+	stats     *statistics
 
 	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
 	scrapers []*scrape.Scraper
@@ -242,9 +243,29 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 		return false, nil
 	}
 	if p.ready() {
-		p.scrape(time.Now(), func() scrape.Sink { return newLineSink(w, p.routes) })
+		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
+}
+
+// gatherLineProtocolAt scrapes the targets due at now straight to line protocol.
+func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time) {
+	var mu sync.Mutex
+	var sinks []*lineSink
+	p.scrape(now, func() scrape.Sink {
+		k, ok := p.lineSinks.Get().(*lineSink)
+		if !ok {
+			k = newLineSink(p.routes)
+		}
+		k.w = w
+		mu.Lock()
+		sinks = append(sinks, k)
+		mu.Unlock()
+		return k
+	})
+	for _, k := range sinks {
+		p.lineSinks.Put(k) // its buffer, grown to a scrape's size, serves the next gather
+	}
 }
 
 // ready waits on the first gather, up to discovery_wait, for every discoverer's first answer, so that a
@@ -256,7 +277,12 @@ func (p *DiscoveringPrometheus) ready() bool {
 		select {
 		case <-p.runner.Ready():
 		case <-time.After(time.Duration(p.DiscoveryWait)):
-			p.Log.Warnf("not every discoverer answered within discovery_wait (%s); scraping the targets known so far", time.Duration(p.DiscoveryWait))
+			var waiting []string
+			for _, key := range p.runner.Waiting() {
+				waiting = append(waiting, key.String())
+			}
+			p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
+				time.Duration(p.DiscoveryWait), strings.Join(waiting, ", "))
 		case <-p.ctx.Done():
 			return false
 		}

@@ -4,7 +4,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -23,14 +22,15 @@ type lineSink struct {
 
 	// The sample being written, for appendLabel, which Labels.Range calls: a method value made once, so
 	// that no closure is allocated per sample.
+	scraper     *scrape.Scraper
 	route       *routing
 	routing     [2]labels.Label // db and rp tags, in key order
 	nextRouting int
 	label       func(labels.Label)
 }
 
-func newLineSink(w io.Writer, routes map[*scrape.Scraper]*routing) *lineSink {
-	k := &lineSink{w: w, routes: routes}
+func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
+	k := &lineSink{routes: routes}
 	k.label = k.appendLabel
 	return k
 }
@@ -44,10 +44,12 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	if len(k.buf) == start {
 		return
 	}
-	k.route = k.routes[s]
-	k.routing = [2]labels.Label{{Name: k.route.dbTag, Value: k.route.db}, {Name: k.route.rpTag, Value: k.route.rp}}
-	if k.routing[1].Name < k.routing[0].Name {
-		k.routing[0], k.routing[1] = k.routing[1], k.routing[0]
+	if k.scraper != s || k.route == nil {
+		k.scraper, k.route = s, k.routes[s]
+		k.routing = [2]labels.Label{{Name: k.route.dbTag, Value: k.route.db}, {Name: k.route.rpTag, Value: k.route.rp}}
+		if k.routing[1].Name < k.routing[0].Name {
+			k.routing[0], k.routing[1] = k.routing[1], k.routing[0]
+		}
 	}
 	k.nextRouting = 0
 	sample.Labels.Range(k.label)
@@ -109,10 +111,17 @@ func trimBackslashes(buf []byte) []byte {
 	return buf
 }
 
+// special marks the bytes line protocol escapes somewhere.
+var special = [256]bool{'\t': true, '\n': true, '\f': true, '\r': true, ' ': true, ',': true, '=': true}
+
 // appendEscaped escapes as the influx serializer does: tabs, newlines, form feeds, carriage returns, commas
 // and spaces everywhere, and equals signs in tag keys and values.
 func appendEscaped(buf []byte, s string, equals bool) []byte {
-	if !strings.ContainsAny(s, "\t\n\f\r ,=") {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = !special[s[i]]
+	}
+	if plain {
 		return append(buf, s...)
 	}
 	for i := 0; i < len(s); i++ {

@@ -31,7 +31,8 @@ func TestLineSinkMatchesSerializer(t *testing.T) {
 	}
 	for _, r := range routes {
 		var out bytes.Buffer
-		k := newLineSink(&out, map[*scrape.Scraper]*routing{nil: r})
+		k := newLineSink(map[*scrape.Scraper]*routing{nil: r})
+		k.w = &out
 		var want []byte
 		strs := newInterner()
 		for i := range samples {
