@@ -215,7 +215,7 @@ func TestBadDurationNamesTheKey(t *testing.T) {
 
 func TestKapacitorFormat(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, "# TYPE requests_total counter\nrequests_total{code=\"200\",job=\"exposed\"} 7 1700000000000\nnan_gauge NaN\ngauge{db=\"mine\"} 2\n")
+		fmt.Fprint(w, "# TYPE requests_total counter\nrequests_total{code=\"200\",job=\"exposed\"} 7 1700000000000\nnan_gauge NaN\ninf_gauge +Inf\ngauge{db=\"mine\"} 2\n")
 	}))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
@@ -249,11 +249,11 @@ func TestKapacitorFormat(t *testing.T) {
 	expected := []telegraf.Metric{
 		// The sample's own timestamp; job is not a tag; the scraped job label stays as exported_job.
 		metric.New("requests_total", tags("requests_total", map[string]string{"code": "200", "exported_job": "exposed"}), map[string]any{"value": 7.0}, time.UnixMilli(1700000000000)),
-		// The scraper's db wins over a scraped label of that name. NaN is dropped.
+		// The scraper's db wins over a scraped label of that name. NaN and +Inf are dropped.
 		metric.New("gauge", tags("gauge", nil), map[string]any{"value": 2.0}, scrapeTime),
 		metric.New("up", tags("up", nil), map[string]any{"value": 1.0}, scrapeTime),
-		metric.New("scrape_samples_scraped", tags("scrape_samples_scraped", nil), map[string]any{"value": 3.0}, scrapeTime),
-		metric.New("scrape_samples_post_metric_relabeling", tags("scrape_samples_post_metric_relabeling", nil), map[string]any{"value": 3.0}, scrapeTime),
+		metric.New("scrape_samples_scraped", tags("scrape_samples_scraped", nil), map[string]any{"value": 4.0}, scrapeTime),
+		metric.New("scrape_samples_post_metric_relabeling", tags("scrape_samples_post_metric_relabeling", nil), map[string]any{"value": 4.0}, scrapeTime),
 	}
 	var withoutDuration []telegraf.Metric
 	for _, m := range got {

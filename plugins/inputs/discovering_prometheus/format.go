@@ -59,7 +59,8 @@ func (kapacitorFormat) drop() {}
 // kapacitorMetric is what Kapacitor wrote for a sample: measurement = metric name, one float field "value",
 // every label as a tag (instance and __name__ included, job not), NaN dropped.
 func kapacitorMetric(s *scrape.Sample, r *routing, strs *interner) telegraf.Metric {
-	if math.IsNaN(s.Value) {
+	// NaN is dropped as Kapacitor dropped it; ±Inf too, as line protocol cannot carry it.
+	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 		return nil
 	}
 	// Tags go in one by one, in the labels' sorted order: no map to build and sort for each sample.
