@@ -70,7 +70,6 @@ func Load(path string) (*Sections, []string, error) {
 		errs = append(errs, fmt.Errorf("%s:%d: %s", path, line, fmt.Sprintf(format, args...)))
 	}
 
-	fields := s.fields()
 	selected := &ast.Table{Fields: map[string]any{}}
 	for _, name := range append([]string{scraperSection}, discovery.Services...) {
 		value, ok := root.Fields[name]
@@ -94,15 +93,6 @@ func Load(path string) (*Sections, []string, error) {
 				s.leftOut[t] = "it has no resource, so it configures Kapacitor's k8sAutoscale node, not a discoverer"
 				warn(t.Line, "%s is left out: %s", describe(name, t), s.leftOut[t])
 			}
-		}
-		if _, ok := fields[name]; !ok {
-			// Kapacitor's sample lists every discoverer, disabled: only an enabled one needs the provider.
-			for _, t := range tables {
-				if on, set, _ := enabledKey(t); on && set && s.leftOut[t] == "" {
-					fail(t.Line, "%s: this build has no %s discoverer", describe(name, t), name)
-				}
-			}
-			continue
 		}
 		s.tables[name] = tables
 		selected.Fields[name] = tables
@@ -133,7 +123,7 @@ func Load(path string) (*Sections, []string, error) {
 	return s, warnings, nil
 }
 
-// fields returns the decoded slices by section name: "scraper" and each discoverer service this build has.
+// fields returns the decoded slices by section name: "scraper" and each discoverer service.
 func (s *Sections) fields() map[string]reflect.Value {
 	out := map[string]reflect.Value{scraperSection: reflect.ValueOf(&s.Scrapers).Elem()}
 	for name, v := range discovererFields(&s.Sections) {

@@ -39,11 +39,6 @@ func lineOfText(t *testing.T, content, s string) int {
 }
 
 // implemented tells whether this build has a discoverer service.
-func implemented(service string) bool {
-	_, ok := discovererFields(&discovery.Sections{})[service]
-	return ok
-}
-
 func secret(t *testing.T, s config.Secret) string {
 	t.Helper()
 	if s.Empty() {
@@ -370,9 +365,6 @@ func TestLoadEveryDiscoverer(t *testing.T) {
 	require.Len(t, enabledSections, len(discovery.Services))
 	for _, service := range discovery.Services {
 		t.Run(service, func(t *testing.T) {
-			if !implemented(service) {
-				t.Skipf("no %s provider in this build yet", service)
-			}
 			s, warnings, err := Load(writeFile(t, "hostname = \"localhost\"\n"+enabledSections[service]))
 			require.NoError(t, err)
 			require.Empty(t, warnings)
@@ -383,18 +375,6 @@ func TestLoadEveryDiscoverer(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, configs, 1)
 		})
-	}
-}
-
-func TestLoadEnabledWithoutProvider(t *testing.T) {
-	for _, service := range discovery.Services {
-		if implemented(service) {
-			continue
-		}
-		path := writeFile(t, enabledSections[service])
-		_, _, err := Load(path)
-		require.ErrorContains(t, err, fmt.Sprintf("%s:2: [[%s]] id", path, service))
-		require.ErrorContains(t, err, "this build has no "+service+" discoverer")
 	}
 }
 
@@ -485,9 +465,6 @@ func TestLoadReadsAsKapacitorDid(t *testing.T) {
 }
 
 func TestLoadKubernetesForms(t *testing.T) {
-	if !implemented("kubernetes") {
-		t.Skip("no kubernetes provider in this build yet")
-	}
 	// Kapacitor's sample writes a single [kubernetes] table; Kapacitor accepted it and [[kubernetes]].
 	s, warnings, err := Load(writeFile(t, `
 [kubernetes]
