@@ -4,6 +4,7 @@ package tests
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +21,10 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/stretchr/testify/require"
 
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
@@ -47,6 +50,18 @@ func needBinary(t testing.TB, name string, candidates ...string) string {
 	}
 	t.Skipf("%s is not installed (make test installs it)", name)
 	return ""
+}
+
+// RunSD runs one section's Prometheus SD configuration through the plugin's own discovery runner, for
+// tests that look at the target groups (and __meta_* labels) before any scraping; it stops when the test
+// ends. The groups are read with runner.Groups(key).
+func RunSD(t testing.TB, cfg promdiscovery.Config) (*discovery.Runner, discovery.Key) {
+	t.Helper()
+	key := discovery.Key{Service: cfg.Name(), ID: "test"}
+	r := discovery.NewRunner(discovery.Configs{key: cfg}, slog.New(slog.DiscardHandler), nil)
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r, key
 }
 
 // Run is the plugin running in this process, configured from TOML through Telegraf's own config loader,

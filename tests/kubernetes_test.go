@@ -1,23 +1,18 @@
 package tests
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/influxdata/telegraf"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
-	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 )
 
 func init() {
@@ -74,10 +71,10 @@ func kubernetesServerTokenFile(t *testing.T, f *kubernetesFake) string {
 }
 
 // kubernetesSD runs Prometheus' discoverer from what SDConfig makes of the [[kubernetes]] section of a
-// configuration, and keeps its current target groups by source, as the plugin's runner does.
+// configuration, through the plugin's discovery runner.
 type kubernetesSD struct {
-	mu     sync.Mutex
-	groups map[string]*targetgroup.Group
+	runner *discovery.Runner
+	key    discovery.Key
 }
 
 func startKubernetesSD(t *testing.T, toml string) *kubernetesSD {
@@ -86,45 +83,8 @@ func startKubernetesSD(t *testing.T, toml string) *kubernetesSD {
 	require.Len(t, p.Kubernetes, 1)
 	cfg, err := p.Kubernetes[0].SDConfig()
 	require.NoError(t, err)
-	registry := prometheus.NewRegistry()
-	d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
-		Logger:  slog.New(slog.DiscardHandler),
-		Metrics: cfg.NewDiscovererMetrics(registry, promdiscovery.NewRefreshMetrics(registry)),
-	})
-	require.NoError(t, err)
-	sd := &kubernetesSD{groups: map[string]*targetgroup.Group{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	updates := make(chan []*targetgroup.Group)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		d.Run(ctx, updates)
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case groups := <-updates:
-				sd.mu.Lock()
-				for _, g := range groups {
-					if len(g.Targets) == 0 {
-						delete(sd.groups, g.Source)
-					} else {
-						sd.groups[g.Source] = g
-					}
-				}
-				sd.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-	return sd
+	runner, key := RunSD(t, cfg)
+	return &kubernetesSD{runner: runner, key: key}
 }
 
 // WaitFor waits until the current groups are exactly the given ones.
@@ -136,12 +96,10 @@ func (sd *kubernetesSD) WaitFor(t *testing.T, want ...*targetgroup.Group) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		sd.mu.Lock()
-		got := make(map[string]*targetgroup.Group, len(sd.groups))
-		for k, g := range sd.groups {
-			got[k] = g
+		got := map[string]*targetgroup.Group{}
+		for _, g := range sd.runner.Groups(sd.key) {
+			got[g.Source] = g
 		}
-		sd.mu.Unlock()
 		if reflect.DeepEqual(got, bySource) {
 			return
 		}

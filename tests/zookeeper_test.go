@@ -1,27 +1,24 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/influxdata/telegraf"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
-	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 )
 
 // ZooKeeperServer is Debian's ZooKeeper, standalone on a loopback port with a data directory of its own,
@@ -228,53 +225,17 @@ func testZooKeeper(t *testing.T, f zookeeperFormat) {
 	require.Equal(t, 1, CountLog(r.Log, 'E'), "the outage is one error in all: %v", r.Log.Messages())
 }
 
-// zookeeperSD runs Prometheus' discoverer from a section's SDConfig and keeps the labels of each member
-// by its path, as the runner keeps groups by source.
+// zookeeperSD runs Prometheus' discoverer from a section's SDConfig through the plugin's discovery
+// runner; a member is the one target of the group its path is the source of.
 type zookeeperSD struct {
-	mu      sync.Mutex
-	members map[string]model.LabelSet
+	runner *discovery.Runner
+	key    discovery.Key
 }
 
 func startZooKeeperSD(t *testing.T, cfg promdiscovery.Config) *zookeeperSD {
 	t.Helper()
-	registry := prometheus.NewRegistry()
-	d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
-		Logger:  slog.New(slog.DiscardHandler),
-		Metrics: cfg.NewDiscovererMetrics(registry, promdiscovery.NewRefreshMetrics(registry)),
-	})
-	require.NoError(t, err)
-	sd := &zookeeperSD{members: map[string]model.LabelSet{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	updates := make(chan []*targetgroup.Group)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		d.Run(ctx, updates)
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case groups := <-updates:
-				sd.mu.Lock()
-				for _, g := range groups {
-					delete(sd.members, g.Source)
-					if len(g.Targets) == 1 {
-						sd.members[g.Source] = g.Targets[0]
-					}
-				}
-				sd.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-	return sd
+	runner, key := RunSD(t, cfg)
+	return &zookeeperSD{runner: runner, key: key}
 }
 
 // WaitFor waits until the members are exactly the given ones.
@@ -283,12 +244,12 @@ func (sd *zookeeperSD) WaitFor(t *testing.T, want map[string]model.LabelSet) {
 	var got map[string]model.LabelSet
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		sd.mu.Lock()
-		got = make(map[string]model.LabelSet, len(sd.members))
-		for k, v := range sd.members {
-			got[k] = v
+		got = map[string]model.LabelSet{}
+		for _, g := range sd.runner.Groups(sd.key) {
+			if len(g.Targets) == 1 {
+				got[g.Source] = g.Targets[0]
+			}
 		}
-		sd.mu.Unlock()
 		if reflect.DeepEqual(got, want) {
 			return
 		}
