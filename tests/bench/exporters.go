@@ -117,12 +117,14 @@ func (f fleet) samples() int64 {
 	return n
 }
 
-func (f fleet) addrs() []string {
-	out := make([]string, len(f))
-	for i, e := range f {
-		out[i] = e.addr
+// perGather is how many samples one scrape of every target yields: their series, and the four series
+// a scraper adds per target (up, scrape_duration_seconds and the two sample counts).
+func (f fleet) perGather() int {
+	n := 0
+	for _, e := range f {
+		n += e.series + 4
 	}
-	return out
+	return n
 }
 
 func (f fleet) quoted(prefix string) string {

@@ -115,9 +115,13 @@ scrape_configs:
 `, r.interval, r.interval, r.fleet.quoted(""))
 }
 
-// telegraf runs a Telegraf build with one input into outputs.discard. The buffer holds a whole gather so
-// that nothing is dropped and the agent does the same work for every input.
+// telegraf runs a Telegraf build with one input into outputs.discard. The buffer holds two gathers, so
+// that nothing is dropped and the agent does the same work for every input, and no more: Telegraf allocates
+// the whole buffer up front, and a buffer far larger than the run (50 million slots, 800 MB of metric
+// pointers) made the agent's own memory and GC the larger part of what was measured, unevenly from one
+// system to the next.
 func (r *run) telegraf(bin, input string) (*exec.Cmd, error) {
+	buffer := max(2*r.fleet.perGather(), 10000)
 	conf, err := r.write("telegraf.conf", fmt.Sprintf(`
 [agent]
   interval = "%s"
@@ -125,12 +129,12 @@ func (r *run) telegraf(bin, input string) (*exec.Cmd, error) {
   round_interval = false
   omit_hostname = true
   metric_batch_size = 10000
-  metric_buffer_limit = 50000000
+  metric_buffer_limit = %d
   skip_processors_after_aggregators = true
   quiet = true
 %s
 [[outputs.discard]]
-`, r.interval, r.interval, input))
+`, r.interval, r.interval, buffer, input))
 	if err != nil {
 		return nil, err
 	}
