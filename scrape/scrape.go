@@ -125,6 +125,9 @@ type worker struct {
 	merged    labels.Labels
 	conflicts []labels.Label
 	sample    Sample
+	// The family of the last TYPE line, and its type.
+	family     string
+	familyType model.MetricType
 }
 
 func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
@@ -217,12 +220,23 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 	if p == nil {
 		return 0, 0, err
 	}
-	cfg := s.cfg
-	honorTimestamps := isTrue(cfg.HonorTimestamps)
+	// The text format is read in one pass of our own (text.go) unless the body has a line it leaves to
+	// textparse: then what it delivered is dropped and textparse reads the body from the start.
+	if _, text := p.(*textparse.PromParser); text {
+		scraped, kept, ok, err := w.parseText(s, t, now, sink)
+		if ok {
+			return scraped, kept, err
+		}
+		sink.Drop()
+	}
+	return w.parseEntries(p, s, t, contentType, now, sink)
+}
+
+// parseEntries is parse by a textparse parser, for every format.
+func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
 	// The text formats' series bytes can be split without allocating; protobuf's cannot.
 	_, protobuf := p.(*textparse.ProtobufParser)
-	var family string
-	var familyType model.MetricType
+	w.family, w.familyType = "", model.MetricTypeUnknown
 	for {
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -234,38 +248,86 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 		switch entry {
 		case textparse.EntryType:
 			name, typ := p.Type()
-			family, familyType = w.familyName(name), typ
+			w.family, w.familyType = w.familyName(name), typ
 		case textparse.EntrySeries:
 			series, ts, value := p.Series()
-			if !protobuf && seriesLabels(series, familyType, &w.psb, &w.unescaped) {
+			if !protobuf && seriesLabels(series, w.familyType, &w.psb, &w.unescaped) {
 				w.psb.Overwrite(&w.parsed)
 			} else {
 				p.Labels(&w.parsed)
 			}
-			scraped++
-			lset, keep := w.sampleLabels(t, cfg)
-			if !keep || lset.IsEmpty() {
-				continue
+			if ts == nil || !isTrue(s.cfg.HonorTimestamps) {
+				ts = &now
 			}
-			w.sample.Labels = lset
-			if err := checkLabelLimits(cfg, w.sample.Labels); err != nil {
+			scraped++
+			if err := w.add(s, t, value, *ts, &kept, sink); err != nil {
 				return scraped, kept, err
 			}
-			if kept++; cfg.SampleLimit > 0 && kept > cfg.SampleLimit {
-				return scraped, kept, fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
-			}
-			w.sample.Value = value
-			w.sample.Timestamp = now
-			if ts != nil && honorTimestamps {
-				w.sample.Timestamp = *ts
-			}
-			w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
-			if inFamily(w.sample.Labels.Get(model.MetricNameLabel), family) {
-				w.sample.Type, w.sample.Family = familyType, family
-			}
-			sink.Add(s, t, &w.sample)
 		}
 	}
+}
+
+// parseText is parse for the text format, by text.go's reader; ok is false when the body has a line that
+// reader leaves to textparse.
+func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped, kept int, ok bool, err error) {
+	// PromParser reads a NUL byte as the end of the body.
+	if bytes.IndexByte(w.body.Bytes(), 0) >= 0 {
+		return 0, 0, false, nil
+	}
+	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
+	w.family, w.familyType = "", model.MetricTypeUnknown
+	for body := w.body.Bytes(); len(body) > 0; {
+		line, rest, _ := bytes.Cut(body, []byte{'\n'})
+		body = rest
+		switch {
+		case len(line) == 0:
+		case line[0] == '#':
+			name, typ, isType, ok := metaLine(line)
+			if !ok {
+				return scraped, kept, false, nil
+			}
+			if isType {
+				w.family, w.familyType = w.familyName(name), typ
+			}
+		default:
+			value, ts, hasTS, ok := textLine(line, w.familyType, &w.psb, &w.unescaped)
+			if !ok {
+				return scraped, kept, false, nil
+			}
+			w.psb.Overwrite(&w.parsed)
+			if !hasTS || !honorTimestamps {
+				ts = now
+			}
+			scraped++
+			if err := w.add(s, t, value, ts, &kept, sink); err != nil {
+				return scraped, kept, true, err
+			}
+		}
+	}
+	return scraped, kept, true, nil
+}
+
+// add hands the sample of w.parsed to sink, with the target's labels, unless metric relabeling drops it;
+// kept counts the samples delivered, and a label or sample limit broken fails the scrape.
+func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, sink Sink) error {
+	cfg := s.cfg
+	lset, keep := w.sampleLabels(t, cfg)
+	if !keep || lset.IsEmpty() {
+		return nil
+	}
+	if err := checkLabelLimits(cfg, lset); err != nil {
+		return err
+	}
+	if *kept++; cfg.SampleLimit > 0 && *kept > cfg.SampleLimit {
+		return fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
+	}
+	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
+	w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
+	if inFamily(lset.Get(model.MetricNameLabel), w.family) {
+		w.sample.Type, w.sample.Family = w.familyType, w.family
+	}
+	sink.Add(s, t, &w.sample)
+	return nil
 }
 
 // checkLabelLimits fails a scrape whose series break label-limit, label-name-length-limit or

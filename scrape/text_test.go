@@ -1,0 +1,176 @@
+package scrape
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
+	"github.com/stretchr/testify/require"
+)
+
+// recordingSink writes down every sample it is given, whole.
+type recordingSink struct{ samples []string }
+
+func (r *recordingSink) Add(_ *Scraper, _ *Target, s *Sample) {
+	r.samples = append(r.samples, fmt.Sprintf("%s %x %d %s %q", s.Labels, math.Float64bits(s.Value), s.Timestamp, s.Type, s.Family))
+}
+func (r *recordingSink) Drop()  { r.samples = nil }
+func (r *recordingSink) Flush() {}
+
+// readBoth reads a text-format body with text.go's reader and with textparse's PromParser, through the
+// same scraper and target. ok is false when the reader left the body to textparse.
+func readBoth(t testing.TB, cfg *Config, body []byte) (fast, ref []string, fastErr, refErr error, ok bool) {
+	if cfg == nil {
+		cfg = valid()
+	}
+	if err := cfg.Init(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Sync([]*targetgroup.Group{{Source: "test", Targets: []model.LabelSet{{model.AddressLabel: "host:9100", "zone": "a"}}}})
+	target := s.Targets()[0]
+	w := &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
+	w.body.Write(body)
+
+	var a, b recordingSink
+	scraped, kept, ok, fastErr := w.parseText(s, target, 1234, &a)
+	if ok {
+		a.samples = append(a.samples, fmt.Sprint("counts ", scraped, kept))
+	}
+	scraped, kept, refErr = w.parseEntries(textparse.NewPromParser(body, w.symbols, false), s, target, "text/plain", 1234, &b)
+	b.samples = append(b.samples, fmt.Sprint("counts ", scraped, kept))
+	return a.samples, b.samples, fastErr, refErr, ok
+}
+
+const textEdges = `# HELP esc Escapes, spacing and order.
+# TYPE esc gauge
+esc{path="C:\\dir\\",quote="say \"hi\"",nl="a\nb",tab="a	b",other="a\qb",empty="",z="1",a="2"} 1
+esc{ spaced = "v" , other="x",} 2
+esc{a="1" b="2"} 3
+esc{} 4
+esc	5	1700000000000
+esc 6 1700000000000   
+# TYPE h histogram
+h_bucket{le="1"} 1
+h_bucket{le="1e3"} 2
+h_bucket{le="+Inf"} 3
+h_bucket{le="0.25"} 3
+h_bucket{le="x"} 3
+h_count 3
+# TYPE s summary
+s{quantile="0"} 1
+s{quantile="1"} 1
+#  a comment
+#HELP not meta
+# HELPLESS
+#
+utf8{v="żółw 🐢"} 1
+colons:and_digits9 +Inf
+nan NaN
+neg_inf -Inf
+exp 1.5e-7
+job_label{job="scraped",instance="scraped"} 1
+dup{a="1",a="2"} 1
+no_newline_at_end 7`
+
+// The reader must take the common formatting, node_exporter's included, and yield exactly what textparse
+// yields for it.
+func TestTextMatchesTextparse(t *testing.T) {
+	node, err := os.ReadFile("testdata/node_exporter.prom")
+	require.NoError(t, err)
+	for name, body := range map[string]string{"textBody": textBody, "node_exporter": string(node), "edges": textEdges} {
+		t.Run(name, func(t *testing.T) {
+			fast, ref, fastErr, refErr, ok := readBoth(t, nil, []byte(body))
+			require.True(t, ok, "left to textparse")
+			require.NoError(t, refErr)
+			require.NoError(t, fastErr)
+			require.Equal(t, ref, fast)
+			require.Greater(t, len(fast), 5)
+		})
+	}
+	honor := valid()
+	honor.HonorLabels = true
+	honor.HonorTimestamps = new(bool)
+	fast, ref, _, _, ok := readBoth(t, honor, []byte(textEdges))
+	require.True(t, ok)
+	require.Equal(t, ref, fast)
+}
+
+// What the reader leaves to textparse, which accepts some of it and rejects the rest.
+func TestTextLeavesTheRestToTextparse(t *testing.T) {
+	for _, body := range []string{
+		`{"utf8.name",a="b"} 1`,
+		`name{"quoted label"="b"} 1`,
+		"# HELP\tx help",
+		"#  TYPE x counter",
+		"# TYPE x  counter",
+		"# TYPE x counter ",
+		"# TYPE x unknown",
+		"# HELP \"quoted\" help",
+		"a-1",
+		"a{b=\"c\"}1",
+		"a {b=\"c\"} 1",
+		"a 1 2 3",
+		"a 1 -2",
+		"a 1 99999999999999999999",
+		"a 0x1p3",
+		"a 1_000",
+		"a 1\r",
+		"a{b=\"c\nd\"} 1",
+		"a{b=\"unterminated} 1",
+		"a{,} 1",
+		"a{b:c=\"d\"} 1",
+		"a{b=\"\xff\"} 1",
+		"# HELP a \xff",
+		"a",
+		" a 1",
+	} {
+		t.Run(body, func(t *testing.T) {
+			_, _, _, _, ok := readBoth(t, nil, []byte("ok 1\n"+body+"\n"))
+			require.False(t, ok)
+		})
+	}
+}
+
+// The limits fail a scrape the same way whichever reads it.
+func TestTextLimitsMatchTextparse(t *testing.T) {
+	cfg := valid()
+	cfg.SampleLimit = 3
+	fast, ref, fastErr, refErr, ok := readBoth(t, cfg, []byte(textEdges))
+	require.True(t, ok)
+	require.Equal(t, ref, fast)
+	require.EqualError(t, fastErr, refErr.Error())
+}
+
+// FuzzTextMatchesTextparse: whatever the body, a body the reader takes yields what textparse yields, errors
+// included.
+func FuzzTextMatchesTextparse(f *testing.F) {
+	node, err := os.ReadFile("testdata/node_exporter.prom")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{textBody, textEdges, string(node[:2000]), "a{b=\"c\"} 1 2\n# TYPE x counter\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ref, fastErr, refErr, ok := readBoth(t, nil, body)
+		if !ok {
+			return
+		}
+		if refErr != nil {
+			t.Fatalf("the reader took a body textparse rejects (%v)", refErr)
+		}
+		if fastErr != nil {
+			t.Fatalf("the reader failed where textparse did not: %v", fastErr)
+		}
+		require.Equal(t, ref, fast)
+	})
+}
