@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // The fuzz bodies' encodings: as they are, gzip-compressed (the parse sees the fuzzed text), or labelled
@@ -67,7 +69,10 @@ func (k *fuzzSink) Add(_ *Scraper, _ *Target, s *Sample) {
 	}
 	k.pending++
 	c := *s
-	c.Labels = s.Labels.Copy() // labels are only valid during Add
+	c.Labels = nil // labels are only valid during Add
+	for _, l := range s.Labels {
+		c.Labels = append(c.Labels, labels.Label{Name: strings.Clone(l.Name), Value: strings.Clone(l.Value)})
+	}
 	if k.last = append(k.last, c); len(k.last) > len(syntheticNames) {
 		k.last = k.last[1:]
 	}

@@ -49,7 +49,7 @@ func requestHeader(timeout time.Duration, compression bool) http.Header {
 type Sample struct {
 	// Labels hold the metric name as __name__ and every label, the target's included. They are only valid
 	// during Sink.Add.
-	Labels labels.Labels
+	Labels Labels
 	Value  float64
 	// Timestamp is the sample's own, else the time the scrape started, in milliseconds since the epoch.
 	Timestamp int64
@@ -58,6 +58,31 @@ type Sample struct {
 	// Family is the name of that family as its TYPE line gives it (h for h_bucket, c for an OpenMetrics
 	// c_total), empty when no TYPE line names the sample's family.
 	Family string
+}
+
+// Labels are a sample's labels, sorted by name: a slice over buffers the scrape reuses, so that no sample
+// pays for encoding them into labels.Labels.
+type Labels []labels.Label
+
+// Get returns the value of the label of that name, "" when there is none.
+func (ls Labels) Get(name string) string {
+	for _, l := range ls {
+		if l.Name == name {
+			return l.Value
+		}
+	}
+	return ""
+}
+
+// Copy returns the labels as labels.Labels, which outlive the Sink.Add they came with.
+func (ls Labels) Copy() labels.Labels { return labels.New(ls...) }
+
+func (ls Labels) String() string { return ls.Copy().String() }
+
+// sortLabels sorts labels by name as labels.ScratchBuilder does, so that both readers of the text format
+// order even duplicate names alike.
+func sortLabels(ls []labels.Label) {
+	slices.SortFunc(ls, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // Sink receives the samples of scrapes. Each scrape worker has its own, so a Sink is not shared.
@@ -117,12 +142,11 @@ type worker struct {
 	gzip      *gzip.Reader
 	symbols   *labels.SymbolTable
 	lb        *labels.Builder
-	sb        labels.ScratchBuilder // the sample's labels, with the target's
-	psb       labels.ScratchBuilder // the labels as parsed
 	unescaped []byte
 	families  map[string]string
-	parsed    labels.Labels
-	merged    labels.Labels
+	parsed    []labels.Label // the labels as parsed
+	merged    []labels.Label // the sample's labels, with the target's
+	ptmp      labels.Labels  // the labels as textparse gives them
 	conflicts []labels.Label
 	sample    Sample
 	// The family of the last TYPE line, and its type.
@@ -251,10 +275,10 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 			w.family, w.familyType = w.familyName(name), typ
 		case textparse.EntrySeries:
 			series, ts, value := p.Series()
-			if !protobuf && seriesLabels(series, w.familyType, &w.psb, &w.unescaped) {
-				w.psb.Overwrite(&w.parsed)
-			} else {
-				p.Labels(&w.parsed)
+			if protobuf || !seriesLabels(series, w.familyType, &w.parsed, &w.unescaped) {
+				p.Labels(&w.ptmp)
+				w.parsed = w.parsed[:0]
+				w.ptmp.Range(w.appendParsed)
 			}
 			if ts == nil || !isTrue(s.cfg.HonorTimestamps) {
 				ts = &now
@@ -290,11 +314,10 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 				w.family, w.familyType = w.familyName(name), typ
 			}
 		default:
-			value, ts, hasTS, ok := textLine(line, w.familyType, &w.psb, &w.unescaped)
+			value, ts, hasTS, ok := textLine(line, w.familyType, &w.parsed, &w.unescaped)
 			if !ok {
 				return scraped, kept, false, nil
 			}
-			w.psb.Overwrite(&w.parsed)
 			if !hasTS || !honorTimestamps {
 				ts = now
 			}
@@ -312,7 +335,7 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, sink Sink) error {
 	cfg := s.cfg
 	lset, keep := w.sampleLabels(t, cfg)
-	if !keep || lset.IsEmpty() {
+	if !keep || len(lset) == 0 {
 		return nil
 	}
 	if err := checkLabelLimits(cfg, lset); err != nil {
@@ -332,22 +355,19 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 
 // checkLabelLimits fails a scrape whose series break label-limit, label-name-length-limit or
 // label-value-length-limit, as Prometheus does.
-func checkLabelLimits(cfg *Config, lset labels.Labels) error {
-	if cfg.LabelLimit > 0 && lset.Len() > cfg.LabelLimit {
-		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, lset.Get(model.MetricNameLabel), lset.Len())
+func checkLabelLimits(cfg *Config, lset Labels) error {
+	if cfg.LabelLimit > 0 && len(lset) > cfg.LabelLimit {
+		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, lset.Get(model.MetricNameLabel), len(lset))
 	}
-	if cfg.LabelNameLengthLimit == 0 && cfg.LabelValueLengthLimit == 0 {
-		return nil
-	}
-	return lset.Validate(func(l labels.Label) error {
+	for _, l := range lset {
 		if cfg.LabelNameLengthLimit > 0 && len(l.Name) > cfg.LabelNameLengthLimit {
 			return fmt.Errorf("label name length limit of %d exceeded by %s label %.50q", cfg.LabelNameLengthLimit, lset.Get(model.MetricNameLabel), l.Name)
 		}
 		if cfg.LabelValueLengthLimit > 0 && len(l.Value) > cfg.LabelValueLengthLimit {
 			return fmt.Errorf("label value length limit of %d exceeded by %s label %s", cfg.LabelValueLengthLimit, lset.Get(model.MetricNameLabel), l.Name)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // familyName returns the family name as a string, allocated once per name and worker, not once per scrape.
@@ -379,68 +399,67 @@ func inFamily(name, family string) bool {
 // sampleLabels returns the parsed labels with the target's applied and metric relabeling done; keep is
 // false when relabeling dropped the sample. The common case, no name that both have and no metric
 // relabeling, is a merge of two sorted lists into a buffer reused from sample to sample: no allocation.
-func (w *worker) sampleLabels(t *Target, cfg *Config) (lset labels.Labels, keep bool) {
+func (w *worker) sampleLabels(t *Target, cfg *Config) (lset Labels, keep bool) {
 	if len(cfg.metricRelabel) == 0 && w.mergeSorted(t, cfg.HonorLabels) {
-		w.sb.Overwrite(&w.merged)
 		return w.merged, true
 	}
 	w.withTarget(t, cfg.HonorLabels)
 	if len(cfg.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, cfg.metricRelabel...) {
-		return labels.EmptyLabels(), false
+		return nil, false
 	}
-	return w.lb.Labels(), true
+	return w.builderLabels(), true
 }
 
-// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.sb. An empty value
-// counts as absent, as in Prometheus. It gives up on a name both have unless honor-labels settles it
+// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.merged. An empty
+// value counts as absent, as in Prometheus. It gives up on a name both have unless honor-labels settles it
 // (the scraped label wins), leaving the exported_ renaming to withTarget.
 func (w *worker) mergeSorted(t *Target, honor bool) bool {
-	w.sb.Reset()
-	target := t.labelList
-	i, ok := 0, true
-	w.parsed.Range(func(l labels.Label) {
-		if !ok || l.Value == "" {
-			return
+	merged, target := w.merged[:0], t.labelList
+	i := 0
+	for _, l := range w.parsed {
+		if l.Value == "" {
+			continue
 		}
 		for i < len(target) && target[i].Name < l.Name {
-			w.sb.Add(target[i].Name, target[i].Value)
+			merged = append(merged, target[i])
 			i++
 		}
 		if i < len(target) && target[i].Name == l.Name {
 			if !honor {
-				ok = false
-				return
+				return false
 			}
 			i++
 		}
-		w.sb.Add(l.Name, l.Value)
-	})
-	for ; ok && i < len(target); i++ {
-		w.sb.Add(target[i].Name, target[i].Value)
+		merged = append(merged, l)
 	}
-	return ok
+	w.merged = append(merged, target[i:]...)
+	return true
 }
 
 // withTarget puts the parsed labels with the target's into w.lb, as Prometheus does: without honor-labels
 // the target's win and a scraped label they displace is kept as exported_<name>; with it, the scraped
 // labels win.
 func (w *worker) withTarget(t *Target, honor bool) {
-	w.lb.Reset(w.parsed)
+	w.lb.Reset(labels.EmptyLabels())
+	for _, l := range w.parsed {
+		w.lb.Set(l.Name, l.Value)
+	}
+	parsed := Labels(w.parsed)
 	if honor {
-		t.Labels.Range(func(l labels.Label) {
-			if w.parsed.Get(l.Name) == "" {
+		for _, l := range t.labelList {
+			if parsed.Get(l.Name) == "" {
 				w.lb.Set(l.Name, l.Value)
 			}
-		})
+		}
 		return
 	}
 	w.conflicts = w.conflicts[:0]
-	t.Labels.Range(func(l labels.Label) {
-		if v := w.parsed.Get(l.Name); v != "" {
+	for _, l := range t.labelList {
+		if v := parsed.Get(l.Name); v != "" {
 			w.conflicts = append(w.conflicts, labels.Label{Name: l.Name, Value: v})
 		}
 		w.lb.Set(l.Name, l.Value)
-	})
+	}
 	slices.SortStableFunc(w.conflicts, func(a, b labels.Label) int { return len(a.Name) - len(b.Name) })
 	for _, l := range w.conflicts {
 		name := l.Name
@@ -453,6 +472,17 @@ func (w *worker) withTarget(t *Target, honor bool) {
 		}
 	}
 }
+
+// builderLabels are w.lb's labels, in w.merged.
+func (w *worker) builderLabels() Labels {
+	w.merged = w.merged[:0]
+	w.lb.Range(func(l labels.Label) { w.merged = append(w.merged, l) })
+	sortLabels(w.merged)
+	return w.merged
+}
+
+// appendParsed appends a label to w.parsed: the Range callback for textparse's labels.
+func (w *worker) appendParsed(l labels.Label) { w.parsed = append(w.parsed, l) }
 
 // synthetic adds the series Prometheus adds for every scrape.
 func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples, kept int) {
@@ -471,7 +501,7 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 	} {
 		w.lb.Reset(t.Labels)
 		w.lb.Set(model.MetricNameLabel, m.name)
-		w.sample = Sample{Labels: w.lb.Labels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
+		w.sample = Sample{Labels: w.builderLabels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
 		sink.Add(s, t, &w.sample)
 	}
 }

@@ -11,15 +11,14 @@ import (
 )
 
 // seriesLabels reads the labels of a text or OpenMetrics series, `name{a="1",b="2"}`, from the bytes the
-// parser's Series() returns, into sb. textparse's own Labels() allocates twice for every sample; this
+// parser's Series() returns, into ls. textparse's own Labels() allocates twice for every sample; this
 // allocates nothing: names and values point into the body (or, when a value has escapes, into unescaped),
-// and the caller copies them out with sb.Overwrite before the body changes.
+// valid until the body changes.
 //
 // The parser's lexer has already validated the series, so this only splits it. It declines (false) what it
 // does not handle, quoted UTF-8 names, and the caller falls back to Labels(). Like Labels(), it writes the
 // le of a histogram and the quantile of a summary in OpenMetrics' float form ("1" becomes "1.0").
-func seriesLabels(series []byte, family model.MetricType, sb *labels.ScratchBuilder, unescaped *[]byte) bool {
-	sb.Reset()
+func seriesLabels(series []byte, family model.MetricType, ls *[]labels.Label, unescaped *[]byte) bool {
 	// Unescaped and normalised values go into one buffer; it is sized so that appends never move it under
 	// the strings already taken from it.
 	if need := 2*len(series) + 64; cap(*unescaped) < need {
@@ -31,7 +30,7 @@ func seriesLabels(series []byte, family model.MetricType, sb *labels.ScratchBuil
 	if len(name) == 0 || name[0] == '"' {
 		return false
 	}
-	sb.Add(model.MetricNameLabel, yolo(name))
+	*ls = append((*ls)[:0], labels.Label{Name: model.MetricNameLabel, Value: yolo(name)})
 	if !hasLabels {
 		return true
 	}
@@ -41,7 +40,7 @@ func seriesLabels(series []byte, family model.MetricType, sb *labels.ScratchBuil
 			return false
 		}
 		if rest[0] == '}' {
-			sb.Sort()
+			sortLabels(*ls)
 			return true
 		}
 		if rest[0] == '"' {
@@ -64,7 +63,7 @@ func seriesLabels(series []byte, family model.MetricType, sb *labels.ScratchBuil
 			(family == model.MetricTypeSummary && string(label) == model.QuantileLabel) {
 			value = openMetricsFloat(value, unescaped)
 		}
-		sb.Add(yolo(label), value)
+		*ls = append(*ls, labels.Label{Name: yolo(label), Value: value})
 		rest = rest[1+n+1:]
 	}
 }

@@ -43,7 +43,7 @@ oh_sum 1
 		p, err := textparse.New([]byte(tc.body), tc.contentType, labels.NewSymbolTable(), textparse.ParserOptions{})
 		require.NoError(t, err)
 		var family model.MetricType
-		var sb labels.ScratchBuilder
+		var ls []labels.Label
 		var buf []byte
 		n := 0
 		for {
@@ -57,17 +57,16 @@ oh_sum 1
 				_, family = p.Type()
 			case textparse.EntrySeries:
 				series, _, _ := p.Series()
-				var want, got labels.Labels
+				var want labels.Labels
 				p.Labels(&want)
-				require.True(t, seriesLabels(series, family, &sb, &buf), "%s", series)
-				sb.Overwrite(&got)
-				require.Equal(t, want.String(), got.String(), "%s", series)
+				require.True(t, seriesLabels(series, family, &ls, &buf), "%s", series)
+				require.Equal(t, want.String(), Labels(ls).String(), "%s", series)
 				n++
 			}
 		}
 		require.Positive(t, n)
 	}
-	var sb labels.ScratchBuilder
+	var ls []labels.Label
 	var buf []byte
-	require.False(t, seriesLabels([]byte(`{"utf8.name",a="b"}`), model.MetricTypeUnknown, &sb, &buf), "quoted names are left to Labels()")
+	require.False(t, seriesLabels([]byte(`{"utf8.name",a="b"}`), model.MetricTypeUnknown, &ls, &buf), "quoted names are left to Labels()")
 }

@@ -64,20 +64,19 @@ func metaLine(line []byte) (name []byte, mtype model.MetricType, typ, ok bool) {
 	return name, mtype, true, true
 }
 
-// textLine reads a series line, `name{a="1",b="2"} value [timestamp]`, into sb (sorted; names and values
+// textLine reads a series line, `name{a="1",b="2"} value [timestamp]`, into ls (sorted; names and values
 // point into the line or into unescaped) and returns its value and timestamp. family is the type of the
 // last TYPE line, which decides, as in textparse, whether le and quantile values are normalised.
-func textLine(line []byte, family model.MetricType, sb *labels.ScratchBuilder, unescaped *[]byte) (v float64, ts int64, hasTS, ok bool) {
+func textLine(line []byte, family model.MetricType, ls *[]labels.Label, unescaped *[]byte) (v float64, ts int64, hasTS, ok bool) {
 	n := nameLen(line, true)
 	if n == 0 {
 		return 0, 0, false, false
 	}
-	sb.Reset()
 	if need := 2*len(line) + 64; cap(*unescaped) < need {
 		*unescaped = make([]byte, 0, need)
 	}
 	*unescaped = (*unescaped)[:0]
-	sb.Add(model.MetricNameLabel, yolo(line[:n]))
+	*ls = append((*ls)[:0], labels.Label{Name: model.MetricNameLabel, Value: yolo(line[:n])})
 	i := n
 	if i < len(line) && line[i] == '{' {
 		i++
@@ -111,12 +110,12 @@ func textLine(line []byte, family model.MetricType, sb *labels.ScratchBuilder, u
 				(family == model.MetricTypeSummary && label == model.QuantileLabel) {
 				value = openMetricsFloat(value, unescaped)
 			}
-			sb.Add(label, value)
+			*ls = append(*ls, labels.Label{Name: label, Value: value})
 			if i = skipBlanks(line, i+1+n2+1); i < len(line) && line[i] == ',' {
 				i++
 			}
 		}
-		sb.Sort()
+		sortLabels(*ls)
 	}
 	// The value, after at least one blank: PromParser reads `a-1` as a with value -1, which is left to it.
 	if i == len(line) || (line[i] != ' ' && line[i] != '\t') {

@@ -9,7 +9,6 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/metric"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -65,11 +64,11 @@ func kapacitorMetric(s *scrape.Sample, r *routing, strs *interner) telegraf.Metr
 	}
 	// Tags go in one by one, in the labels' sorted order: no map to build and sort for each sample.
 	m := metric.New(strs.get(s.Labels.Get(model.MetricNameLabel)), nil, nil, time.UnixMilli(s.Timestamp))
-	s.Labels.Range(func(l labels.Label) {
+	for _, l := range s.Labels {
 		if l.Name != model.JobLabel {
 			m.AddTag(strs.get(l.Name), strs.get(l.Value))
 		}
-	})
+	}
 	m.AddTag(r.dbTag, r.db)
 	m.AddTag(r.rpTag, r.rp)
 	m.AddField("value", s.Value)
@@ -254,11 +253,11 @@ func parseBound(s string) (float64, error) {
 // group returns the sample's group, made on its first series.
 func (c *promConverter) group(sample *scrape.Sample, typ telegraf.ValueType, special string, r *routing, strs *interner) *promGroup {
 	c.buf = append(c.buf[:0], sample.Family...)
-	sample.Labels.Range(func(l labels.Label) {
+	for _, l := range sample.Labels {
 		if l.Name != model.MetricNameLabel && l.Name != special {
 			c.buf = append(append(append(append(c.buf, 0xff), l.Name...), 0xfe), l.Value...)
 		}
-	})
+	}
 	if g, ok := c.groups[string(c.buf)]; ok {
 		return g
 	}
@@ -281,19 +280,19 @@ func (c *promConverter) group(sample *scrape.Sample, typ telegraf.ValueType, spe
 // are left out, and a scraped instance or job that they displaced (Prometheus keeps it as
 // exported_instance or exported_job unless honor-labels is set) gets its own name back. Other target
 // labels (a discoverer's) stay, as the tags of inputs.prometheus' own discoverers do.
-func (c *promConverter) appendTags(tags []telegraf.Tag, lset labels.Labels, skip string, r *routing, strs *interner) []telegraf.Tag {
-	lset.Range(func(l labels.Label) {
+func (c *promConverter) appendTags(tags []telegraf.Tag, lset scrape.Labels, skip string, r *routing, strs *interner) []telegraf.Tag {
+	for _, l := range lset {
 		name := l.Name
 		switch name {
 		case model.MetricNameLabel, skip:
-			return
+			continue
 		case model.InstanceLabel:
 			if l.Value == c.instance {
-				return
+				continue
 			}
 		case model.JobLabel:
 			if l.Value == c.job {
-				return
+				continue
 			}
 		case model.ExportedLabelPrefix + model.InstanceLabel:
 			if c.restoreExports && c.instance != "" {
@@ -305,7 +304,7 @@ func (c *promConverter) appendTags(tags []telegraf.Tag, lset labels.Labels, skip
 			}
 		}
 		tags = append(tags, telegraf.Tag{Key: strs.get(name), Value: strs.get(l.Value)})
-	})
+	}
 	return append(tags,
 		telegraf.Tag{Key: "url", Value: c.url},
 		telegraf.Tag{Key: r.dbTag, Value: r.db},

@@ -20,19 +20,15 @@ type lineSink struct {
 	routes map[*scrape.Scraper]*routing
 	buf    []byte
 
-	// The sample being written, for appendLabel, which Labels.Range calls: a method value made once, so
-	// that no closure is allocated per sample.
+	// The routing of the sample being written.
 	scraper     *scrape.Scraper
 	route       *routing
 	routing     [2]labels.Label // db and rp tags, in key order
 	nextRouting int
-	label       func(labels.Label)
 }
 
 func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
-	k := &lineSink{routes: routes}
-	k.label = k.appendLabel
-	return k
+	return &lineSink{routes: routes}
 }
 
 func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) {
@@ -52,7 +48,9 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 		}
 	}
 	k.nextRouting = 0
-	sample.Labels.Range(k.label)
+	for _, l := range sample.Labels {
+		k.appendLabel(l)
+	}
 	for ; k.nextRouting < 2; k.nextRouting++ {
 		k.buf = appendTag(k.buf, k.routing[k.nextRouting].Name, k.routing[k.nextRouting].Value)
 	}
