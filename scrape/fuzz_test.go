@@ -157,6 +157,9 @@ func FuzzScrape(f *testing.F) {
 			if synthetic["up"] != 0 || kept != 0 {
 				t.Fatalf("failed scrape (%s) delivered up=%v and %d samples", health.LastError, synthetic["up"], kept)
 			}
+			if synthetic["scrape_samples_post_metric_relabeling"] > synthetic["scrape_samples_scraped"] {
+				t.Fatalf("failed scrape (%s) counted %v", health.LastError, synthetic)
+			}
 			return
 		}
 		if synthetic["up"] != 1 {

@@ -116,6 +116,28 @@ func TestLimitsFailTheScrape(t *testing.T) {
 	}
 }
 
+// A series with a label name twice fails the scrape, as it fails in Prometheus (its storage refuses the
+// sample), whichever reader parses the body.
+func TestDuplicateLabelNamesFailTheScrape(t *testing.T) {
+	for _, tc := range []struct{ contentType, body string }{
+		{"text/plain; version=0.0.4", "ok 1\nm{a=\"1\",b=\"x\",a=\"2\"} 1\n"},
+		{"application/openmetrics-text; version=1.0.0", "ok 1\nm{a=\"1\",b=\"x\",a=\"2\"} 1\n# EOF\n"},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) {
+			srv, _ := serve(t, tc.contentType, []byte(tc.body), false)
+			addr := strings.TrimPrefix(srv.URL, "http://")
+			s := newScraper(t, valid(), addr)
+			r := scrapeOnce(t, s)
+			require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 0`}, r.series("up"))
+			require.Empty(t, r.series("ok"), "a failed scrape keeps no sample")
+			require.Equal(t, `m: label name "a" is not unique: invalid sample`, s.Targets()[0].Health().LastError)
+			// As Prometheus reports a failed scrape: the samples read, and those taken before the failure.
+			require.Equal(t, []string{`{__name__="scrape_samples_scraped", env="test", instance="` + addr + `", job="node"} 2`}, r.series("scrape_samples_scraped"))
+			require.Equal(t, []string{`{__name__="scrape_samples_post_metric_relabeling", env="test", instance="` + addr + `", job="node"} 1`}, r.series("scrape_samples_post_metric_relabeling"))
+		})
+	}
+}
+
 func TestBodySizeLimitStopsAGzipBomb(t *testing.T) {
 	// 256 MiB of 'a' in a few hundred KiB: one gzip member of 1 MiB, 256 times (a gzip stream may hold many
 	// members, inflated as one body). Compressing 256 MiB instead takes seconds, and minutes under -race.

@@ -74,6 +74,16 @@ func (ls Labels) Get(name string) string {
 	return ""
 }
 
+// duplicate returns a name that the labels, sorted by name, have twice.
+func (ls Labels) duplicate() (string, bool) {
+	for i := 1; i < len(ls); i++ {
+		if ls[i].Name == ls[i-1].Name {
+			return ls[i].Name, true
+		}
+	}
+	return "", false
+}
+
 // Copy returns the labels as labels.Labels, which outlive the Sink.Add they came with.
 func (ls Labels) Copy() labels.Labels { return labels.New(ls...) }
 
@@ -165,8 +175,7 @@ func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
 	}
 	duration := time.Since(start)
 	if err != nil {
-		sink.Drop()
-		kept = 0
+		sink.Drop() // kept still counts the samples taken before the failure, as Prometheus reports them
 	}
 	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept)
 	sink.Flush()
@@ -341,9 +350,16 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	if err := checkLabelLimits(cfg, lset); err != nil {
 		return err
 	}
-	if *kept++; cfg.SampleLimit > 0 && *kept > cfg.SampleLimit {
+	if cfg.SampleLimit > 0 && *kept >= cfg.SampleLimit {
 		return fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
 	}
+	// A series that has a label name twice: Prometheus' storage refuses the sample, which fails the scrape,
+	// and InfluxDB would refuse a point with a tag key twice. The parsed labels are checked, as relabeling
+	// (labels.Builder) keeps only one of them.
+	if name, dup := Labels(w.parsed).duplicate(); dup {
+		return fmt.Errorf("%s: label name %q is not unique: invalid sample", Labels(w.parsed).Get(model.MetricNameLabel), name)
+	}
+	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
 	w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
 	if inFamily(lset.Get(model.MetricNameLabel), w.family) {

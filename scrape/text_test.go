@@ -78,7 +78,6 @@ nan NaN
 neg_inf -Inf
 exp 1.5e-7
 job_label{job="scraped",instance="scraped"} 1
-dup{a="1",a="2"} 1
 no_newline_at_end 7`
 
 // The reader must take the common formatting, node_exporter's included, and yield exactly what textparse
@@ -102,6 +101,12 @@ func TestTextMatchesTextparse(t *testing.T) {
 	fast, ref, _, _, ok := readBoth(t, honor, []byte(textEdges))
 	require.True(t, ok)
 	require.Equal(t, ref, fast)
+
+	// A label name twice fails the scrape in both readers, with one error.
+	_, _, fastErr, refErr, ok := readBoth(t, nil, []byte("ok 1\ndup{a=\"1\",a=\"2\"} 1\n"))
+	require.True(t, ok)
+	require.EqualError(t, fastErr, `dup: label name "a" is not unique: invalid sample`)
+	require.Equal(t, refErr, fastErr)
 }
 
 // What the reader leaves to textparse, which accepts some of it and rejects the rest.

@@ -42,11 +42,13 @@ func TestPrometheusParity(t *testing.T) {
 	honor := serveParity(t, "/metrics", "", "text/plain", "# TYPE honor_value gauge\n"+
 		`honor_value{instance="scraped-instance",env="exposed"} 1`+"\nhonor_value{other=\"x\"} 2\n")
 	down := fmt.Sprintf("127.0.0.1:%d", FreePort(t)) // nothing listens there
+	// A label name twice: Prometheus' storage refuses the sample, and the scrape fails.
+	duplicate := serveParity(t, "/metrics", "", "text/plain", "# TYPE dup_ok gauge\ndup_ok 1\ndup_label{a=\"1\",a=\"2\"} 1\ndup_after 1\n")
 
 	dir := t.TempDir()
 	parityFile, honorFile := filepath.Join(dir, "parity.json"), filepath.Join(dir, "honor.json")
 	writeJSON(t, parityFile, []map[string]any{
-		{"targets": []string{text, om, down}, "labels": map[string]string{"env": "prod"}},
+		{"targets": []string{text, om, down, duplicate}, "labels": map[string]string{"env": "prod"}},
 		{"targets": []string{custom}, "labels": map[string]string{"env": "prod", "__metrics_path__": "/custom", "__param_format": "x"}},
 		{"targets": []string{dropped}, "labels": map[string]string{"env": "drop-me"}},
 	})
@@ -55,7 +57,7 @@ func TestPrometheusParity(t *testing.T) {
 	require.NoError(t, os.WriteFile(promYML, []byte(fmt.Sprintf(parityPrometheusYML, parityFile, honorFile)), 0o644))
 
 	prom := startPrometheus(t, promBin, promYML)
-	waitForPrometheus(t, prom, 5)
+	waitForPrometheus(t, prom, 6)
 	promTargets := prom.targets(t)
 	promSamples := prom.samples(t)
 
