@@ -210,13 +210,14 @@ type teeSink struct {
 	serializer *influx.Serializer
 	route      *routing
 	strs       *interner
+	format     kapacitorFormat
 	pending    []byte
 	want       *bytes.Buffer
 }
 
 func (k *teeSink) Add(s *scrape.Scraper, target *scrape.Target, sample *scrape.Sample) {
 	k.line.Add(s, target, sample)
-	if m := kapacitorMetric(sample, k.route, k.strs); m != nil {
+	if m := k.format.metric(sample, k.route, k.strs); m != nil {
 		if b, err := k.serializer.Serialize(m); err == nil { // Inf: refused, and left out by the line sink
 			k.pending = append(k.pending, b...)
 		}

@@ -6,13 +6,12 @@ import (
 	"strconv"
 
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // lineSink writes the kapacitor format straight to line protocol, byte for byte what Telegraf's influx
-// serializer writes for kapacitorMetric's metric, without building the metric: the runner's output is line
+// serializer writes for kapacitorFormat's metric, without building the metric: the runner's output is line
 // protocol anyway, and the metric and its serialization were most of what a sample cost there. Each worker
 // has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
 type lineSink struct {
@@ -21,10 +20,8 @@ type lineSink struct {
 	buf    []byte
 
 	// The routing of the sample being written.
-	scraper     *scrape.Scraper
-	route       *routing
-	routing     [2]labels.Label // db and rp tags, in key order
-	nextRouting int
+	scraper *scrape.Scraper
+	route   *routing
 }
 
 func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
@@ -42,18 +39,8 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	}
 	if k.scraper != s || k.route == nil {
 		k.scraper, k.route = s, k.routes[s]
-		k.routing = [2]labels.Label{{Name: k.route.dbTag, Value: k.route.db}, {Name: k.route.rpTag, Value: k.route.rp}}
-		if k.routing[1].Name < k.routing[0].Name {
-			k.routing[0], k.routing[1] = k.routing[1], k.routing[0]
-		}
 	}
-	k.nextRouting = 0
-	for _, l := range sample.Labels {
-		k.appendLabel(l)
-	}
-	for ; k.nextRouting < 2; k.nextRouting++ {
-		k.buf = appendTag(k.buf, k.routing[k.nextRouting].Name, k.routing[k.nextRouting].Value)
-	}
+	k.route.tags(sample.Labels, k.appendTag)
 	k.buf = append(k.buf, " value="...)
 	k.buf = strconv.AppendFloat(k.buf, sample.Value, 'f', -1, 64)
 	k.buf = append(k.buf, ' ')
@@ -61,17 +48,7 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	k.buf = append(k.buf, '\n')
 }
 
-// appendLabel writes one label as a tag, with the routing tags merged in key order; job is left out and
-// the routing tags win over labels of their names, as in kapacitorMetric.
-func (k *lineSink) appendLabel(l labels.Label) {
-	if l.Name == model.JobLabel || l.Name == k.route.dbTag || l.Name == k.route.rpTag {
-		return
-	}
-	for ; k.nextRouting < 2 && k.routing[k.nextRouting].Name < l.Name; k.nextRouting++ {
-		k.buf = appendTag(k.buf, k.routing[k.nextRouting].Name, k.routing[k.nextRouting].Value)
-	}
-	k.buf = appendTag(k.buf, l.Name, l.Value)
-}
+func (k *lineSink) appendTag(key, value string) { k.buf = appendTag(k.buf, key, value) }
 
 func (k *lineSink) Drop() { k.buf = k.buf[:0] }
 

@@ -34,10 +34,10 @@ func TestLineSinkMatchesSerializer(t *testing.T) {
 		k := newLineSink(map[*scrape.Scraper]*routing{nil: r})
 		k.w = &out
 		var want []byte
-		strs := newInterner()
+		strs, format := newInterner(), &kapacitorFormat{}
 		for i := range samples {
 			k.Add(nil, nil, &samples[i])
-			m := kapacitorMetric(&samples[i], r, strs)
+			m := format.metric(&samples[i], r, strs)
 			if m == nil {
 				continue
 			}
