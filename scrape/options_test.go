@@ -138,6 +138,37 @@ func TestDuplicateLabelNamesFailTheScrape(t *testing.T) {
 	}
 }
 
+// A series without a metric name, or with a name that is not UTF-8 or an empty label name, fails the
+// scrape as it fails in Prometheus.
+func TestInvalidNamesFailTheScrape(t *testing.T) {
+	const utf8Text = "text/plain; version=1.0.0; escaping=allow-utf-8"
+	dropName := &Relabel{Action: "labeldrop", Regex: ptr("__name__")}
+	for _, tc := range []struct {
+		name, contentType, body string
+		relabel                 *Relabel
+		want                    string
+	}{
+		{"empty metric name", utf8Text, "ok 1\n{\"\",a=\"b\"} 4\n", nil, "missing metric name (__name__ label)"},
+		{"metric name dropped by relabeling", "text/plain", "ok 1\n", dropName, "missing metric name (__name__ label)"},
+		{"empty label name", utf8Text, "ok 1\n{\"m\",\"\"=\"x\"} 4\n", nil, `invalid metric name or label names: {""="x", __name__="m"`},
+		{"label name not UTF-8", utf8Text, "ok 1\n{\"m\",\"a\xff\"=\"x\"} 4\n", nil, "invalid metric name or label names: {__name__=\"m\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := serve(t, tc.contentType, []byte(tc.body), false)
+			addr := strings.TrimPrefix(srv.URL, "http://")
+			c := valid()
+			if tc.relabel != nil {
+				c.MetricRelabelConfigs = []*Relabel{tc.relabel}
+			}
+			s := newScraper(t, c, addr)
+			r := scrapeOnce(t, s)
+			require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 0`}, r.series("up"))
+			require.Empty(t, r.series("ok"), "a failed scrape keeps no sample")
+			require.Contains(t, s.Targets()[0].Health().LastError, tc.want)
+		})
+	}
+}
+
 func TestBodySizeLimitStopsAGzipBomb(t *testing.T) {
 	// 256 MiB of 'a' in a few hundred KiB: one gzip member of 1 MiB, 256 times (a gzip stream may hold many
 	// members, inflated as one body). Compressing 256 MiB instead takes seconds, and minutes under -race.

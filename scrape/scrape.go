@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -162,6 +163,8 @@ type worker struct {
 	// The family of the last TYPE line, and its type.
 	family     string
 	familyType model.MetricType
+	// checkNames is set while textparse reads the body: the names text.go's reader takes are all valid.
+	checkNames bool
 }
 
 func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
@@ -269,7 +272,7 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
 	// The text formats' series bytes can be split without allocating; protobuf's cannot.
 	_, protobuf := p.(*textparse.ProtobufParser)
-	w.family, w.familyType = "", model.MetricTypeUnknown
+	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, true
 	for {
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -308,7 +311,7 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 		return 0, 0, false, nil
 	}
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
-	w.family, w.familyType = "", model.MetricTypeUnknown
+	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
 	for body := w.body.Bytes(); len(body) > 0; {
 		line, rest, _ := bytes.Cut(body, []byte{'\n'})
 		body = rest
@@ -347,6 +350,13 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	if !keep || len(lset) == 0 {
 		return nil
 	}
+	name := lset.Get(model.MetricNameLabel)
+	if name == "" {
+		return fmt.Errorf("missing metric name (%s label)", model.MetricNameLabel)
+	}
+	if w.checkNames && !validNames(name, lset) {
+		return fmt.Errorf("invalid metric name or label names: %.200s", lset)
+	}
 	if err := checkLabelLimits(cfg, lset); err != nil {
 		return err
 	}
@@ -362,11 +372,21 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
 	w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
-	if inFamily(lset.Get(model.MetricNameLabel), w.family) {
+	if inFamily(name, w.family) {
 		w.sample.Type, w.sample.Family = w.familyType, w.family
 	}
 	sink.Add(s, t, &w.sample)
 	return nil
+}
+
+// validNames tells whether Prometheus' UTF-8 validation takes a series' names: UTF-8, and no label name
+// empty.
+func validNames(name string, lset Labels) bool {
+	valid := utf8.ValidString(name)
+	for _, l := range lset {
+		valid = valid && l.Name != "" && utf8.ValidString(l.Name)
+	}
+	return valid
 }
 
 // checkLabelLimits fails a scrape whose series break label-limit, label-name-length-limit or
