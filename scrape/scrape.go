@@ -366,8 +366,8 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	// A series that has a label name twice: Prometheus' storage refuses the sample, which fails the scrape,
 	// and InfluxDB would refuse a point with a tag key twice. The parsed labels are checked, as relabeling
 	// (labels.Builder) keeps only one of them.
-	if name, dup := Labels(w.parsed).duplicate(); dup {
-		return fmt.Errorf("%s: label name %q is not unique: invalid sample", Labels(w.parsed).Get(model.MetricNameLabel), name)
+	if label, dup := Labels(w.parsed).duplicate(); dup {
+		return fmt.Errorf("%s: label name %q is not unique: invalid sample", Labels(w.parsed).Get(model.MetricNameLabel), label)
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
@@ -382,11 +382,15 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 // validNames tells whether Prometheus' UTF-8 validation takes a series' names: UTF-8, and no label name
 // empty.
 func validNames(name string, lset Labels) bool {
-	valid := utf8.ValidString(name)
-	for _, l := range lset {
-		valid = valid && l.Name != "" && utf8.ValidString(l.Name)
+	if !utf8.ValidString(name) {
+		return false
 	}
-	return valid
+	for _, l := range lset {
+		if l.Name == "" || !utf8.ValidString(l.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkLabelLimits fails a scrape whose series break label-limit, label-name-length-limit or
