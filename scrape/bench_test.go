@@ -72,7 +72,7 @@ func BenchmarkParse(b *testing.B) {
 	s.Sync([]*targetgroup.Group{{Source: "b", Labels: model.LabelSet{"env": "bench"}, Targets: []model.LabelSet{{model.AddressLabel: "node:9100"}}}})
 	t := s.Targets()[0]
 	w := workers.Get().(*worker)
-	w.body.Write(body)
+	w.body = body
 	sink := &countSink{}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,11 @@ type Sink interface {
 
 // Run scrapes every due target of the scrapers, at most limit at once, each within its timeout, and returns
 // when all are done.
+//
+// A scrape is a fetch, which mostly waits on the network, then a parse that hands the samples to a sink,
+// which is CPU work and waits on whatever consumes the sink. Up to limit fetches run at once, but only as
+// many parses as Go has processors, each with its worker and sink: a parse holds its scrape's output until
+// the scrape ends, and one slot per fetch would hold limit of those at once, mostly waiting.
 func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, newSink func() Sink) {
 	type job struct {
 		s *Scraper
@@ -122,17 +128,20 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 			}
 		}
 	}
+	slots := make(chan *slot, min(runtime.GOMAXPROCS(0), len(jobs)))
+	for range cap(slots) {
+		slots <- &slot{workers.Get().(*worker), newSink()}
+	}
 	queue := make(chan job)
 	var wg sync.WaitGroup
 	for range min(max(limit, 1), len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := workers.Get().(*worker)
-			defer workers.Put(w)
-			sink := newSink()
+			f := fetchers.Get().(*fetcher)
+			defer fetchers.Put(f)
 			for j := range queue {
-				w.scrape(ctx, j.s, j.t, sink)
+				f.scrape(ctx, j.s, j.t, slots)
 			}
 		}()
 	}
@@ -141,16 +150,33 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 	}
 	close(queue)
 	wg.Wait()
+	for range cap(slots) {
+		workers.Put((<-slots).worker)
+	}
 }
 
-var workers = sync.Pool{New: func() any {
-	return &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
-}}
+// slot is one of the parses a Run lets run at once.
+type slot struct {
+	*worker
+	sink Sink
+}
+
+var (
+	workers = sync.Pool{New: func() any {
+		return &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
+	}}
+	fetchers = sync.Pool{New: func() any { return &fetcher{} }}
+)
+
+// fetcher holds what a fetch reuses from one scrape to the next.
+type fetcher struct {
+	body bytes.Buffer
+	gzip *gzip.Reader
+}
 
 // worker holds what a scrape reuses from one scrape to the next.
 type worker struct {
-	body      bytes.Buffer
-	gzip      *gzip.Reader
+	body      []byte // the body being parsed
 	symbols   *labels.SymbolTable
 	lb        *labels.Builder
 	unescaped []byte
@@ -167,21 +193,31 @@ type worker struct {
 	checkNames bool
 }
 
-func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
+// scrape fetches the target's body, then takes a slot to parse it in; the scrape's duration leaves out the
+// wait for the slot.
+func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan *slot) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
-	contentType, err := w.fetch(ctx, s, t)
+	contentType, err := f.fetch(ctx, s, t)
 	cancel()
+	duration := time.Since(start)
+
+	slot := <-slots
+	parsed := time.Now()
+	w, sink := slot.worker, slot.sink
 	samples, kept := 0, 0
 	if err == nil {
+		w.body = f.body.Bytes()
 		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
+		w.body = nil
 	}
-	duration := time.Since(start)
+	duration += time.Since(parsed)
 	if err != nil {
 		sink.Drop() // kept still counts the samples taken before the failure, as Prometheus reports them
 	}
 	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept)
 	sink.Flush()
+	slots <- slot
 
 	s.stats.Scrapes.Add(1)
 	s.stats.Samples.Add(uint64(samples))
@@ -202,8 +238,8 @@ func (w *worker) scrape(ctx context.Context, s *Scraper, t *Target, sink Sink) {
 	}
 }
 
-// fetch reads the target's body into w.body and returns its Content-Type.
-func (w *worker) fetch(ctx context.Context, s *Scraper, t *Target) (string, error) {
+// fetch reads the target's body into f.body and returns its Content-Type.
+func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
 	if err != nil {
 		return "", err
@@ -220,25 +256,25 @@ func (w *worker) fetch(ctx context.Context, s *Scraper, t *Target) (string, erro
 	}
 	var body io.Reader = resp.Body
 	if resp.Header.Get("Content-Encoding") == "gzip" {
-		if w.gzip == nil {
-			w.gzip, err = gzip.NewReader(resp.Body)
+		if f.gzip == nil {
+			f.gzip, err = gzip.NewReader(resp.Body)
 		} else {
-			err = w.gzip.Reset(resp.Body)
+			err = f.gzip.Reset(resp.Body)
 		}
 		if err != nil {
 			return "", fmt.Errorf("gzip body: %w", err)
 		}
-		body = w.gzip
+		body = f.gzip
 	}
-	w.body.Reset()
+	f.body.Reset()
 	if limit := int64(s.cfg.BodySizeLimit); limit > 0 {
 		// The limit counts uncompressed bytes, so it also stops a gzip bomb.
 		body = io.LimitReader(body, limit+1)
 	}
-	if _, err := w.body.ReadFrom(body); err != nil {
-		return "", fmt.Errorf("reading body after %d bytes: %w", w.body.Len(), err)
+	if _, err := f.body.ReadFrom(body); err != nil {
+		return "", fmt.Errorf("reading body after %d bytes: %w", f.body.Len(), err)
 	}
-	if limit := int64(s.cfg.BodySizeLimit); limit > 0 && int64(w.body.Len()) > limit {
+	if limit := int64(s.cfg.BodySizeLimit); limit > 0 && int64(f.body.Len()) > limit {
 		return "", fmt.Errorf("body size limit of %d bytes exceeded", limit)
 	}
 	return resp.Header.Get("Content-Type"), nil
@@ -247,7 +283,7 @@ func (w *worker) fetch(ctx context.Context, s *Scraper, t *Target) (string, erro
 // parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
 // kept after metric relabeling.
 func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
-	p, err := textparse.New(w.body.Bytes(), contentType, w.symbols, textparse.ParserOptions{
+	p, err := textparse.New(w.body, contentType, w.symbols, textparse.ParserOptions{
 		// Classic buckets, not native histograms: every format yields the same flat series.
 		IgnoreNativeHistograms: true,
 		// An unknown or missing Content-Type is read as the text format, as Prometheus did for years.
@@ -307,12 +343,12 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 // reader leaves to textparse.
 func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped, kept int, ok bool, err error) {
 	// PromParser reads a NUL byte as the end of the body.
-	if bytes.IndexByte(w.body.Bytes(), 0) >= 0 {
+	if bytes.IndexByte(w.body, 0) >= 0 {
 		return 0, 0, false, nil
 	}
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
-	for body := w.body.Bytes(); len(body) > 0; {
+	for body := w.body; len(body) > 0; {
 		line, rest, _ := bytes.Cut(body, []byte{'\n'})
 		body = rest
 		switch {

@@ -38,7 +38,7 @@ func readBoth(t testing.TB, cfg *Config, body []byte) (fast, ref []string, fastE
 	s.Sync([]*targetgroup.Group{{Source: "test", Targets: []model.LabelSet{{model.AddressLabel: "host:9100", "zone": "a"}}}})
 	target := s.Targets()[0]
 	w := &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
-	w.body.Write(body)
+	w.body = body
 
 	var a, b recordingSink
 	scraped, kept, ok, fastErr := w.parseText(s, target, 1234, &a)
