@@ -19,6 +19,7 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/profiling"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
@@ -32,7 +33,15 @@ func main() {
 	pollIntervalDisabled := flag.Bool("poll_interval_disabled", false, "gather only when a line arrives on stdin (inputs.execd with signal = \"STDIN\")")
 	once := flag.Bool("once", false, "gather once after discovery's first results, print line protocol on stdout and exit")
 	migrateKapacitor := flag.String("migrate-kapacitor", "", "print the Telegraf configuration equivalent to the [[scraper]] and discoverer sections of this kapacitor.conf, and exit")
+	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof profiles on this address (host:port), as Telegraf's --pprof-addr does")
 	flag.Parse()
+
+	if *pprofAddr != "" {
+		if err := profiling.Serve(*pprofAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "discovering-prometheus: -pprof-addr:", err)
+			os.Exit(1)
+		}
+	}
 
 	if *migrateKapacitor != "" {
 		warnings, err := kapacitor.Migrate(os.Stdout, *migrateKapacitor)

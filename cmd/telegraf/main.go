@@ -1,7 +1,7 @@
 // Command telegraf is a Telegraf distribution with inputs.discovering_prometheus compiled in, built from
 // Telegraf's own agent and config packages: the same configuration files and the main flags of telegraf
 // (--config, --config-directory, --test, --once, --test-wait, --usage, --input-filter, --output-filter,
-// --debug, --quiet). Beside the plugin it carries the inputs and outputs a user of it needs: inputs.execd,
+// --debug, --quiet, --pprof-addr). Beside the plugin it carries the inputs and outputs a user of it needs: inputs.execd,
 // inputs.prometheus, inputs.internal, outputs.influxdb, outputs.influxdb_v2, outputs.file, outputs.discard.
 package main
 
@@ -32,6 +32,7 @@ import (
 	_ "github.com/influxdata/telegraf/plugins/parsers/influx"
 	_ "github.com/influxdata/telegraf/plugins/serializers/influx"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/profiling"
 	_ "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
@@ -53,7 +54,14 @@ func main() {
 	outputFilter := flag.String("output-filter", "", "outputs to enable, separated by ':'")
 	debug := flag.Bool("debug", false, "log debug messages")
 	quiet := flag.Bool("quiet", false, "log only errors")
+	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof profiles on this address (host:port)")
 	flag.Parse()
+
+	if *pprofAddr != "" {
+		if err := profiling.Serve(*pprofAddr); err != nil {
+			log.Fatalf("E! --pprof-addr: %s", err)
+		}
+	}
 
 	if *usage != "" {
 		if err := printUsage(*usage); err != nil {

@@ -5,6 +5,7 @@
 //	go run ./tests/bench -short                       # under two minutes
 //	go run ./tests/bench -targets 50 -duration 60s    # one size
 //	go run ./tests/bench -counts 100,1000,10000       # the chart's sweep
+//	go run ./tests/bench -targets 200 -profile prof   # also a CPU and a heap profile of each system
 //
 // It prints one JSON object per system and target count, then a markdown table, and writes a PNG chart.
 package main
@@ -14,6 +15,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +46,7 @@ func main() {
 	only := flag.String("systems", "", "comma-separated systems to run (default: all)")
 	short := flag.Bool("short", false, "a quick run: 20 and 100 targets, 6s each")
 	chart := flag.String("chart", "bench.png", "where to write the PNG chart")
+	profile := flag.String("profile", "", "a directory: each system serves pprof, and its CPU profile of the measured time and its heap at the end are written there as SYSTEM-TARGETS.{cpu,heap}.pprof (profiling costs CPU of its own)")
 	flag.Parse()
 
 	sizes := []int{*targets}
@@ -73,7 +77,7 @@ func main() {
 	}
 	var results []result
 	for _, n := range sizes {
-		rs, err := measureAll(n, *series, *interval, *duration, dir, bins, *only)
+		rs, err := measureAll(n, *series, *interval, *duration, dir, bins, *only, *profile)
 		if err != nil {
 			fail(err)
 		}
@@ -109,7 +113,7 @@ func setup() error {
 	return install.Run()
 }
 
-func measureAll(n, series int, interval, duration time.Duration, dir string, bins binaries, only string) ([]result, error) {
+func measureAll(n, series int, interval, duration time.Duration, dir string, bins binaries, only, profile string) ([]result, error) {
 	fl, err := startFleet(n, series)
 	if err != nil {
 		return nil, err
@@ -131,7 +135,15 @@ func measureAll(n, series int, interval, duration time.Duration, dir string, bin
 		if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
 			continue
 		}
-		res, err := measure(r, s, duration)
+		r.pprof = ""
+		if profile != "" {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			r.pprof = fmt.Sprintf("127.0.0.1:%d", port)
+		}
+		res, err := measure(r, s, duration, profile)
 		if err != nil {
 			return nil, fmt.Errorf("%s with %d targets: %w", s.name, n, err)
 		}
@@ -167,7 +179,7 @@ func captureGather(r *run) (string, int64, error) {
 
 // measure runs one system: a warm-up of two intervals (at least 3s), then the measured time; CPU and
 // samples are what happened in between.
-func measure(r *run, s system, duration time.Duration) (result, error) {
+func measure(r *run, s system, duration time.Duration, profile string) (result, error) {
 	cmd, err := s.start(r)
 	if err != nil {
 		return result{}, err
@@ -199,7 +211,18 @@ func measure(r *run, s system, duration time.Duration) (result, error) {
 		return result{}, err
 	}
 	samples0 := r.fleet.samples()
+	profiled := make(chan error, 1)
+	if profile != "" {
+		go func() {
+			profiled <- r.fetchProfile(profile, s.name, "cpu", fmt.Sprintf("profile?seconds=%d", int(duration.Seconds())))
+		}()
+	}
 	time.Sleep(duration)
+	if profile != "" {
+		if err := errors.Join(<-profiled, r.fetchProfile(profile, s.name, "heap", "heap")); err != nil {
+			return result{}, err
+		}
+	}
 	cpu1, err := cpuSeconds(cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
@@ -218,6 +241,27 @@ func measure(r *run, s system, duration time.Duration) (result, error) {
 	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss}
 	res.CPUNsPerSample = res.CPUSeconds * 1e9 / float64(samples)
 	return res, nil
+}
+
+// fetchProfile saves the system's /debug/pprof/<path> as DIR/SYSTEM-TARGETS.KIND.pprof.
+func (r *run) fetchProfile(dir, system, kind, path string) error {
+	resp, err := http.Get("http://" + r.pprof + "/debug/pprof/" + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s profile: HTTP %s", kind, resp.Status)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.%s.pprof", system, len(r.fleet), kind)))
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
 }
 
 // cpuSeconds is the process' user and system time from /proc/PID/stat.

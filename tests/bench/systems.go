@@ -30,6 +30,7 @@ type run struct {
 	floorN   int64      // metrics in it
 	sink     string     // vmagent's remote-write discard sink
 	held     []*os.File // files to close when the system stops
+	pprof    string     // with -profile: the loopback address the system serves /debug/pprof/ on
 }
 
 type binaries struct{ runner, telegraf, telegrafBench string }
@@ -44,6 +45,9 @@ var systems = []system{
 			return nil, err
 		}
 		cmd := exec.Command(r.bins.runner, "-config", conf, "-poll_interval", r.interval.String())
+		if r.pprof != "" {
+			cmd.Args = append(cmd.Args, "-pprof-addr", r.pprof)
+		}
 		cmd.Stdout = io.Discard
 		// The execd shim stops when its stdin closes, as under inputs.execd; keep it open for the run.
 		stdin, hold, err := os.Pipe()
@@ -70,8 +74,12 @@ var systems = []system{
 		if err != nil {
 			return nil, err
 		}
+		listen := "127.0.0.1:0"
+		if r.pprof != "" {
+			listen = r.pprof // vmagent serves /debug/pprof/ on its HTTP address
+		}
 		return exec.Command("vmagent", "-promscrape.config="+conf, "-remoteWrite.url="+r.sink,
-			"-remoteWrite.tmpDataPath="+filepath.Join(r.dir, "vmagent-data"), "-httpListenAddr=127.0.0.1:0",
+			"-remoteWrite.tmpDataPath="+filepath.Join(r.dir, "vmagent-data"), "-httpListenAddr="+listen,
 			"-loggerLevel=ERROR"), nil
 	}, false},
 	{"prometheus", func(r *run) (*exec.Cmd, error) {
@@ -79,12 +87,16 @@ var systems = []system{
 		if err != nil {
 			return nil, err
 		}
-		port, err := freePort()
-		if err != nil {
-			return nil, err
+		listen := r.pprof // Prometheus serves /debug/pprof/ on its web address
+		if listen == "" {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			listen = fmt.Sprintf("127.0.0.1:%d", port)
 		}
 		return exec.Command("prometheus", "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(r.dir, "tsdb"),
-			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=error"), nil
+			"--web.listen-address="+listen, "--log.level=error"), nil
 	}, false},
 }
 
@@ -138,7 +150,11 @@ func (r *run) telegraf(bin, input string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return exec.Command(bin, "--config", conf), nil
+	cmd := exec.Command(bin, "--config", conf)
+	if r.pprof != "" {
+		cmd.Args = append(cmd.Args, "--pprof-addr", r.pprof)
+	}
+	return cmd, nil
 }
 
 func (r *run) write(name, content string) (string, error) {
