@@ -21,6 +21,8 @@ func drawChart(path string, results []result) error {
 	if len(targetCounts(results)) > 1 {
 		cpu.X.Scale, rss.X.Scale = plot.LogScale{}, plot.LogScale{}
 		cpu.X.Tick.Marker, rss.X.Tick.Marker = plot.LogTicks{}, plot.LogTicks{}
+		// Per target, memory falls by orders of magnitude as the fixed share spreads over more targets.
+		rss.Y.Scale, rss.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	}
 	var names []string
 	for _, r := range results {

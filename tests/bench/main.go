@@ -135,6 +135,13 @@ func measureAll(n, series int, interval, duration time.Duration, dir string, bin
 		if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
 			continue
 		}
+		if need := s.storedSeriesBytes * int64(fl.perGather()); need > 0 {
+			if avail, err := memAvailable(); err == nil && need > avail/2 {
+				fmt.Fprintf(os.Stderr, "bench: %s left out at %d targets: it would hold %d series in memory, about %d MiB, more than half of the %d MiB available\n",
+					s.name, n, fl.perGather(), need>>20, avail>>20)
+				continue
+			}
+		}
 		r.pprof = ""
 		if profile != "" {
 			port, err := freePort()
@@ -279,6 +286,21 @@ func cpuSeconds(pid int) (float64, error) {
 	}
 	const ticks = 100 // USER_HZ on Linux
 	return (utime + stime) / ticks, nil
+}
+
+// memAvailable is MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no MemAvailable in /proc/meminfo")
 }
 
 // peakRSS is the process' high-water resident set from /proc/PID/status.

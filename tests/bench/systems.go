@@ -18,6 +18,10 @@ type system struct {
 	start func(r *run) (*exec.Cmd, error)
 	// synthetic systems scrape nothing: their samples are what they emit, a captured gather per interval.
 	synthetic bool
+	// storedSeriesBytes, for a system that keeps every series it scrapes in memory (Prometheus' head block),
+	// is roughly what a series costs it: the harness says so and leaves the system out of a run that would
+	// not fit in this machine's memory, rather than bring the machine down.
+	storedSeriesBytes int64
 }
 
 // run is what a system's start needs: the targets, the interval, a work directory and the built binaries.
@@ -36,10 +40,10 @@ type run struct {
 type binaries struct{ runner, telegraf, telegrafBench string }
 
 var systems = []system{
-	{"ours-telegraf", func(r *run) (*exec.Cmd, error) {
+	{name: "ours-telegraf", start: func(r *run) (*exec.Cmd, error) {
 		return r.telegraf(r.bins.telegraf, ourInput(r))
-	}, false},
-	{"ours-runner", func(r *run) (*exec.Cmd, error) {
+	}},
+	{name: "ours-runner", start: func(r *run) (*exec.Cmd, error) {
 		conf, err := r.write("plugin.conf", ourInput(r))
 		if err != nil {
 			return nil, err
@@ -57,19 +61,19 @@ var systems = []system{
 		cmd.Stdin = stdin
 		r.held = append(r.held, stdin, hold)
 		return cmd, nil
-	}, false},
-	{"telegraf", func(r *run) (*exec.Cmd, error) {
+	}},
+	{name: "telegraf", start: func(r *run) (*exec.Cmd, error) {
 		return r.telegraf(r.bins.telegraf, fmt.Sprintf(`
 [[inputs.prometheus]]
   urls = [%s]
   metric_version = 2
   timeout = "%s"
 `, r.fleet.quoted("http://"), r.interval))
-	}, false},
-	{"telegraf-floor", func(r *run) (*exec.Cmd, error) {
+	}},
+	{name: "telegraf-floor", start: func(r *run) (*exec.Cmd, error) {
 		return r.telegraf(r.bins.telegrafBench, fmt.Sprintf("[[inputs.bench_floor]]\n  file = %q\n", r.floor))
-	}, true},
-	{"vmagent", func(r *run) (*exec.Cmd, error) {
+	}, synthetic: true},
+	{name: "vmagent", start: func(r *run) (*exec.Cmd, error) {
 		conf, err := r.write("vmagent.yml", r.promConfig())
 		if err != nil {
 			return nil, err
@@ -81,8 +85,8 @@ var systems = []system{
 		return exec.Command("vmagent", "-promscrape.config="+conf, "-remoteWrite.url="+r.sink,
 			"-remoteWrite.tmpDataPath="+filepath.Join(r.dir, "vmagent-data"), "-httpListenAddr="+listen,
 			"-loggerLevel=ERROR"), nil
-	}, false},
-	{"prometheus", func(r *run) (*exec.Cmd, error) {
+	}},
+	{name: "prometheus", start: func(r *run) (*exec.Cmd, error) {
 		conf, err := r.write("prometheus.yml", r.promConfig())
 		if err != nil {
 			return nil, err
@@ -97,7 +101,7 @@ var systems = []system{
 		}
 		return exec.Command("prometheus", "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(r.dir, "tsdb"),
 			"--web.listen-address="+listen, "--log.level=error"), nil
-	}, false},
+	}, storedSeriesBytes: 4 << 10},
 }
 
 func ourInput(r *run) string {
