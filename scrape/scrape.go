@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
@@ -169,23 +170,23 @@ var (
 )
 
 // fetcher holds what a fetch reuses from one scrape to the next.
-type fetcher struct {
-	body bytes.Buffer
-	gzip *gzip.Reader
-}
+type fetcher struct{ body bytes.Buffer }
 
 // worker holds what a scrape reuses from one scrape to the next.
 type worker struct {
-	body      []byte // the body being parsed
-	symbols   *labels.SymbolTable
-	lb        *labels.Builder
-	unescaped []byte
-	families  map[string]string
-	parsed    []labels.Label // the labels as parsed
-	merged    []labels.Label // the sample's labels, with the target's
-	ptmp      labels.Labels  // the labels as textparse gives them
-	conflicts []labels.Label
-	sample    Sample
+	body       []byte // the body being parsed
+	compressed bytes.Reader
+	gzip       *gzip.Reader
+	inflated   bytes.Buffer
+	symbols    *labels.SymbolTable
+	lb         *labels.Builder
+	unescaped  []byte
+	families   map[string]string
+	parsed     []labels.Label // the labels as parsed
+	merged     []labels.Label // the sample's labels, with the target's
+	ptmp       labels.Labels  // the labels as textparse gives them
+	conflicts  []labels.Label
+	sample     Sample
 	// The family of the last TYPE line, and its type.
 	family     string
 	familyType model.MetricType
@@ -198,7 +199,7 @@ type worker struct {
 func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan *slot) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
-	contentType, err := f.fetch(ctx, s, t)
+	contentType, gzipped, err := f.fetch(ctx, s, t)
 	cancel()
 	duration := time.Since(start)
 
@@ -207,10 +208,12 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	w, sink := slot.worker, slot.sink
 	samples, kept := 0, 0
 	if err == nil {
-		w.body = f.body.Bytes()
-		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
-		w.body = nil
+		w.body, err = w.inflate(f.body.Bytes(), gzipped, s.cfg.BodySizeLimit)
 	}
+	if err == nil {
+		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
+	}
+	w.body = nil
 	duration += time.Since(parsed)
 	if err != nil {
 		sink.Drop() // kept still counts the samples taken before the failure, as Prometheus reports them
@@ -238,46 +241,68 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	}
 }
 
-// fetch reads the target's body into f.body and returns its Content-Type.
-func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (string, error) {
+// fetch reads the target's body into f.body as it came, gzip-compressed or not, and returns its
+// Content-Type and whether it is compressed: a body waiting for a parse slot takes no more memory than it
+// took on the wire, and is inflated in the slot.
+func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (contentType string, gzipped bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	req.Header = s.header
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return "", fmt.Errorf("server returned HTTP status %s", resp.Status)
-	}
-	var body io.Reader = resp.Body
-	if resp.Header.Get("Content-Encoding") == "gzip" {
-		if f.gzip == nil {
-			f.gzip, err = gzip.NewReader(resp.Body)
-		} else {
-			err = f.gzip.Reset(resp.Body)
-		}
-		if err != nil {
-			return "", fmt.Errorf("gzip body: %w", err)
-		}
-		body = f.gzip
+		return "", false, fmt.Errorf("server returned HTTP status %s", resp.Status)
 	}
 	f.body.Reset()
-	if limit := int64(s.cfg.BodySizeLimit); limit > 0 {
-		// The limit counts uncompressed bytes, so it also stops a gzip bomb.
-		body = io.LimitReader(body, limit+1)
+	// A compressed body is limited too: it is no smaller than what it inflates to but by gzip's few bytes
+	// of framing.
+	if err := readLimited(&f.body, resp.Body, s.cfg.BodySizeLimit); err != nil {
+		return "", false, err
 	}
-	if _, err := f.body.ReadFrom(body); err != nil {
-		return "", fmt.Errorf("reading body after %d bytes: %w", f.body.Len(), err)
+	return resp.Header.Get("Content-Type"), resp.Header.Get("Content-Encoding") == "gzip", nil
+}
+
+// inflate returns the body to parse: raw, or raw inflated into w.inflated when it is gzip-compressed.
+func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, error) {
+	if !gzipped {
+		return raw, nil
 	}
-	if limit := int64(s.cfg.BodySizeLimit); limit > 0 && int64(f.body.Len()) > limit {
-		return "", fmt.Errorf("body size limit of %d bytes exceeded", limit)
+	w.compressed.Reset(raw)
+	var err error
+	if w.gzip == nil {
+		w.gzip, err = gzip.NewReader(&w.compressed)
+	} else {
+		err = w.gzip.Reset(&w.compressed)
 	}
-	return resp.Header.Get("Content-Type"), nil
+	if err != nil {
+		return nil, fmt.Errorf("gzip body: %w", err)
+	}
+	w.inflated.Reset()
+	// The limit counts uncompressed bytes, so it also stops a gzip bomb.
+	if err := readLimited(&w.inflated, w.gzip, limit); err != nil {
+		return nil, err
+	}
+	return w.inflated.Bytes(), nil
+}
+
+// readLimited reads r to its end into buf, failing when it holds more than limit bytes (0: no limit).
+func readLimited(buf *bytes.Buffer, r io.Reader, limit config.Size) error {
+	if limit > 0 {
+		r = io.LimitReader(r, int64(limit)+1)
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
+		return fmt.Errorf("reading body after %d bytes: %w", buf.Len(), err)
+	}
+	if limit > 0 && int64(buf.Len()) > int64(limit) {
+		return fmt.Errorf("body size limit of %d bytes exceeded", int64(limit))
+	}
+	return nil
 }
 
 // parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
