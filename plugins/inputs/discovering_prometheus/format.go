@@ -68,9 +68,24 @@ func (k *kapacitorFormat) metric(s *scrape.Sample, r *routing, strs *interner) t
 	d.field = telegraf.Field{Key: "value", Value: s.Value}
 	d.tags = d.tags[:0]
 	r.tags(s.Labels, func(key, value string) {
-		d.tags = append(d.tags, telegraf.Tag{Key: strs.get(key), Value: strs.get(value)})
+		// The previous sample's tag in this place, still in the draft, is the likeliest to match: the series
+		// of a family share their keys, and a target's series their instance, db and rp.
+		var prev telegraf.Tag
+		if i := len(d.tags); i < cap(d.tags) {
+			prev = d.tags[:i+1][i]
+		}
+		d.tags = append(d.tags, telegraf.Tag{Key: stable(prev.Key, key, strs), Value: stable(prev.Value, value, strs)})
 	})
 	return d.copy()
+}
+
+// stable returns a copy of s that outlives the sample: prev, a stable string, when it is equal, else the
+// interned one.
+func stable(prev, s string, strs *interner) string {
+	if prev == s {
+		return prev
+	}
+	return strs.get(s)
 }
 
 // tags calls tag with each tag of the kapacitor format for a sample's labels, in key order: every label
