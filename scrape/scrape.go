@@ -98,7 +98,7 @@ func sortLabels(ls []labels.Label) {
 	slices.SortFunc(ls, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
 }
 
-// Sink receives the samples of scrapes. Each scrape worker has its own, so a Sink is not shared.
+// Sink receives the samples of scrapes. Each parse slot of a Run has its own, so a Sink is not shared.
 type Sink interface {
 	// Add receives one sample of target t of scraper s.
 	Add(s *Scraper, t *Target, sample *Sample)
@@ -115,7 +115,8 @@ type Sink interface {
 // A scrape is a fetch, which mostly waits on the network, then a parse that hands the samples to a sink,
 // which is CPU work and waits on whatever consumes the sink. Up to limit fetches run at once, but only as
 // many parses as Go has processors, each with its worker and sink: a parse holds its scrape's output until
-// the scrape ends, and one slot per fetch would hold limit of those at once, mostly waiting.
+// the scrape ends, and one slot per fetch would hold limit of those at once, mostly waiting. newSink is
+// called once per slot, on the caller's goroutine, before any scrape starts.
 func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, newSink func() Sink) {
 	type job struct {
 		s *Scraper
@@ -131,7 +132,7 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 	}
 	slots := make(chan *slot, min(runtime.GOMAXPROCS(0), len(jobs)))
 	for range cap(slots) {
-		slots <- &slot{workers.Get().(*worker), newSink()}
+		slots <- &slot{worker: workers.Get().(*worker), sink: newSink()}
 	}
 	queue := make(chan job)
 	var wg sync.WaitGroup
@@ -158,8 +159,8 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 
 // slot is one of the parses a Run lets run at once.
 type slot struct {
-	*worker
-	sink Sink
+	worker *worker
+	sink   Sink
 }
 
 var (
@@ -260,8 +261,8 @@ func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (contentType
 		return "", false, fmt.Errorf("server returned HTTP status %s", resp.Status)
 	}
 	f.body.Reset()
-	// A compressed body is limited too: it is no smaller than what it inflates to but by gzip's few bytes
-	// of framing.
+	// A compressed body is limited too: it is never larger than what it inflates to but for gzip's few
+	// bytes of framing, so the limit on inflated bytes (in inflate) decides all but such edge cases.
 	if err := readLimited(&f.body, resp.Body, s.cfg.BodySizeLimit); err != nil {
 		return "", false, err
 	}

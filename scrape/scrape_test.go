@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// recorder keeps what scrapes delivered, as strings; each worker gets a recorderSink of its own.
+// recorder keeps what scrapes delivered, as strings; each parse slot gets a recorderSink of its own.
 type recorder struct {
 	mu      sync.Mutex
 	flushed []string

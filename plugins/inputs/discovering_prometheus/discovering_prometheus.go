@@ -216,17 +216,14 @@ func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 
 // gatherAt scrapes the targets due at now into Telegraf metrics.
 func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time) {
-	var mu sync.Mutex
 	var sinks []*sink
-	p.scrape(now, func() scrape.Sink {
+	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
 		strs, ok := p.interns.Get().(*interner)
 		if !ok {
 			strs = newInterner()
 		}
 		k := &sink{acc: acc, convert: p.convert(), routes: p.routes, strs: strs}
-		mu.Lock()
 		sinks = append(sinks, k)
-		mu.Unlock()
 		return k
 	})
 	for _, k := range sinks {
@@ -250,17 +247,14 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 
 // gatherLineProtocolAt scrapes the targets due at now straight to line protocol.
 func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time) {
-	var mu sync.Mutex
 	var sinks []*lineSink
-	p.scrape(now, func() scrape.Sink {
+	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
 		k, ok := p.lineSinks.Get().(*lineSink)
 		if !ok {
 			k = newLineSink(p.routes)
 		}
 		k.w = w
-		mu.Lock()
 		sinks = append(sinks, k)
-		mu.Unlock()
 		return k
 	})
 	for _, k := range sinks {

@@ -519,7 +519,7 @@ func (k *sink) Flush() {
 
 // interner hands out stable copies of label strings. Label names and values repeat from scrape to scrape,
 // so once a target has been scraped its strings come from here and converting a sample allocates only the
-// metric itself. Each scrape worker has its own, kept across gathers in the plugin's pool.
+// metric itself. Each parse slot has its own, kept across gathers in the plugin's pool.
 type interner struct{ strs map[string]string }
 
 // maxInterned bounds an interner: labels of high cardinality (a request id, say) would otherwise grow it

@@ -12,10 +12,10 @@ import (
 
 // lineSink writes the kapacitor format straight to line protocol, byte for byte what Telegraf's influx
 // serializer writes for kapacitorFormat's metric, without building the metric: the runner's output is line
-// protocol anyway, and the metric and its serialization were most of what a sample cost there. Each worker
-// has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
+// protocol anyway, and the metric and its serialization were most of what a sample cost there. Each parse
+// slot has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
 type lineSink struct {
-	w      io.Writer // shared by the workers: Write must be safe for concurrent use
+	w      io.Writer // shared by the slots: Write must be safe for concurrent use
 	routes map[*scrape.Scraper]*routing
 	buf    []byte
 
