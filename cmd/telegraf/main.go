@@ -1,8 +1,9 @@
 // Command telegraf is a Telegraf distribution with inputs.discovering_prometheus compiled in, built from
 // Telegraf's own agent and config packages: the same configuration files and the main flags of telegraf
 // (--config, --config-directory, --test, --once, --test-wait, --usage, --input-filter, --output-filter,
-// --debug, --quiet, --pprof-addr). Beside the plugin it carries the inputs and outputs a user of it needs: inputs.execd,
-// inputs.prometheus, inputs.internal, outputs.influxdb, outputs.influxdb_v2, outputs.file, outputs.discard.
+// --debug, --quiet, --pprof-addr). Beside the plugin it carries the inputs and outputs a user of it needs:
+// inputs.execd, inputs.prometheus, inputs.internal, outputs.influxdb, outputs.influxdb_v2, outputs.file,
+// outputs.discard.
 package main
 
 import (

@@ -289,33 +289,24 @@ func cpuSeconds(pid int) (float64, error) {
 }
 
 // memAvailable is MemAvailable from /proc/meminfo, in bytes.
-func memAvailable() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
+func memAvailable() (int64, error) { return procBytes("/proc/meminfo", "MemAvailable") }
+
+// peakRSS is the process' high-water resident set from /proc/PID/status.
+func peakRSS(pid int) (int64, error) { return procBytes(fmt.Sprintf("/proc/%d/status", pid), "VmHWM") }
+
+// procBytes reads a "key:   N kB" line of a /proc file, in bytes.
+func procBytes(path, key string) (int64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no MemAvailable in /proc/meminfo")
-}
-
-// peakRSS is the process' high-water resident set from /proc/PID/status.
-func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, errors.New("no VmHWM")
+	return 0, fmt.Errorf("no %s in %s", key, path)
 }
 
 func printTable(results []result) {
