@@ -73,7 +73,7 @@ func (e *EC2) SDConfig() (promdiscovery.Config, error) {
 	if e.Endpoint != "" {
 		u, err := url.Parse(e.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("endpoint: %q is not an http or https URL", e.Endpoint)
+			return nil, fmt.Errorf("endpoint: %q is not an http or https URL", httpconfig.RedactURL(e.Endpoint))
 		}
 	}
 	if e.RoleARN != "" && !strings.HasPrefix(e.RoleARN, "arn:") {

@@ -141,7 +141,7 @@ func (k *Kubernetes) SDConfig() (promdiscovery.Config, error) {
 		for i, raw := range k.APIServers {
 			u, err := url.Parse(raw)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return nil, fmt.Errorf("api-servers[%d]: %q is not an http or https URL", i, raw)
+				return nil, fmt.Errorf("api-servers[%d]: %q is not an http or https URL", i, httpconfig.RedactURL(raw))
 			}
 			// Several URLs are API servers of one cluster: Kapacitor ran one discoverer per URL, which found
 			// every target once per server. The first is used; the others are only checked.

@@ -56,7 +56,7 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 	for i, raw := range m.Servers {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("servers[%d]: %q is not an http or https URL", i, raw)
+			return nil, fmt.Errorf("servers[%d]: %q is not an http or https URL", i, httpconfig.RedactURL(raw))
 		}
 		// The SD appends "/v2/apps/...": a trailing slash would make it "//v2".
 		cfg.Servers = append(cfg.Servers, strings.TrimRight(raw, "/"))

@@ -57,7 +57,7 @@ func (t *Triton) SDConfig() (promdiscovery.Config, error) {
 		}
 	}
 	if u, err := url.Parse("https://" + t.Endpoint); err != nil || u.Host != t.Endpoint || u.Port() != "" {
-		return nil, fmt.Errorf("endpoint: %q must be a host name alone; the URL is https://<endpoint>:<port>/v<version>/discover", t.Endpoint)
+		return nil, fmt.Errorf("endpoint: %q must be a host name alone; the URL is https://<endpoint>:<port>/v<version>/discover", httpconfig.RedactURL(t.Endpoint))
 	}
 	switch cfg.Role {
 	case "":

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
@@ -95,10 +97,86 @@ func ParseProxy(raw string) (promconfig.ProxyConfig, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return promconfig.ProxyConfig{}, err
+		return promconfig.ProxyConfig{}, URLError(raw, err)
 	}
 	if u.Scheme == "" || u.Host == "" {
-		return promconfig.ProxyConfig{}, fmt.Errorf("%q is not an absolute URL", raw)
+		return promconfig.ProxyConfig{}, fmt.Errorf("%q is not an absolute URL", RedactURL(raw))
 	}
 	return promconfig.ProxyConfig{ProxyURL: promconfig.URL{URL: u}}, nil
+}
+
+// RedactURL returns raw with the password of its userinfo masked, as url.URL's Redacted does, also when
+// raw does not parse or has no scheme: a configuration error or a log line that shows a URL shows no
+// password. There, everything from the user name's colon to the last @ (or %40) is masked, or the whole
+// userinfo when it has no colon.
+func RedactURL(raw string) string {
+	masked, _ := redact(raw)
+	return masked
+}
+
+// redact returns RedactURL(raw) and the userinfo it masked ("" when none).
+func redact(raw string) (masked, userinfo string) {
+	if u, err := url.Parse(raw); err == nil {
+		switch {
+		case u.User != nil:
+			if _, ok := u.User.Password(); ok {
+				return u.Redacted(), u.User.String()
+			}
+			return raw, ""
+		case !strings.Contains(u.Opaque, "@"):
+			return raw, ""
+		}
+		// "user:password@host" without a scheme: url.Parse took the user name for one.
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	at := max(strings.LastIndex(raw[start:], "@"), strings.LastIndex(raw[start:], "%40"))
+	if at < 0 {
+		return raw, ""
+	}
+	userinfo = raw[start : start+at]
+	if colon := strings.IndexByte(userinfo, ':'); colon >= 0 {
+		return raw[:start+colon+1] + "xxxxx" + raw[start+at:], userinfo
+	}
+	return raw[:start] + "xxxxx" + raw[start+at:], userinfo
+}
+
+// URLError is the error for raw, which url.Parse refused with err: raw with its password masked, and
+// what url.Parse said, but for any part of the userinfo it quotes (an escape or a "port" in the password).
+func URLError(raw string, err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	masked, userinfo := redact(raw)
+	detail := err.Error()
+	if userinfo != "" {
+		detail = maskQuoted(detail, userinfo)
+	}
+	return fmt.Errorf("%q is not a valid URL: %s", masked, detail)
+}
+
+// maskQuoted masks each Go-quoted string of msg that quotes a part of secret.
+func maskQuoted(msg, secret string) string {
+	var b strings.Builder
+	done := 0
+	for i := 0; i < len(msg); i++ {
+		if msg[i] != '"' {
+			continue
+		}
+		q, err := strconv.QuotedPrefix(msg[i:])
+		if err != nil {
+			continue
+		}
+		if text, err := strconv.Unquote(q); err == nil && text != "" && strings.Contains(secret, text) {
+			b.WriteString(msg[done:i])
+			b.WriteString(`"xxxxx"`)
+			done = i + len(q)
+		}
+		i += len(q) - 1
+	}
+	b.WriteString(msg[done:])
+	return b.String()
 }

@@ -346,3 +346,37 @@ func TestPrometheusOptionsDecode(t *testing.T) {
 		require.Equal(t, "drop", s.MetricRelabelConfigs[0].Action, loader)
 	}
 }
+
+// A URL key with a password that is not a valid URL (or not the URL the key wants) is refused with an error
+// that names the key and shows the URL, but not the password, not even the part of it url.Parse quotes.
+func TestConfigErrorsMaskURLPasswords(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf, key string
+	}{
+		{"proxy-url with an escape", scraperConf(`    proxy-url = "http://user:s3cr%zzet@proxy:3128"`, ""), `scraper "a": proxy-url: "http://user:xxxxx@proxy:3128"`},
+		{"proxy-url with a slash", scraperConf(`    proxy-url = "http://user:s3cr/et@proxy:3128"`, ""), `scraper "a": proxy-url: "http://user:xxxxx@proxy:3128"`},
+		{"marathon servers", scraperConf("", `
+  [[inputs.discovering_prometheus.marathon]]
+    id = "m"
+    servers = ["ftp://user:s3cret@marathon:8080"]`), `servers[0]: "ftp://user:xxxxx@marathon:8080" is not an http or https URL`},
+		{"kubernetes api-servers", scraperConf("", `
+  [[inputs.discovering_prometheus.kubernetes]]
+    id = "k"
+    role = "pod"
+    api-servers = ["https://user:s3 cret@k8s:6443"]`), `api-servers[0]: "https://user:xxxxx@k8s:6443" is not an http or https URL`},
+		{"ec2 endpoint", scraperConf("", `
+  [[inputs.discovering_prometheus.ec2]]
+    id = "e"
+    region = "us-east-1"
+    endpoint = "user:s3cret@ec2.example:443"`), `endpoint: "user:xxxxx@ec2.example:443" is not an http or https URL`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := mustLoad(t, tc.conf).Init()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.key)
+			for _, part := range []string{"s3cr", "cret", "%zz", "/et", "3 c"} {
+				require.NotContains(t, err.Error(), part)
+			}
+		})
+	}
+}
