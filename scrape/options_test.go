@@ -99,9 +99,9 @@ func TestLimitsFailTheScrape(t *testing.T) {
 		want string
 	}{
 		{"sample-limit", func(c *Config) { c.SampleLimit = 2 }, "sample limit of 2 exceeded"},
-		{"label-limit", func(c *Config) { c.LabelLimit = 4 }, "label limit of 4 exceeded by kept_total (6 labels)"},
-		{"label-name-length-limit", func(c *Config) { c.LabelNameLengthLimit = 8 }, `label name length limit of 8 exceeded by kept_total label "exported_instance"`},
-		{"label-value-length-limit", func(c *Config) { c.LabelValueLengthLimit = 10 }, "label value length limit of 10 exceeded by kept_total label"},
+		{"label-limit", func(c *Config) { c.LabelLimit = 4 }, `label limit of 4 exceeded by "kept_total" (6 labels)`},
+		{"label-name-length-limit", func(c *Config) { c.LabelNameLengthLimit = 8 }, `label name length limit of 8 exceeded by "kept_total" label "exported_instance"`},
+		{"label-value-length-limit", func(c *Config) { c.LabelValueLengthLimit = 10 }, `label value length limit of 10 exceeded by "kept_total" label`},
 		{"body-size-limit", func(c *Config) { c.BodySizeLimit = config.Size(20) }, "body size limit of 20 bytes exceeded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestDuplicateLabelNamesFailTheScrape(t *testing.T) {
 			r := scrapeOnce(t, s)
 			require.Equal(t, []string{`{__name__="up", env="test", instance="` + addr + `", job="node"} 0`}, r.series("up"))
 			require.Empty(t, r.series("ok"), "a failed scrape keeps no sample")
-			require.Equal(t, `m: label name "a" is not unique: invalid sample`, s.Targets()[0].Health().LastError)
+			require.Equal(t, `line at byte offset 5: "m": label name "a" is not unique: invalid sample`, s.Targets()[0].Health().LastError)
 			// As Prometheus reports a failed scrape: the samples read, and those taken before the failure.
 			require.Equal(t, []string{`{__name__="scrape_samples_scraped", env="test", instance="` + addr + `", job="node"} 2`}, r.series("scrape_samples_scraped"))
 			require.Equal(t, []string{`{__name__="scrape_samples_post_metric_relabeling", env="test", instance="` + addr + `", job="node"} 1`}, r.series("scrape_samples_post_metric_relabeling"))

@@ -15,12 +15,16 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
 
 // UserAgent is sent with every scrape.
@@ -193,6 +197,8 @@ type worker struct {
 	familyType model.MetricType
 	// checkNames is set while textparse reads the body: the names text.go's reader takes are all valid.
 	checkNames bool
+	// line is the byte offset in body of the line being read, -1 when not known (protobuf): errors say it.
+	line int
 }
 
 // scrape fetches the target's body, then takes a slot to parse it in; the scrape's duration leaves out the
@@ -229,18 +235,22 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	health := Health{Up: err == nil, LastScrape: start, Duration: duration, Samples: samples}
 	if err != nil {
 		s.stats.Errors.Add(1)
-		health.LastError = err.Error()
+		// What a target sent (a line of its body, its reason phrase) reaches the error short and escaped.
+		health.LastError = safetext.Error(err, MaxErrorLen)
 	}
 	before := t.Health()
 	t.report(health)
 	// Logged once per change of state: when a target fails, when its error changes, and when it recovers.
 	switch {
 	case err != nil && before.LastError != health.LastError:
-		s.logger.Warn("scrape failed", "target", t.URL, "err", err)
+		s.logger.Warn("scrape failed", "target", httpconfig.RedactURL(t.URL), "err", health.LastError)
 	case err == nil && before.LastError != "":
-		s.logger.Info("scrape recovered", "target", t.URL)
+		s.logger.Info("scrape recovered", "target", httpconfig.RedactURL(t.URL))
 	}
 }
+
+// MaxErrorLen bounds a target's last error, in bytes.
+const MaxErrorLen = 1024
 
 // fetch reads the target's body into f.body as it came, gzip-compressed or not, and returns its
 // Content-Type and whether it is compressed: a body waiting for a parse slot takes no more memory than it
@@ -335,20 +345,35 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 	// The text formats' series bytes can be split without allocating; protobuf's cannot.
 	_, protobuf := p.(*textparse.ProtobufParser)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, true
+	// Errors say where in the body they are: textparse does not, but what it returns points into the body
+	// (unless it had to copy it), so the entry that failed starts on the line after the last it returned.
+	w.line = -1
+	last, located := -1, !protobuf
 	for {
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
 			return scraped, kept, nil
 		}
 		if err != nil {
-			return scraped, kept, fmt.Errorf("parsing %q body: %w", contentType, err)
+			msg := safetext.CapQuoted(err.Error(), safetext.Excerpt)
+			if !located {
+				return scraped, kept, fmt.Errorf("parsing %q body: %s", contentType, msg)
+			}
+			_, text := p.(*textparse.PromParser) // it skips blank lines, OpenMetrics' does not
+			return scraped, kept, fmt.Errorf("parsing %q body: line at byte offset %d: %s", contentType, nextLine(w.body, last, text), msg)
 		}
 		switch entry {
 		case textparse.EntryType:
 			name, typ := p.Type()
 			w.family, w.familyType = w.familyName(name), typ
+			last, located = track(w.body, name, last, located)
+		case textparse.EntryHelp, textparse.EntryUnit, textparse.EntryComment:
+			last, located = track(w.body, p.Comment(), last, located) // the text of the line, for all three
 		case textparse.EntrySeries:
 			series, ts, value := p.Series()
+			if last, located = track(w.body, series, last, located); located {
+				w.line = last
+			}
 			if protobuf || !seriesLabels(series, w.familyType, &w.parsed, &w.unescaped) {
 				p.Labels(&w.ptmp)
 				w.parsed = w.parsed[:0]
@@ -365,6 +390,37 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 	}
 }
 
+// track returns the offset in body of the entry bytes b (a series, a name, a comment's text) when the
+// entries are located so far; b empty says nothing. The entries are no longer located once one of them is
+// not in body: the parser copied it.
+func track(body, b []byte, last int, located bool) (int, bool) {
+	if !located || len(b) == 0 {
+		return last, located
+	}
+	start, at := uintptr(unsafe.Pointer(unsafe.SliceData(body))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if at < start || at >= start+uintptr(len(body)) {
+		return -1, false
+	}
+	return int(at - start), true
+}
+
+// nextLine is the offset of the line after the line of offset at (-1: of the first line), past blank lines
+// when skipBlank is set; the body's length when there is none.
+func nextLine(body []byte, at int, skipBlank bool) int {
+	i := 0
+	if at >= 0 {
+		n := bytes.IndexByte(body[at:], '\n')
+		if n < 0 {
+			return len(body)
+		}
+		i = at + n + 1
+	}
+	for skipBlank && i < len(body) && body[i] == '\n' {
+		i++
+	}
+	return i
+}
+
 // parseText is parse for the text format, by text.go's reader; ok is false when the body has a line that
 // reader leaves to textparse.
 func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped, kept int, ok bool, err error) {
@@ -375,6 +431,7 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
 	for body := w.body; len(body) > 0; {
+		w.line = len(w.body) - len(body)
 		line, rest, _ := bytes.Cut(body, []byte{'\n'})
 		body = rest
 		switch {
@@ -414,13 +471,14 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	}
 	name := lset.Get(model.MetricNameLabel)
 	if name == "" {
-		return fmt.Errorf("missing metric name (%s label)", model.MetricNameLabel)
+		return w.lineError(fmt.Errorf("missing metric name (%s label)", model.MetricNameLabel))
 	}
 	if w.checkNames && !validNames(name, lset) {
-		return fmt.Errorf("invalid metric name or label names: %.200s", lset)
+		// labels.String quotes what needs it; the cut keeps a label set of a megabyte short.
+		return w.lineError(fmt.Errorf("invalid metric name or label names: %s", safetext.Line(lset.String(), 2*safetext.Excerpt)))
 	}
 	if err := checkLabelLimits(cfg, lset); err != nil {
-		return err
+		return w.lineError(err)
 	}
 	if cfg.SampleLimit > 0 && *kept >= cfg.SampleLimit {
 		return fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
@@ -429,7 +487,8 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	// and InfluxDB would refuse a point with a tag key twice. The parsed labels are checked, as relabeling
 	// (labels.Builder) keeps only one of them.
 	if label, dup := Labels(w.parsed).duplicate(); dup {
-		return fmt.Errorf("%s: label name %q is not unique: invalid sample", Labels(w.parsed).Get(model.MetricNameLabel), label)
+		return w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample",
+			excerpt(Labels(w.parsed).Get(model.MetricNameLabel)), excerpt(label)))
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
@@ -459,17 +518,28 @@ func validNames(name string, lset Labels) bool {
 // label-value-length-limit, as Prometheus does.
 func checkLabelLimits(cfg *Config, lset Labels) error {
 	if cfg.LabelLimit > 0 && len(lset) > cfg.LabelLimit {
-		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, lset.Get(model.MetricNameLabel), len(lset))
+		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, excerpt(lset.Get(model.MetricNameLabel)), len(lset))
 	}
 	for _, l := range lset {
 		if cfg.LabelNameLengthLimit > 0 && len(l.Name) > cfg.LabelNameLengthLimit {
-			return fmt.Errorf("label name length limit of %d exceeded by %s label %.50q", cfg.LabelNameLengthLimit, lset.Get(model.MetricNameLabel), l.Name)
+			return fmt.Errorf("label name length limit of %d exceeded by %s label %s", cfg.LabelNameLengthLimit, excerpt(lset.Get(model.MetricNameLabel)), excerpt(l.Name))
 		}
 		if cfg.LabelValueLengthLimit > 0 && len(l.Value) > cfg.LabelValueLengthLimit {
-			return fmt.Errorf("label value length limit of %d exceeded by %s label %s", cfg.LabelValueLengthLimit, lset.Get(model.MetricNameLabel), l.Name)
+			return fmt.Errorf("label value length limit of %d exceeded by %s label %s", cfg.LabelValueLengthLimit, excerpt(lset.Get(model.MetricNameLabel)), excerpt(l.Name))
 		}
 	}
 	return nil
+}
+
+// excerpt quotes a name or value from a target, cut short: what an error says of a target's bytes.
+func excerpt(s string) string { return safetext.QuoteString(s, safetext.Excerpt) }
+
+// lineError says which line of the body err is about, when that is known.
+func (w *worker) lineError(err error) error {
+	if w.line < 0 {
+		return err
+	}
+	return fmt.Errorf("line at byte offset %d: %w", w.line, err)
 }
 
 // familyName returns the family name as a string, allocated once per name and worker, not once per scrape.

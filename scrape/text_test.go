@@ -105,7 +105,7 @@ func TestTextMatchesTextparse(t *testing.T) {
 	// A label name twice fails the scrape in both readers, with one error.
 	_, _, fastErr, refErr, ok := readBoth(t, nil, []byte("ok 1\ndup{a=\"1\",a=\"2\"} 1\n"))
 	require.True(t, ok)
-	require.EqualError(t, fastErr, `dup: label name "a" is not unique: invalid sample`)
+	require.EqualError(t, fastErr, `line at byte offset 5: "dup": label name "a" is not unique: invalid sample`)
 	require.Equal(t, refErr, fastErr)
 }
 
