@@ -49,11 +49,11 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 	if err := client.Validate(); err != nil {
 		return nil, err
 	}
-	withCredentials := takeCredentials(&client)
-	c, err := promconfig.NewClientFromConfig(client, cfg.Name,
-		// A live target reuses its connection every interval; one idle for longer belongs to a target
-		// discovery has dropped, and is closed instead of lingering (and holding goroutines) for minutes.
-		promconfig.WithIdleConnTimeout(max(3*time.Duration(cfg.ScrapeInterval), 5*time.Second)))
+	// A live target reuses its connection every interval; one idle for longer belongs to a target discovery
+	// has dropped, and is closed instead of lingering (and holding goroutines) for minutes.
+	idle := promconfig.WithIdleConnTimeout(max(3*time.Duration(cfg.ScrapeInterval), 5*time.Second))
+	withCredentials := takeCredentials(&client, idle)
+	c, err := promconfig.NewClientFromConfig(client, cfg.Name, idle)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 )
 
@@ -142,5 +143,86 @@ func TestBearerTokenFileExcludesOtherCredentials(t *testing.T) {
 		c.BearerTokenFile = "/run/secrets/token"
 		set(c)
 		require.ErrorContains(t, c.Init(), "bearer-token-file")
+	}
+}
+
+// headerRecorder is a loopback server that answers m 1 and records one header of each request.
+type headerRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func startHeaderRecorder(t *testing.T, name string, redirect func() string) *headerRecorder {
+	t.Helper()
+	h := &headerRecorder{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.seen = append(h.seen, r.Header.Get(name))
+		h.mu.Unlock()
+		if redirect != nil {
+			http.Redirect(w, r, redirect(), http.StatusFound)
+			return
+		}
+		_, _ = w.Write([]byte("m 1\n"))
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *headerRecorder) values() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.seen...)
+}
+
+// The credentials of a prometheus_config job that Prometheus' client adds itself, an OAuth2 access token and
+// the http_headers given as secrets or files, go to the origin the scrape started at and not to another
+// port of the same host it redirects to: Prometheus would send them there. A header given as a plain value
+// is not a credential, and follows the redirect as in Prometheus.
+func TestPrometheusConfigCredentialsStayAtOrigin(t *testing.T) {
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ParseForm() != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"oauth-tok","token_type":"Bearer","expires_in":3600}`))
+	}))
+	t.Cleanup(tokens.Close)
+	headerFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(headerFile, []byte("file-k3y\n"), 0o600))
+
+	for _, tc := range []struct {
+		name, header, value string
+		client              promconfig.HTTPClientConfig
+		followed            bool // the other origin gets it too
+	}{
+		{name: "oauth2", header: "Authorization", value: "Bearer oauth-tok", client: promconfig.HTTPClientConfig{
+			OAuth2: &promconfig.OAuth2{ClientID: "id", ClientSecret: "secret", TokenURL: tokens.URL + "/token"}}},
+		{name: "http_headers secret", header: "X-Api-Key", value: "k3y", client: promconfig.HTTPClientConfig{
+			HTTPHeaders: &promconfig.Headers{Headers: map[string]promconfig.Header{"x-api-key": {Secrets: []promconfig.Secret{"k3y"}}}}}},
+		{name: "http_headers file", header: "X-Api-Key", value: "file-k3y", client: promconfig.HTTPClientConfig{
+			HTTPHeaders: &promconfig.Headers{Headers: map[string]promconfig.Header{"X-Api-Key": {Files: []string{headerFile}}}}}},
+		{name: "http_headers value", header: "X-Tenant", value: "t1", followed: true, client: promconfig.HTTPClientConfig{
+			HTTPHeaders: &promconfig.Headers{Headers: map[string]promconfig.Header{"X-Tenant": {Values: []string{"t1"}}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			other := startHeaderRecorder(t, tc.header, nil)
+			origin := startHeaderRecorder(t, tc.header, func() string { return other.URL + "/metrics" })
+			c := valid()
+			client := tc.client
+			client.FollowRedirects, client.EnableHTTP2 = true, true
+			c.HTTPClient = &client
+			s := newScraper(t, c, strings.TrimPrefix(origin.URL, "http://"))
+			r := scrapeOnce(t, s)
+			require.Len(t, r.series("m"), 1, "the redirect is followed: %s", s.Targets()[0].Health().LastError)
+			require.Equal(t, []string{tc.value}, origin.values(), "the origin gets it")
+			want := ""
+			if tc.followed {
+				want = tc.value
+			}
+			require.Equal(t, []string{want}, other.values(), "another port of the host")
+		})
 	}
 }
