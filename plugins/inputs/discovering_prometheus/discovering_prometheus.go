@@ -23,6 +23,7 @@ import (
 
 	root "github.com/discovering-prometheus/discovering-prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -289,7 +290,7 @@ func (p *DiscoveringPrometheus) ready() bool {
 				groups = append(groups, p.runner.Groups(key)...)
 			}
 			for _, err := range s.Sync(groups) {
-				p.Log.Warn(err.Error())
+				p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
 			}
 		}
 	}

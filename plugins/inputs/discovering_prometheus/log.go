@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/influxdata/telegraf"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
 
 // slogHandler writes the records of the discovery and scrape packages (and of Prometheus' discoverers,
@@ -45,18 +47,24 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 		h.write(&b, a)
 		return true
 	})
+	// One line, of a bounded length: a record may carry what a target or a discoverer's API sent.
+	msg := safetext.Line(b.String(), MaxLogLine)
 	switch level(r.Level) {
 	case telegraf.Error:
-		h.log.Error(b.String())
+		h.log.Error(msg)
 	case telegraf.Warn:
-		h.log.Warn(b.String())
+		h.log.Warn(msg)
 	case telegraf.Info:
-		h.log.Info(b.String())
+		h.log.Info(msg)
 	default:
-		h.log.Debug(b.String())
+		h.log.Debug(msg)
 	}
 	return nil
 }
+
+// MaxLogLine bounds the messages the plugin logs, in bytes: far below the 64 KiB line that Telegraf's
+// inputs.execd reads of a plugin's stderr.
+const MaxLogLine = 4096
 
 func (h *slogHandler) write(b *strings.Builder, a slog.Attr) {
 	if a.Equal(slog.Attr{}) {
