@@ -61,6 +61,7 @@ type DiscoveringPrometheus struct {
 	runner    *discovery.Runner
 	registry  *prometheus.Registry
 	stats     *statistics
+	infs      *infReport
 
 	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
 	scrapers []*scrape.Scraper
@@ -184,6 +185,7 @@ func formatNames() []string {
 // Start runs the discoverers in the background and prepares the scrapers.
 func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.logger = newSlogLogger(p.Log)
+	p.infs = newInfReport(p.Log)
 	p.registry = prometheus.NewRegistry()
 	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
 	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
@@ -223,7 +225,7 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 		if !ok {
 			strs = newInterner()
 		}
-		k := &sink{acc: acc, convert: p.convert(), routes: p.routes, strs: strs}
+		k := &sink{acc: acc, convert: p.convert(), routes: p.routes, strs: strs, infs: p.infs}
 		sinks = append(sinks, k)
 		return k
 	})
@@ -293,6 +295,13 @@ func (p *DiscoveringPrometheus) ready() bool {
 				p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
 			}
 		}
+		live := make(map[*scrape.Target]bool)
+		for _, s := range p.scrapers {
+			for _, t := range s.Targets() {
+				live[t] = true
+			}
+		}
+		p.infs.keep(live)
 	}
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -159,6 +161,8 @@ type promConverter struct {
 	instance, job  string // the target's labels of these names, "" when it has none
 	restoreExports bool   // exported_instance and exported_job are scraped labels the target's displaced
 
+	infs int // the scrape's samples of value ±Inf, which line protocol cannot carry
+
 	groups map[string]*promGroup // the histograms and summaries of the scrape, by family and labels
 	order  []*promGroup          // the same, in order of appearance
 	spare  []*promGroup          // groups of earlier scrapes, for reuse
@@ -252,6 +256,9 @@ func (c *promConverter) add(ms []telegraf.Metric, sample *scrape.Sample, s *scra
 		c.instance = t.Labels.Get(model.InstanceLabel)
 		c.job = t.Labels.Get(model.JobLabel)
 		c.restoreExports = !s.Config().HonorLabels
+	}
+	if math.IsInf(sample.Value, 0) {
+		c.infs++
 	}
 	name := sample.Labels.Get(model.MetricNameLabel)
 	role, typ := classify(sample, name)
@@ -470,6 +477,7 @@ func (c *promConverter) suffixed(family, suffix string, strs *interner) string {
 }
 
 func (c *promConverter) drop() {
+	c.infs = 0
 	clear(c.groups)
 	for _, g := range c.order {
 		g.count, g.sum, g.points = 0, 0, g.points[:0]
@@ -495,6 +503,7 @@ type sink struct {
 	convert converter
 	routes  map[*scrape.Scraper]*routing
 	strs    *interner
+	infs    *infReport
 	metrics []telegraf.Metric
 }
 
@@ -509,6 +518,9 @@ func (k *sink) Drop() {
 }
 
 func (k *sink) Flush() {
+	if c, ok := k.convert.(*promConverter); ok && c.target != nil {
+		k.infs.report(c.target, c.infs)
+	}
 	k.metrics = k.convert.flush(k.metrics, k.strs)
 	for _, m := range k.metrics {
 		k.acc.AddMetric(m)
@@ -549,4 +561,47 @@ func (in *interner) add(v string) string {
 	}
 	in.strs[v] = v
 	return v
+}
+
+// infReport logs how many samples of a target are ±Inf, which the prometheus formats keep (as
+// inputs.prometheus does) but line protocol cannot carry: Telegraf's InfluxDB outputs and the runner drop
+// them, one metric at a time. One line per target when the number changes, not one per sample and gather.
+type infReport struct {
+	log  telegraf.Logger
+	mu   sync.Mutex
+	last map[*scrape.Target]int // the targets whose last scrape had any
+}
+
+func newInfReport(log telegraf.Logger) *infReport {
+	return &infReport{log: log, last: make(map[*scrape.Target]int)}
+}
+
+// report takes the number of ±Inf samples of a scrape of t.
+func (r *infReport) report(t *scrape.Target, n int) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	before := r.last[t]
+	if n == 0 {
+		delete(r.last, t)
+	} else {
+		r.last[t] = n
+	}
+	r.mu.Unlock()
+	if n > 0 && n != before {
+		r.log.Warnf("target %s: %d ±Inf sample(s), which line protocol cannot carry: InfluxDB outputs drop them (logged again when the number changes)",
+			httpconfig.RedactURL(t.URL), n)
+	}
+}
+
+// keep forgets the targets that are gone.
+func (r *infReport) keep(live map[*scrape.Target]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t := range r.last {
+		if !live[t] {
+			delete(r.last, t)
+		}
+	}
 }

@@ -427,3 +427,65 @@ func TestMetricFormatNames(t *testing.T) {
 	require.NoError(t, p.Init())
 	require.Equal(t, "kapacitor", p.MetricFormat, "the default")
 }
+
+// ±Inf samples: the prometheus formats keep them, as inputs.prometheus does, but line protocol cannot carry
+// them, and Telegraf's serializer and the runner's logged each such metric on every gather (10,000 lines
+// for 10,000 series). The plugin says how many a target has, once, and again only when the number changes.
+func TestPrometheusFormatsLogInfOncePerTarget(t *testing.T) {
+	var infs atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, "# TYPE g gauge\n")
+		for i := range infs.Load() {
+			fmt.Fprintf(w, "g{i=\"%d\"} %s\n", i, []string{"+Inf", "-Inf"}[i%2])
+		}
+		fmt.Fprint(w, "fine 1\n")
+	}))
+	defer srv.Close()
+	for _, v := range versions {
+		t.Run(v.format, func(t *testing.T) {
+			conf := strings.Replace(scraperConf("", ""), "localhost:9100", strings.TrimPrefix(srv.URL, "http://"), 1)
+			conf = strings.Replace(conf, "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  metric_format = \""+v.format+"\"", 1)
+			p := mustLoad(t, conf)
+			log := &testutil.CaptureLogger{}
+			p.Log = log
+			require.NoError(t, p.Init())
+			acc := &testutil.Accumulator{}
+			require.NoError(t, p.Start(acc))
+			defer p.Stop()
+			now := time.Now()
+			gather := func(n int64) {
+				infs.Store(n)
+				now = now.Add(time.Hour) // the target is due
+				acc.ClearMetrics()
+				p.gatherAt(acc, now)
+			}
+			infs.Store(1000)
+			require.NoError(t, p.Gather(acc)) // waits for discovery
+			for _, n := range []int64{1000, 1000, 10, 10, 0, 0, 10} {
+				gather(n)
+			}
+			infMetrics := 0
+			for _, m := range acc.GetTelegrafMetrics() {
+				for _, f := range m.FieldList() {
+					if math.IsInf(f.Value.(float64), 0) {
+						infMetrics++
+					}
+				}
+			}
+			require.Equal(t, 10, infMetrics, "the metrics are kept, as inputs.prometheus keeps them")
+			var warnings []string
+			for _, m := range log.Messages() {
+				if m.Level == testutil.LevelWarn {
+					warnings = append(warnings, m.Text)
+				}
+			}
+			url := srv.URL + "/metrics"
+			require.Equal(t, []string{
+				"target " + url + ": 1000 ±Inf sample(s), which line protocol cannot carry: InfluxDB outputs drop them (logged again when the number changes)",
+				"target " + url + ": 10 ±Inf sample(s), which line protocol cannot carry: InfluxDB outputs drop them (logged again when the number changes)",
+				"target " + url + ": 10 ±Inf sample(s), which line protocol cannot carry: InfluxDB outputs drop them (logged again when the number changes)",
+			}, warnings)
+		})
+	}
+}
