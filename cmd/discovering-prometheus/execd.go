@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"sync"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/agent"
-	"github.com/influxdata/telegraf/logger"
 	"github.com/influxdata/telegraf/metric"
 	"github.com/influxdata/telegraf/models"
 	"github.com/influxdata/telegraf/plugins/common/shim"
@@ -35,6 +35,7 @@ type lineOutput struct {
 	metrics chan telegraf.Metric
 	done    chan error
 	out     *syncWriter
+	logs    *stderrLog
 }
 
 // syncWriter is a buffered writer safe for the scrape workers and the serializer to share.
@@ -71,28 +72,65 @@ func (o *lineOutput) gather(input telegraf.Input, acc telegraf.Accumulator) erro
 	return input.Gather(acc)
 }
 
-func newLineOutput(w io.Writer) *lineOutput {
-	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), done: make(chan error, 1), out: &syncWriter{w: bufio.NewWriterSize(w, 256<<10)}}
+func newLineOutput(w io.Writer, logs *stderrLog) *lineOutput {
+	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), done: make(chan error, 1), out: &syncWriter{w: bufio.NewWriterSize(w, 256<<10)}, logs: logs}
 	go func() {
 		serializer := &influx.Serializer{}
 		err := serializer.Init()
 		out := o.out
+		var failed unwritable
 		for m := range o.metrics {
 			if m == endOfGather {
+				failed.report(logs)
 				err = errors.Join(err, out.Flush())
 				continue
 			}
 			b, serr := serializer.Serialize(m)
 			if serr != nil {
-				fmt.Fprintln(os.Stderr, "discovering-prometheus: cannot serialize metric:", serr)
+				failed.add(m, serr)
 				continue
 			}
 			_, werr := out.Write(b)
 			err = errors.Join(err, werr)
 		}
+		failed.report(logs)
 		o.done <- errors.Join(err, out.Flush())
 	}()
 	return o
+}
+
+// unwritable counts the metrics of a gather that line protocol cannot carry, to log them once per gather
+// rather than once per metric. A metric whose fields are all NaN or ±Inf is dropped without a word, as
+// Telegraf's InfluxDB output drops it: the plugin logs its target's ±Inf samples itself, once.
+type unwritable struct {
+	n     int
+	first error
+}
+
+func (u *unwritable) add(m telegraf.Metric, err error) {
+	if !nonFinite(m) {
+		if u.n++; u.first == nil {
+			u.first = err
+		}
+	}
+}
+
+// nonFinite tells whether a metric has fields and all of them are NaN or ±Inf.
+func nonFinite(m telegraf.Metric) bool {
+	fields := m.FieldList()
+	for _, f := range fields {
+		if v, ok := f.Value.(float64); !ok || (!math.IsNaN(v) && !math.IsInf(v, 0)) {
+			return false
+		}
+	}
+	return len(fields) > 0
+}
+
+func (u *unwritable) report(logs *stderrLog) {
+	if u.n > 0 {
+		logs.print(telegraf.Error, runnerSource, fmt.Sprintf("%d metrics of the gather cannot be written as line protocol and were dropped; the first: %v", u.n, u.first))
+	}
+	*u = unwritable{}
 }
 
 // close writes what is left and reports the first write error.
@@ -103,7 +141,7 @@ func (o *lineOutput) close() error {
 
 // prepare initialises the input as Telegraf would and returns an accumulator that feeds out.
 func prepare(input telegraf.Input, out *lineOutput) (telegraf.Accumulator, error) {
-	models.SetLoggerOnPlugin(input, logger.New("inputs", "discovering_prometheus", ""))
+	models.SetLoggerOnPlugin(input, out.logs.logger("inputs.discovering_prometheus"))
 	if p, ok := input.(telegraf.Initializer); ok {
 		if err := p.Init(); err != nil {
 			return nil, err
@@ -115,8 +153,8 @@ func prepare(input telegraf.Input, out *lineOutput) (telegraf.Accumulator, error
 }
 
 // gatherOnce runs the input through one gather and writes its metrics as line protocol.
-func gatherOnce(input telegraf.Input, stdout io.Writer) error {
-	out := newLineOutput(stdout)
+func gatherOnce(input telegraf.Input, stdout io.Writer, logs *stderrLog) error {
+	out := newLineOutput(stdout, logs)
 	acc, err := prepare(input, out)
 	if err == nil {
 		err = withService(input, acc, func() error { return out.gather(input, acc) })
@@ -126,8 +164,8 @@ func gatherOnce(input telegraf.Input, stdout io.Writer) error {
 
 // serve speaks the execd protocol until stdin closes or a signal arrives. A poll interval of 0 means
 // gathers only on request.
-func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Duration) error {
-	out := newLineOutput(stdout)
+func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Duration, logs *stderrLog) error {
+	out := newLineOutput(stdout, logs)
 	acc, err := prepare(input, out)
 	if err != nil {
 		return errors.Join(err, out.close())
@@ -160,7 +198,7 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 			case <-tick:
 			}
 			if err := out.gather(input, acc); err != nil {
-				fmt.Fprintln(os.Stderr, "discovering-prometheus: failed to gather metrics:", err)
+				logs.print(telegraf.Error, runnerSource, "failed to gather metrics: "+err.Error())
 			}
 			out.metrics <- endOfGather
 		}

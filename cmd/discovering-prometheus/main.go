@@ -18,6 +18,7 @@ import (
 
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/logger"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/profiling"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
@@ -35,6 +36,11 @@ func main() {
 	migrateKapacitor := flag.String("migrate-kapacitor", "", "print the Telegraf configuration equivalent to the [[scraper]] and discoverer sections of this kapacitor.conf, and exit")
 	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof profiles on this address (host:port), as Telegraf's --pprof-addr does")
 	flag.Parse()
+
+	// Every record, the plugin's and those of Telegraf's and Go's standard loggers, goes through one queue to
+	// stderr, as lines Telegraf's inputs.execd reads at their level (log.go).
+	logs := newStderrLog(os.Stderr, telegraf.Info, logQueueLen)
+	logger.RedirectLogging(logs)
 
 	if *pprofAddr != "" {
 		if err := profiling.Serve(*pprofAddr); err != nil {
@@ -55,18 +61,25 @@ func main() {
 		return
 	}
 
-	if err := run(*configFile, *once, *pollInterval, *pollIntervalDisabled); err != nil {
-		fmt.Fprintln(os.Stderr, "discovering-prometheus:", err)
+	err := run(logs, *configFile, *once, *pollInterval, *pollIntervalDisabled)
+	if err != nil {
+		logs.errorLines(err)
+	}
+	logs.close(logCloseWait)
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
-func run(configFile string, once bool, pollInterval time.Duration, pollDisabled bool) error {
+// logCloseWait is how long an ending runner waits for stderr to take the last log lines.
+const logCloseWait = 2 * time.Second
+
+func run(logs *stderrLog, configFile string, once bool, pollInterval time.Duration, pollDisabled bool) error {
 	var self *selfMetrics
 	data, source := defaultConfig, "the embedded default configuration"
 	if configFile == "" {
 		var err error
-		if self, err = serveSelfMetrics(); err != nil {
+		if self, err = serveSelfMetrics(logs); err != nil {
 			return err
 		}
 		defer self.Close()
@@ -77,35 +90,39 @@ func run(configFile string, once bool, pollInterval time.Duration, pollDisabled 
 		}
 		source = configFile
 	}
-	input, err := loadInput(data, source)
+	input, level, err := loadInput(data, source)
 	if err != nil {
 		return err
+	}
+	if level != telegraf.None {
+		logs.setLevel(level)
 	}
 	if p, ok := input.(*plugin.DiscoveringPrometheus); ok && self != nil {
 		self.watch(p)
 	}
 	if *targetsFlag {
-		return showTargets(input, os.Stdout, *jsonFlag)
+		return showTargets(input, os.Stdout, *jsonFlag, logs)
 	}
 	if once {
-		return gatherOnce(input, os.Stdout)
+		return gatherOnce(input, os.Stdout, logs)
 	}
 	if pollDisabled {
 		pollInterval = 0
 	}
-	return serve(input, os.Stdin, os.Stdout, pollInterval)
+	return serve(input, os.Stdin, os.Stdout, pollInterval, logs)
 }
 
 // loadInput reads the plugin's table with Telegraf's own configuration loader, so that a file means here
 // what it means in telegraf.conf: ${VAR} is expanded, secret-store references resolve, and a relabel
-// replacement's $1 stays $1 (the execd shim's loader expands every $, with no escape).
-func loadInput(data []byte, source string) (telegraf.Input, error) {
+// replacement's $1 stays $1 (the execd shim's loader expands every $, with no escape). level is the table's
+// log_level, telegraf.None when it sets none.
+func loadInput(data []byte, source string) (input telegraf.Input, level telegraf.LogLevel, err error) {
 	c := config.NewConfig()
 	if err := c.LoadConfigData(data, source); err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
+		return nil, telegraf.None, fmt.Errorf("%s: %w", source, err)
 	}
 	if len(c.Inputs) != 1 || c.Inputs[0].Config.Name != "discovering_prometheus" {
-		return nil, fmt.Errorf("%s: want exactly one [[inputs.discovering_prometheus]] table, found inputs %v", source, c.InputNames())
+		return nil, telegraf.None, fmt.Errorf("%s: want exactly one [[inputs.discovering_prometheus]] table, found inputs %v", source, c.InputNames())
 	}
-	return c.Inputs[0].Input, nil
+	return c.Inputs[0].Input, telegraf.LogLevelFromString(c.Inputs[0].Config.LogLevel), nil
 }

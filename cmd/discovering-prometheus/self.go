@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync/atomic"
 
+	"github.com/influxdata/telegraf"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,15 +24,16 @@ const selfEnv = "DISCOVERING_PROMETHEUS_SELF"
 type selfMetrics struct {
 	server *http.Server
 	plugin atomic.Pointer[plugin.DiscoveringPrometheus]
+	logs   *stderrLog
 }
 
-func serveSelfMetrics() (*selfMetrics, error) {
+func serveSelfMetrics(logs *stderrLog) (*selfMetrics, error) {
 	// Loopback only: these metrics are for this runner, not for the network.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &selfMetrics{}
+	s := &selfMetrics{logs: logs}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -42,7 +45,7 @@ func serveSelfMetrics() (*selfMetrics, error) {
 	s.server = &http.Server{Handler: mux}
 	go func() {
 		if err := s.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			os.Stderr.WriteString("discovering-prometheus: self-metrics: " + err.Error() + "\n")
+			logs.print(telegraf.Error, runnerSource, "self-metrics: "+err.Error())
 		}
 	}()
 	return s, os.Setenv(selfEnv, l.Addr().String())
@@ -59,6 +62,7 @@ var (
 	samplesDesc  = selfDesc("samples_total", "Samples scraped.")
 	durationDesc = selfDesc("scrape_duration_seconds_total", "Time spent scraping.")
 	targetsDesc  = selfDesc("targets", "Targets discovered and not blacklisted.")
+	droppedDesc  = prometheus.NewDesc("discovering_prometheus_log_lines_dropped_total", "Log lines dropped because stderr was not read fast enough.", nil, nil)
 )
 
 func selfDesc(name, help string) *prometheus.Desc {
@@ -67,13 +71,14 @@ func selfDesc(name, help string) *prometheus.Desc {
 
 // Describe implements prometheus.Collector.
 func (*selfMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc} {
+	for _, d := range []*prometheus.Desc{scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc, droppedDesc} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (s *selfMetrics) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.logs.Dropped()))
 	p := s.plugin.Load()
 	if p == nil {
 		return

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -14,7 +16,7 @@ import (
 // endpoint listens on loopback only, and no other address of the machine reaches it.
 func TestSelfMetricsListenOnLoopbackOnly(t *testing.T) {
 	t.Setenv(selfEnv, "") // restored when the test ends
-	s, err := serveSelfMetrics()
+	s, err := serveSelfMetrics(newStderrLog(io.Discard, telegraf.Info, logQueueLen))
 	require.NoError(t, err)
 	defer s.Close()
 

@@ -22,12 +22,12 @@ var (
 )
 
 // showTargets gathers once, discarding the metrics, and prints the targets.
-func showTargets(input telegraf.Input, out io.Writer, asJSON bool) error {
+func showTargets(input telegraf.Input, out io.Writer, asJSON bool, logs *stderrLog) error {
 	p, ok := input.(*plugin.DiscoveringPrometheus)
 	if !ok {
 		return fmt.Errorf("-targets: the input is %T, not discovering_prometheus", input)
 	}
-	if err := gatherOnce(input, io.Discard); err != nil {
+	if err := gatherOnce(input, io.Discard, logs); err != nil {
 		return err
 	}
 	targets := p.Targets()
