@@ -1,8 +1,13 @@
 package discovery
 
 import (
+	"bytes"
+	"context"
+	"log"
+	"log/slog"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
@@ -135,4 +140,19 @@ func TestKubernetesValidation(t *testing.T) {
 	// The runner's validation names the section and the id.
 	_, err := Validate((&Sections{Kubernetes: []*Kubernetes{{Common: Common{ID: "k"}, APIServers: server}}}).Providers())
 	require.EqualError(t, err, `kubernetes "k": role: required (resource is Kapacitor's name for it): pod, service, endpoints, endpointslice, node or ingress`)
+}
+
+// A klog record that belongs to no failing discoverer goes through Go's standard logger (Telegraf's and
+// the runner's log) as one line that starts with its level, as Telegraf's logger and inputs.execd read it.
+func TestKubeLogsOtherRecordsGoToTheStandardLoggerAtTheirLevel(t *testing.T) {
+	var buf bytes.Buffer
+	prevOut, prevFlags := log.Writer(), log.Flags()
+	log.SetOutput(&buf)
+	log.SetFlags(0)
+	defer func() { log.SetOutput(prevOut); log.SetFlags(prevFlags) }()
+
+	rec := slog.NewRecord(time.Now(), slog.LevelWarn, "Use tokens from the TokenRequest API\nor manually created", 0)
+	rec.AddAttrs(slog.String("reason", "deprecated"))
+	require.NoError(t, kubeLogs.Handle(context.Background(), rec))
+	require.Equal(t, `W! [inputs.discovering_prometheus] kubernetes client: Use tokens from the TokenRequest API\nor manually created reason=deprecated`+"\n", buf.String())
 }
