@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log"
 	"math"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -136,4 +139,27 @@ func TestUnwritableMetricsAreLoggedOncePerGather(t *testing.T) {
 	require.Equal(t, "ok value=1 1700000000000000000\nok value=1 1700000000000000000\n", stdout.String())
 	line := "E! [discovering-prometheus] 2 metrics of the gather cannot be written as line protocol and were dropped; the first: \"empty\": no serializable fields\n"
 	require.Equal(t, line+line, stderr.String())
+}
+
+// The lines dropped are counted in the runner's self metrics, which the embedded default configuration
+// scrapes.
+func TestSelfMetricsCountDroppedLogLines(t *testing.T) {
+	t.Setenv(selfEnv, "") // restored when the test ends
+	w := newStuckWriter()
+	logs := newStderrLog(w, telegraf.Info, 1)
+	defer close(w.release)
+	logs.print(telegraf.Info, runnerSource, "taken")
+	<-w.entered
+	for range 3 {
+		logs.print(telegraf.Info, runnerSource, "one queued, two dropped")
+	}
+	s, err := serveSelfMetrics(logs)
+	require.NoError(t, err)
+	defer s.Close()
+	resp, err := (&http.Client{Timeout: time.Minute}).Get("http://" + os.Getenv(selfEnv) + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), "\ndiscovering_prometheus_log_lines_dropped_total 2\n")
 }

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/influxdata/telegraf"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
