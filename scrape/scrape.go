@@ -371,9 +371,10 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 			last, located = track(w.body, p.Comment(), last, located) // the text of the line, for all three
 		case textparse.EntrySeries:
 			series, ts, value := p.Series()
-			if last, located = track(w.body, series, last, located); located {
-				w.line = last
+			if last, located = track(w.body, series, last, located); !located {
+				last = -1
 			}
+			w.line = last
 			if protobuf || !seriesLabels(series, w.familyType, &w.parsed, &w.unescaped) {
 				p.Labels(&w.ptmp)
 				w.parsed = w.parsed[:0]
