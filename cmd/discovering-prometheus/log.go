@@ -57,8 +57,8 @@ func (l *stderrLog) getLevel() telegraf.LogLevel { return telegraf.LogLevel(l.le
 
 func (l *stderrLog) drain(w io.Writer) {
 	defer close(l.done)
-	// The drops are reported once what was queued before them is out, or after a queue's length of lines
-	// when stderr keeps the queue from ever running empty.
+	// The drops are reported once what was queued before them is out, or after more than a queue's length
+	// of lines when stderr keeps the queue from ever running empty.
 	written := 0
 	report := func() {
 		written = 0
@@ -71,7 +71,7 @@ func (l *stderrLog) drain(w io.Writer) {
 		select {
 		case line := <-l.lines:
 			_, _ = w.Write(line)
-			if written++; len(l.lines) == 0 || written >= cap(l.lines) {
+			if written++; len(l.lines) == 0 || written > cap(l.lines) {
 				report()
 			}
 		case <-l.wake:
