@@ -100,8 +100,9 @@ func sortLabels(ls []labels.Label) {
 
 // Sink receives the samples of scrapes. Each parse slot of a Run has its own, so a Sink is not shared.
 type Sink interface {
-	// Add receives one sample of target t of scraper s.
-	Add(s *Scraper, t *Target, sample *Sample)
+	// Add receives one sample of target t of scraper s. An error refuses the sample as invalid, which
+	// fails the scrape.
+	Add(s *Scraper, t *Target, sample *Sample) error
 	// Drop forgets the samples added since the last Flush: the scrape failed, and Prometheus keeps
 	// nothing of a failed scrape.
 	Drop()
@@ -219,7 +220,10 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	if err != nil {
 		sink.Drop() // kept still counts the samples taken before the failure, as Prometheus reports them
 	}
-	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept)
+	if serr := w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept); serr != nil && err == nil {
+		sink.Drop() // the sink refuses the target's own labels: nothing of it can be written
+		err = serr
+	}
 	sink.Flush()
 	slots <- slot
 
@@ -437,8 +441,7 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	if inFamily(name, w.family) {
 		w.sample.Type, w.sample.Family = w.familyType, w.family
 	}
-	sink.Add(s, t, &w.sample)
-	return nil
+	return sink.Add(s, t, &w.sample)
 }
 
 // validNames tells whether Prometheus' UTF-8 validation takes a series' names: UTF-8, and no label name
@@ -586,8 +589,8 @@ func (w *worker) builderLabels() Labels {
 // appendParsed appends a label to w.parsed: the Range callback for textparse's labels.
 func (w *worker) appendParsed(l labels.Label) { w.parsed = append(w.parsed, l) }
 
-// synthetic adds the series Prometheus adds for every scrape.
-func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples, kept int) {
+// synthetic adds the series Prometheus adds for every scrape; an error is the sink's refusal of one.
+func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples, kept int) error {
 	upValue := 0.0
 	if up {
 		upValue = 1
@@ -604,6 +607,9 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 		w.lb.Reset(t.Labels)
 		w.lb.Set(model.MetricNameLabel, m.name)
 		w.sample = Sample{Labels: w.builderLabels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
-		sink.Add(s, t, &w.sample)
+		if err := sink.Add(s, t, &w.sample); err != nil {
+			return err
+		}
 	}
+	return nil
 }

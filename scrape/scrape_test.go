@@ -36,12 +36,13 @@ type recorderSink struct {
 	types   map[string]model.MetricType
 }
 
-func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) {
+func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) error {
 	k.pending = append(k.pending, fmt.Sprintf("%s %v@%d", s.Labels.String(), s.Value, s.Timestamp))
 	if k.types == nil {
 		k.types = map[string]model.MetricType{}
 	}
 	k.types[strings.Clone(s.Labels.Get(model.MetricNameLabel))] = s.Type
+	return nil
 }
 
 func (k *recorderSink) Drop() { k.pending = nil }

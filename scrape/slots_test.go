@@ -18,8 +18,8 @@ type countingSink struct {
 	n                int64
 }
 
-func (k *countingSink) Add(*Scraper, *Target, *Sample) { k.n++ }
-func (k *countingSink) Drop()                          { k.n = 0 }
+func (k *countingSink) Add(*Scraper, *Target, *Sample) error { k.n++; return nil }
+func (k *countingSink) Drop()                                { k.n = 0 }
 func (k *countingSink) Flush() {
 	time.Sleep(5 * time.Millisecond)
 	k.flushed.Add(k.n)

@@ -248,7 +248,7 @@ func classify(s *scrape.Sample, name string) (promRole, telegraf.ValueType) {
 func (c *promConverter) add(ms []telegraf.Metric, sample *scrape.Sample, s *scrape.Scraper, t *scrape.Target, r *routing, strs *interner) []telegraf.Metric {
 	if t != c.target {
 		c.target = t
-		c.url = strs.get(t.URL)
+		c.url = strs.get(safeValue(t.URL))
 		c.instance = t.Labels.Get(model.InstanceLabel)
 		c.job = t.Labels.Get(model.JobLabel)
 		c.restoreExports = !s.Config().HonorLabels
@@ -495,11 +495,16 @@ type sink struct {
 	convert converter
 	routes  map[*scrape.Scraper]*routing
 	strs    *interner
+	safe    lineSafe
 	metrics []telegraf.Metric
 }
 
-func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) {
+func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) error {
+	if keep, err := k.safe.apply(sample); !keep {
+		return err
+	}
 	k.metrics = k.convert.add(k.metrics, sample, s, t, k.routes[s], k.strs)
+	return nil
 }
 
 func (k *sink) Drop() {
