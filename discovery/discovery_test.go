@@ -112,6 +112,41 @@ func TestRunner(t *testing.T) {
 	r.Stop()
 }
 
+// A file-discovery with one unreadable file is failing until that file reads again: another file's update
+// is no recovery, and the failure is logged once, however often the files are read.
+func TestFileRecoversWhenTheFailingFileReads(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(good, []byte(`[{"targets":["g:1"]}]`), 0o644))
+	require.NoError(t, os.WriteFile(bad, []byte(`not json`), 0o644))
+	configs, err := Validate((&Sections{File: []*File{{Common: Common{ID: "f"}, Files: []string{filepath.Join(dir, "*.json")}}}}).Providers())
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logs := func(msg string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(buf.String(), msg)
+	}
+	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
+	r.Start()
+	defer r.Stop()
+	<-r.Ready()
+	key := Key{"file-discovery", "f"}
+	// The good file changes twice: two more updates, while bad.json is read and fails each time.
+	for _, targets := range []string{`["g:1","g:2"]`, `["g:3"]`} {
+		v := r.Version()
+		require.NoError(t, os.WriteFile(good, []byte(`[{"targets":`+targets+`}]`), 0o644))
+		require.Eventually(t, func() bool { return r.Version() > v }, 10*time.Second, 20*time.Millisecond)
+	}
+	require.Equal(t, 0, logs("discoverer recovered"), buf.String())
+	require.Equal(t, 1, logs("Error reading file"), buf.String())
+
+	require.NoError(t, os.WriteFile(bad, []byte(`[{"targets":["b:1"]}]`), 0o644))
+	require.Eventually(t, func() bool { return len(r.Groups(key)) == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return logs("discoverer recovered") == 1 }, 10*time.Second, 20*time.Millisecond, buf.String())
+}
+
 func TestDedupHandlerLogsOncePerChange(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex

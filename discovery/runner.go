@@ -156,7 +156,7 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 	}
 	if groups != nil {
 		r.stats[key].Updates++
-		if h := r.logs[key]; h != nil && h.reset() {
+		if h := r.logs[key]; h != nil && h.reset(groups...) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
 	}

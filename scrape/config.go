@@ -112,15 +112,19 @@ func (c *Config) Init() error {
 	if !strings.HasPrefix(c.MetricsPath, "/") {
 		fail("metrics-path", "%q must start with /", c.MetricsPath)
 	}
-	if c.ScrapeInterval < 0 {
+	switch {
+	case c.ScrapeInterval < 0:
 		fail("scrape-interval", "%s is negative", time.Duration(c.ScrapeInterval))
-	}
-	if c.ScrapeInterval == 0 {
+	case c.ScrapeInterval == 0:
 		c.ScrapeInterval = config.Duration(DefaultScrapeInterval)
+	case c.ScrapeInterval < config.Duration(time.Millisecond):
+		fail("scrape-interval", "%s is under 1ms, the finest step of Prometheus' durations", time.Duration(c.ScrapeInterval))
 	}
 	switch {
 	case c.ScrapeTimeout < 0:
 		fail("scrape-timeout", "%s is negative", time.Duration(c.ScrapeTimeout))
+	case c.ScrapeTimeout > 0 && c.ScrapeTimeout < config.Duration(time.Millisecond):
+		fail("scrape-timeout", "%s is under 1ms, the finest step of Prometheus' durations", time.Duration(c.ScrapeTimeout))
 	case c.ScrapeTimeout == 0:
 		// As Prometheus does: the default timeout, but never longer than the interval.
 		c.ScrapeTimeout = config.Duration(min(DefaultScrapeTimeout, time.Duration(c.ScrapeInterval)))

@@ -136,14 +136,23 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 	defer stop()
 	requests := make(chan struct{}, 1)
 	go func() {
-		lines := bufio.NewScanner(stdin)
-		for lines.Scan() {
+		defer stop()
+		lines := bufio.NewReader(stdin)
+		for {
+			// A line is a request, whatever its length: a long one is read on to its end.
+			if _, err := lines.ReadSlice('\n'); errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			} else if err != nil {
+				if !errors.Is(err, io.EOF) {
+					fmt.Fprintln(os.Stderr, "E! [discovering-prometheus] reading stdin:", err)
+				}
+				return
+			}
 			select { // a request while one is pending adds nothing
 			case requests <- struct{}{}:
 			default:
 			}
 		}
-		stop()
 	}()
 	var tick <-chan time.Time
 	if poll > 0 {
