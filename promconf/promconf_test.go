@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	dpdiscovery "github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 func TestLoad(t *testing.T) {
@@ -29,6 +30,7 @@ func TestLoad(t *testing.T) {
 	require.Equal(t, "/metrics", node.Scraper.MetricsPath)
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "node/static/0"}}, node.Keys)
 	require.Empty(t, node.Ignored)
+	require.EqualValues(t, scrape.DefaultBodySizeLimit, node.Scraper.BodySizeLimit, "an unset body_size_limit is the scrapers' default")
 
 	apps := jobs[1]
 	c := apps.Scraper
