@@ -181,6 +181,10 @@ func TestInitErrorsNameSectionAndKey(t *testing.T) {
 		{"missing name", strings.Replace(scraperConf("", ""), `name = "a"`, "", 1), `scraper[0]: name: required`},
 		{"metric format", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  metric_format = \"graphite\"", 1),
 			`metric_format: "graphite" is not one of kapacitor`},
+		{"kapacitor_config not a file", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  kapacitor_config = \"/dev/zero\"", 1),
+			`kapacitor_config: /dev/zero: not a regular file (a character device)`},
+		{"prometheus_config not a file", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  prometheus_config = \"/dev/zero\"", 1),
+			`prometheus_config: /dev/zero: not a regular file (a character device)`},
 		{"no scraper", `
 [[inputs.discovering_prometheus]]
   [[inputs.discovering_prometheus.static-discovery]]
