@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/prometheus/config"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -35,10 +37,26 @@ type Job struct {
 
 // Load reads the scrape_configs of a Prometheus configuration file (and of its scrape_config_files), with
 // the global defaults applied and relative paths resolved against the file's directory, in their order.
+// Each file must be a regular file of at most conffile.MaxSize bytes.
 func Load(path string, logger *slog.Logger) ([]*Job, error) {
-	cfg, err := promconfig.LoadFile(path, false, logger)
+	// promconfig.LoadFile, with the file read within the limit.
+	data, err := conffile.Read(path, false)
 	if err != nil {
 		return nil, err
+	}
+	cfg, err := promconfig.Load(string(data), logger)
+	if err != nil {
+		return nil, fmt.Errorf("parsing YAML file %s: %w", path, err)
+	}
+	cfg.SetDirectory(filepath.Dir(path))
+	// GetScrapeConfigs reads the scrape_config_files whole: they are checked first.
+	for _, pattern := range cfg.ScrapeConfigFiles {
+		files, _ := filepath.Glob(pattern) // a bad pattern is GetScrapeConfigs' error to report
+		for _, f := range files {
+			if err := conffile.Check(f); err != nil {
+				return nil, fmt.Errorf("%s: scrape_config_files: %w", path, err)
+			}
+		}
 	}
 	scrapeConfigs, err := cfg.GetScrapeConfigs()
 	if err != nil {

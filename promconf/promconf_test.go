@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	dpdiscovery "github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 func TestLoad(t *testing.T) {
@@ -29,6 +32,7 @@ func TestLoad(t *testing.T) {
 	require.Equal(t, "/metrics", node.Scraper.MetricsPath)
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "node/static/0"}}, node.Keys)
 	require.Empty(t, node.Ignored)
+	require.EqualValues(t, scrape.DefaultBodySizeLimit, node.Scraper.BodySizeLimit, "an unset body_size_limit is the scrapers' default")
 
 	apps := jobs[1]
 	c := apps.Scraper
@@ -67,6 +71,30 @@ func TestLoadErrors(t *testing.T) {
 	require.NoError(t, writeFile(bad, "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 2s\n"))
 	_, err = Load(bad, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "scrape timeout greater than scrape interval")
+}
+
+// The file and its scrape_config_files are read only when they are regular files of at most 16 MiB: a named
+// pipe would block the read, /dev/zero would fill memory.
+func TestLoadRefusesWhatIsNotABoundedFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	big := filepath.Join(dir, "big.yml")
+	require.NoError(t, writeFile(big, "# "+strings.Repeat("x", 16<<20)+"\n"))
+	main := filepath.Join(dir, "prometheus.yml")
+	for _, tc := range []struct{ path, scrapeConfigFiles, want string }{
+		{"/dev/zero", "", "/dev/zero: not a regular file (a character device)"},
+		{fifo, "", fifo + ": not a regular file (a named pipe)"},
+		{big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
+		{main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
+		{main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
+	} {
+		if tc.scrapeConfigFiles != "" {
+			require.NoError(t, writeFile(main, "scrape_config_files: ["+tc.scrapeConfigFiles+"]\n"))
+		}
+		_, err := Load(tc.path, slog.New(slog.DiscardHandler))
+		require.ErrorContains(t, err, tc.want)
+	}
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }

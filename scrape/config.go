@@ -24,6 +24,13 @@ const (
 	DefaultMetricsPath    = "/metrics"
 )
 
+// DefaultBodySizeLimit is body-size-limit's default, 64 MiB: without a limit (Prometheus has none) a broken
+// or hostile target makes a scrape hold gigabytes. vmagent's 16 MiB is too little for real exporters:
+// kube-state-metrics writes about 4 KiB per pod, 32 MiB at some 8,000 pods, and kube-apiserver's /metrics
+// passes 32 MiB on large installations. 64 MiB takes about 16,000 pods; larger clusters raise it for
+// that job.
+const DefaultBodySizeLimit = 64 << 20
+
 // Config is one [[scraper]] section, with Kapacitor's keys.
 type Config struct {
 	Enabled           *bool               `toml:"enabled"`
@@ -163,8 +170,11 @@ func (c *Config) Init() error {
 	}
 	c.relabel = append(slices.Clone(c.PrometheusRelabel), c.relabel...)
 	c.metricRelabel = append(slices.Clone(c.PrometheusMetricRelabel), c.metricRelabel...)
+	if c.BodySizeLimit == 0 {
+		c.BodySizeLimit = DefaultBodySizeLimit // a negative one means no limit
+	}
 	for key, limit := range map[string]int64{
-		"sample-limit": int64(c.SampleLimit), "body-size-limit": int64(c.BodySizeLimit), "label-limit": int64(c.LabelLimit),
+		"sample-limit": int64(c.SampleLimit), "label-limit": int64(c.LabelLimit),
 		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),
 	} {
 		if limit < 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"slices"
@@ -148,8 +149,13 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 			}
 		}()
 	}
+feed:
 	for _, j := range jobs {
-		queue <- j
+		select {
+		case queue <- j:
+		case <-ctx.Done(): // stopping: the scrapes not started are not started
+			break feed
+		}
 	}
 	close(queue)
 	wg.Wait()
@@ -172,14 +178,14 @@ var (
 )
 
 // fetcher holds what a fetch reuses from one scrape to the next.
-type fetcher struct{ body bytes.Buffer }
+type fetcher struct{ body []byte }
 
 // worker holds what a scrape reuses from one scrape to the next.
 type worker struct {
 	body       []byte // the body being parsed
 	compressed bytes.Reader
 	gzip       *gzip.Reader
-	inflated   bytes.Buffer
+	inflated   []byte
 	symbols    *labels.SymbolTable
 	lb         *labels.Builder
 	unescaped  []byte
@@ -194,31 +200,45 @@ type worker struct {
 	familyType model.MetricType
 	// checkNames is set while textparse reads the body: the names text.go's reader takes are all valid.
 	checkNames bool
+	// The scrape's deadline (zero: none) and timeout, and the context that is done when the scrapes stop.
+	deadline time.Time
+	timeout  time.Duration
+	ctx      context.Context
 }
 
-// scrape fetches the target's body, then takes a slot to parse it in; the scrape's duration leaves out the
-// wait for the slot.
+// scrape fetches the target's body, then takes a slot to inflate and parse it in. The scrape timeout covers
+// all three, measured as the scrape's duration is: without the wait for the slot. A scrape cut short
+// because ctx is done (the plugin is stopping) reports nothing.
 func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan *slot) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
-	contentType, gzipped, err := f.fetch(ctx, s, t)
+	fetchCtx, cancel := context.WithTimeout(ctx, t.Timeout)
+	contentType, gzipped, err := f.fetch(fetchCtx, s, t)
 	cancel()
 	duration := time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
 
 	slot := <-slots
 	parsed := time.Now()
 	w, sink := slot.worker, slot.sink
+	w.deadline, w.timeout, w.ctx = parsed.Add(t.Timeout-duration), t.Timeout, ctx
 	samples, kept := 0, 0
 	if err == nil {
-		w.body, err = w.inflate(f.body.Bytes(), gzipped, s.cfg.BodySizeLimit)
+		w.body, err = w.inflate(f.body, gzipped, s.cfg.BodySizeLimit)
 	}
 	if err == nil {
 		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
 	}
-	w.body = nil
+	w.body, w.deadline, w.ctx = nil, time.Time{}, nil
 	duration += time.Since(parsed)
 	if err != nil {
 		sink.Drop() // kept still counts the samples taken before the failure, as Prometheus reports them
+	}
+	if err != nil && ctx.Err() != nil {
+		sink.Flush()
+		slots <- slot
+		return
 	}
 	if serr := w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept); serr != nil && err == nil {
 		sink.Drop() // the sink refuses the target's own labels: nothing of it can be written
@@ -264,16 +284,20 @@ func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (contentType
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return "", false, fmt.Errorf("server returned HTTP status %s", resp.Status)
 	}
-	f.body.Reset()
 	// A compressed body is limited too: it is never larger than what it inflates to but for gzip's few
 	// bytes of framing, so the limit on inflated bytes (in inflate) decides all but such edge cases.
-	if err := readLimited(&f.body, resp.Body, s.cfg.BodySizeLimit); err != nil {
+	limit := int64(s.cfg.BodySizeLimit)
+	if limit > 0 && resp.ContentLength > limit {
+		return "", false, fmt.Errorf("body size limit of %d bytes exceeded: Content-Length is %d", limit, resp.ContentLength)
+	}
+	if f.body, err = readLimited(f.body, resp.Body, limit, resp.ContentLength, nil); err != nil {
 		return "", false, err
 	}
 	return resp.Header.Get("Content-Type"), resp.Header.Get("Content-Encoding") == "gzip", nil
 }
 
-// inflate returns the body to parse: raw, or raw inflated into w.inflated when it is gzip-compressed.
+// inflate returns the body to parse: raw, or raw inflated into w.inflated when it is gzip-compressed. It
+// fails once the scrape's deadline has passed.
 func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, error) {
 	if !gzipped {
 		return raw, nil
@@ -288,26 +312,81 @@ func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("gzip body: %w", err)
 	}
-	w.inflated.Reset()
-	// The limit counts uncompressed bytes, so it also stops a gzip bomb.
-	if err := readLimited(&w.inflated, w.gzip, limit); err != nil {
+	// The limit counts uncompressed bytes, so it also stops a gzip bomb; the deadline is looked at after
+	// every read, each at most a window of gzip's (32 KiB).
+	w.inflated, err = readLimited(w.inflated, w.gzip, int64(limit), -1, w)
+	if err != nil {
 		return nil, err
 	}
-	return w.inflated.Bytes(), nil
+	return w.inflated, nil
 }
 
-// readLimited reads r to its end into buf, failing when it holds more than limit bytes (0: no limit).
-func readLimited(buf *bytes.Buffer, r io.Reader, limit config.Size) error {
-	if limit > 0 {
-		r = io.LimitReader(r, int64(limit)+1)
+// checkEvery is how many lines or entries a parse reads between two looks at its deadline: a few
+// milliseconds' worth, so that a scrape overruns its timeout by little, for no cost per sample.
+const checkEvery = 4096
+
+// readProgress is the check readLimited makes while inflating.
+func (w *worker) readProgress(n int) error { return w.overrun("inflating", n, "bytes") }
+
+// overrun fails a scrape whose deadline has passed or whose context is done, saying what it was doing and
+// how far it got (n units).
+func (w *worker) overrun(doing string, n int, units string) error {
+	if w.ctx != nil && w.ctx.Err() != nil {
+		return fmt.Errorf("scrape stopped while %s after %d %s: %w", doing, n, units, w.ctx.Err())
 	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return fmt.Errorf("reading body after %d bytes: %w", buf.Len(), err)
-	}
-	if limit > 0 && int64(buf.Len()) > int64(limit) {
-		return fmt.Errorf("body size limit of %d bytes exceeded", int64(limit))
+	if !w.deadline.IsZero() && time.Now().After(w.deadline) {
+		return fmt.Errorf("scrape timeout of %s exceeded while %s after %d %s", w.timeout, doing, n, units)
 	}
 	return nil
+}
+
+// minRead is the room readLimited makes before a read: the first allocation of an empty buffer.
+const minRead = 32 << 10
+
+// readLimited reads r to its end into buf[:0] and returns it, failing once it holds more than limit bytes
+// (limit <= 0: no limit). The buffer doubles as it fills but never grows past limit+1 bytes, so that a body
+// cut off at the limit has cost at most that buffer and the one it grew from; size, when known (>= 0),
+// sizes it at once. progress, when not nil, checks the bytes read so far after each read.
+func readLimited(buf []byte, r io.Reader, limit, size int64, progress interface{ readProgress(n int) error }) ([]byte, error) {
+	most := int64(math.MaxInt)
+	if limit > 0 {
+		most = limit + 1
+	}
+	buf = buf[:0]
+	if size >= 0 && int64(cap(buf)) <= size {
+		buf = make([]byte, 0, min(size+1, most)) // +1: room to read the end of the body
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= most {
+				break
+			}
+			n := max(2*int64(cap(buf)), minRead)
+			if n >= most-1 {
+				n = most // not the limit itself: a body of exactly the limit would grow once more to end
+			}
+			grown := make([]byte, len(buf), n)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return buf, fmt.Errorf("reading body after %d bytes: %w", len(buf), err)
+		}
+		if progress != nil {
+			if err := progress.readProgress(len(buf)); err != nil {
+				return buf, err
+			}
+		}
+	}
+	if limit > 0 && int64(len(buf)) > limit {
+		return buf, fmt.Errorf("body size limit of %d bytes exceeded", limit)
+	}
+	return buf, nil
 }
 
 // parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
@@ -339,7 +418,12 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 	// The text formats' series bytes can be split without allocating; protobuf's cannot.
 	_, protobuf := p.(*textparse.ProtobufParser)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, true
-	for {
+	for entries := 1; ; entries++ {
+		if entries%checkEvery == 0 {
+			if err := w.overrun("parsing", scraped, "samples"); err != nil {
+				return scraped, kept, err
+			}
+		}
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
 			return scraped, kept, nil
@@ -378,7 +462,12 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 	}
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
-	for body := w.body; len(body) > 0; {
+	for body, lines := w.body, 1; len(body) > 0; lines++ {
+		if lines%checkEvery == 0 {
+			if err := w.overrun("parsing", scraped, "samples"); err != nil {
+				return scraped, kept, true, err
+			}
+		}
 		line, rest, _ := bytes.Cut(body, []byte{'\n'})
 		body = rest
 		switch {

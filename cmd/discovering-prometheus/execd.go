@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -114,56 +113,62 @@ func prepare(input telegraf.Input, out *lineOutput) (telegraf.Accumulator, error
 	return acc, nil
 }
 
-// gatherOnce runs the input through one gather and writes its metrics as line protocol.
+// gatherOnce runs the input through one gather and writes its metrics as line protocol. A signal cuts the
+// gather short (see stopper).
 func gatherOnce(input telegraf.Input, stdout io.Writer) error {
 	out := newLineOutput(stdout)
 	acc, err := prepare(input, out)
 	if err == nil {
-		err = withService(input, acc, func() error { return out.gather(input, acc) })
+		var stop *stopper
+		err = withService(input, acc, func() error {
+			stop = watchStop(input)
+			return out.gather(input, acc)
+		})
+		stop.close()
 	}
 	return errors.Join(err, out.close())
 }
 
-// serve speaks the execd protocol until stdin closes or a signal arrives. A poll interval of 0 means
-// gathers only on request.
+// serve speaks the execd protocol until stdin closes or a signal arrives (see stopper). A poll interval of
+// 0 means gathers only on request.
 func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Duration) error {
 	out := newLineOutput(stdout)
 	acc, err := prepare(input, out)
 	if err != nil {
 		return errors.Join(err, out.close())
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	requests := make(chan struct{}, 1)
-	go func() {
-		defer stop()
-		lines := bufio.NewReader(stdin)
-		for {
-			// A line is a request, whatever its length: a long one is read on to its end.
-			if _, err := lines.ReadSlice('\n'); errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			} else if err != nil {
-				if !errors.Is(err, io.EOF) {
-					fmt.Fprintln(os.Stderr, "E! [discovering-prometheus] reading stdin:", err)
-				}
-				return
-			}
-			select { // a request while one is pending adds nothing
-			case requests <- struct{}{}:
-			default:
-			}
-		}
-	}()
 	var tick <-chan time.Time
 	if poll > 0 {
 		ticker := time.NewTicker(poll)
 		defer ticker.Stop()
 		tick = ticker.C
 	}
+	var stop *stopper
 	err = withService(input, acc, func() error {
+		stop = watchStop(input)
+		requests := make(chan struct{}, 1)
+		go func() {
+			defer stop.stop()
+			lines := bufio.NewReader(stdin)
+			for {
+				// A line is a request, whatever its length: a long one is read on to its end.
+				if _, err := lines.ReadSlice('\n'); errors.Is(err, bufio.ErrBufferFull) {
+					continue
+				} else if err != nil {
+					if !errors.Is(err, io.EOF) {
+						fmt.Fprintln(os.Stderr, "discovering-prometheus: reading stdin:", err)
+					}
+					return
+				}
+				select { // a request while one is pending adds nothing
+				case requests <- struct{}{}:
+				default:
+				}
+			}
+		}()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-stop.stopping:
 				return nil
 			case <-requests:
 			case <-tick:
@@ -174,7 +179,79 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 			out.metrics <- endOfGather
 		}
 	})
+	stop.close()
 	return errors.Join(err, out.close())
+}
+
+// stopGrace is how long the runner may take to stop once told to before it exits anyway.
+const stopGrace = 5 * time.Second
+
+// stopper stops the runner. The first SIGINT or SIGTERM, or stdin's end (serve), stops the input, which
+// cancels its scrapes and discovery under way, so that the gather returns and the process ends within
+// moments; a second signal exits at once, and so does a stop that takes longer than stopGrace.
+type stopper struct {
+	input    telegraf.Input
+	signals  chan os.Signal
+	stopping chan struct{} // closed at the first
+	once     sync.Once
+	closed   chan struct{}
+}
+
+// watchStop starts a stopper for a started input; close ends it once the input has stopped.
+func watchStop(input telegraf.Input) *stopper {
+	s := &stopper{input: input, signals: make(chan os.Signal, 2), stopping: make(chan struct{}), closed: make(chan struct{})}
+	signal.Notify(s.signals, os.Interrupt, syscall.SIGTERM)
+	go s.watch()
+	return s
+}
+
+func (s *stopper) watch() {
+	select {
+	case sig := <-s.signals:
+		fmt.Fprintf(os.Stderr, "discovering-prometheus: %s: stopping; a second signal exits at once\n", sig)
+		s.stop()
+	case <-s.stopping:
+	case <-s.closed:
+		return
+	}
+	select {
+	case sig := <-s.signals:
+		fmt.Fprintf(os.Stderr, "discovering-prometheus: %s again: exiting at once\n", sig)
+		os.Exit(exitCode(sig))
+	case <-s.closed:
+	}
+}
+
+// stop stops the input in the background, once: the gather under way, if any, returns soon after.
+func (s *stopper) stop() {
+	s.once.Do(func() {
+		close(s.stopping)
+		time.AfterFunc(stopGrace, func() {
+			fmt.Fprintf(os.Stderr, "discovering-prometheus: not stopped within %s: exiting\n", stopGrace)
+			os.Exit(1)
+		})
+		if si, ok := s.input.(telegraf.ServiceInput); ok {
+			go si.Stop()
+		}
+	})
+}
+
+// close ends the watch; signals take their default action again, which ends the process at once. A nil
+// stopper (the input did not start) has nothing to close.
+func (s *stopper) close() {
+	if s == nil {
+		return
+	}
+	signal.Stop(s.signals)
+	close(s.closed)
+}
+
+// exitCode is the shell's status for a process ended by the signal: 128 and its number.
+func exitCode(sig os.Signal) int {
+	if n, ok := sig.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return 1
 }
 
 // withService starts a service input around f and stops it afterwards.

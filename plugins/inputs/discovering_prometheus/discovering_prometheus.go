@@ -346,7 +346,9 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 	p.stats.publish(p.runner)
 }
 
-// Stop ends the discoverers and any scrape under way.
+// Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
+// returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
+// the discoverers a second at most (see discovery.Runner.Stop).
 func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()

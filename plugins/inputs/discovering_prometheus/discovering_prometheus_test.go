@@ -191,6 +191,10 @@ func TestInitErrorsNameSectionAndKey(t *testing.T) {
 			`db_tag: "data base" is not a label name`},
 		{"db line protocol cannot carry", strings.Replace(scraperConf("", ""), `db = "db"`, `db = 'db\'`, 1),
 			`scraper "a": db: "db\\": line protocol cannot carry a backslash at the end`},
+		{"kapacitor_config not a file", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  kapacitor_config = \"/dev/zero\"", 1),
+			`kapacitor_config: /dev/zero: not a regular file (a character device)`},
+		{"prometheus_config not a file", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  prometheus_config = \"/dev/zero\"", 1),
+			`prometheus_config: /dev/zero: not a regular file (a character device)`},
 		{"no scraper", `
 [[inputs.discovering_prometheus]]
   [[inputs.discovering_prometheus.static-discovery]]
