@@ -12,6 +12,7 @@ import (
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
 
@@ -266,4 +267,28 @@ func TestRedirectsAndCompression(t *testing.T) {
 	c.EnableCompression = ptr(false)
 	scrapeOnce(t, newScraper(t, c, strings.TrimPrefix(final.URL, "http://")))
 	require.Equal(t, "identity", header.Get("Accept-Encoding"))
+}
+
+// The merge that sampleLabels takes without metric relabeling allocates nothing, with empty values and
+// names twice too, whether honor-labels is set or not.
+func TestSampleLabelsMergeAllocatesNothing(t *testing.T) {
+	c := valid()
+	require.NoError(t, c.Init())
+	tg, err := newTarget(c, model.LabelSet{model.AddressLabel: "h:1", "env": "test"}, nil)
+	require.NoError(t, err)
+	w := workers.Get().(*worker)
+	defer workers.Put(w)
+	w.parsed = append(w.parsed[:0], labels.Label{Name: "__name__", Value: "x"}, labels.Label{Name: "a", Value: ""},
+		labels.Label{Name: "a", Value: "1"}, labels.Label{Name: "env", Value: ""}, labels.Label{Name: "instance", Value: ""})
+	for _, honor := range []bool{false, true} {
+		c.HonorLabels = honor
+		want := `{__name__="x", env="test", instance="h:1", job="node"}`
+		if honor {
+			want = `{__name__="x", job="node"}`
+		}
+		lset, keep := w.sampleLabels(tg, c)
+		require.True(t, keep)
+		require.Equal(t, want, lset.String())
+		require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, c) }), "honor-labels %t", honor)
+	}
 }
