@@ -5,12 +5,15 @@ package scrape
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -77,6 +80,8 @@ type Config struct {
 
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
+	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
+	prometheus *promcfg.ScrapeConfig
 }
 
 // TargetRelabeling returns the target relabeling rules in effect after Init, the ones Dropped.Rule indexes.
@@ -180,6 +185,18 @@ func (c *Config) Init() error {
 		if limit < 0 {
 			fail(key, "%d is negative", limit)
 		}
+	}
+	c.prometheus = &promcfg.ScrapeConfig{
+		JobName:              c.Name,
+		HonorLabels:          c.HonorLabels,
+		HonorTimestamps:      isTrue(c.HonorTimestamps),
+		Params:               url.Values(c.Params),
+		ScrapeInterval:       model.Duration(c.ScrapeInterval),
+		ScrapeTimeout:        model.Duration(c.ScrapeTimeout),
+		MetricsPath:          c.MetricsPath,
+		Scheme:               c.Scheme,
+		RelabelConfigs:       c.relabel,
+		MetricRelabelConfigs: c.metricRelabel,
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)

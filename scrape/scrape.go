@@ -194,6 +194,7 @@ type worker struct {
 	merged     []labels.Label // the sample's labels, with the target's
 	ptmp       labels.Labels  // the labels as textparse gives them
 	conflicts  []labels.Label
+	scratch    labels.ScratchBuilder // the parsed labels as labels.Labels, for withTarget
 	sample     Sample
 	// The family of the last TYPE line, and its type.
 	family     string
@@ -518,11 +519,10 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	if cfg.SampleLimit > 0 && *kept >= cfg.SampleLimit {
 		return fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
 	}
-	// A series that has a label name twice: Prometheus' storage refuses the sample, which fails the scrape,
-	// and InfluxDB would refuse a point with a tag key twice. The parsed labels are checked, as relabeling
-	// (labels.Builder) keeps only one of them.
-	if label, dup := Labels(w.parsed).duplicate(); dup {
-		return fmt.Errorf("%s: label name %q is not unique: invalid sample", Labels(w.parsed).Get(model.MetricNameLabel), label)
+	// As in Prometheus' storage, a label name still there twice refuses the sample, which fails the scrape
+	// (and InfluxDB would refuse a point with a tag key twice).
+	if label, dup := lset.duplicate(); dup {
+		return fmt.Errorf("%s: label name %q is not unique: invalid sample", name, label)
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
@@ -590,9 +590,11 @@ func inFamily(name, family string) bool {
 	return false
 }
 
-// sampleLabels returns the parsed labels with the target's applied and metric relabeling done; keep is
-// false when relabeling dropped the sample. The common case, no name that both have and no metric
-// relabeling, is a merge of two sorted lists into a buffer reused from sample to sample: no allocation.
+// sampleLabels returns the parsed labels with the target's applied and metric relabeling done, as
+// Prometheus' mutateSampleLabels has them; keep is false when relabeling dropped the sample. A name may
+// still be there twice (exposed twice, and kept so), for add to refuse. The common case, no metric
+// relabeling and no exposed value that a target label displaces, is a merge of two sorted lists into a
+// buffer reused from sample to sample: no allocation.
 func (w *worker) sampleLabels(t *Target, cfg *Config) (lset Labels, keep bool) {
 	if len(cfg.metricRelabel) == 0 && w.mergeSorted(t, cfg.HonorLabels) {
 		return w.merged, true
@@ -604,44 +606,58 @@ func (w *worker) sampleLabels(t *Target, cfg *Config) (lset Labels, keep bool) {
 	return w.builderLabels(), true
 }
 
-// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.merged. An empty
-// value counts as absent, as in Prometheus. It gives up on a name both have unless honor-labels settles it
-// (the scraped label wins), leaving the exported_ renaming to withTarget.
+// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.merged, with the
+// result of mutateSampleLabels. As Prometheus' labels.Builder does, a name exposed with an empty value
+// anywhere is dropped with all its values; it still counts as exposed for honor-labels, so the target's
+// value does not replace it. mergeSorted gives up when a target label displaces an exposed value (without
+// honor-labels), leaving the exported_ renaming to withTarget.
 func (w *worker) mergeSorted(t *Target, honor bool) bool {
-	merged, target := w.merged[:0], t.labelList
+	merged, target, parsed := w.merged[:0], t.labelList, w.parsed
 	i := 0
-	for _, l := range w.parsed {
-		if l.Value == "" {
-			continue
+	for j := 0; j < len(parsed); {
+		// parsed[j:k] are the values of one name.
+		name, empty, k := parsed[j].Name, false, j
+		for ; k < len(parsed) && parsed[k].Name == name; k++ {
+			empty = empty || parsed[k].Value == ""
 		}
-		for i < len(target) && target[i].Name < l.Name {
+		for i < len(target) && target[i].Name < name {
 			merged = append(merged, target[i])
 			i++
 		}
-		if i < len(target) && target[i].Name == l.Name {
-			if !honor {
+		if i < len(target) && target[i].Name == name {
+			switch {
+			case honor:
+			case parsed[j].Value == "": // no conflict: mutateSampleLabels looks at the first value only
+				merged = append(merged, target[i])
+				empty = true
+			default:
 				return false
 			}
 			i++
 		}
-		merged = append(merged, l)
+		if !empty {
+			merged = append(merged, parsed[j:k]...)
+		}
+		j = k
 	}
 	w.merged = append(merged, target[i:]...)
 	return true
 }
 
-// withTarget puts the parsed labels with the target's into w.lb, as Prometheus does: without honor-labels
-// the target's win and a scraped label they displace is kept as exported_<name>; with it, the scraped
-// labels win.
+// withTarget puts the parsed labels with the target's into w.lb, as Prometheus' mutateSampleLabels does:
+// without honor-labels the target's win and a scraped label they displace is kept as exported_<name>; with
+// it, the scraped labels win. The builder starts from the parsed labels as they are, empty values and
+// names twice included, as Prometheus' starts from the parser's.
 func (w *worker) withTarget(t *Target, honor bool) {
-	w.lb.Reset(labels.EmptyLabels())
+	w.scratch.Reset()
 	for _, l := range w.parsed {
-		w.lb.Set(l.Name, l.Value)
+		w.scratch.Add(l.Name, l.Value)
 	}
-	parsed := Labels(w.parsed)
+	parsed := w.scratch.Labels()
+	w.lb.Reset(parsed)
 	if honor {
 		for _, l := range t.labelList {
-			if parsed.Get(l.Name) == "" {
+			if !parsed.Has(l.Name) {
 				w.lb.Set(l.Name, l.Value)
 			}
 		}
@@ -667,13 +683,16 @@ func (w *worker) withTarget(t *Target, honor bool) {
 	}
 }
 
-// builderLabels are w.lb's labels, in w.merged.
+// builderLabels are w.lb's labels, in w.merged, as Builder.Labels gives them (which, unlike Builder.Range,
+// keeps a second label of a name that was set).
 func (w *worker) builderLabels() Labels {
 	w.merged = w.merged[:0]
-	w.lb.Range(func(l labels.Label) { w.merged = append(w.merged, l) })
-	sortLabels(w.merged)
+	w.lb.Labels().Range(w.appendMerged)
 	return w.merged
 }
+
+// appendMerged appends a label to w.merged: the Range callback of builderLabels.
+func (w *worker) appendMerged(l labels.Label) { w.merged = append(w.merged, l) }
 
 // appendParsed appends a label to w.parsed: the Range callback for textparse's labels.
 func (w *worker) appendParsed(l labels.Label) { w.parsed = append(w.parsed, l) }
@@ -693,9 +712,9 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 		{"scrape_samples_scraped", float64(samples)},
 		{"scrape_samples_post_metric_relabeling", float64(kept)},
 	} {
-		w.lb.Reset(t.Labels)
-		w.lb.Set(model.MetricNameLabel, m.name)
-		w.sample = Sample{Labels: w.builderLabels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
+		w.merged = append(append(w.merged[:0], labels.Label{Name: model.MetricNameLabel, Value: m.name}), t.labelList...)
+		sortLabels(w.merged)
+		w.sample = Sample{Labels: w.merged, Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
 		if err := sink.Add(s, t, &w.sample); err != nil {
 			return err
 		}

@@ -336,15 +336,24 @@ func TestTargetLabels(t *testing.T) {
 	require.Equal(t, "web-1", tg.Instance())
 	require.Equal(t, 15*time.Second, tg.Interval)
 
-	for _, bad := range []model.LabelSet{
-		{},
-		{model.AddressLabel: "h:1/x"},
-		{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"},
-		{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"},
+	// Prometheus' own checks, with its messages.
+	for _, bad := range []struct {
+		labels model.LabelSet
+		err    string
+	}{
+		{model.LabelSet{}, "no address"},
+		{model.LabelSet{model.AddressLabel: "h:1/x"}, `"h:1/x" is not a valid hostname`},
+		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"}, `scrape timeout cannot be greater than scrape interval ("10s" > "5s")`},
+		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
+		{model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
 	} {
-		_, err := newTarget(c, bad, nil)
-		require.Error(t, err, "%v", bad)
+		_, err := newTarget(c, bad.labels, nil)
+		require.EqualError(t, err, bad.err, "%v", bad.labels)
 	}
+	// The labels Prometheus adds for its native-histogram options mean nothing here: they are not shown.
+	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, `{__address__="h:1", __metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_timeout__="10s", job="node"}`, tg.Discovered.String())
 }
 
 func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {

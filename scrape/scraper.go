@@ -114,8 +114,8 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 				continue
 			}
 			if t == nil {
-				d := discoveredLabels(s.cfg, labels, g.Labels)
-				s.dropped = append(s.dropped, Dropped{Discovered: d, Rule: droppedBy(d, s.cfg.relabel)})
+				shown, full := discoveredLabels(s.cfg, labels, g.Labels)
+				s.dropped = append(s.dropped, Dropped{Discovered: shown, Rule: droppedBy(full, s.cfg.relabel)})
 				continue
 			}
 			if blacklisted[t.Instance()] {

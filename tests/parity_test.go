@@ -39,16 +39,22 @@ func TestPrometheusParity(t *testing.T) {
 	om := serveParity(t, "/metrics", "", "application/openmetrics-text; version=1.0.0; charset=utf-8", openMetricsExposition(ts))
 	custom := serveParity(t, "/custom", "format=x", "text/plain; version=0.0.4", "# TYPE custom_value gauge\ncustom_value 1\n")
 	dropped := serveParity(t, "/metrics", "", "text/plain", "never_scraped 1\n")
+	// With honor_labels, an exposed empty instance is kept: the stored series has no instance.
 	honor := serveParity(t, "/metrics", "", "text/plain", "# TYPE honor_value gauge\n"+
-		`honor_value{instance="scraped-instance",env="exposed"} 1`+"\nhonor_value{other=\"x\"} 2\n")
+		`honor_value{instance="scraped-instance",env="exposed"} 1`+"\nhonor_value{other=\"x\"} 2\n"+
+		`honor_empty{instance=""} 3`+"\n")
 	down := fmt.Sprintf("127.0.0.1:%d", FreePort(t)) // nothing listens there
 	// A label name twice: Prometheus' storage refuses the sample, and the scrape fails.
 	duplicate := serveParity(t, "/metrics", "", "text/plain", "# TYPE dup_ok gauge\ndup_ok 1\ndup_label{a=\"1\",a=\"2\"} 1\ndup_after 1\n")
+	// But Prometheus looks for names twice only after metric relabeling and once empty values are dropped
+	// (a name exposed with an empty value is dropped with all its values): these samples are good.
+	goodDuplicates := serveParity(t, "/metrics", "", "text/plain", `dup_empty{a="",a="1"} 1`+"\n"+
+		`dup_dropped{unused_label="1",unused_label="2",b="x"} 2`+"\n")
 
 	dir := t.TempDir()
 	parityFile, honorFile := filepath.Join(dir, "parity.json"), filepath.Join(dir, "honor.json")
 	writeJSON(t, parityFile, []map[string]any{
-		{"targets": []string{text, om, down, duplicate}, "labels": map[string]string{"env": "prod"}},
+		{"targets": []string{text, om, down, duplicate, goodDuplicates}, "labels": map[string]string{"env": "prod"}},
 		{"targets": []string{custom}, "labels": map[string]string{"env": "prod", "__metrics_path__": "/custom", "__param_format": "x"}},
 		{"targets": []string{dropped}, "labels": map[string]string{"env": "drop-me"}},
 	})
@@ -57,9 +63,20 @@ func TestPrometheusParity(t *testing.T) {
 	require.NoError(t, os.WriteFile(promYML, []byte(fmt.Sprintf(parityPrometheusYML, parityFile, honorFile)), 0o644))
 
 	prom := startPrometheus(t, promBin, promYML)
-	waitForPrometheus(t, prom, 6)
+	waitForPrometheus(t, prom, 7)
 	promTargets := prom.targets(t)
 	promSamples := prom.samples(t)
+	// What the Prometheus run here does with the bodies above, so that agreeing with it means that.
+	for _, s := range promSamples {
+		switch s.labels["__name__"] {
+		case "honor_empty":
+			require.NotContains(t, s.labels, "instance", "Prometheus keeps the exposed empty instance")
+		case "dup_empty":
+			require.NotContains(t, s.labels, "a", "Prometheus drops a name exposed with an empty value")
+		case "dup_dropped":
+			require.NotContains(t, s.labels, "unused_label")
+		}
+	}
 
 	toml := fmt.Sprintf(parityTOML, parityFile, honorFile)
 	variants := map[string]string{
@@ -567,7 +584,7 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 	// The test covers what it means to: each kind of series is there.
 	for _, name := range []string{"parity_requests_total", "parity_latency_seconds_bucket", "parity_rpc_seconds",
 		"om_jobs_total", "om_jobs_created", "om_duration_seconds_bucket", "om_state", "om_inflight_gcount", "om_temp",
-		"custom_value", "honor_value", "up", "scrape_samples_post_metric_relabeling"} {
+		"custom_value", "honor_value", "honor_empty", "dup_empty", "dup_dropped", "up", "scrape_samples_post_metric_relabeling"} {
 		require.Contains(t, fmt.Sprint(slices.Sorted(maps.Keys(ours))), `__name__="`+name+`"`)
 	}
 }
