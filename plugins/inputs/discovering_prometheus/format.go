@@ -249,8 +249,9 @@ func (c *promConverter) add(ms []telegraf.Metric, sample *scrape.Sample, s *scra
 	if t != c.target {
 		c.target = t
 		c.url = strs.get(safeValue(t.URL))
-		c.instance = t.Labels.Get(model.InstanceLabel)
-		c.job = t.Labels.Get(model.JobLabel)
+		// As the sample's labels have them, made safe (linesafe.go).
+		c.instance = safeValue(t.Labels.Get(model.InstanceLabel))
+		c.job = safeValue(t.Labels.Get(model.JobLabel))
 		c.restoreExports = !s.Config().HonorLabels
 	}
 	name := sample.Labels.Get(model.MetricNameLabel)

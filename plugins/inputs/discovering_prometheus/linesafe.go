@@ -26,7 +26,8 @@ import (
 //     TICKscript. Look-alikes of a tag name in other scripts ("ԁb") are escaped too ("_b"): distinct keys.
 //   - A tag value loses every backslash that ends it or stands before a space, comma, equals sign or
 //     double quote: line protocol cannot carry those (Telegraf's serializer drops trailing ones, and its
-//     parser reads \" as ").
+//     parser reads \" as "). A vertical tab, which the serializer leaves as it is and the parser reads as
+//     the end of the tags, is written \v.
 //   - A sample whose names, so written, give two labels one name fails its scrape, as a series with a
 //     label name twice fails it in Prometheus.
 //   - A sample whose timestamp line protocol cannot carry, in nanoseconds since the epoch in 64 bits
@@ -95,7 +96,7 @@ func (ls *lineSafe) apply(sample *scrape.Sample) (keep bool, err error) {
 // allocating.
 func safeLabels(ls scrape.Labels) bool {
 	for _, l := range ls {
-		if !legacyName(l.Name) || strings.IndexByte(l.Value, '\\') >= 0 {
+		if !legacyName(l.Name) || strings.IndexByte(l.Value, '\\') >= 0 || strings.IndexByte(l.Value, '\v') >= 0 {
 			return false
 		}
 		if l.Name == model.MetricNameLabel && !legacyName(l.Value) {
@@ -117,13 +118,19 @@ func legacyName(name string) bool {
 }
 
 // safeValue is a tag value as line protocol can carry it: without the backslashes that end it or stand
-// before a space, comma, equals sign or double quote.
+// before a space, comma, equals sign or double quote, and with a vertical tab written as the two
+// characters \v, as Telegraf's serializer writes a tab \t (its parser would end the tags there).
 func safeValue(v string) string {
-	if strings.IndexByte(v, '\\') < 0 {
+	if strings.IndexByte(v, '\\') < 0 && strings.IndexByte(v, '\v') < 0 {
 		return v
 	}
-	b := make([]byte, 0, len(v))
+	b := make([]byte, 0, len(v)+1)
 	for i := 0; i < len(v); {
+		if v[i] == '\v' {
+			b = append(b, `\v`...)
+			i++
+			continue
+		}
 		j := i
 		for j < len(v) && v[j] == '\\' {
 			j++

@@ -34,6 +34,7 @@ func TestSafeValue(t *testing.T) {
 		{`\`, ""},
 		{`say \"hi\"`, `say "hi"`},
 		{`tab\` + "\tx", `tab\` + "\tx"},
+		{"vertical\vtab", `vertical\vtab`},
 	} {
 		t.Run(c.in, func(t *testing.T) { require.Equal(t, c.want, safeValue(c.in)) })
 	}
