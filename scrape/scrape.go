@@ -62,6 +62,9 @@ type Sample struct {
 	// Family is the name of that family as its TYPE line gives it (h for h_bucket, c for an OpenMetrics
 	// c_total), empty when no TYPE line names the sample's family.
 	Family string
+	// Synthetic marks the series added for every scrape (up, scrape_duration_seconds,
+	// scrape_samples_scraped, scrape_samples_post_metric_relabeling, in that order, after the target's).
+	Synthetic bool
 }
 
 // Labels are a sample's labels, sorted by name: a slice over buffers the scrape reuses, so that no sample
@@ -526,7 +529,7 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
-	w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
+	w.sample.Type, w.sample.Family, w.sample.Synthetic = model.MetricTypeUnknown, "", false
 	if inFamily(name, w.family) {
 		w.sample.Type, w.sample.Family = w.familyType, w.family
 	}
@@ -695,7 +698,7 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 	} {
 		w.lb.Reset(t.Labels)
 		w.lb.Set(model.MetricNameLabel, m.name)
-		w.sample = Sample{Labels: w.builderLabels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
+		w.sample = Sample{Labels: w.builderLabels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge, Synthetic: true}
 		if err := sink.Add(s, t, &w.sample); err != nil {
 			return err
 		}
