@@ -28,7 +28,7 @@ import (
 var UserAgent = "discovering-prometheus"
 
 // acceptHeader asks for what Prometheus asks for, in its order (OpenMetrics first), with the protobuf format
-// accepted too.
+// accepted too: the header of a scraper whose Config has no Accept of its own.
 const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6," +
 	"application/openmetrics-text;version=0.0.1;q=0.5," +
 	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4," +
@@ -36,13 +36,16 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2," +
 	"*/*;q=0.1"
 
-func requestHeader(timeout time.Duration, compression bool) http.Header {
+func requestHeader(timeout time.Duration, compression bool, accept string) http.Header {
 	encoding := "gzip"
 	if !compression {
 		encoding = "identity"
 	}
+	if accept == "" {
+		accept = acceptHeader
+	}
 	return http.Header{
-		"Accept":                              {acceptHeader},
+		"Accept":                              {accept},
 		"Accept-Encoding":                     {encoding},
 		"User-Agent":                          {UserAgent},
 		"X-Prometheus-Scrape-Timeout-Seconds": {strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)},
