@@ -77,6 +77,8 @@ type Config struct {
 	PrometheusRelabel       []*relabel.Config            `toml:"-"`
 	PrometheusMetricRelabel []*relabel.Config            `toml:"-"`
 	HTTPClient              *promconfig.HTTPClientConfig `toml:"-"`
+	// Accept is the job's Accept header, built from its scrape_protocols; empty, the scrapers' own.
+	Accept string `toml:"-"`
 
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config

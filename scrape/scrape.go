@@ -28,7 +28,7 @@ import (
 var UserAgent = "discovering-prometheus"
 
 // acceptHeader asks for what Prometheus asks for, in its order (OpenMetrics first), with the protobuf format
-// accepted too.
+// accepted too: the header of a scraper whose Config has no Accept of its own.
 const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6," +
 	"application/openmetrics-text;version=0.0.1;q=0.5," +
 	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4," +
@@ -36,13 +36,16 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2," +
 	"*/*;q=0.1"
 
-func requestHeader(timeout time.Duration, compression bool) http.Header {
+func requestHeader(timeout time.Duration, compression bool, accept string) http.Header {
 	encoding := "gzip"
 	if !compression {
 		encoding = "identity"
 	}
+	if accept == "" {
+		accept = acceptHeader
+	}
 	return http.Header{
-		"Accept":                              {acceptHeader},
+		"Accept":                              {accept},
 		"Accept-Encoding":                     {encoding},
 		"User-Agent":                          {UserAgent},
 		"X-Prometheus-Scrape-Timeout-Seconds": {strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)},
@@ -62,6 +65,9 @@ type Sample struct {
 	// Family is the name of that family as its TYPE line gives it (h for h_bucket, c for an OpenMetrics
 	// c_total), empty when no TYPE line names the sample's family.
 	Family string
+	// Synthetic marks the series added for every scrape (up, scrape_duration_seconds,
+	// scrape_samples_scraped, scrape_samples_post_metric_relabeling, in that order, after the target's).
+	Synthetic bool
 }
 
 // Labels are a sample's labels, sorted by name: a slice over buffers the scrape reuses, so that no sample
@@ -526,7 +532,7 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
-	w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
+	w.sample.Type, w.sample.Family, w.sample.Synthetic = model.MetricTypeUnknown, "", false
 	if inFamily(name, w.family) {
 		w.sample.Type, w.sample.Family = w.familyType, w.family
 	}
@@ -714,7 +720,7 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 	} {
 		w.merged = append(append(w.merged[:0], labels.Label{Name: model.MetricNameLabel, Value: m.name}), t.labelList...)
 		sortLabels(w.merged)
-		w.sample = Sample{Labels: w.merged, Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
+		w.sample = Sample{Labels: w.merged, Value: m.value, Timestamp: now, Type: model.MetricTypeGauge, Synthetic: true}
 		if err := sink.Add(s, t, &w.sample); err != nil {
 			return err
 		}

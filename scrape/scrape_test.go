@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,17 +24,19 @@ import (
 
 // recorder keeps what scrapes delivered, as strings; each parse slot gets a recorderSink of its own.
 type recorder struct {
-	mu      sync.Mutex
-	flushed []string
-	types   map[string]model.MetricType
+	mu        sync.Mutex
+	flushed   []string
+	types     map[string]model.MetricType
+	synthetic []string // the names of the samples marked Synthetic, in order
 }
 
 func (r *recorder) sink() Sink { return &recorderSink{r: r} }
 
 type recorderSink struct {
-	r       *recorder
-	pending []string
-	types   map[string]model.MetricType
+	r         *recorder
+	pending   []string
+	types     map[string]model.MetricType
+	synthetic []string
 }
 
 func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) error {
@@ -42,10 +45,13 @@ func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) error {
 		k.types = map[string]model.MetricType{}
 	}
 	k.types[strings.Clone(s.Labels.Get(model.MetricNameLabel))] = s.Type
+	if s.Synthetic {
+		k.synthetic = append(k.synthetic, strings.Clone(s.Labels.Get(model.MetricNameLabel)))
+	}
 	return nil
 }
 
-func (k *recorderSink) Drop() { k.pending = nil }
+func (k *recorderSink) Drop() { k.pending, k.synthetic = nil, nil }
 
 func (k *recorderSink) Flush() {
 	k.r.mu.Lock()
@@ -57,7 +63,8 @@ func (k *recorderSink) Flush() {
 	for name, typ := range k.types {
 		k.r.types[name] = typ
 	}
-	k.pending = nil
+	k.r.synthetic = append(k.r.synthetic, k.synthetic...)
+	k.pending, k.synthetic = nil, nil
 }
 
 // series returns the flushed samples of one metric name, without the timestamp.
@@ -133,6 +140,22 @@ func serve(t *testing.T, contentType string, body []byte, gzipped bool) (*httpte
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &seen
+}
+
+// The series added for every scrape, and only they, are marked Synthetic, in their order, scrape after
+// scrape (a sink that changes them, the kapacitor format's, relies on it); a failed scrape has them too.
+func TestSyntheticSeriesMarked(t *testing.T) {
+	names := []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling"}
+	for _, body := range []string{textBody, "ok 1\nnot a sample\n"} {
+		srv, _ := serve(t, "text/plain; version=0.0.4", []byte(body), false)
+		s := newScraper(t, valid(), strings.TrimPrefix(srv.URL, "http://"))
+		r := &recorder{}
+		now := time.Now()
+		for i := range 3 {
+			Run(context.Background(), []*Scraper{s}, now.Add(time.Duration(i)*time.Hour), 1, r.sink)
+		}
+		require.Equal(t, slices.Concat(names, names, names), r.synthetic)
+	}
 }
 
 func TestScrapeTextFormat(t *testing.T) {

@@ -62,7 +62,7 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 		cfg:     cfg,
 		client:  c,
 		logger:  logger.With("scraper", cfg.Name),
-		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression)),
+		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), cfg.Accept),
 		targets: make(map[uint64]*Target),
 	}, nil
 }

@@ -121,10 +121,14 @@ var acceptedDifferences = []string{
 	// Prometheus 2.42 may show a target's discoveredLabels mangled by its own relabeling (a slice reused
 	// in place, gone from the library scraping here); targetSet.active accepts exactly that mangling.
 	"Prometheus 2.42's mangled discoveredLabels",
-	// Prometheus 3 (whose library scrapes here) writes the le of a histogram bucket and the quantile of a
-	// summary in the text format as OpenMetrics floats ("1" becomes "1.0"); Prometheus 2 kept the text as
-	// exposed. OpenMetrics exposes them so already.
-	"le and quantile values of the text format as floats",
+	// The kapacitor format writes the le of a histogram bucket and the quantile of a summary as Kapacitor
+	// did, in Go's fmt.Sprint spelling ("1.0" becomes "1"), whatever the exposition format; Prometheus 2
+	// kept them as exposed.
+	"le and quantile values in Kapacitor's spelling",
+	// The kapacitor format writes a failed scrape's scrape_samples_scraped and
+	// scrape_samples_post_metric_relabeling as 0, as Kapacitor did; Prometheus counts the samples read
+	// before the failure.
+	"a failed scrape's sample counts are 0",
 }
 
 const parityPrometheusYML = `
@@ -539,8 +543,18 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 	expected := make(map[string]sample, len(prom))
 	// Each accepted difference in the samples must show up, or it is not one.
 	used := map[string]int{}
+	failed := map[string]bool{} // the instances whose scrape failed
+	for _, s := range prom {
+		if s.labels["__name__"] == "up" && s.value == 0 {
+			failed[s.labels["instance"]] = true
+		}
+	}
 	for _, s := range prom {
 		name := s.labels["__name__"]
+		if (name == "scrape_samples_scraped" || name == "scrape_samples_post_metric_relabeling") && failed[s.labels["instance"]] && s.value != 0 {
+			used["failed counts"]++
+			s.value = 0
+		}
 		if math.IsNaN(s.value) {
 			used["NaN"]++
 			continue
@@ -552,7 +566,7 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 		lset := make(map[string]string, len(s.labels))
 		for k, v := range s.labels {
 			if (k == "le" && strings.HasSuffix(name, "_bucket")) || k == "quantile" {
-				if f := openMetricsFloat(v); f != v {
+				if f := kapacitorFloat(v); f != v {
 					used["le/quantile"]++
 					v = f
 				}
@@ -565,7 +579,7 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 		}
 		expected[labels.FromMap(lset).String()] = sample{labels: lset, value: s.value, ms: s.ms}
 	}
-	for _, difference := range []string{"NaN", "scrape_series_added", "le/quantile", "line protocol"} {
+	for _, difference := range []string{"NaN", "scrape_series_added", "le/quantile", "line protocol", "failed counts"} {
 		require.NotZero(t, used[difference], "the accepted difference %q does not occur", difference)
 	}
 	t.Logf("%d series, every one alike in both; accepted differences applied: %v", len(expected), used)
@@ -589,17 +603,13 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 	}
 }
 
-// openMetricsFloat writes a float label value the way Prometheus 3 does (labels.FormatOpenMetricsFloat).
-func openMetricsFloat(v string) string {
+// kapacitorFloat writes a float label value the way Kapacitor did (fmt.Sprint of the float).
+func kapacitorFloat(v string) string {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+	if err != nil {
 		return v
 	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if !strings.ContainsAny(s, "e.") {
-		s += ".0"
-	}
-	return s
+	return fmt.Sprint(f)
 }
 
 // lineProtocolValue is what a tag value becomes through Telegraf's line protocol serializer and parser.

@@ -43,9 +43,13 @@ type routing struct {
 
 // kapacitorFormat is the "kapacitor" format. It needs nothing from one sample to the next, so each sample
 // becomes its metric at once.
-type kapacitorFormat struct{ draft draft }
+type kapacitorFormat struct {
+	points kapacitorPoints
+	draft  draft
+}
 
 func (k *kapacitorFormat) add(ms []telegraf.Metric, sample *scrape.Sample, _ *scrape.Scraper, _ *scrape.Target, r *routing, strs *interner) []telegraf.Metric {
+	k.points.apply(sample, strs)
 	if m := k.metric(sample, r, strs); m != nil {
 		ms = append(ms, m)
 	}
@@ -526,7 +530,10 @@ func (k *sink) Flush() {
 // interner hands out stable copies of label strings. Label names and values repeat from scrape to scrape,
 // so once a target has been scraped its strings come from here and converting a sample allocates only the
 // metric itself. Each parse slot has its own, kept across gathers in the plugin's pool.
-type interner struct{ strs map[string]string }
+type interner struct {
+	strs   map[string]string
+	bounds map[string]string // le and quantile values, to their kapacitor-format spelling (kapacitorPoints)
+}
 
 // maxInterned bounds an interner: labels of high cardinality (a request id, say) would otherwise grow it
 // without end; past the bound it starts over.

@@ -267,6 +267,7 @@ type teeSink struct {
 	strs       *interner
 	format     kapacitorFormat
 	safe       lineSafe
+	labels     scrape.Labels
 	pending    []byte
 	want       *bytes.Buffer
 }
@@ -275,10 +276,14 @@ func (k *teeSink) Add(s *scrape.Scraper, target *scrape.Target, sample *scrape.S
 	if keep, err := k.safe.apply(sample); !keep { // as the line sink does, so that both see the safe sample
 		return err
 	}
+	// Each writer gets the sample as scraped: the line sink changes it in place (the kapacitor spelling).
+	own := *sample
+	k.labels = append(k.labels[:0], sample.Labels...)
+	own.Labels = k.labels
 	if err := k.line.Add(s, target, sample); err != nil {
 		return err
 	}
-	if m := k.format.metric(sample, k.route, k.strs); m != nil {
+	for _, m := range k.format.add(nil, &own, s, target, k.route, k.strs) {
 		if b, err := k.serializer.Serialize(m); err == nil { // Inf: refused, and left out by the line sink
 			k.pending = append(k.pending, b...)
 		}

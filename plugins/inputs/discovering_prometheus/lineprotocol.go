@@ -18,6 +18,8 @@ type lineSink struct {
 	w      io.Writer // shared by the slots: Write must be safe for concurrent use
 	routes map[*scrape.Scraper]*routing
 	safe   lineSafe
+	points kapacitorPoints
+	strs   *interner // for points
 	buf    []byte
 
 	// The routing of the sample being written.
@@ -26,13 +28,14 @@ type lineSink struct {
 }
 
 func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
-	return &lineSink{routes: routes}
+	return &lineSink{routes: routes, strs: newInterner()}
 }
 
 func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) error {
 	if keep, err := k.safe.apply(sample); !keep {
 		return err
 	}
+	k.points.apply(sample, k.strs)
 	if math.IsNaN(sample.Value) || math.IsInf(sample.Value, 0) {
 		return nil // NaN is dropped by the kapacitor format, Inf cannot be written in line protocol
 	}
