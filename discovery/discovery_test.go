@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,10 +11,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -112,6 +117,49 @@ func TestRunner(t *testing.T) {
 	r.Stop()
 }
 
+// A file-discovery with one unreadable file is failing until that file reads again: another file's update
+// is no recovery, and the failure is logged once, however often the files are read.
+func TestFileRecoversWhenTheFailingFileReads(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(good, []byte(`[{"targets":["g:1"]}]`), 0o644))
+	require.NoError(t, os.WriteFile(bad, []byte(`not json`), 0o644))
+	configs, err := Validate((&Sections{File: []*File{{Common: Common{ID: "f"}, Files: []string{filepath.Join(dir, "*.json")}}}}).Providers())
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logs := func(msg string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(buf.String(), msg)
+	}
+	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
+	r.Start()
+	defer r.Stop()
+	<-r.Ready()
+	key := Key{"file-discovery", "f"}
+	// The good file changes twice: two more updates, while bad.json is read and fails each time.
+	for _, targets := range []string{`["g:1","g:2"]`, `["g:3"]`} {
+		v := r.Version()
+		replaceFile(t, good, `[{"targets":`+targets+`}]`)
+		require.Eventually(t, func() bool { return r.Version() > v }, 10*time.Second, 20*time.Millisecond)
+	}
+	require.Equal(t, 0, logs("discoverer recovered"), buf.String())
+	require.Equal(t, 1, logs("Error reading file"), buf.String())
+
+	replaceFile(t, bad, `[{"targets":["b:1"]}]`)
+	require.Eventually(t, func() bool { return len(r.Groups(key)) == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return logs("discoverer recovered") == 1 }, 10*time.Second, 20*time.Millisecond, buf.String())
+}
+
+// replaceFile replaces a file's content at once, as a rename does: a write in place is seen half done.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o644))
+	require.NoError(t, os.Rename(tmp, path))
+}
+
 func TestDedupHandlerLogsOncePerChange(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
@@ -139,4 +187,73 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.Write(p)
+}
+
+// A named pipe or a device among the files a file-discovery's globs match is one error naming it: the
+// other files are read, the discoverer answers and stops. Prometheus' file SD would block opening the pipe.
+func TestFileDiscoveryReadsOnlyRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "a-fifo.json") // sorted first: read before the good file
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	zero := filepath.Join(dir, "b-zero.json")
+	require.NoError(t, os.Symlink("/dev/zero", zero))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "good.json"), []byte(`[{"targets":["g:1"]}]`), 0o644))
+	configs, err := Validate((&Sections{File: []*File{{Common: Common{ID: "f"}, Files: []string{filepath.Join(dir, "*.json")}}}}).Providers())
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
+	r.Start()
+	select {
+	case <-r.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the file discoverer did not answer")
+	}
+	groups := r.Groups(Key{"file-discovery", "f"})
+	require.Len(t, groups, 1)
+	require.Equal(t, model.LabelValue("g:1"), groups[0].Targets[0][model.AddressLabel])
+	r.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, buf.String(), fifo+": not a regular file (a named pipe)")
+	require.Contains(t, buf.String(), zero+": not a regular file (a character device)")
+	require.NotContains(t, buf.String(), "did not stop")
+}
+
+// blockingSD is a discoverer whose Run ignores its context and blocks until released.
+type blockingSD struct{ release chan struct{} }
+
+func (blockingSD) Name() string { return "blocking" }
+func (blockingSD) NewDiscovererMetrics(prometheus.Registerer, promdiscovery.RefreshMetricsInstantiator) promdiscovery.DiscovererMetrics {
+	return noMetrics{}
+}
+func (c blockingSD) NewDiscoverer(promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
+	return c, nil
+}
+func (c blockingSD) Run(context.Context, chan<- []*targetgroup.Group) { <-c.release }
+
+// A discoverer that does not return when told to stop cannot hold Stop: it is waited on for a while, named
+// in a warning, and left.
+func TestStopDoesNotWaitForABlockedDiscoverer(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	key := Key{"blocking", "b"}
+	r := NewRunner(Configs{key: blockingSD{release}}, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
+	r.Start()
+	stopped := make(chan struct{})
+	go func() {
+		r.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop waited on the blocked discoverer")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, buf.String(), `discoverers did not stop within 1s, left running: blocking \"b\"`)
+	r.Stop() // again: nothing more
 }

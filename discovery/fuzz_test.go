@@ -8,10 +8,7 @@ import (
 	"testing"
 	_ "unsafe" // for go:linkname
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
-	promdiscovery "github.com/prometheus/prometheus/discovery"
-	"github.com/prometheus/prometheus/discovery/file"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
@@ -69,11 +66,8 @@ func boundAlloc(t *testing.T, size int, f func()) {
 	}
 }
 
-//go:linkname readFile github.com/prometheus/prometheus/discovery/file.(*Discovery).readFile
-func readFile(d *file.Discovery, filename string) ([]*targetgroup.Group, error)
-
-// FuzzFileSD has Prometheus' file discoverer, as a [[file-discovery]] section configures it, read a fuzzed
-// JSON or YAML file (its readFile, which each refresh calls per file: running the whole discoverer would
+// FuzzFileSD has the file discoverer that [[file-discovery]] sections and file_sd_configs run read a fuzzed
+// JSON or YAML file (readFileSD, which each refresh calls per file: running the whole discoverer would
 // spend each exec closing an inotify watcher): it either returns the file's groups or an error, and the
 // groups build targets or errors.
 func FuzzFileSD(f *testing.F) {
@@ -81,19 +75,6 @@ func FuzzFileSD(f *testing.F) {
 	f.Add([]byte("- targets:\n    - \"db-1:9104\"\n  labels:\n    team: \"db\"\n"), true)
 	dir := f.TempDir()
 	jsonFile, yamlFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "targets.yml")
-	sd, err := (&File{Common: Common{ID: "fuzz"}, Files: []string{jsonFile, yamlFile}}).SDConfig()
-	if err != nil {
-		f.Fatal(err)
-	}
-	registry := prometheus.NewRegistry()
-	metrics := sd.NewDiscovererMetrics(registry, promdiscovery.NewRefreshMetrics(registry))
-	if err := metrics.Register(); err != nil {
-		f.Fatal(err)
-	}
-	d, err := sd.NewDiscoverer(promdiscovery.DiscovererOptions{Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, data []byte, yaml bool) {
 		name := jsonFile
 		if yaml {
@@ -103,7 +84,7 @@ func FuzzFileSD(f *testing.F) {
 			t.Fatal(err)
 		}
 		boundAlloc(t, len(data), func() {
-			groups, err := readFile(d.(*file.Discovery), name)
+			groups, err := readFileSD(name)
 			if err != nil {
 				if err.Error() == "" {
 					t.Fatal("an empty error")

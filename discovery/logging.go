@@ -3,13 +3,19 @@ package discovery
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 )
 
 // dedupHandler passes a discoverer's log records on, but a warning or error identical to the one before it
 // is demoted to debug: a provider that fails on every refresh is logged once per change of state, not once
 // per refresh. Every warning or error is counted through onError.
+//
+// A record that names a path (file SD's "Error reading file") is a failure of that file alone: the
+// discoverer has recovered only once every failing file has delivered again, not when another file does.
 type dedupHandler struct {
 	next    slog.Handler
 	state   *dedupState
@@ -17,12 +23,12 @@ type dedupHandler struct {
 }
 
 type dedupState struct {
-	mu   sync.Mutex
-	last string
+	mu      sync.Mutex
+	failing map[string]string // the last failure logged, by the path it names ("" when none)
 }
 
 func newDedupHandler(next slog.Handler, onError func()) *dedupHandler {
-	return &dedupHandler{next: next, state: &dedupState{}, onError: onError}
+	return &dedupHandler{next: next, state: &dedupState{failing: make(map[string]string)}, onError: onError}
 }
 
 func (h *dedupHandler) Enabled(ctx context.Context, level slog.Level) bool {
@@ -39,13 +45,17 @@ func (h *dedupHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.onError()
 	var b strings.Builder
 	b.WriteString(r.Message)
+	path := ""
 	r.Attrs(func(a slog.Attr) bool {
 		b.WriteString(" " + a.String())
+		if a.Key == "path" {
+			path = a.Value.String()
+		}
 		return true
 	})
 	h.state.mu.Lock()
-	repeated := h.state.last == b.String()
-	h.state.last = b.String()
+	repeated := h.state.failing[path] == b.String()
+	h.state.failing[path] = b.String()
 	h.state.mu.Unlock()
 	if repeated {
 		r.Level = slog.LevelDebug
@@ -56,13 +66,24 @@ func (h *dedupHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-// reset forgets the last failure, so that the next one is logged again: called when the discoverer delivers.
-func (h *dedupHandler) reset() (wasFailing bool) {
+// reset forgets the failures that the delivered groups end, so that the next one is logged again: a
+// failure naming no path ends with any delivery, one naming a path with a group from under it (file SD's
+// sources are "path:index", ZooKeeper's the znodes under the path). It tells whether the discoverer was failing and no longer is.
+func (h *dedupHandler) reset(groups ...*targetgroup.Group) (recovered bool) {
 	h.state.mu.Lock()
 	defer h.state.mu.Unlock()
-	wasFailing = h.state.last != ""
-	h.state.last = ""
-	return wasFailing
+	if len(h.state.failing) == 0 {
+		return false
+	}
+	delete(h.state.failing, "")
+	for path := range h.state.failing {
+		if len(groups) == 0 || slices.ContainsFunc(groups, func(g *targetgroup.Group) bool {
+			return g != nil && strings.HasPrefix(g.Source, path)
+		}) {
+			delete(h.state.failing, path)
+		}
+	}
+	return len(h.state.failing) == 0
 }
 
 func (h *dedupHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -2,8 +2,10 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,9 +30,11 @@ type Runner struct {
 	stats    map[Key]*Stats
 	logs     map[Key]*dedupHandler
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	metrics []promdiscovery.DiscovererMetrics
+	cancel   context.CancelFunc
+	running  map[Key]chan struct{} // closed when the discoverer's Run returns
+	wg       sync.WaitGroup        // the receive goroutines, which return when told to
+	stopOnce sync.Once
+	metrics  []promdiscovery.DiscovererMetrics
 }
 
 // Stats counts a discoverer's updates and failures.
@@ -76,8 +80,9 @@ func (r *Runner) Start() {
 	r.register(refresh)
 	mechanisms := make(map[string]promdiscovery.DiscovererMetrics)
 
+	r.running = make(map[Key]chan struct{}, len(r.configs))
 	for _, key := range r.keys() {
-		cfg := r.configs[key]
+		cfg := withRegularFiles(r.configs[key])
 		metrics, ok := mechanisms[cfg.Name()]
 		if !ok {
 			metrics = cfg.NewDiscovererMetrics(r.registry, refresh)
@@ -100,11 +105,13 @@ func (r *Runner) Start() {
 			continue
 		}
 		updates := make(chan []*targetgroup.Group)
-		r.wg.Add(2)
+		done := make(chan struct{})
+		r.running[key] = done
 		go func() {
-			defer r.wg.Done()
+			defer close(done)
 			d.Run(ctx, updates)
 		}()
+		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			r.receive(ctx, key, updates)
@@ -156,7 +163,7 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 	}
 	if groups != nil {
 		r.stats[key].Updates++
-		if h := r.logs[key]; h != nil && h.reset() {
+		if h := r.logs[key]; h != nil && h.reset(groups...) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
 	}
@@ -250,12 +257,45 @@ func (r *Runner) Stats(key Key) Stats {
 	return Stats{}
 }
 
-// Stop ends every discoverer and waits for their goroutines.
-func (r *Runner) Stop() {
+// stopWait is how long Stop waits for the discoverers to return.
+const stopWait = time.Second
+
+// Stop ends every discoverer. It waits for them up to stopWait, then logs those that have not returned and
+// leaves them: one blocked where its context cannot reach (Prometheus' file SD opening a named pipe, say)
+// must not hold the shutdown. Calling it again does nothing.
+func (r *Runner) Stop() { r.stopOnce.Do(r.stop) }
+
+func (r *Runner) stop() {
 	if r.cancel != nil {
 		r.cancel()
 	}
 	r.wg.Wait()
+	deadline := time.NewTimer(stopWait)
+	defer deadline.Stop()
+	var stuck []string
+	expired := false
+	for _, key := range r.keys() {
+		done := r.running[key]
+		if done == nil {
+			continue
+		}
+		if !expired {
+			select {
+			case <-done:
+				continue
+			case <-deadline.C:
+				expired = true
+			}
+		}
+		select {
+		case <-done:
+		default:
+			stuck = append(stuck, key.String())
+		}
+	}
+	if len(stuck) > 0 {
+		r.logger.Warn(fmt.Sprintf("discoverers did not stop within %s, left running: %s", stopWait, strings.Join(stuck, ", ")))
+	}
 	r.mu.Lock()
 	for _, t := range r.settling {
 		t.Stop()

@@ -14,7 +14,6 @@ package kapacitor
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/influxdata/toml/ast"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -50,9 +50,13 @@ type Sections struct {
 // Load reads the [[scraper]] and discoverer sections of a kapacitor.conf and validates the enabled ones.
 // The warnings name the file and line of what is read differently from how it looks (see the package
 // comment). Errors name the file, line and section. Environment variables are not applied: Kapacitor's
-// KAPACITOR_* overrides belong to the process that runs Kapacitor, not to the file.
-func Load(path string) (*Sections, []string, error) {
-	data, err := os.ReadFile(path)
+// KAPACITOR_* overrides belong to the process that runs Kapacitor, not to the file. The file must be a
+// regular file of at most conffile.MaxSize bytes.
+func Load(path string) (*Sections, []string, error) { return load(path, false) }
+
+// load is Load, taking any kind of file (a pipe, say) when anyKind.
+func load(path string, anyKind bool) (*Sections, []string, error) {
+	data, err := conffile.Read(path, anyKind)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,9 +29,9 @@ const telegrafInterval = 10 * time.Second
 // had them, and an [[outputs.influxdb]] that writes each metric to its scraper's db and rp, at the URLs of
 // the file's default [[influxdb]]. What does not carry over is said in # comments, and returned as
 // warnings. Loading the output gives the plugin the same scrapers and discoverers as kapacitor_config
-// pointing at the file.
+// pointing at the file. The file may be a pipe (a shell's <(...)).
 func Migrate(w io.Writer, path string) ([]string, error) {
-	s, warnings, err := Load(path)
+	s, warnings, err := load(path, true)
 	if err != nil {
 		return warnings, err
 	}

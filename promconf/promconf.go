@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/influxdata/telegraf/config"
+	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -35,10 +39,26 @@ type Job struct {
 
 // Load reads the scrape_configs of a Prometheus configuration file (and of its scrape_config_files), with
 // the global defaults applied and relative paths resolved against the file's directory, in their order.
+// Each file must be a regular file of at most conffile.MaxSize bytes.
 func Load(path string, logger *slog.Logger) ([]*Job, error) {
-	cfg, err := promconfig.LoadFile(path, false, logger)
+	// promconfig.LoadFile, with the file read within the limit.
+	data, err := conffile.Read(path, false)
 	if err != nil {
 		return nil, err
+	}
+	cfg, err := promconfig.Load(string(data), logger)
+	if err != nil {
+		return nil, fmt.Errorf("parsing YAML file %s: %w", path, err)
+	}
+	cfg.SetDirectory(filepath.Dir(path))
+	// GetScrapeConfigs reads the scrape_config_files whole: they are checked first.
+	for _, pattern := range cfg.ScrapeConfigFiles {
+		files, _ := filepath.Glob(pattern) // a bad pattern is GetScrapeConfigs' error to report
+		for _, f := range files {
+			if err := conffile.Check(f); err != nil {
+				return nil, fmt.Errorf("%s: scrape_config_files: %w", path, err)
+			}
+		}
 	}
 	scrapeConfigs, err := cfg.GetScrapeConfigs()
 	if err != nil {
@@ -75,6 +95,7 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 			PrometheusRelabel:       sc.RelabelConfigs,
 			PrometheusMetricRelabel: sc.MetricRelabelConfigs,
 			HTTPClient:              &client,
+			Accept:                  acceptHeader(sc),
 		},
 		Discoverers: make(discovery.Configs, len(sc.ServiceDiscoveryConfigs)),
 	}
@@ -89,9 +110,35 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 	return job
 }
 
-// ignored lists the options of a job that this scraper does not implement. It scrapes classic histograms
-// only, negotiates every exposition format, falls back to the text format, keeps no TSDB and no limit on
-// targets.
+// acceptHeader is the Accept header Prometheus sends for the job (acceptHeader in its scrape package): its
+// scrape_protocols in their order, with falling q values, the name escaping scheme on the formats that
+// take one, and */* last. The loader has set scrape_protocols (the global one, else Prometheus' default)
+// and checked the escaping scheme.
+func acceptHeader(sc *promconfig.ScrapeConfig) string {
+	scheme, err := promconfig.ToEscapingScheme(sc.MetricNameEscapingScheme, sc.MetricNameValidationScheme)
+	if err != nil {
+		scheme = model.NoEscaping
+	}
+	vals := make([]string, 0, len(sc.ScrapeProtocols)+1)
+	weight := len(promconfig.ScrapeProtocolsHeaders) + 1
+	for _, sp := range sc.ScrapeProtocols {
+		val := promconfig.ScrapeProtocolsHeaders[sp]
+		switch sp {
+		case promconfig.PrometheusText1_0_0, promconfig.OpenMetricsText1_0_0, promconfig.OpenMetricsText2_0_0:
+			val += ";" + model.EscapingKey + "=" + scheme.String()
+		}
+		vals = append(vals, fmt.Sprintf("%s;q=0.%d", val, weight))
+		weight--
+	}
+	vals = append(vals, fmt.Sprintf("*/*;q=0.%d", weight))
+	return strings.Join(vals, ",")
+}
+
+// ignored lists the options of a job that this scraper does not implement, each set to something else
+// than what it does: it scrapes classic histograms only (so always_scrape_classic_histograms holds
+// whatever its value), reads a body without a known Content-Type as the text format, accepts UTF-8 names,
+// adds only the four synthetic series, and keeps no TSDB and no limit on targets. Every other field of a
+// scrape_config is used (scrape_protocols and metric_name_escaping_scheme make the Accept header).
 func ignored(sc *promconfig.ScrapeConfig) []string {
 	var out []string
 	for option, set := range map[string]bool{
@@ -99,10 +146,14 @@ func ignored(sc *promconfig.ScrapeConfig) []string {
 		"keep_dropped_targets":               sc.KeepDroppedTargets > 0,
 		"scrape_failure_log_file":            sc.ScrapeFailureLogFile != "",
 		"scrape_native_histograms":           sc.ScrapeNativeHistogramsEnabled(),
+		"native_histogram_bucket_limit":      sc.NativeHistogramBucketLimit > 0,
+		"native_histogram_min_bucket_factor": sc.NativeHistogramMinBucketFactor > 0,
 		"convert_classic_histograms_to_nhcb": sc.ConvertClassicHistogramsToNHCBEnabled(),
 		"track_timestamps_staleness":         sc.TrackTimestampsStaleness,
 		"fallback_scrape_protocol": sc.ScrapeFallbackProtocol != "" &&
 			sc.ScrapeFallbackProtocol != promconfig.PrometheusText0_0_4,
+		"metric_name_validation_scheme": sc.MetricNameValidationScheme == model.LegacyValidation,
+		"extra_scrape_metrics":          sc.ExtraScrapeMetricsEnabled(),
 	} {
 		if set {
 			out = append(out, option)

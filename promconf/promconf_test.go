@@ -4,14 +4,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/file"
 	"github.com/stretchr/testify/require"
 
 	dpdiscovery "github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 func TestLoad(t *testing.T) {
@@ -29,6 +35,7 @@ func TestLoad(t *testing.T) {
 	require.Equal(t, "/metrics", node.Scraper.MetricsPath)
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "node/static/0"}}, node.Keys)
 	require.Empty(t, node.Ignored)
+	require.EqualValues(t, scrape.DefaultBodySizeLimit, node.Scraper.BodySizeLimit, "an unset body_size_limit is the scrapers' default")
 
 	apps := jobs[1]
 	c := apps.Scraper
@@ -69,4 +76,142 @@ func TestLoadErrors(t *testing.T) {
 	require.ErrorContains(t, err, "scrape timeout greater than scrape interval")
 }
 
+// The file and its scrape_config_files are read only when they are regular files of at most 16 MiB: a named
+// pipe would block the read, /dev/zero would fill memory.
+func TestLoadRefusesWhatIsNotABoundedFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	big := filepath.Join(dir, "big.yml")
+	require.NoError(t, writeFile(big, "# "+strings.Repeat("x", 16<<20)+"\n"))
+	main := filepath.Join(dir, "prometheus.yml")
+	for _, tc := range []struct{ path, scrapeConfigFiles, want string }{
+		{"/dev/zero", "", "/dev/zero: not a regular file (a character device)"},
+		{fifo, "", fifo + ": not a regular file (a named pipe)"},
+		{big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
+		{main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
+		{main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
+	} {
+		if tc.scrapeConfigFiles != "" {
+			require.NoError(t, writeFile(main, "scrape_config_files: ["+tc.scrapeConfigFiles+"]\n"))
+		}
+		_, err := Load(tc.path, slog.New(slog.DiscardHandler))
+		require.ErrorContains(t, err, tc.want)
+	}
+}
+
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// loadJob loads a file with one job, its options given as YAML lines, and an optional global section.
+func loadJob(t *testing.T, global, options string) *Job {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	content := "scrape_configs:\n  - job_name: j\n    static_configs: [{targets: [\"localhost:9100\"]}]\n"
+	for _, line := range strings.Split(strings.TrimSpace(options), "\n") {
+		if line != "" {
+			content += "    " + line + "\n"
+		}
+	}
+	if global != "" {
+		content = "global:\n  " + global + "\n" + content
+	}
+	require.NoError(t, writeFile(path, content))
+	jobs, err := Load(path, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	return jobs[0]
+}
+
+// A job's Accept header is Prometheus' for its scrape_protocols (scrape/scrape.go acceptHeader in the
+// prometheus module), default included.
+func TestAcceptHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name, global, options, want string
+	}{
+		{"default", "", "",
+			"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.7,application/openmetrics-text;version=0.0.1;q=0.6," +
+				"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.3"},
+		{"text only", "", "scrape_protocols: [PrometheusText0.0.4]", "text/plain;version=0.0.4;q=0.7,*/*;q=0.6"},
+		{"protobuf first", "", "scrape_protocols: [PrometheusProto, PrometheusText1.0.0]",
+			"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7," +
+				"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5"},
+		{"global", "scrape_protocols: [OpenMetricsText1.0.0]", "",
+			"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.7,*/*;q=0.6"},
+		{"escaping scheme", "", "scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]\nmetric_name_escaping_scheme: underscores",
+			"application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.7,text/plain;version=0.0.4;q=0.6,*/*;q=0.5"},
+		{"legacy validation escapes", "", "scrape_protocols: [PrometheusText1.0.0]\nmetric_name_validation_scheme: legacy",
+			"text/plain;version=1.0.0;escaping=underscores;q=0.7,*/*;q=0.6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Scraper.Accept)
+		})
+	}
+}
+
+// Each option a job sets to something this scraper does not do is reported by its key; the ones it does
+// are not.
+func TestIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name, global, options string
+		want                  []string
+	}{
+		{"target_limit", "", "target_limit: 10", []string{"target_limit"}},
+		{"keep_dropped_targets", "", "keep_dropped_targets: 5", []string{"keep_dropped_targets"}},
+		{"scrape_failure_log_file", "", "scrape_failure_log_file: /tmp/failures.log", []string{"scrape_failure_log_file"}},
+		{"scrape_native_histograms", "", "scrape_native_histograms: true", []string{"scrape_native_histograms"}},
+		{"native_histogram_bucket_limit", "", "native_histogram_bucket_limit: 160", []string{"native_histogram_bucket_limit"}},
+		{"native_histogram_min_bucket_factor", "", "native_histogram_min_bucket_factor: 1.1", []string{"native_histogram_min_bucket_factor"}},
+		{"convert_classic_histograms_to_nhcb", "", "convert_classic_histograms_to_nhcb: true", []string{"convert_classic_histograms_to_nhcb"}},
+		{"track_timestamps_staleness", "", "track_timestamps_staleness: true", []string{"track_timestamps_staleness"}},
+		{"fallback_scrape_protocol", "", "fallback_scrape_protocol: OpenMetricsText1.0.0", []string{"fallback_scrape_protocol"}},
+		{"metric_name_validation_scheme", "", "metric_name_validation_scheme: legacy", []string{"metric_name_validation_scheme"}},
+		{"metric_name_validation_scheme, global", "metric_name_validation_scheme: legacy", "", []string{"metric_name_validation_scheme"}},
+		{"extra_scrape_metrics", "", "extra_scrape_metrics: true", []string{"extra_scrape_metrics"}},
+		{"extra_scrape_metrics, global", "extra_scrape_metrics: true", "", []string{"extra_scrape_metrics"}},
+		{"several, sorted", "", "track_timestamps_staleness: true\ntarget_limit: 1", []string{"target_limit", "track_timestamps_staleness"}},
+		// What is done here.
+		{"fallback to the text format", "", "fallback_scrape_protocol: PrometheusText0.0.4", nil},
+		{"scrape_protocols", "", "scrape_protocols: [PrometheusText0.0.4]", nil},
+		{"metric_name_escaping_scheme", "", "metric_name_escaping_scheme: dots", nil},
+		{"utf8 validation", "", "metric_name_validation_scheme: utf8", nil},
+		{"always_scrape_classic_histograms", "", "always_scrape_classic_histograms: true", nil},
+		{"extra_scrape_metrics false", "", "extra_scrape_metrics: false", nil},
+		{"scrape_native_histograms false", "", "scrape_native_histograms: false", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Ignored)
+		})
+	}
+}
+
+// Every field of Prometheus' scrape_config is either used or reported when set: a field a new Prometheus
+// brings fails this test until it is sorted into one or the other.
+func TestEveryScrapeConfigFieldIsHandled(t *testing.T) {
+	used := []string{"job_name", "honor_labels", "honor_timestamps", "params", "scrape_interval", "scrape_timeout",
+		"scrape_protocols", "metrics_path", "scheme", "enable_compression", "body_size_limit", "sample_limit",
+		"label_limit", "label_name_length_limit", "label_value_length_limit", "metric_name_escaping_scheme",
+		"relabel_configs", "metric_relabel_configs",
+		// Without effect when only classic histograms are scraped: they always are.
+		"always_scrape_classic_histograms",
+		// Service discovery and the HTTP client configuration come whole.
+		"<service discovery>", "<http client>"}
+	reported := []string{"target_limit", "keep_dropped_targets", "scrape_failure_log_file", "scrape_native_histograms",
+		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
+		"track_timestamps_staleness", "fallback_scrape_protocol", "metric_name_validation_scheme", "extra_scrape_metrics"}
+	var fields []string
+	typ := reflect.TypeFor[promconfig.ScrapeConfig]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case f.Name == "ServiceDiscoveryConfigs":
+			name = "<service discovery>"
+		case f.Name == "HTTPClientConfig":
+			name = "<http client>"
+		case name == "" || name == "-":
+			continue
+		}
+		fields = append(fields, name)
+	}
+	require.ElementsMatch(t, fields, slices.Concat(used, reported))
+}

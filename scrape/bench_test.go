@@ -54,9 +54,9 @@ func BenchmarkTextparse(b *testing.B) {
 
 type countSink struct{ n int }
 
-func (c *countSink) Add(*Scraper, *Target, *Sample) { c.n++ }
-func (c *countSink) Drop()                          {}
-func (c *countSink) Flush()                         {}
+func (c *countSink) Add(*Scraper, *Target, *Sample) error { c.n++; return nil }
+func (c *countSink) Drop()                                {}
+func (c *countSink) Flush()                               {}
 
 // BenchmarkParse is the scraper's own parse: textparse plus the target's labels on every sample.
 func BenchmarkParse(b *testing.B) {

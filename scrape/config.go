@@ -5,12 +5,15 @@ package scrape
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -23,6 +26,13 @@ const (
 	DefaultScheme         = "http"
 	DefaultMetricsPath    = "/metrics"
 )
+
+// DefaultBodySizeLimit is body-size-limit's default, 64 MiB: without a limit (Prometheus has none) a broken
+// or hostile target makes a scrape hold gigabytes. vmagent's 16 MiB is too little for real exporters:
+// kube-state-metrics writes about 4 KiB per pod, 32 MiB at some 8,000 pods, and kube-apiserver's /metrics
+// passes 32 MiB on large installations. 64 MiB takes about 16,000 pods; larger clusters raise it for
+// that job.
+const DefaultBodySizeLimit = 64 << 20
 
 // Config is one [[scraper]] section, with Kapacitor's keys.
 type Config struct {
@@ -67,9 +77,13 @@ type Config struct {
 	PrometheusRelabel       []*relabel.Config            `toml:"-"`
 	PrometheusMetricRelabel []*relabel.Config            `toml:"-"`
 	HTTPClient              *promconfig.HTTPClientConfig `toml:"-"`
+	// Accept is the job's Accept header, built from its scrape_protocols; empty, the scrapers' own.
+	Accept string `toml:"-"`
 
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
+	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
+	prometheus *promcfg.ScrapeConfig
 }
 
 // TargetRelabeling returns the target relabeling rules in effect after Init, the ones Dropped.Rule indexes.
@@ -112,15 +126,19 @@ func (c *Config) Init() error {
 	if !strings.HasPrefix(c.MetricsPath, "/") {
 		fail("metrics-path", "%q must start with /", c.MetricsPath)
 	}
-	if c.ScrapeInterval < 0 {
+	switch {
+	case c.ScrapeInterval < 0:
 		fail("scrape-interval", "%s is negative", time.Duration(c.ScrapeInterval))
-	}
-	if c.ScrapeInterval == 0 {
+	case c.ScrapeInterval == 0:
 		c.ScrapeInterval = config.Duration(DefaultScrapeInterval)
+	case c.ScrapeInterval < config.Duration(time.Millisecond):
+		fail("scrape-interval", "%s is under 1ms, the finest step of Prometheus' durations", time.Duration(c.ScrapeInterval))
 	}
 	switch {
 	case c.ScrapeTimeout < 0:
 		fail("scrape-timeout", "%s is negative", time.Duration(c.ScrapeTimeout))
+	case c.ScrapeTimeout > 0 && c.ScrapeTimeout < config.Duration(time.Millisecond):
+		fail("scrape-timeout", "%s is under 1ms, the finest step of Prometheus' durations", time.Duration(c.ScrapeTimeout))
 	case c.ScrapeTimeout == 0:
 		// As Prometheus does: the default timeout, but never longer than the interval.
 		c.ScrapeTimeout = config.Duration(min(DefaultScrapeTimeout, time.Duration(c.ScrapeInterval)))
@@ -159,13 +177,28 @@ func (c *Config) Init() error {
 	}
 	c.relabel = append(slices.Clone(c.PrometheusRelabel), c.relabel...)
 	c.metricRelabel = append(slices.Clone(c.PrometheusMetricRelabel), c.metricRelabel...)
+	if c.BodySizeLimit == 0 {
+		c.BodySizeLimit = DefaultBodySizeLimit // a negative one means no limit
+	}
 	for key, limit := range map[string]int64{
-		"sample-limit": int64(c.SampleLimit), "body-size-limit": int64(c.BodySizeLimit), "label-limit": int64(c.LabelLimit),
+		"sample-limit": int64(c.SampleLimit), "label-limit": int64(c.LabelLimit),
 		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),
 	} {
 		if limit < 0 {
 			fail(key, "%d is negative", limit)
 		}
+	}
+	c.prometheus = &promcfg.ScrapeConfig{
+		JobName:              c.Name,
+		HonorLabels:          c.HonorLabels,
+		HonorTimestamps:      isTrue(c.HonorTimestamps),
+		Params:               url.Values(c.Params),
+		ScrapeInterval:       model.Duration(c.ScrapeInterval),
+		ScrapeTimeout:        model.Duration(c.ScrapeTimeout),
+		MetricsPath:          c.MetricsPath,
+		Scheme:               c.Scheme,
+		RelabelConfigs:       c.relabel,
+		MetricRelabelConfigs: c.metricRelabel,
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)

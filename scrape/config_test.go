@@ -47,6 +47,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			c.ScrapeTimeout = config.Duration(6 * time.Second)
 		}, "scrape-timeout: 6s is longer than scrape-interval 5s"},
 		{"negative interval", func(c *Config) { c.ScrapeInterval = config.Duration(-time.Second) }, "scrape-interval: -1s is negative"},
+		{"interval under 1ms", func(c *Config) { c.ScrapeInterval = config.Duration(500 * time.Microsecond) }, "scrape-interval: 500µs is under 1ms"},
+		{"timeout under 1ms", func(c *Config) { c.ScrapeTimeout = config.Duration(999 * time.Microsecond) }, "scrape-timeout: 999µs is under 1ms"},
 		{"proxy-url", func(c *Config) { c.ProxyURL = "proxy:3128" }, "proxy-url:"},
 		{"basic and bearer", func(c *Config) {
 			c.Username = "u"

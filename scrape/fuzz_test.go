@@ -63,7 +63,7 @@ type fuzzSink struct {
 	flushes          int
 }
 
-func (k *fuzzSink) Add(_ *Scraper, _ *Target, s *Sample) {
+func (k *fuzzSink) Add(_ *Scraper, _ *Target, s *Sample) error {
 	if s.Labels.Get("job") != "node" || s.Labels.Get("instance") != "fuzz:9100" {
 		k.t.Errorf("sample %s lost the target's labels", s.Labels)
 	}
@@ -76,6 +76,7 @@ func (k *fuzzSink) Add(_ *Scraper, _ *Target, s *Sample) {
 	if k.last = append(k.last, c); len(k.last) > len(syntheticNames) {
 		k.last = k.last[1:]
 	}
+	return nil
 }
 func (k *fuzzSink) Drop() { k.pending, k.last = 0, nil }
 func (k *fuzzSink) Flush() {

@@ -3,6 +3,7 @@ package scrape
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
 
@@ -116,6 +118,57 @@ func TestLimitsFailTheScrape(t *testing.T) {
 	}
 }
 
+// Empty values and names exposed twice end as in Prometheus' mutateSampleLabels and storage: a name exposed
+// with an empty value is dropped with all its values, yet counts as exposed for honor-labels; a name left
+// twice after metric relabeling fails the scrape, one that relabeling drops does not. Each case runs in
+// the merge without relabeling and, with a rule that changes nothing, through labels.Builder.
+func TestSampleLabelsAsPrometheus(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		honor      bool
+		labeldrop  string // a metric relabeling labeldrop rule, when set
+		want       string // the sample, with {addr} for the target's address
+	}{
+		{"honor keeps an exposed empty instance", `m{instance=""} 1`, true, "",
+			`{__name__="m", env="test", job="node"} 1`},
+		{"without honor the target's instance", `m{instance=""} 1`, false, "",
+			`{__name__="m", env="test", instance="{addr}", job="node"} 1`},
+		{"a name twice, one value empty", `x{a="",a="1"} 1`, false, "",
+			`{__name__="x", env="test", instance="{addr}", job="node"} 1`},
+		{"a name twice, one value empty, honor", `x{a="",a="1"} 1`, true, "",
+			`{__name__="x", env="test", instance="{addr}", job="node"} 1`},
+		{"a target label, first exposed empty", `e{env="",env="x"} 1`, false, "",
+			`{__name__="e", env="test", instance="{addr}", job="node"} 1`},
+		{"a target label, first exposed set", `e{env="x",env=""} 1`, false, "",
+			`{__name__="e", env="test", exported_env="x", instance="{addr}", job="node"} 1`},
+		{"a name twice that labeldrop drops", `y{b="1",b="2",c="3"} 1`, false, "b",
+			`{__name__="y", c="3", env="test", instance="{addr}", job="node"} 1`},
+	} {
+		for _, builder := range []bool{false, true} {
+			if tc.labeldrop != "" && !builder {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/builder=%t", tc.name, builder), func(t *testing.T) {
+				srv, _ := serve(t, "text/plain; version=0.0.4", []byte(tc.body+"\n"), false)
+				addr := strings.TrimPrefix(srv.URL, "http://")
+				c := valid()
+				c.HonorLabels = tc.honor
+				if builder {
+					c.MetricRelabelConfigs = []*Relabel{{Regex: ptr("never_exposed"), Action: "labeldrop"}}
+				}
+				if tc.labeldrop != "" {
+					c.MetricRelabelConfigs = []*Relabel{{Regex: ptr(tc.labeldrop), Action: "labeldrop"}}
+				}
+				s := newScraper(t, c, addr)
+				r := scrapeOnce(t, s)
+				require.Empty(t, s.Targets()[0].Health().LastError)
+				name := tc.body[:strings.IndexByte(tc.body, '{')]
+				require.Equal(t, []string{strings.ReplaceAll(tc.want, "{addr}", addr)}, r.series(name))
+			})
+		}
+	}
+}
+
 // A series with a label name twice fails the scrape, as it fails in Prometheus (its storage refuses the
 // sample), whichever reader parses the body.
 func TestDuplicateLabelNamesFailTheScrape(t *testing.T) {
@@ -214,4 +267,28 @@ func TestRedirectsAndCompression(t *testing.T) {
 	c.EnableCompression = ptr(false)
 	scrapeOnce(t, newScraper(t, c, strings.TrimPrefix(final.URL, "http://")))
 	require.Equal(t, "identity", header.Get("Accept-Encoding"))
+}
+
+// The merge that sampleLabels takes without metric relabeling allocates nothing, with empty values and
+// names twice too, whether honor-labels is set or not.
+func TestSampleLabelsMergeAllocatesNothing(t *testing.T) {
+	c := valid()
+	require.NoError(t, c.Init())
+	tg, err := newTarget(c, model.LabelSet{model.AddressLabel: "h:1", "env": "test"}, nil)
+	require.NoError(t, err)
+	w := workers.Get().(*worker)
+	defer workers.Put(w)
+	w.parsed = append(w.parsed[:0], labels.Label{Name: "__name__", Value: "x"}, labels.Label{Name: "a", Value: ""},
+		labels.Label{Name: "a", Value: "1"}, labels.Label{Name: "env", Value: ""}, labels.Label{Name: "instance", Value: ""})
+	for _, honor := range []bool{false, true} {
+		c.HonorLabels = honor
+		want := `{__name__="x", env="test", instance="h:1", job="node"}`
+		if honor {
+			want = `{__name__="x", job="node"}`
+		}
+		lset, keep := w.sampleLabels(tg, c)
+		require.True(t, keep)
+		require.Equal(t, want, lset.String())
+		require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, c) }), "honor-labels %t", honor)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"slices"
@@ -31,7 +32,7 @@ import (
 var UserAgent = "discovering-prometheus"
 
 // acceptHeader asks for what Prometheus asks for, in its order (OpenMetrics first), with the protobuf format
-// accepted too.
+// accepted too: the header of a scraper whose Config has no Accept of its own.
 const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6," +
 	"application/openmetrics-text;version=0.0.1;q=0.5," +
 	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4," +
@@ -39,13 +40,16 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2," +
 	"*/*;q=0.1"
 
-func requestHeader(timeout time.Duration, compression bool) http.Header {
+func requestHeader(timeout time.Duration, compression bool, accept string) http.Header {
 	encoding := "gzip"
 	if !compression {
 		encoding = "identity"
 	}
+	if accept == "" {
+		accept = acceptHeader
+	}
 	return http.Header{
-		"Accept":                              {acceptHeader},
+		"Accept":                              {accept},
 		"Accept-Encoding":                     {encoding},
 		"User-Agent":                          {UserAgent},
 		"X-Prometheus-Scrape-Timeout-Seconds": {strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)},
@@ -65,6 +69,9 @@ type Sample struct {
 	// Family is the name of that family as its TYPE line gives it (h for h_bucket, c for an OpenMetrics
 	// c_total), empty when no TYPE line names the sample's family.
 	Family string
+	// Synthetic marks the series added for every scrape (up, scrape_duration_seconds,
+	// scrape_samples_scraped, scrape_samples_post_metric_relabeling, in that order, after the target's).
+	Synthetic bool
 }
 
 // Labels are a sample's labels, sorted by name: a slice over buffers the scrape reuses, so that no sample
@@ -104,8 +111,9 @@ func sortLabels(ls []labels.Label) {
 
 // Sink receives the samples of scrapes. Each parse slot of a Run has its own, so a Sink is not shared.
 type Sink interface {
-	// Add receives one sample of target t of scraper s.
-	Add(s *Scraper, t *Target, sample *Sample)
+	// Add receives one sample of target t of scraper s. An error refuses the sample as invalid, which
+	// fails the scrape.
+	Add(s *Scraper, t *Target, sample *Sample) error
 	// Drop forgets the samples added since the last Flush: the scrape failed, and Prometheus keeps
 	// nothing of a failed scrape.
 	Drop()
@@ -151,8 +159,13 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 			}
 		}()
 	}
+feed:
 	for _, j := range jobs {
-		queue <- j
+		select {
+		case queue <- j:
+		case <-ctx.Done(): // stopping: the scrapes not started are not started
+			break feed
+		}
 	}
 	close(queue)
 	wg.Wait()
@@ -175,14 +188,14 @@ var (
 )
 
 // fetcher holds what a fetch reuses from one scrape to the next.
-type fetcher struct{ body bytes.Buffer }
+type fetcher struct{ body []byte }
 
 // worker holds what a scrape reuses from one scrape to the next.
 type worker struct {
 	body       []byte // the body being parsed
 	compressed bytes.Reader
 	gzip       *gzip.Reader
-	inflated   bytes.Buffer
+	inflated   []byte
 	symbols    *labels.SymbolTable
 	lb         *labels.Builder
 	unescaped  []byte
@@ -191,6 +204,7 @@ type worker struct {
 	merged     []labels.Label // the sample's labels, with the target's
 	ptmp       labels.Labels  // the labels as textparse gives them
 	conflicts  []labels.Label
+	scratch    labels.ScratchBuilder // the parsed labels as labels.Labels, for withTarget
 	sample     Sample
 	// The family of the last TYPE line, and its type.
 	family     string
@@ -199,33 +213,50 @@ type worker struct {
 	checkNames bool
 	// line is the byte offset in body of the line being read, -1 when not known (protobuf): errors say it.
 	line int
+	// The scrape's deadline (zero: none) and timeout, and the context that is done when the scrapes stop.
+	deadline time.Time
+	timeout  time.Duration
+	ctx      context.Context
 }
 
-// scrape fetches the target's body, then takes a slot to parse it in; the scrape's duration leaves out the
-// wait for the slot.
+// scrape fetches the target's body, then takes a slot to inflate and parse it in. The scrape timeout covers
+// all three, measured as the scrape's duration is: without the wait for the slot. A scrape cut short
+// because ctx is done (the plugin is stopping) reports nothing.
 func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan *slot) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
-	contentType, gzipped, err := f.fetch(ctx, s, t)
+	fetchCtx, cancel := context.WithTimeout(ctx, t.Timeout)
+	contentType, gzipped, err := f.fetch(fetchCtx, s, t)
 	cancel()
 	duration := time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
 
 	slot := <-slots
 	parsed := time.Now()
 	w, sink := slot.worker, slot.sink
+	w.deadline, w.timeout, w.ctx = parsed.Add(t.Timeout-duration), t.Timeout, ctx
 	samples, kept := 0, 0
 	if err == nil {
-		w.body, err = w.inflate(f.body.Bytes(), gzipped, s.cfg.BodySizeLimit)
+		w.body, err = w.inflate(f.body, gzipped, s.cfg.BodySizeLimit)
 	}
 	if err == nil {
 		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
 	}
-	w.body = nil
+	w.body, w.deadline, w.ctx = nil, time.Time{}, nil
 	duration += time.Since(parsed)
 	if err != nil {
 		sink.Drop() // kept still counts the samples taken before the failure, as Prometheus reports them
 	}
-	w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept)
+	if err != nil && ctx.Err() != nil {
+		sink.Flush()
+		slots <- slot
+		return
+	}
+	if serr := w.synthetic(s, t, sink, start.UnixMilli(), err == nil, duration, samples, kept); serr != nil && err == nil {
+		sink.Drop() // the sink refuses the target's own labels: nothing of it can be written
+		err = serr
+	}
 	sink.Flush()
 	slots <- slot
 
@@ -270,16 +301,20 @@ func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (contentType
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return "", false, fmt.Errorf("server returned HTTP status %s", resp.Status)
 	}
-	f.body.Reset()
 	// A compressed body is limited too: it is never larger than what it inflates to but for gzip's few
 	// bytes of framing, so the limit on inflated bytes (in inflate) decides all but such edge cases.
-	if err := readLimited(&f.body, resp.Body, s.cfg.BodySizeLimit); err != nil {
+	limit := int64(s.cfg.BodySizeLimit)
+	if limit > 0 && resp.ContentLength > limit {
+		return "", false, fmt.Errorf("body size limit of %d bytes exceeded: Content-Length is %d", limit, resp.ContentLength)
+	}
+	if f.body, err = readLimited(f.body, resp.Body, limit, resp.ContentLength, nil); err != nil {
 		return "", false, err
 	}
 	return resp.Header.Get("Content-Type"), resp.Header.Get("Content-Encoding") == "gzip", nil
 }
 
-// inflate returns the body to parse: raw, or raw inflated into w.inflated when it is gzip-compressed.
+// inflate returns the body to parse: raw, or raw inflated into w.inflated when it is gzip-compressed. It
+// fails once the scrape's deadline has passed.
 func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, error) {
 	if !gzipped {
 		return raw, nil
@@ -294,26 +329,81 @@ func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("gzip body: %w", err)
 	}
-	w.inflated.Reset()
-	// The limit counts uncompressed bytes, so it also stops a gzip bomb.
-	if err := readLimited(&w.inflated, w.gzip, limit); err != nil {
+	// The limit counts uncompressed bytes, so it also stops a gzip bomb; the deadline is looked at after
+	// every read, each at most a window of gzip's (32 KiB).
+	w.inflated, err = readLimited(w.inflated, w.gzip, int64(limit), -1, w)
+	if err != nil {
 		return nil, err
 	}
-	return w.inflated.Bytes(), nil
+	return w.inflated, nil
 }
 
-// readLimited reads r to its end into buf, failing when it holds more than limit bytes (0: no limit).
-func readLimited(buf *bytes.Buffer, r io.Reader, limit config.Size) error {
-	if limit > 0 {
-		r = io.LimitReader(r, int64(limit)+1)
+// checkEvery is how many lines or entries a parse reads between two looks at its deadline: a few
+// milliseconds' worth, so that a scrape overruns its timeout by little, for no cost per sample.
+const checkEvery = 4096
+
+// readProgress is the check readLimited makes while inflating.
+func (w *worker) readProgress(n int) error { return w.overrun("inflating", n, "bytes") }
+
+// overrun fails a scrape whose deadline has passed or whose context is done, saying what it was doing and
+// how far it got (n units).
+func (w *worker) overrun(doing string, n int, units string) error {
+	if w.ctx != nil && w.ctx.Err() != nil {
+		return fmt.Errorf("scrape stopped while %s after %d %s: %w", doing, n, units, w.ctx.Err())
 	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return fmt.Errorf("reading body after %d bytes: %w", buf.Len(), err)
-	}
-	if limit > 0 && int64(buf.Len()) > int64(limit) {
-		return fmt.Errorf("body size limit of %d bytes exceeded", int64(limit))
+	if !w.deadline.IsZero() && time.Now().After(w.deadline) {
+		return fmt.Errorf("scrape timeout of %s exceeded while %s after %d %s", w.timeout, doing, n, units)
 	}
 	return nil
+}
+
+// minRead is the room readLimited makes before a read: the first allocation of an empty buffer.
+const minRead = 32 << 10
+
+// readLimited reads r to its end into buf[:0] and returns it, failing once it holds more than limit bytes
+// (limit <= 0: no limit). The buffer doubles as it fills but never grows past limit+1 bytes, so that a body
+// cut off at the limit has cost at most that buffer and the one it grew from; size, when known (>= 0),
+// sizes it at once. progress, when not nil, checks the bytes read so far after each read.
+func readLimited(buf []byte, r io.Reader, limit, size int64, progress interface{ readProgress(n int) error }) ([]byte, error) {
+	most := int64(math.MaxInt)
+	if limit > 0 {
+		most = limit + 1
+	}
+	buf = buf[:0]
+	if size >= 0 && int64(cap(buf)) <= size {
+		buf = make([]byte, 0, min(size+1, most)) // +1: room to read the end of the body
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= most {
+				break
+			}
+			n := max(2*int64(cap(buf)), minRead)
+			if n >= most-1 {
+				n = most // not the limit itself: a body of exactly the limit would grow once more to end
+			}
+			grown := make([]byte, len(buf), n)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return buf, fmt.Errorf("reading body after %d bytes: %w", len(buf), err)
+		}
+		if progress != nil {
+			if err := progress.readProgress(len(buf)); err != nil {
+				return buf, err
+			}
+		}
+	}
+	if limit > 0 && int64(len(buf)) > limit {
+		return buf, fmt.Errorf("body size limit of %d bytes exceeded", limit)
+	}
+	return buf, nil
 }
 
 // parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
@@ -349,7 +439,12 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 	// (unless it had to copy it), so the entry that failed starts on the line after the last it returned.
 	w.line = -1
 	last, located := -1, !protobuf
-	for {
+	for entries := 1; ; entries++ {
+		if entries%checkEvery == 0 {
+			if err := w.overrun("parsing", scraped, "samples"); err != nil {
+				return scraped, kept, err
+			}
+		}
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
 			return scraped, kept, nil
@@ -431,8 +526,13 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 	}
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
-	for body := w.body; len(body) > 0; {
+	for body, lines := w.body, 1; len(body) > 0; lines++ {
 		w.line = len(w.body) - len(body)
+		if lines%checkEvery == 0 {
+			if err := w.overrun("parsing", scraped, "samples"); err != nil {
+				return scraped, kept, true, err
+			}
+		}
 		line, rest, _ := bytes.Cut(body, []byte{'\n'})
 		body = rest
 		switch {
@@ -484,20 +584,20 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	if cfg.SampleLimit > 0 && *kept >= cfg.SampleLimit {
 		return fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
 	}
-	// A series that has a label name twice: Prometheus' storage refuses the sample, which fails the scrape,
-	// and InfluxDB would refuse a point with a tag key twice. The parsed labels are checked, as relabeling
-	// (labels.Builder) keeps only one of them.
-	if label, dup := Labels(w.parsed).duplicate(); dup {
-		return w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample",
-			excerpt(Labels(w.parsed).Get(model.MetricNameLabel)), excerpt(label)))
+	// As in Prometheus' storage, a label name still there twice refuses the sample, which fails the scrape
+	// (and InfluxDB would refuse a point with a tag key twice).
+	if label, dup := lset.duplicate(); dup {
+		return w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample", excerpt(name), excerpt(label)))
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
-	w.sample.Type, w.sample.Family = model.MetricTypeUnknown, ""
+	w.sample.Type, w.sample.Family, w.sample.Synthetic = model.MetricTypeUnknown, "", false
 	if inFamily(name, w.family) {
 		w.sample.Type, w.sample.Family = w.familyType, w.family
 	}
-	sink.Add(s, t, &w.sample)
+	if err := sink.Add(s, t, &w.sample); err != nil {
+		return w.lineError(err)
+	}
 	return nil
 }
 
@@ -569,9 +669,11 @@ func inFamily(name, family string) bool {
 	return false
 }
 
-// sampleLabels returns the parsed labels with the target's applied and metric relabeling done; keep is
-// false when relabeling dropped the sample. The common case, no name that both have and no metric
-// relabeling, is a merge of two sorted lists into a buffer reused from sample to sample: no allocation.
+// sampleLabels returns the parsed labels with the target's applied and metric relabeling done, as
+// Prometheus' mutateSampleLabels has them; keep is false when relabeling dropped the sample. A name may
+// still be there twice (exposed twice, and kept so), for add to refuse. The common case, no metric
+// relabeling and no exposed value that a target label displaces, is a merge of two sorted lists into a
+// buffer reused from sample to sample: no allocation.
 func (w *worker) sampleLabels(t *Target, cfg *Config) (lset Labels, keep bool) {
 	if len(cfg.metricRelabel) == 0 && w.mergeSorted(t, cfg.HonorLabels) {
 		return w.merged, true
@@ -583,44 +685,58 @@ func (w *worker) sampleLabels(t *Target, cfg *Config) (lset Labels, keep bool) {
 	return w.builderLabels(), true
 }
 
-// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.merged. An empty
-// value counts as absent, as in Prometheus. It gives up on a name both have unless honor-labels settles it
-// (the scraped label wins), leaving the exported_ renaming to withTarget.
+// mergeSorted merges the parsed labels and the target's, both sorted by name, into w.merged, with the
+// result of mutateSampleLabels. As Prometheus' labels.Builder does, a name exposed with an empty value
+// anywhere is dropped with all its values; it still counts as exposed for honor-labels, so the target's
+// value does not replace it. mergeSorted gives up when a target label displaces an exposed value (without
+// honor-labels), leaving the exported_ renaming to withTarget.
 func (w *worker) mergeSorted(t *Target, honor bool) bool {
-	merged, target := w.merged[:0], t.labelList
+	merged, target, parsed := w.merged[:0], t.labelList, w.parsed
 	i := 0
-	for _, l := range w.parsed {
-		if l.Value == "" {
-			continue
+	for j := 0; j < len(parsed); {
+		// parsed[j:k] are the values of one name.
+		name, empty, k := parsed[j].Name, false, j
+		for ; k < len(parsed) && parsed[k].Name == name; k++ {
+			empty = empty || parsed[k].Value == ""
 		}
-		for i < len(target) && target[i].Name < l.Name {
+		for i < len(target) && target[i].Name < name {
 			merged = append(merged, target[i])
 			i++
 		}
-		if i < len(target) && target[i].Name == l.Name {
-			if !honor {
+		if i < len(target) && target[i].Name == name {
+			switch {
+			case honor:
+			case parsed[j].Value == "": // no conflict: mutateSampleLabels looks at the first value only
+				merged = append(merged, target[i])
+				empty = true
+			default:
 				return false
 			}
 			i++
 		}
-		merged = append(merged, l)
+		if !empty {
+			merged = append(merged, parsed[j:k]...)
+		}
+		j = k
 	}
 	w.merged = append(merged, target[i:]...)
 	return true
 }
 
-// withTarget puts the parsed labels with the target's into w.lb, as Prometheus does: without honor-labels
-// the target's win and a scraped label they displace is kept as exported_<name>; with it, the scraped
-// labels win.
+// withTarget puts the parsed labels with the target's into w.lb, as Prometheus' mutateSampleLabels does:
+// without honor-labels the target's win and a scraped label they displace is kept as exported_<name>; with
+// it, the scraped labels win. The builder starts from the parsed labels as they are, empty values and
+// names twice included, as Prometheus' starts from the parser's.
 func (w *worker) withTarget(t *Target, honor bool) {
-	w.lb.Reset(labels.EmptyLabels())
+	w.scratch.Reset()
 	for _, l := range w.parsed {
-		w.lb.Set(l.Name, l.Value)
+		w.scratch.Add(l.Name, l.Value)
 	}
-	parsed := Labels(w.parsed)
+	parsed := w.scratch.Labels()
+	w.lb.Reset(parsed)
 	if honor {
 		for _, l := range t.labelList {
-			if parsed.Get(l.Name) == "" {
+			if !parsed.Has(l.Name) {
 				w.lb.Set(l.Name, l.Value)
 			}
 		}
@@ -646,19 +762,22 @@ func (w *worker) withTarget(t *Target, honor bool) {
 	}
 }
 
-// builderLabels are w.lb's labels, in w.merged.
+// builderLabels are w.lb's labels, in w.merged, as Builder.Labels gives them (which, unlike Builder.Range,
+// keeps a second label of a name that was set).
 func (w *worker) builderLabels() Labels {
 	w.merged = w.merged[:0]
-	w.lb.Range(func(l labels.Label) { w.merged = append(w.merged, l) })
-	sortLabels(w.merged)
+	w.lb.Labels().Range(w.appendMerged)
 	return w.merged
 }
+
+// appendMerged appends a label to w.merged: the Range callback of builderLabels.
+func (w *worker) appendMerged(l labels.Label) { w.merged = append(w.merged, l) }
 
 // appendParsed appends a label to w.parsed: the Range callback for textparse's labels.
 func (w *worker) appendParsed(l labels.Label) { w.parsed = append(w.parsed, l) }
 
-// synthetic adds the series Prometheus adds for every scrape.
-func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples, kept int) {
+// synthetic adds the series Prometheus adds for every scrape; an error is the sink's refusal of one.
+func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool, duration time.Duration, samples, kept int) error {
 	upValue := 0.0
 	if up {
 		upValue = 1
@@ -672,9 +791,12 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 		{"scrape_samples_scraped", float64(samples)},
 		{"scrape_samples_post_metric_relabeling", float64(kept)},
 	} {
-		w.lb.Reset(t.Labels)
-		w.lb.Set(model.MetricNameLabel, m.name)
-		w.sample = Sample{Labels: w.builderLabels(), Value: m.value, Timestamp: now, Type: model.MetricTypeGauge}
-		sink.Add(s, t, &w.sample)
+		w.merged = append(append(w.merged[:0], labels.Label{Name: model.MetricNameLabel, Value: m.name}), t.labelList...)
+		sortLabels(w.merged)
+		w.sample = Sample{Labels: w.merged, Value: m.value, Timestamp: now, Type: model.MetricTypeGauge, Synthetic: true}
+		if err := sink.Add(s, t, &w.sample); err != nil {
+			return err
+		}
 	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,28 +24,34 @@ import (
 
 // recorder keeps what scrapes delivered, as strings; each parse slot gets a recorderSink of its own.
 type recorder struct {
-	mu      sync.Mutex
-	flushed []string
-	types   map[string]model.MetricType
+	mu        sync.Mutex
+	flushed   []string
+	types     map[string]model.MetricType
+	synthetic []string // the names of the samples marked Synthetic, in order
 }
 
 func (r *recorder) sink() Sink { return &recorderSink{r: r} }
 
 type recorderSink struct {
-	r       *recorder
-	pending []string
-	types   map[string]model.MetricType
+	r         *recorder
+	pending   []string
+	types     map[string]model.MetricType
+	synthetic []string
 }
 
-func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) {
+func (k *recorderSink) Add(_ *Scraper, _ *Target, s *Sample) error {
 	k.pending = append(k.pending, fmt.Sprintf("%s %v@%d", s.Labels.String(), s.Value, s.Timestamp))
 	if k.types == nil {
 		k.types = map[string]model.MetricType{}
 	}
 	k.types[strings.Clone(s.Labels.Get(model.MetricNameLabel))] = s.Type
+	if s.Synthetic {
+		k.synthetic = append(k.synthetic, strings.Clone(s.Labels.Get(model.MetricNameLabel)))
+	}
+	return nil
 }
 
-func (k *recorderSink) Drop() { k.pending = nil }
+func (k *recorderSink) Drop() { k.pending, k.synthetic = nil, nil }
 
 func (k *recorderSink) Flush() {
 	k.r.mu.Lock()
@@ -56,7 +63,8 @@ func (k *recorderSink) Flush() {
 	for name, typ := range k.types {
 		k.r.types[name] = typ
 	}
-	k.pending = nil
+	k.r.synthetic = append(k.r.synthetic, k.synthetic...)
+	k.pending, k.synthetic = nil, nil
 }
 
 // series returns the flushed samples of one metric name, without the timestamp.
@@ -132,6 +140,22 @@ func serve(t *testing.T, contentType string, body []byte, gzipped bool) (*httpte
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &seen
+}
+
+// The series added for every scrape, and only they, are marked Synthetic, in their order, scrape after
+// scrape (a sink that changes them, the kapacitor format's, relies on it); a failed scrape has them too.
+func TestSyntheticSeriesMarked(t *testing.T) {
+	names := []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling"}
+	for _, body := range []string{textBody, "ok 1\nnot a sample\n"} {
+		srv, _ := serve(t, "text/plain; version=0.0.4", []byte(body), false)
+		s := newScraper(t, valid(), strings.TrimPrefix(srv.URL, "http://"))
+		r := &recorder{}
+		now := time.Now()
+		for i := range 3 {
+			Run(context.Background(), []*Scraper{s}, now.Add(time.Duration(i)*time.Hour), 1, r.sink)
+		}
+		require.Equal(t, slices.Concat(names, names, names), r.synthetic)
+	}
 }
 
 func TestScrapeTextFormat(t *testing.T) {
@@ -335,15 +359,24 @@ func TestTargetLabels(t *testing.T) {
 	require.Equal(t, "web-1", tg.Instance())
 	require.Equal(t, 15*time.Second, tg.Interval)
 
-	for _, bad := range []model.LabelSet{
-		{},
-		{model.AddressLabel: "h:1/x"},
-		{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"},
-		{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"},
+	// Prometheus' own checks, with its messages.
+	for _, bad := range []struct {
+		labels model.LabelSet
+		err    string
+	}{
+		{model.LabelSet{}, "no address"},
+		{model.LabelSet{model.AddressLabel: "h:1/x"}, `"h:1/x" is not a valid hostname`},
+		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"}, `scrape timeout cannot be greater than scrape interval ("10s" > "5s")`},
+		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
+		{model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
 	} {
-		_, err := newTarget(c, bad, nil)
-		require.Error(t, err, "%v", bad)
+		_, err := newTarget(c, bad.labels, nil)
+		require.EqualError(t, err, bad.err, "%v", bad.labels)
 	}
+	// The labels Prometheus adds for its native-histogram options mean nothing here: they are not shown.
+	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, `{__address__="h:1", __metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_timeout__="10s", job="node"}`, tg.Discovered.String())
 }
 
 func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {

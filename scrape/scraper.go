@@ -62,7 +62,7 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 		cfg:     cfg,
 		client:  c,
 		logger:  logger.With("scraper", cfg.Name),
-		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression)),
+		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), cfg.Accept),
 		targets: make(map[uint64]*Target),
 	}, nil
 }
@@ -114,8 +114,8 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 				continue
 			}
 			if t == nil {
-				d := discoveredLabels(s.cfg, labels, g.Labels)
-				s.dropped = append(s.dropped, Dropped{Discovered: d, Rule: droppedBy(d, s.cfg.relabel)})
+				shown, full := discoveredLabels(s.cfg, labels, g.Labels)
+				s.dropped = append(s.dropped, Dropped{Discovered: shown, Rule: droppedBy(full, s.cfg.relabel)})
 				continue
 			}
 			if blacklisted[t.Instance()] {

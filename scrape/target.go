@@ -1,7 +1,6 @@
 package scrape
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/relabel"
+	promscrape "github.com/prometheus/prometheus/scrape"
 )
 
 // Target is one endpoint of a scraper, with its labels built by Prometheus' rules.
@@ -78,40 +77,29 @@ type Dropped struct {
 	Rule int
 }
 
-// newTarget applies Prometheus' target rules to one discovered target: the scraper's defaults fill the
-// labels the discoverer did not set, relabel-configs apply, __meta_* labels are dropped, instance defaults
-// to the address. A target that relabeling drops comes back nil, with a nil error.
+// newTarget applies Prometheus' target rules, by its own scrape.PopulateLabels, to one discovered target:
+// the scraper's defaults fill the labels the discoverer did not set, relabel-configs apply, the address is
+// checked, __meta_* labels are dropped, instance defaults to the address. A target that relabeling drops
+// comes back nil, with a nil error.
 func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
-	discovered := discoveredLabels(cfg, target, group)
-	lb := labels.NewBuilder(discovered)
-	t := &Target{Discovered: discovered}
-	if !relabel.ProcessBuilder(lb, cfg.relabel...) {
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	res, err := promscrape.PopulateLabels(lb, cfg.prometheus, target, group)
+	if err != nil {
+		return nil, err
+	}
+	if res.IsEmpty() {
 		return nil, nil
 	}
-
-	addr := lb.Get(model.AddressLabel)
-	if addr == "" {
-		return nil, errors.New("no address")
-	}
-	if strings.Contains(addr, "/") {
-		return nil, fmt.Errorf("%q is not a valid host:port address", addr)
-	}
-	var err error
-	if t.Interval, err = parseDuration(lb.Get(model.ScrapeIntervalLabel)); err != nil {
+	t := &Target{}
+	if t.Interval, err = parseDuration(res.Get(model.ScrapeIntervalLabel)); err != nil {
 		return nil, fmt.Errorf("%s: %w", model.ScrapeIntervalLabel, err)
 	}
-	if t.Timeout, err = parseDuration(lb.Get(model.ScrapeTimeoutLabel)); err != nil {
+	if t.Timeout, err = parseDuration(res.Get(model.ScrapeTimeoutLabel)); err != nil {
 		return nil, fmt.Errorf("%s: %w", model.ScrapeTimeoutLabel, err)
 	}
-	if t.Timeout > t.Interval {
-		return nil, fmt.Errorf("scrape timeout %s is longer than the interval %s", t.Timeout, t.Interval)
-	}
+	lb.Reset(res)
 	t.URL = targetURL(lb, cfg.Params)
-
-	if lb.Get(model.InstanceLabel) == "" {
-		lb.Set(model.InstanceLabel, addr)
-	}
-	// Only labels without the reserved "__" prefix reach the samples.
+	// Only labels without the reserved "__" prefix reach the samples, as Prometheus' Target.Labels has it.
 	lb.Range(func(l labels.Label) {
 		if strings.HasPrefix(l.Name, model.ReservedLabelPrefix) {
 			lb.Del(l.Name)
@@ -119,45 +107,28 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 	})
 	t.Labels = lb.Labels()
 	t.Labels.Range(func(l labels.Label) { t.labelList = append(t.labelList, l) })
-	if err := t.Labels.Validate(func(l labels.Label) error {
-		if !model.LabelValue(l.Value).IsValid() {
-			return fmt.Errorf("invalid value for label %q: %q", l.Name, l.Value)
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
+	t.Discovered, _ = discoveredLabels(cfg, target, group)
 	return t, nil
 }
 
-// discoveredLabels merges a target's labels over its group's and fills in the scraper's defaults (job,
-// interval, timeout, path, scheme, params) where the discoverer set none.
-func discoveredLabels(cfg *Config, target, group model.LabelSet) labels.Labels {
+// nativeHistogramLabels are the labels Prometheus' PopulateDiscoveredLabels adds for its native-histogram
+// options. Nothing here reads them (every format yields classic series), and Prometheus 2 did not have them,
+// so discovered labels are shown without them.
+var nativeHistogramLabels = []string{
+	"__convert_classic_histograms_to_nhcb__",
+	"__always_scrape_classic_histograms__",
+	"__scrape_native_histograms__",
+}
+
+// discoveredLabels are a target's labels before relabeling, by Prometheus' PopulateDiscoveredLabels: its
+// own over its group's, with the scraper's defaults (job, interval, timeout, path, scheme, params) where
+// the discoverer set none. full is what relabeling starts from; shown is without nativeHistogramLabels.
+func discoveredLabels(cfg *Config, target, group model.LabelSet) (shown, full labels.Labels) {
 	lb := labels.NewBuilder(labels.EmptyLabels())
-	for name, value := range group {
-		lb.Set(string(name), string(value))
-	}
-	for name, value := range target {
-		lb.Set(string(name), string(value))
-	}
-	defaults := []labels.Label{
-		{Name: model.JobLabel, Value: cfg.Name},
-		{Name: model.ScrapeIntervalLabel, Value: model.Duration(cfg.ScrapeInterval).String()},
-		{Name: model.ScrapeTimeoutLabel, Value: model.Duration(cfg.ScrapeTimeout).String()},
-		{Name: model.MetricsPathLabel, Value: cfg.MetricsPath},
-		{Name: model.SchemeLabel, Value: cfg.Scheme},
-	}
-	for _, l := range defaults {
-		if lb.Get(l.Name) == "" {
-			lb.Set(l.Name, l.Value)
-		}
-	}
-	for name, values := range cfg.Params {
-		if key := model.ParamLabelPrefix + name; len(values) > 0 && lb.Get(key) == "" {
-			lb.Set(key, values[0])
-		}
-	}
-	return lb.Labels()
+	promscrape.PopulateDiscoveredLabels(lb, cfg.prometheus, target, group)
+	full = lb.Labels()
+	lb.Del(nativeHistogramLabels...)
+	return lb.Labels(), full
 }
 
 func parseDuration(s string) (time.Duration, error) {

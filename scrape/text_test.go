@@ -16,8 +16,9 @@ import (
 // recordingSink writes down every sample it is given, whole.
 type recordingSink struct{ samples []string }
 
-func (r *recordingSink) Add(_ *Scraper, _ *Target, s *Sample) {
+func (r *recordingSink) Add(_ *Scraper, _ *Target, s *Sample) error {
 	r.samples = append(r.samples, fmt.Sprintf("%s %x %d %s %q", s.Labels, math.Float64bits(s.Value), s.Timestamp, s.Type, s.Family))
+	return nil
 }
 func (r *recordingSink) Drop()  { r.samples = nil }
 func (r *recordingSink) Flush() {}

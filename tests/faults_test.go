@@ -30,6 +30,7 @@ func TestFaults(t *testing.T) {
 	t.Run("trickle", testFaultTrickle)
 	t.Run("1GiB-body", testFaultHugeBody)
 	t.Run("gzip-bomb", testFaultGzipBomb)
+	t.Run("parse-overruns-timeout", testFaultParseOverrun)
 	t.Run("reset-mid-body", testFaultReset)
 	t.Run("tls-unverified", testFaultTLS)
 	t.Run("redirect-loop", testFaultRedirectLoop)
@@ -45,7 +46,7 @@ const faultTimeout = 500 * time.Millisecond
 
 // faultScraper is a scraper of the faulty target and two healthy exporters, all found by one
 // static-discovery, with more scraper keys when a fault needs them.
-func faultScraper(faulty string, good []*Exporter, keys string) string {
+func faultScraper(faulty string, good []*Exporter, keys string, timeout time.Duration) string {
 	return fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
   discovery_wait = "2s"
@@ -55,19 +56,25 @@ func faultScraper(faulty string, good []*Exporter, keys string) string {
     rp = "autogen"
     discoverer-service = "static-discovery"
     discoverer-id = "targets"
-    scrape-interval = "1s"
+    scrape-interval = "%s"
     scrape-timeout = "%s"
 %s
   [[inputs.discovering_prometheus.static-discovery]]
     id = "targets"
     targets = ["%s", "%s", "%s"]
-`, faultTimeout, keys, faulty, good[0].Addr, good[1].Addr)
+`, max(time.Second, timeout), timeout, keys, faulty, good[0].Addr, good[1].Addr)
 }
 
 // requireOnlyFaulty checks one gather: the faulty target is down, the good ones up with their samples,
 // exactly one warning or error was logged, naming the faulty target and saying what went wrong, and the
 // gather took at most about the scrape timeout.
 func requireOnlyFaulty(t *testing.T, r *Run, faulty string, good []*Exporter, why string) []telegraf.Metric {
+	t.Helper()
+	return requireOnlyFaultyWithin(t, r, faulty, good, why, faultTimeout)
+}
+
+// requireOnlyFaultyWithin is requireOnlyFaulty for a scraper of that scrape-timeout.
+func requireOnlyFaultyWithin(t *testing.T, r *Run, faulty string, good []*Exporter, why string, timeout time.Duration) []telegraf.Metric {
 	t.Helper()
 	start := time.Now()
 	ms := r.Gather()
@@ -79,7 +86,7 @@ func requireOnlyFaulty(t *testing.T, r *Run, faulty string, good []*Exporter, wh
 			"%s's samples arrive in the same gather", e.Addr)
 	}
 	require.Equal(t, want, Up(ms))
-	require.Less(t, took, faultTimeout+3*time.Second, "the gather waited on the fault")
+	require.Less(t, took, timeout+3*time.Second, "the gather waited on the fault")
 	problems := append(r.Log.Errors(), r.Log.Warnings()...)
 	require.Len(t, problems, 1, "one log line for the fault: %v", r.Log.Messages())
 	require.Contains(t, problems[0], faulty)
@@ -92,8 +99,13 @@ func requireOnlyFaulty(t *testing.T, r *Run, faulty string, good []*Exporter, wh
 
 // startFault starts the plugin on a scraper of the faulty address and two healthy exporters.
 func startFault(t *testing.T, faulty, keys string) (*Run, []*Exporter) {
+	return startFaultWithin(t, faulty, keys, faultTimeout)
+}
+
+// startFaultWithin is startFault with another scrape-timeout.
+func startFaultWithin(t *testing.T, faulty, keys string, timeout time.Duration) (*Run, []*Exporter) {
 	good := []*Exporter{StartExporter(t, "good-1"), StartExporter(t, "good-2")}
-	return StartPlugin(t, faultScraper(faulty, good, keys)), good
+	return StartPlugin(t, faultScraper(faulty, good, keys, timeout)), good
 }
 
 // serveHTTP serves handler on a loopback port until the test ends, and returns its address.
@@ -199,26 +211,37 @@ func (h *heapWatch) end() (peak, allocated uint64) {
 }
 
 // requireBoundedHeap gathers once with the heap watched, checks the fault is isolated, and that the heap
-// stayed far below what the fault would take unbounded.
+// grew by no more than the default body-size-limit allows: a scrape's buffer doubles up to the limit, so
+// all it ever allocates is about twice the limit.
 func requireBoundedHeap(t *testing.T, r *Run, faulty string, good []*Exporter, why string) {
 	t.Helper()
 	h := watchHeap()
-	requireOnlyFaulty(t, r, faulty, good, why)
+	start := time.Now()
+	requireOnlyFaultyWithin(t, r, faulty, good, why, memoryTimeout)
+	took := time.Since(start)
 	peak, allocated := h.end()
-	t.Logf("heap: peak growth %.1f MiB, allocated %.1f MiB", float64(peak)/(1<<20), float64(allocated)/(1<<20))
-	require.Less(t, peak, uint64(64<<20), "peak heap growth")
-	require.Less(t, allocated, uint64(128<<20), "bytes allocated")
+	t.Logf("gather %.2fs; heap: peak growth %.1f MiB, allocated %.1f MiB (body-size-limit %d MiB)",
+		took.Seconds(), float64(peak)/(1<<20), float64(allocated)/(1<<20), defaultBodySizeLimit>>20)
+	require.Less(t, peak, uint64(defaultBodySizeLimit*5/2), "peak heap growth")
+	require.Less(t, allocated, uint64(defaultBodySizeLimit*5/2), "bytes allocated")
 }
 
-const gib = 1 << 30
+const (
+	gib = 1 << 30
+	// defaultBodySizeLimit is the scrapers' default body-size-limit, which the memory faults run with.
+	defaultBodySizeLimit = 64 << 20
+	// memoryTimeout is the scrape-timeout of the memory faults: long enough that the body size limit, not
+	// the timeout, is what stops them on a busy machine.
+	memoryTimeout = 5 * time.Second
+)
 
 func testFaultHugeBody(t *testing.T) {
-	// 1 GiB of valid samples, written from one reused chunk so that the server allocates nothing.
+	// 1 GiB of valid samples, written from one reused chunk so that the server allocates nothing, chunked:
+	// without a Content-Length the scraper learns the size only by reading.
 	chunk := bytes.Repeat([]byte("huge_body_series{some=\"label\"} 1\n"), 2000)
 	var sent atomic.Int64
 	addr := serveHTTP(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		w.Header().Set("Content-Length", fmt.Sprint(gib))
 		for left := int64(gib); left > 0; {
 			n, err := w.Write(chunk[:min(int64(len(chunk)), left)])
 			sent.Add(int64(n))
@@ -228,8 +251,8 @@ func testFaultHugeBody(t *testing.T) {
 			}
 		}
 	})
-	r, good := startFault(t, addr, `    body-size-limit = "8MiB"`)
-	requireBoundedHeap(t, r, addr, good, "body size limit of 8388608 bytes exceeded")
+	r, good := startFaultWithin(t, addr, "", memoryTimeout)
+	requireBoundedHeap(t, r, addr, good, fmt.Sprintf("body size limit of %d bytes exceeded", defaultBodySizeLimit))
 	// The scraper hung up: the server got to write little more than the limit and the socket buffers.
 	Eventually(t, 5*time.Second, "the server stopped writing", func() bool {
 		before := sent.Load()
@@ -255,8 +278,35 @@ func testFaultGzipBomb(t *testing.T) {
 		w.Header().Set("Content-Encoding", "gzip")
 		_, _ = w.Write(bomb)
 	})
-	r, good := startFault(t, addr, `    body-size-limit = "8MiB"`)
-	requireBoundedHeap(t, r, addr, good, "body size limit of 8388608 bytes exceeded")
+	r, good := startFaultWithin(t, addr, "", memoryTimeout)
+	requireBoundedHeap(t, r, addr, good, fmt.Sprintf("body size limit of %d bytes exceeded", defaultBodySizeLimit))
+}
+
+func testFaultParseOverrun(t *testing.T) {
+	// 3 million series, 51 MiB of text (under the default body-size-limit), gzip-compressed so that the
+	// fetch is quick: parsing them into Telegraf metrics takes seconds, and the scrape-timeout is 1s.
+	const series = 3_000_000
+	var text bytes.Buffer
+	for i := range series {
+		fmt.Fprintf(&text, "s{i=\"%07d\"} 1\n", i)
+	}
+	var body bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&body, gzip.BestSpeed)
+	require.NoError(t, err)
+	_, _ = zw.Write(text.Bytes())
+	require.NoError(t, zw.Close())
+	t.Logf("%d series: %.1f MiB, %.1f MiB compressed", series, float64(text.Len())/(1<<20), float64(body.Len())/(1<<20))
+	addr := serveHTTP(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(body.Bytes())
+	})
+	const timeout = time.Second
+	r, good := startFaultWithin(t, addr, "", timeout)
+	start := time.Now()
+	ms := requireOnlyFaultyWithin(t, r, addr, good, "scrape timeout of 1s exceeded while parsing after", timeout)
+	t.Logf("gather %.2fs", time.Since(start).Seconds())
+	require.Empty(t, Find(ms, "s", nil), "a scrape that overran keeps none of its samples")
 }
 
 func testFaultReset(t *testing.T) {

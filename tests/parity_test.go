@@ -39,16 +39,22 @@ func TestPrometheusParity(t *testing.T) {
 	om := serveParity(t, "/metrics", "", "application/openmetrics-text; version=1.0.0; charset=utf-8", openMetricsExposition(ts))
 	custom := serveParity(t, "/custom", "format=x", "text/plain; version=0.0.4", "# TYPE custom_value gauge\ncustom_value 1\n")
 	dropped := serveParity(t, "/metrics", "", "text/plain", "never_scraped 1\n")
+	// With honor_labels, an exposed empty instance is kept: the stored series has no instance.
 	honor := serveParity(t, "/metrics", "", "text/plain", "# TYPE honor_value gauge\n"+
-		`honor_value{instance="scraped-instance",env="exposed"} 1`+"\nhonor_value{other=\"x\"} 2\n")
+		`honor_value{instance="scraped-instance",env="exposed"} 1`+"\nhonor_value{other=\"x\"} 2\n"+
+		`honor_empty{instance=""} 3`+"\n")
 	down := fmt.Sprintf("127.0.0.1:%d", FreePort(t)) // nothing listens there
 	// A label name twice: Prometheus' storage refuses the sample, and the scrape fails.
 	duplicate := serveParity(t, "/metrics", "", "text/plain", "# TYPE dup_ok gauge\ndup_ok 1\ndup_label{a=\"1\",a=\"2\"} 1\ndup_after 1\n")
+	// But Prometheus looks for names twice only after metric relabeling and once empty values are dropped
+	// (a name exposed with an empty value is dropped with all its values): these samples are good.
+	goodDuplicates := serveParity(t, "/metrics", "", "text/plain", `dup_empty{a="",a="1"} 1`+"\n"+
+		`dup_dropped{unused_label="1",unused_label="2",b="x"} 2`+"\n")
 
 	dir := t.TempDir()
 	parityFile, honorFile := filepath.Join(dir, "parity.json"), filepath.Join(dir, "honor.json")
 	writeJSON(t, parityFile, []map[string]any{
-		{"targets": []string{text, om, down, duplicate}, "labels": map[string]string{"env": "prod"}},
+		{"targets": []string{text, om, down, duplicate, goodDuplicates}, "labels": map[string]string{"env": "prod"}},
 		{"targets": []string{custom}, "labels": map[string]string{"env": "prod", "__metrics_path__": "/custom", "__param_format": "x"}},
 		{"targets": []string{dropped}, "labels": map[string]string{"env": "drop-me"}},
 	})
@@ -57,9 +63,20 @@ func TestPrometheusParity(t *testing.T) {
 	require.NoError(t, os.WriteFile(promYML, []byte(fmt.Sprintf(parityPrometheusYML, parityFile, honorFile)), 0o644))
 
 	prom := startPrometheus(t, promBin, promYML)
-	waitForPrometheus(t, prom, 6)
+	waitForPrometheus(t, prom, 7)
 	promTargets := prom.targets(t)
 	promSamples := prom.samples(t)
+	// What the Prometheus run here does with the bodies above, so that agreeing with it means that.
+	for _, s := range promSamples {
+		switch s.labels["__name__"] {
+		case "honor_empty":
+			require.NotContains(t, s.labels, "instance", "Prometheus keeps the exposed empty instance")
+		case "dup_empty":
+			require.NotContains(t, s.labels, "a", "Prometheus drops a name exposed with an empty value")
+		case "dup_dropped":
+			require.NotContains(t, s.labels, "unused_label")
+		}
+	}
 
 	toml := fmt.Sprintf(parityTOML, parityFile, honorFile)
 	variants := map[string]string{
@@ -104,10 +121,14 @@ var acceptedDifferences = []string{
 	// Prometheus 2.42 may show a target's discoveredLabels mangled by its own relabeling (a slice reused
 	// in place, gone from the library scraping here); targetSet.active accepts exactly that mangling.
 	"Prometheus 2.42's mangled discoveredLabels",
-	// Prometheus 3 (whose library scrapes here) writes the le of a histogram bucket and the quantile of a
-	// summary in the text format as OpenMetrics floats ("1" becomes "1.0"); Prometheus 2 kept the text as
-	// exposed. OpenMetrics exposes them so already.
-	"le and quantile values of the text format as floats",
+	// The kapacitor format writes the le of a histogram bucket and the quantile of a summary as Kapacitor
+	// did, in Go's fmt.Sprint spelling ("1.0" becomes "1"), whatever the exposition format; Prometheus 2
+	// kept them as exposed.
+	"le and quantile values in Kapacitor's spelling",
+	// The kapacitor format writes a failed scrape's scrape_samples_scraped and
+	// scrape_samples_post_metric_relabeling as 0, as Kapacitor did; Prometheus counts the samples read
+	// before the failure.
+	"a failed scrape's sample counts are 0",
 }
 
 const parityPrometheusYML = `
@@ -522,8 +543,18 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 	expected := make(map[string]sample, len(prom))
 	// Each accepted difference in the samples must show up, or it is not one.
 	used := map[string]int{}
+	failed := map[string]bool{} // the instances whose scrape failed
+	for _, s := range prom {
+		if s.labels["__name__"] == "up" && s.value == 0 {
+			failed[s.labels["instance"]] = true
+		}
+	}
 	for _, s := range prom {
 		name := s.labels["__name__"]
+		if (name == "scrape_samples_scraped" || name == "scrape_samples_post_metric_relabeling") && failed[s.labels["instance"]] && s.value != 0 {
+			used["failed counts"]++
+			s.value = 0
+		}
 		if math.IsNaN(s.value) {
 			used["NaN"]++
 			continue
@@ -535,7 +566,7 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 		lset := make(map[string]string, len(s.labels))
 		for k, v := range s.labels {
 			if (k == "le" && strings.HasSuffix(name, "_bucket")) || k == "quantile" {
-				if f := openMetricsFloat(v); f != v {
+				if f := kapacitorFloat(v); f != v {
 					used["le/quantile"]++
 					v = f
 				}
@@ -548,7 +579,7 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 		}
 		expected[labels.FromMap(lset).String()] = sample{labels: lset, value: s.value, ms: s.ms}
 	}
-	for _, difference := range []string{"NaN", "scrape_series_added", "le/quantile", "line protocol"} {
+	for _, difference := range []string{"NaN", "scrape_series_added", "le/quantile", "line protocol", "failed counts"} {
 		require.NotZero(t, used[difference], "the accepted difference %q does not occur", difference)
 	}
 	t.Logf("%d series, every one alike in both; accepted differences applied: %v", len(expected), used)
@@ -567,22 +598,18 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 	// The test covers what it means to: each kind of series is there.
 	for _, name := range []string{"parity_requests_total", "parity_latency_seconds_bucket", "parity_rpc_seconds",
 		"om_jobs_total", "om_jobs_created", "om_duration_seconds_bucket", "om_state", "om_inflight_gcount", "om_temp",
-		"custom_value", "honor_value", "up", "scrape_samples_post_metric_relabeling"} {
+		"custom_value", "honor_value", "honor_empty", "dup_empty", "dup_dropped", "up", "scrape_samples_post_metric_relabeling"} {
 		require.Contains(t, fmt.Sprint(slices.Sorted(maps.Keys(ours))), `__name__="`+name+`"`)
 	}
 }
 
-// openMetricsFloat writes a float label value the way Prometheus 3 does (labels.FormatOpenMetricsFloat).
-func openMetricsFloat(v string) string {
+// kapacitorFloat writes a float label value the way Kapacitor did (fmt.Sprint of the float).
+func kapacitorFloat(v string) string {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+	if err != nil {
 		return v
 	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if !strings.ContainsAny(s, "e.") {
-		s += ".0"
-	}
-	return s
+	return fmt.Sprint(f)
 }
 
 // lineProtocolValue is what a tag value becomes through Telegraf's line protocol serializer and parser.

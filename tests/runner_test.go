@@ -217,6 +217,10 @@ func TestRunnerErrors(t *testing.T) {
 	_, stderr, err := runOnce(t, "-config", "/nonexistent.conf")
 	require.Error(t, err)
 	require.Contains(t, stderr, "/nonexistent.conf")
+	// A file that never ends is read up to the limit, not until memory runs out.
+	_, stderr, err = runOnce(t, "-config", "/dev/zero")
+	require.Error(t, err)
+	require.Contains(t, stderr, "-config: /dev/zero: larger than 16 MiB")
 }
 
 // The runner reads its file with Telegraf's loader: ${VAR} is expanded and a relabel replacement's $1 is

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -152,47 +151,62 @@ func prepare(input telegraf.Input, out *lineOutput) (telegraf.Accumulator, error
 	return acc, nil
 }
 
-// gatherOnce runs the input through one gather and writes its metrics as line protocol.
+// gatherOnce runs the input through one gather and writes its metrics as line protocol. A signal cuts the
+// gather short (see stopper).
 func gatherOnce(input telegraf.Input, stdout io.Writer, logs *stderrLog) error {
 	out := newLineOutput(stdout, logs)
 	acc, err := prepare(input, out)
 	if err == nil {
-		err = withService(input, acc, func() error { return out.gather(input, acc) })
+		var stop *stopper
+		err = withService(input, acc, func() error {
+			stop = watchStop(input, logs)
+			return out.gather(input, acc)
+		})
+		stop.close()
 	}
 	return errors.Join(err, out.close())
 }
 
-// serve speaks the execd protocol until stdin closes or a signal arrives. A poll interval of 0 means
-// gathers only on request.
+// serve speaks the execd protocol until stdin closes or a signal arrives (see stopper). A poll interval of
+// 0 means gathers only on request.
 func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Duration, logs *stderrLog) error {
 	out := newLineOutput(stdout, logs)
 	acc, err := prepare(input, out)
 	if err != nil {
 		return errors.Join(err, out.close())
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	requests := make(chan struct{}, 1)
-	go func() {
-		lines := bufio.NewScanner(stdin)
-		for lines.Scan() {
-			select { // a request while one is pending adds nothing
-			case requests <- struct{}{}:
-			default:
-			}
-		}
-		stop()
-	}()
 	var tick <-chan time.Time
 	if poll > 0 {
 		ticker := time.NewTicker(poll)
 		defer ticker.Stop()
 		tick = ticker.C
 	}
+	var stop *stopper
 	err = withService(input, acc, func() error {
+		stop = watchStop(input, logs)
+		requests := make(chan struct{}, 1)
+		go func() {
+			defer stop.stop()
+			lines := bufio.NewReader(stdin)
+			for {
+				// A line is a request, whatever its length: a long one is read on to its end.
+				if _, err := lines.ReadSlice('\n'); errors.Is(err, bufio.ErrBufferFull) {
+					continue
+				} else if err != nil {
+					if !errors.Is(err, io.EOF) {
+						logs.print(telegraf.Error, runnerSource, "reading stdin: "+err.Error())
+					}
+					return
+				}
+				select { // a request while one is pending adds nothing
+				case requests <- struct{}{}:
+				default:
+				}
+			}
+		}()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-stop.stopping:
 				return nil
 			case <-requests:
 			case <-tick:
@@ -203,7 +217,82 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 			out.metrics <- endOfGather
 		}
 	})
+	stop.close()
 	return errors.Join(err, out.close())
+}
+
+// stopGrace is how long the runner may take to stop once told to before it exits anyway.
+const stopGrace = 5 * time.Second
+
+// stopper stops the runner. The first SIGINT or SIGTERM, or stdin's end (serve), stops the input, which
+// cancels its scrapes and discovery under way, so that the gather returns and the process ends within
+// moments; a second signal exits at once, and so does a stop that takes longer than stopGrace.
+type stopper struct {
+	input    telegraf.Input
+	logs     *stderrLog
+	signals  chan os.Signal
+	stopping chan struct{} // closed at the first
+	once     sync.Once
+	closed   chan struct{}
+}
+
+// watchStop starts a stopper for a started input; close ends it once the input has stopped.
+func watchStop(input telegraf.Input, logs *stderrLog) *stopper {
+	s := &stopper{input: input, logs: logs, signals: make(chan os.Signal, 2), stopping: make(chan struct{}), closed: make(chan struct{})}
+	signal.Notify(s.signals, os.Interrupt, syscall.SIGTERM)
+	go s.watch()
+	return s
+}
+
+func (s *stopper) watch() {
+	select {
+	case sig := <-s.signals:
+		s.logs.print(telegraf.Info, runnerSource, fmt.Sprintf("%s: stopping; a second signal exits at once", sig))
+		s.stop()
+	case <-s.stopping:
+	case <-s.closed:
+		return
+	}
+	select {
+	case sig := <-s.signals:
+		s.logs.print(telegraf.Warn, runnerSource, fmt.Sprintf("%s again: exiting at once", sig))
+		s.logs.close(time.Second / 10) // a stderr nobody reads must not hold the exit
+		os.Exit(exitCode(sig))
+	case <-s.closed:
+	}
+}
+
+// stop stops the input in the background, once: the gather under way, if any, returns soon after.
+func (s *stopper) stop() {
+	s.once.Do(func() {
+		close(s.stopping)
+		time.AfterFunc(stopGrace, func() {
+			s.logs.print(telegraf.Error, runnerSource, fmt.Sprintf("not stopped within %s: exiting", stopGrace))
+			s.logs.close(time.Second / 10)
+			os.Exit(1)
+		})
+		if si, ok := s.input.(telegraf.ServiceInput); ok {
+			go si.Stop()
+		}
+	})
+}
+
+// close ends the watch; signals take their default action again, which ends the process at once. A nil
+// stopper (the input did not start) has nothing to close.
+func (s *stopper) close() {
+	if s == nil {
+		return
+	}
+	signal.Stop(s.signals)
+	close(s.closed)
+}
+
+// exitCode is the shell's status for a process ended by the signal: 128 and its number.
+func exitCode(sig os.Signal) int {
+	if n, ok := sig.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return 1
 }
 
 // withService starts a service input around f and stops it afterwards.

@@ -20,6 +20,7 @@ import (
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/logger"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/profiling"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
@@ -55,7 +56,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "discovering-prometheus: warning:", w)
 		}
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "discovering-prometheus:", err)
+			fmt.Fprintln(os.Stderr, "discovering-prometheus: -migrate-kapacitor:", err)
 			os.Exit(1)
 		}
 		return
@@ -85,8 +86,9 @@ func run(logs *stderrLog, configFile string, once bool, pollInterval time.Durati
 		defer self.Close()
 	} else {
 		var err error
-		if data, err = os.ReadFile(configFile); err != nil {
-			return err
+		// Any kind of file, so that -config <(...) works, but within the limit: /dev/zero is refused.
+		if data, err = conffile.Read(configFile, true); err != nil {
+			return fmt.Errorf("-config: %w", err)
 		}
 		source = configFile
 	}

@@ -100,6 +100,11 @@ func (p *DiscoveringPrometheus) Init() error {
 	if p.RPTag == "" {
 		p.RPTag = "rp"
 	}
+	for _, tag := range []struct{ key, name string }{{"db_tag", p.DBTag}, {"rp_tag", p.RPTag}} {
+		if err := routingTagName(tag.name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", tag.key, err))
+		}
+	}
 	if p.DBTag == p.RPTag {
 		errs = append(errs, fmt.Errorf("db_tag and rp_tag: both are %q", p.DBTag))
 	}
@@ -108,6 +113,9 @@ func (p *DiscoveringPrometheus) Init() error {
 	}
 	if p.MaxConcurrentScrapes == 0 {
 		p.MaxConcurrentScrapes = defaultMaxConcurrentScrapes
+	}
+	if p.DiscoveryWait < 0 {
+		errs = append(errs, fmt.Errorf("discovery_wait: %s is negative", time.Duration(p.DiscoveryWait)))
 	}
 	if p.DiscoveryWait == 0 {
 		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
@@ -123,19 +131,45 @@ func (p *DiscoveringPrometheus) Init() error {
 	return errors.Join(errs...)
 }
 
+// routingTagName checks a db_tag or rp_tag: a classic label name that no label of the formats has.
+func routingTagName(name string) error {
+	switch {
+	case !legacyName(name) || strings.Contains(name, ":"):
+		return fmt.Errorf("%q is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)", name)
+	case strings.HasPrefix(name, "__"):
+		return fmt.Errorf("%q: names starting with __ are Prometheus' own", name)
+	case slices.Contains([]string{"instance", "job", "url", "le", "quantile"}, name):
+		return fmt.Errorf("%q would replace the %s tag of every metric", name, name)
+	}
+	return nil
+}
+
+// routingValues checks that line protocol carries a scraper's db and rp as they are.
+func routingValues(cfg *scrape.Config) error {
+	var errs []error
+	for _, v := range []struct{ key, value string }{{"db", cfg.DB}, {"rp", cfg.RP}} {
+		if safeValue(v.value) != v.value {
+			errs = append(errs, fmt.Errorf("%s: %q: line protocol cannot carry a backslash at the end or before a space, comma, equals sign or double quote", v.key, v.value))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (p *DiscoveringPrometheus) initScrapers() []error {
 	var errs []error
 	names := make(map[string]bool)
 	p.enabled = p.enabled[:0]
+	anyEnabled := false
 	for i, s := range p.Scrapers {
 		if !s.IsEnabled() {
 			continue
 		}
+		anyEnabled = true
 		section := fmt.Sprintf("scraper[%d]", i)
 		if s.Name != "" {
 			section = fmt.Sprintf("scraper %q", s.Name)
 		}
-		if err := s.Init(); err != nil {
+		if err := errors.Join(s.Init(), routingValues(s)); err != nil {
 			errs = append(errs, prefixLines(section, err))
 			continue
 		}
@@ -146,15 +180,25 @@ func (p *DiscoveringPrometheus) initScrapers() []error {
 		names[s.Name] = true
 		key := discovery.Key{Service: s.DiscovererService, ID: s.DiscovererID}
 		if _, ok := p.configs[key]; !ok {
-			errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
+			if !p.hasSection(key) { // an invalid section has its own error already
+				errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
+			}
 			continue
 		}
 		p.enabled = append(p.enabled, s)
 	}
-	if len(p.enabled) == 0 && len(errs) == 0 && p.PrometheusConfig == "" {
+	if !anyEnabled && p.PrometheusConfig == "" {
 		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
 	}
 	return errs
+}
+
+// hasSection tells whether an enabled discoverer section has that key, valid or not.
+func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
+	return slices.ContainsFunc(p.Providers(), func(provider discovery.Provider) bool {
+		id, enabled := provider.Identity()
+		return enabled && provider.Service() == key.Service && id == key.ID
+	})
 }
 
 func (p *DiscoveringPrometheus) unknownDiscoverer(key discovery.Key) string {
@@ -312,7 +356,9 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 	p.stats.publish(p.runner)
 }
 
-// Stop ends the discoverers and any scrape under way.
+// Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
+// returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
+// the discoverers a second at most (see discovery.Runner.Stop).
 func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()

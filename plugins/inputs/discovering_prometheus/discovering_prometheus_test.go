@@ -181,6 +181,20 @@ func TestInitErrorsNameSectionAndKey(t *testing.T) {
 		{"missing name", strings.Replace(scraperConf("", ""), `name = "a"`, "", 1), `scraper[0]: name: required`},
 		{"metric format", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  metric_format = \"graphite\"", 1),
 			`metric_format: "graphite" is not one of kapacitor`},
+		{"negative discovery_wait", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  discovery_wait = \"-1s\"", 1),
+			`discovery_wait: -1s is negative`},
+		{"db_tag instance", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  db_tag = \"instance\"", 1),
+			`db_tag: "instance" would replace the instance tag of every metric`},
+		{"rp_tag __name__", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  rp_tag = \"__name__\"", 1),
+			`rp_tag: "__name__": names starting with __ are Prometheus' own`},
+		{"db_tag not a label name", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  db_tag = \"data base\"", 1),
+			`db_tag: "data base" is not a label name`},
+		{"db line protocol cannot carry", strings.Replace(scraperConf("", ""), `db = "db"`, `db = 'db\'`, 1),
+			`scraper "a": db: "db\\": line protocol cannot carry a backslash at the end`},
+		{"kapacitor_config not a file", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  kapacitor_config = \"/dev/zero\"", 1),
+			`kapacitor_config: /dev/zero: not a regular file (a character device)`},
+		{"prometheus_config not a file", strings.Replace(scraperConf("", ""), "[[inputs.discovering_prometheus]]", "[[inputs.discovering_prometheus]]\n  prometheus_config = \"/dev/zero\"", 1),
+			`prometheus_config: /dev/zero: not a regular file (a character device)`},
 		{"no scraper", `
 [[inputs.discovering_prometheus]]
   [[inputs.discovering_prometheus.static-discovery]]
@@ -194,6 +208,16 @@ func TestInitErrorsNameSectionAndKey(t *testing.T) {
 				require.Contains(t, err.Error(), tc.want, loader)
 			}
 		})
+	}
+}
+
+// An invalid discoverer section is reported once, by its own error: the scraper that names it does not add
+// a second one saying that no such section exists.
+func TestInvalidDiscovererIsReportedOnce(t *testing.T) {
+	conf := strings.Replace(scraperConf("", ""), `targets = ["localhost:9100"]`, `targets = []`, 1)
+	for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, conf), "shim": loadShim(t, conf)} {
+		err := p.Init()
+		require.EqualError(t, err, `static-discovery "s": targets: at least one target is required`, loader)
 	}
 }
 

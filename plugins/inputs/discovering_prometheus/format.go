@@ -45,9 +45,13 @@ type routing struct {
 
 // kapacitorFormat is the "kapacitor" format. It needs nothing from one sample to the next, so each sample
 // becomes its metric at once.
-type kapacitorFormat struct{ draft draft }
+type kapacitorFormat struct {
+	points kapacitorPoints
+	draft  draft
+}
 
 func (k *kapacitorFormat) add(ms []telegraf.Metric, sample *scrape.Sample, _ *scrape.Scraper, _ *scrape.Target, r *routing, strs *interner) []telegraf.Metric {
+	k.points.apply(sample, strs)
 	if m := k.metric(sample, r, strs); m != nil {
 		ms = append(ms, m)
 	}
@@ -252,9 +256,10 @@ func classify(s *scrape.Sample, name string) (promRole, telegraf.ValueType) {
 func (c *promConverter) add(ms []telegraf.Metric, sample *scrape.Sample, s *scrape.Scraper, t *scrape.Target, r *routing, strs *interner) []telegraf.Metric {
 	if t != c.target {
 		c.target = t
-		c.url = strs.get(t.URL)
-		c.instance = t.Labels.Get(model.InstanceLabel)
-		c.job = t.Labels.Get(model.JobLabel)
+		c.url = strs.get(safeValue(t.URL))
+		// As the sample's labels have them, made safe (linesafe.go).
+		c.instance = safeValue(t.Labels.Get(model.InstanceLabel))
+		c.job = safeValue(t.Labels.Get(model.JobLabel))
 		c.restoreExports = !s.Config().HonorLabels
 	}
 	if math.IsInf(sample.Value, 0) {
@@ -504,11 +509,16 @@ type sink struct {
 	routes  map[*scrape.Scraper]*routing
 	strs    *interner
 	infs    *infReport
+	safe    lineSafe
 	metrics []telegraf.Metric
 }
 
-func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) {
+func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) error {
+	if keep, err := k.safe.apply(sample); !keep {
+		return err
+	}
 	k.metrics = k.convert.add(k.metrics, sample, s, t, k.routes[s], k.strs)
+	return nil
 }
 
 func (k *sink) Drop() {
@@ -532,7 +542,10 @@ func (k *sink) Flush() {
 // interner hands out stable copies of label strings. Label names and values repeat from scrape to scrape,
 // so once a target has been scraped its strings come from here and converting a sample allocates only the
 // metric itself. Each parse slot has its own, kept across gathers in the plugin's pool.
-type interner struct{ strs map[string]string }
+type interner struct {
+	strs   map[string]string
+	bounds map[string]string // le and quantile values, to their kapacitor-format spelling (kapacitorPoints)
+}
 
 // maxInterned bounds an interner: labels of high cardinality (a request id, say) would otherwise grow it
 // without end; past the bound it starts over.

@@ -3,6 +3,7 @@ package discovering_prometheus
 import (
 	"bytes"
 	"compress/gzip"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
+	influxparser "github.com/influxdata/telegraf/plugins/parsers/influx"
 	"github.com/influxdata/telegraf/plugins/serializers/influx"
 	"github.com/influxdata/telegraf/testutil"
 
@@ -95,10 +98,17 @@ func (c *fuzzClock) next() time.Time {
 func FuzzGather(f *testing.F) {
 	f.Add([]byte("# TYPE requests_total counter\nrequests_total{code=\"200\",job=\"exposed\"} 7 1700000000000\nnan_gauge NaN\ngauge{db=\"mine\"} 2\n"), "text/plain; version=0.0.4", false, uint8(0))
 	f.Add([]byte("# TYPE build info\nbuild_info{version=\"1.0\"} 1\n# TYPE q summary\nq{quantile=\"0.5\"} 1\nq_sum 1\nq_count 1\n# EOF\n"), "application/openmetrics-text; version=1.0.0", true, uint8(1))
+	for format := range uint8(3) {
+		f.Add([]byte(hostileText), "text/plain; version=1.0.0; escaping=allow-utf-8", false, format)
+	}
 	e := startFuzzExporter(f)
 	addr := strings.TrimPrefix(e.URL, "http://")
 	serializer := &influx.Serializer{}
 	if err := serializer.Init(); err != nil {
+		f.Fatal(err)
+	}
+	parser := &influxparser.Parser{}
+	if err := parser.Init(); err != nil {
 		f.Fatal(err)
 	}
 	names := formatNames()
@@ -143,9 +153,14 @@ func FuzzGather(f *testing.F) {
 				}
 				finite = finite && !math.IsInf(v, 0) && !math.IsNaN(v)
 			}
-			if _, err := serializer.Serialize(m); err != nil && finite {
-				t.Fatalf("metric %v cannot be written as line protocol: %v", m, err)
+			line, err := serializer.Serialize(m)
+			if err != nil {
+				if finite {
+					t.Fatalf("metric %v cannot be written as line protocol: %v", m, err)
+				}
+				continue
 			}
+			requireReadsBack(t, parser, m, line)
 			if p.MetricFormat == "kapacitor" {
 				if v, ok := m.GetField("value"); !ok || len(m.FieldList()) != 1 || math.IsNaN(v.(float64)) {
 					t.Fatalf("metric %v: want one non-NaN field value", m)
@@ -153,6 +168,46 @@ func FuzzGather(f *testing.F) {
 			}
 		}
 	})
+}
+
+// requireReadsBack checks that Telegraf's influx parser reads a metric's line back as the metric: the same
+// measurement, tags and fields, so no tag key came twice or moved, and routed by the scraper.
+func requireReadsBack(t *testing.T, parser *influxparser.Parser, m telegraf.Metric, line []byte) {
+	t.Helper()
+	back, err := parser.Parse(line)
+	if err != nil || len(back) != 1 {
+		t.Fatalf("Telegraf's parser reads %q as %v, %v", line, back, err)
+	}
+	requireOwnRouting(t, back[0])
+	tags := make(map[string]string, len(m.TagList()))
+	for _, tag := range m.TagList() {
+		tags[tag.Key] = controlEscapes.Replace(tag.Value)
+	}
+	if len(m.TagList()) != len(m.Tags()) || !maps.Equal(tags, back[0].Tags()) || m.Name() != back[0].Name() || !maps.EqualFunc(m.Fields(), back[0].Fields(), sameField) {
+		t.Fatalf("metric %v reads back as %v from %q", m, back[0], line)
+	}
+}
+
+// controlEscapes is how Telegraf's serializer writes the control characters of a tag value, which its
+// parser reads back as written.
+var controlEscapes = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\f", `\f`, "\r", `\r`)
+
+// sameField compares field values as line protocol carries them, NaN included.
+func sameField(a, b any) bool {
+	x, ok1 := a.(float64)
+	y, ok2 := b.(float64)
+	return ok1 && ok2 && (x == y || math.IsNaN(x) && math.IsNaN(y))
+}
+
+// requireOwnRouting checks that a point read back from line protocol carries the fuzz scraper's db and rp.
+func requireOwnRouting(t *testing.T, m telegraf.Metric) {
+	t.Helper()
+	if db, _ := m.GetTag("db"); db != "db" {
+		t.Fatalf("metric %v is not routed to db", m)
+	}
+	if rp, _ := m.GetTag("rp"); rp != "rp" {
+		t.Fatalf("metric %v is not routed to rp", m)
+	}
 }
 
 // FuzzConfig loads a fuzzed Telegraf configuration with Telegraf's own loader and initialises the plugin:
@@ -211,17 +266,29 @@ type teeSink struct {
 	route      *routing
 	strs       *interner
 	format     kapacitorFormat
+	safe       lineSafe
+	labels     scrape.Labels
 	pending    []byte
 	want       *bytes.Buffer
 }
 
-func (k *teeSink) Add(s *scrape.Scraper, target *scrape.Target, sample *scrape.Sample) {
-	k.line.Add(s, target, sample)
-	if m := k.format.metric(sample, k.route, k.strs); m != nil {
+func (k *teeSink) Add(s *scrape.Scraper, target *scrape.Target, sample *scrape.Sample) error {
+	if keep, err := k.safe.apply(sample); !keep { // as the line sink does, so that both see the safe sample
+		return err
+	}
+	// Each writer gets the sample as scraped: the line sink changes it in place (the kapacitor spelling).
+	own := *sample
+	k.labels = append(k.labels[:0], sample.Labels...)
+	own.Labels = k.labels
+	if err := k.line.Add(s, target, sample); err != nil {
+		return err
+	}
+	for _, m := range k.format.add(nil, &own, s, target, k.route, k.strs) {
 		if b, err := k.serializer.Serialize(m); err == nil { // Inf: refused, and left out by the line sink
 			k.pending = append(k.pending, b...)
 		}
 	}
+	return nil
 }
 func (k *teeSink) Drop() { k.line.Drop(); k.pending = k.pending[:0] }
 func (k *teeSink) Flush() {
@@ -234,10 +301,15 @@ func (k *teeSink) Flush() {
 // one fuzzed scrape: byte for byte the same lines, whatever the exporter sends.
 func FuzzLineProtocol(f *testing.F) {
 	f.Add([]byte("# TYPE m counter\nm_total{a=\"x,y=z\",b=\"tab\\there\",c=\"ends\\\\\"} 1e21 1700000000000\n{\"u\u00f1 i\",v=\"\u017c\"} -0.5\ninf +Inf\n"), "text/plain; version=1.0.0; escaping=allow-utf-8", false)
+	f.Add([]byte(hostileText), "text/plain; version=1.0.0; escaping=allow-utf-8", false)
 	e := startFuzzExporter(f)
 	addr := strings.TrimPrefix(e.URL, "http://")
 	serializer := &influx.Serializer{}
 	if err := serializer.Init(); err != nil {
+		f.Fatal(err)
+	}
+	parser := &influxparser.Parser{}
+	if err := parser.Init(); err != nil {
 		f.Fatal(err)
 	}
 	p := fuzzPlugin(f, addr, "kapacitor")
@@ -254,6 +326,13 @@ func FuzzLineProtocol(f *testing.F) {
 		})
 		if got.String() != want.String() {
 			t.Fatalf("direct line protocol:\n%s\nTelegraf's serializer:\n%s", got.String(), want.String())
+		}
+		ms, err := parser.Parse(got.Bytes())
+		if err != nil {
+			t.Fatalf("Telegraf's parser refuses the runner's line protocol: %v\n%s", err, got.String())
+		}
+		for _, m := range ms {
+			requireOwnRouting(t, m)
 		}
 	})
 }

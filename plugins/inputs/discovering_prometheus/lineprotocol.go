@@ -17,6 +17,9 @@ import (
 type lineSink struct {
 	w      io.Writer // shared by the slots: Write must be safe for concurrent use
 	routes map[*scrape.Scraper]*routing
+	safe   lineSafe
+	points kapacitorPoints
+	strs   *interner // for points
 	buf    []byte
 
 	// The routing of the sample being written.
@@ -25,17 +28,21 @@ type lineSink struct {
 }
 
 func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
-	return &lineSink{routes: routes}
+	return &lineSink{routes: routes, strs: newInterner()}
 }
 
-func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) {
+func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) error {
+	if keep, err := k.safe.apply(sample); !keep {
+		return err
+	}
+	k.points.apply(sample, k.strs)
 	if math.IsNaN(sample.Value) || math.IsInf(sample.Value, 0) {
-		return // NaN is dropped by the kapacitor format, Inf cannot be written in line protocol
+		return nil // NaN is dropped by the kapacitor format, Inf cannot be written in line protocol
 	}
 	start := len(k.buf)
 	k.buf = appendEscaped(k.buf, sample.Labels.Get(model.MetricNameLabel), false)
 	if len(k.buf) == start {
-		return
+		return nil
 	}
 	if k.scraper != s || k.route == nil {
 		k.scraper, k.route = s, k.routes[s]
@@ -46,6 +53,7 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	k.buf = append(k.buf, ' ')
 	k.buf = strconv.AppendInt(k.buf, sample.Timestamp*1e6, 10)
 	k.buf = append(k.buf, '\n')
+	return nil
 }
 
 func (k *lineSink) appendTag(key, value string) { k.buf = appendTag(k.buf, key, value) }

@@ -3,9 +3,11 @@ package discovering_prometheus
 import (
 	"bytes"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/influxdata/telegraf/plugins/serializers/influx"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -28,27 +30,46 @@ func TestLineSinkMatchesSerializer(t *testing.T) {
 		{Labels: sampleLabels("__name__", "nan"), Value: math.NaN(), Timestamp: 4},
 		{Labels: sampleLabels("__name__", "inf"), Value: math.Inf(1), Timestamp: 5},
 		{Labels: sampleLabels("__name__", "u\u00f1\u00ed\u00e7ode", "v", "\u017c\u00f3\u0142w"), Value: 0, Timestamp: 6},
+		// Kapacitor's spellings: typed bounds re-spelled, untyped kept, a failed scrape's counts zero.
+		{Labels: sampleLabels("__name__", "h_bucket", "le", "1.0"), Value: 3, Timestamp: 7, Type: model.MetricTypeHistogram, Family: "h"},
+		{Labels: sampleLabels("__name__", "s", "quantile", "0.990"), Value: 3, Timestamp: 7, Type: model.MetricTypeSummary, Family: "s"},
+		{Labels: sampleLabels("__name__", "u_bucket", "le", "1.0"), Value: 3, Timestamp: 7},
+		{Labels: sampleLabels("__name__", "up"), Value: 0, Timestamp: 8, Type: model.MetricTypeGauge, Synthetic: true},
+		{Labels: sampleLabels("__name__", "scrape_samples_scraped"), Value: 5, Timestamp: 8, Type: model.MetricTypeGauge, Synthetic: true},
+		{Labels: sampleLabels("__name__", "scrape_samples_post_metric_relabeling"), Value: 4, Timestamp: 8, Type: model.MetricTypeGauge, Synthetic: true},
 	}
 	for _, r := range routes {
 		var out bytes.Buffer
 		k := newLineSink(map[*scrape.Scraper]*routing{nil: r})
 		k.w = &out
 		var want []byte
-		strs, format := newInterner(), &kapacitorFormat{}
+		strs, format, safe := newInterner(), &kapacitorFormat{}, &lineSafe{}
 		for i := range samples {
-			k.Add(nil, nil, &samples[i])
-			m := format.metric(&samples[i], r, strs)
-			if m == nil {
+			own := samples[i] // each writer gets the sample as scraped: both change it in place
+			own.Labels = slices.Clone(samples[i].Labels)
+			require.NoError(t, k.Add(nil, nil, &own))
+			own = samples[i]
+			own.Labels = slices.Clone(samples[i].Labels)
+			if keep, err := safe.apply(&own); !keep || err != nil { // as sink.Add does
 				continue
 			}
-			b, err := serializer.Serialize(m)
-			if err != nil { // Inf: the serializer refuses the metric; the sink writes nothing
-				continue
+			for _, m := range format.add(nil, &own, nil, nil, r, strs) {
+				b, err := serializer.Serialize(m)
+				if err != nil { // Inf: the serializer refuses the metric; the sink writes nothing
+					continue
+				}
+				want = append(want, b...)
 			}
-			want = append(want, b...)
 		}
 		k.Flush()
 		require.Equal(t, string(want), out.String())
+		// Both agree, and on Kapacitor's spellings: typed bounds re-spelled, untyped kept, the counts zero.
+		for _, want := range []string{"h_bucket,__name__=h_bucket,", ",le=1,", "s,__name__=s,", ",quantile=0.99,",
+			"u_bucket,__name__=u_bucket,", ",le=1.0,", "scrape_samples_scraped,", "scrape_samples_post_metric_relabeling,"} {
+			require.Contains(t, out.String(), want)
+		}
+		require.NotContains(t, out.String(), "value=5 ", "a failed scrape's count")
+		require.NotContains(t, out.String(), "value=4 ", "a failed scrape's count")
 	}
 }
 

@@ -2,6 +2,7 @@ package discovering_prometheus
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -64,7 +65,7 @@ func (p *DiscoveringPrometheus) initPrometheus() []error {
 		if route := p.PrometheusJobs[cfg.Name]; route != nil {
 			cfg.DB, cfg.RP = cmp.Or(route.DB, cfg.DB), cmp.Or(route.RP, cfg.RP)
 		}
-		if err := cfg.Init(); err != nil {
+		if err := errors.Join(cfg.Init(), routingValues(cfg)); err != nil {
 			errs = append(errs, prefixLines(section, err))
 			continue
 		}
