@@ -12,6 +12,8 @@ import (
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
 
 // TLS holds Kapacitor's TLS keys.
@@ -160,23 +162,8 @@ func URLError(raw string, err error) error {
 
 // maskQuoted masks each Go-quoted string of msg that quotes a part of secret.
 func maskQuoted(msg, secret string) string {
-	var b strings.Builder
-	done := 0
-	for i := 0; i < len(msg); i++ {
-		if msg[i] != '"' {
-			continue
-		}
-		q, err := strconv.QuotedPrefix(msg[i:])
-		if err != nil {
-			continue
-		}
-		if text, err := strconv.Unquote(q); err == nil && text != "" && strings.Contains(secret, text) {
-			b.WriteString(msg[done:i])
-			b.WriteString(`"xxxxx"`)
-			done = i + len(q)
-		}
-		i += len(q) - 1
-	}
-	b.WriteString(msg[done:])
-	return b.String()
+	return safetext.ReplaceQuoted(msg, func(q string) (string, bool) {
+		text, err := strconv.Unquote(q)
+		return `"xxxxx"`, err == nil && text != "" && strings.Contains(secret, text)
+	})
 }

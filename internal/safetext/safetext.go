@@ -95,6 +95,17 @@ func printableUTF8(s string) bool {
 // CapQuoted cuts every Go-quoted string in msg to about max bytes of what it quotes, as Quote does: the
 // errors of Prometheus' parsers and of strconv quote what they read, a whole line or token of it.
 func CapQuoted(msg string, max int) string {
+	return ReplaceQuoted(msg, func(q string) (string, bool) {
+		if len(q) <= max+2 { // what it quotes is not longer than max either
+			return q, false
+		}
+		return capQuote(q, max)
+	})
+}
+
+// ReplaceQuoted returns msg with each Go-quoted string q in it replaced by replace(q), where replace says
+// so (true); msg itself when none is.
+func ReplaceQuoted(msg string, replace func(q string) (string, bool)) string {
 	var b strings.Builder
 	done := 0
 	for i := 0; i < len(msg); i++ {
@@ -105,12 +116,10 @@ func CapQuoted(msg string, max int) string {
 		if err != nil {
 			continue
 		}
-		if len(q) > max+2 { // else what it quotes is not longer than max either
-			if capped, cut := capQuote(q, max); cut {
-				b.WriteString(msg[done:i])
-				b.WriteString(capped)
-				done = i + len(q)
-			}
+		if r, ok := replace(q); ok {
+			b.WriteString(msg[done:i])
+			b.WriteString(r)
+			done = i + len(q)
 		}
 		i += len(q) - 1
 	}
