@@ -209,6 +209,9 @@ type worker struct {
 	// The family of the last TYPE line, and its type.
 	family     string
 	familyType model.MetricType
+	// parserLabels has every series' labels read by the parser's Labels(), never by seriesLabels: the
+	// reference the fuzz targets hold seriesLabels to.
+	parserLabels bool
 	// checkNames is set while textparse reads the body: the names text.go's reader takes are all valid.
 	checkNames bool
 	// line is the byte offset in body of the line being read, -1 when not known (protobuf): errors say it.
@@ -406,15 +409,18 @@ func readLimited(buf []byte, r io.Reader, limit, size int64, progress interface{
 	return buf, nil
 }
 
+// parserOptions are textparse's options for every scrape.
+var parserOptions = textparse.ParserOptions{
+	// Classic buckets, not native histograms: every format yields the same flat series.
+	IgnoreNativeHistograms: true,
+	// An unknown or missing Content-Type is read as the text format, as Prometheus did for years.
+	FallbackContentType: "text/plain",
+}
+
 // parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
 // kept after metric relabeling.
 func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
-	p, err := textparse.New(w.body, contentType, w.symbols, textparse.ParserOptions{
-		// Classic buckets, not native histograms: every format yields the same flat series.
-		IgnoreNativeHistograms: true,
-		// An unknown or missing Content-Type is read as the text format, as Prometheus did for years.
-		FallbackContentType: "text/plain",
-	})
+	p, err := textparse.New(w.body, contentType, w.symbols, parserOptions)
 	if p == nil {
 		return 0, 0, err
 	}
@@ -470,7 +476,7 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 				last = -1
 			}
 			w.line = last
-			if protobuf || !seriesLabels(series, w.familyType, &w.parsed, &w.unescaped) {
+			if protobuf || w.parserLabels || !seriesLabels(series, w.familyType, &w.parsed, &w.unescaped) {
 				p.Labels(&w.ptmp)
 				w.parsed = w.parsed[:0]
 				w.ptmp.Range(w.appendParsed)

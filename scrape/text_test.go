@@ -46,10 +46,71 @@ func readBoth(t testing.TB, cfg *Config, body []byte) (fast, ref []string, fastE
 	if ok {
 		a.samples = append(a.samples, fmt.Sprint("counts ", scraped, kept))
 	}
+	// The reference reads labels by textparse's own Labels(), not seriesLabels: a bug the two readers
+	// shared would not show otherwise.
+	w.parserLabels = true
 	scraped, kept, refErr = w.parseEntries(textparse.NewPromParser(body, w.symbols, false), s, target, "text/plain", 1234, &b)
 	b.samples = append(b.samples, fmt.Sprint("counts ", scraped, kept))
 	return a.samples, b.samples, fastErr, refErr, ok
 }
+
+const openMetricsType = "application/openmetrics-text; version=1.0.0"
+
+// readOpenMetricsBoth reads an OpenMetrics body as a scrape does (labels by seriesLabels where it can)
+// and with every label read by the OpenMetricsParser's own Labels(), through the same scraper and target.
+func readOpenMetricsBoth(t testing.TB, body []byte) (fast, ref []string, fastErr, refErr error) {
+	cfg := valid()
+	if err := cfg.Init(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Sync([]*targetgroup.Group{{Source: "test", Targets: []model.LabelSet{{model.AddressLabel: "host:9100", "zone": "a"}}}})
+	target := s.Targets()[0]
+	read := func(parserLabels bool) ([]string, error) {
+		w := &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable(), body: body, parserLabels: parserLabels}
+		p, err := textparse.New(body, openMetricsType, w.symbols, parserOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, om := p.(*textparse.OpenMetricsParser); !om {
+			t.Fatalf("%T, not the OpenMetrics parser", p)
+		}
+		var sink recordingSink
+		scraped, kept, err := w.parseEntries(p, s, target, openMetricsType, 1234, &sink)
+		return append(sink.samples, fmt.Sprint("counts ", scraped, kept)), err
+	}
+	fast, fastErr = read(false)
+	ref, refErr = read(true)
+	return fast, ref, fastErr, refErr
+}
+
+const openMetricsEdges = `# HELP esc Escapes and order.
+# TYPE esc gauge
+esc{path="C:\\dir\\",quote="say \"hi\"",nl="a\nb",other="a\qb",empty="",z="1",a="2"} 1
+esc{a="1",} 2
+# TYPE c counter
+c_total{a="1",b="x\"y"} 1 # {trace="t"} 1 1.5
+c_created{a="1",b="x\"y"} 1
+# TYPE h histogram
+h_bucket{le="1"} 1
+h_bucket{le="1e3"} 2
+h_bucket{le="0.25"} 3
+h_bucket{le="+Inf"} 3
+h_count 3
+h_sum 1
+# TYPE s summary
+s{quantile="0"} 1
+s{quantile="1"} 1
+s_count 2
+s_sum 1
+# TYPE u unknown
+u{v="żółw 🐢"} 1
+{"utf8.name",a="b"} 1
+# EOF
+`
 
 const textEdges = `# HELP esc Escapes, spacing and order.
 # TYPE esc gauge
@@ -174,6 +235,30 @@ func FuzzTextMatchesTextparse(f *testing.F) {
 		}
 		if fmt.Sprint(fastErr) != fmt.Sprint(refErr) {
 			t.Fatalf("the reader took a body textparse reads otherwise: %v, against textparse's %v", fastErr, refErr)
+		}
+		require.Equal(t, ref, fast)
+	})
+}
+
+// The scrape's OpenMetrics label path matches the OpenMetricsParser's own Labels().
+func TestOpenMetricsMatchesTextparse(t *testing.T) {
+	fast, ref, fastErr, refErr := readOpenMetricsBoth(t, []byte(openMetricsEdges))
+	require.NoError(t, refErr)
+	require.NoError(t, fastErr)
+	require.Equal(t, ref, fast)
+	require.Greater(t, len(fast), 15)
+}
+
+// FuzzOpenMetricsMatchesTextparse: whatever the OpenMetrics body, the labels a scrape reads (seriesLabels
+// where it can) are those the OpenMetricsParser's own Labels() gives, and the scrape fails alike.
+func FuzzOpenMetricsMatchesTextparse(f *testing.F) {
+	for _, seed := range []string{openMetricsEdges, "a{b=\"c\"} 1 2\n# EOF\n", "# TYPE h histogram\nh_bucket{le=\"1\"} 1\n# EOF\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ref, fastErr, refErr := readOpenMetricsBoth(t, body)
+		if fmt.Sprint(fastErr) != fmt.Sprint(refErr) {
+			t.Fatalf("the scrape read a body otherwise than textparse's Labels(): %v, against %v", fastErr, refErr)
 		}
 		require.Equal(t, ref, fast)
 	})
