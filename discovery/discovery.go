@@ -21,6 +21,27 @@ type Provider interface {
 	SDConfig() (promdiscovery.Config, error)
 }
 
+// Warner is a Provider whose valid configuration may still not do all it seems to; its warnings say what.
+type Warner interface {
+	Warnings() []string
+}
+
+// Warnings returns the warnings of every enabled section that is a Warner, each prefixed by its key.
+func Warnings(providers []Provider) []string {
+	var out []string
+	for _, p := range providers {
+		w, ok := p.(Warner)
+		id, enabled := p.Identity()
+		if !ok || !enabled {
+			continue
+		}
+		for _, msg := range w.Warnings() {
+			out = append(out, fmt.Sprintf("%s: %s", Key{p.Service(), id}, msg))
+		}
+	}
+	return out
+}
+
 // Common holds the keys every discoverer section has.
 type Common struct {
 	Enabled *bool  `toml:"enabled"`

@@ -144,7 +144,8 @@ func (k *Kubernetes) SDConfig() (promdiscovery.Config, error) {
 				return nil, fmt.Errorf("api-servers[%d]: %q is not an http or https URL", i, httpconfig.RedactURL(raw))
 			}
 			// Several URLs are API servers of one cluster: Kapacitor ran one discoverer per URL, which found
-			// every target once per server. The first is used; the others are only checked.
+			// every target once per server. The first is used; the others are only checked (and Warnings
+			// says so).
 			if i == 0 {
 				cfg.APIServer = promconfig.URL{URL: u}
 			}
@@ -154,6 +155,19 @@ func (k *Kubernetes) SDConfig() (promdiscovery.Config, error) {
 		}
 	}
 	return kubernetesSDConfig{cfg}, nil
+}
+
+// Warnings implements Warner: Prometheus' SD watches one API server, so of several only the first is used.
+func (k *Kubernetes) Warnings() []string {
+	if k.InCluster || k.KubeconfigFile != "" || len(k.APIServers) < 2 {
+		return nil // one server, or none of them used and SDConfig's error says so
+	}
+	others := make([]string, len(k.APIServers)-1)
+	for i, raw := range k.APIServers[1:] {
+		others[i] = fmt.Sprintf("%q", httpconfig.RedactURL(raw))
+	}
+	return []string{fmt.Sprintf("api-servers: Prometheus' Kubernetes discovery watches one API server: %q is used, %s not",
+		httpconfig.RedactURL(k.APIServers[0]), strings.Join(others, ", "))}
 }
 
 func (k *Kubernetes) role() (kubernetes.Role, error) {

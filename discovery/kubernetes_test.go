@@ -156,3 +156,18 @@ func TestKubeLogsOtherRecordsGoToTheStandardLoggerAtTheirLevel(t *testing.T) {
 	require.NoError(t, kubeLogs.Handle(context.Background(), rec))
 	require.Equal(t, `W! [inputs.discovering_prometheus] kubernetes client: Use tokens from the TokenRequest API\nor manually created reason=deprecated`+"\n", buf.String())
 }
+
+// Prometheus' SD watches one API server: of several, the warning names the key, the one used and the
+// others (their passwords masked); one server, or a section disabled, warns of nothing.
+func TestKubernetesSeveralAPIServersWarn(t *testing.T) {
+	off := false
+	s := &Sections{Kubernetes: []*Kubernetes{
+		{Common: Common{ID: "k"}, Role: "pod", APIServers: []string{"https://10.0.0.1:6443", "https://u:s3cret@10.0.0.2:6443", "https://10.0.0.3:6443"}},
+		{Common: Common{ID: "one"}, Role: "pod", APIServers: []string{"https://10.0.0.1:6443"}},
+		{Common: Common{ID: "off", Enabled: &off}, Role: "pod", APIServers: []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443"}},
+	}}
+	_, err := Validate(s.Providers())
+	require.NoError(t, err)
+	require.Equal(t, []string{`kubernetes "k": api-servers: Prometheus' Kubernetes discovery watches one API server: ` +
+		`"https://10.0.0.1:6443" is used, "https://u:xxxxx@10.0.0.2:6443", "https://10.0.0.3:6443" not`}, Warnings(s.Providers()))
+}

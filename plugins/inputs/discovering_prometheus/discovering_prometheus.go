@@ -126,6 +126,9 @@ func (p *DiscoveringPrometheus) Init() error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	for _, w := range discovery.Warnings(p.Providers()) {
+		p.Log.Warn(w)
+	}
 	errs = append(errs, p.initScrapers()...)
 	errs = append(errs, p.initPrometheus()...)
 	return errors.Join(errs...)

@@ -404,3 +404,23 @@ func TestConfigErrorsMaskURLPasswords(t *testing.T) {
 		})
 	}
 }
+
+// Several kubernetes api-servers: Init warns once, naming the section, the key and the server used.
+func TestKubernetesSeveralAPIServersWarnOnce(t *testing.T) {
+	p := mustLoad(t, scraperConf("", `
+  [[inputs.discovering_prometheus.kubernetes]]
+    id = "k"
+    role = "pod"
+    api-servers = ["https://10.0.0.1:6443", "https://10.0.0.2:6443"]`))
+	logger := &testutil.CaptureLogger{}
+	p.Log = logger
+	require.NoError(t, p.Init())
+	var warnings []string
+	for _, w := range logger.Warnings() {
+		if strings.Contains(w, "api-servers") {
+			warnings = append(warnings, w)
+		}
+	}
+	require.Len(t, warnings, 1, "%v", logger.Warnings())
+	require.Contains(t, warnings[0], `kubernetes "k": api-servers: Prometheus' Kubernetes discovery watches one API server: "https://10.0.0.1:6443" is used, "https://10.0.0.2:6443" not`)
+}
