@@ -32,6 +32,7 @@ var endOfGather = metric.New("end of gather", nil, nil, time.Time{})
 // line protocol (GatherLineProtocol) writes to the same buffer.
 type lineOutput struct {
 	metrics chan telegraf.Metric
+	flushed chan error // after each endOfGather: the gather's write error, if any
 	done    chan error
 	out     *syncWriter
 	logs    *stderrLog
@@ -47,6 +48,13 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
+}
+
+// Err is the writer's error: once a write fails, every later one does.
+func (s *syncWriter) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Flush() // with nothing buffered, only the sticky error
 }
 
 // Flush writes out what is buffered.
@@ -72,16 +80,20 @@ func (o *lineOutput) gather(input telegraf.Input, acc telegraf.Accumulator) erro
 }
 
 func newLineOutput(w io.Writer, logs *stderrLog) *lineOutput {
-	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), done: make(chan error, 1), out: &syncWriter{w: bufio.NewWriterSize(w, 256<<10)}, logs: logs}
+	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), flushed: make(chan error, 1), done: make(chan error, 1),
+		out: &syncWriter{w: bufio.NewWriterSize(w, 256<<10)}, logs: logs}
 	go func() {
 		serializer := &influx.Serializer{}
 		err := serializer.Init()
 		out := o.out
 		var failed unwritable
+		var reported error // the writer's error once a gather has reported it: it sticks, say it once
 		for m := range o.metrics {
 			if m == endOfGather {
 				failed.report(logs)
 				err = errors.Join(err, out.Flush())
+				o.flushed <- err
+				reported, err = out.Err(), nil
 				continue
 			}
 			b, serr := serializer.Serialize(m)
@@ -93,7 +105,10 @@ func newLineOutput(w io.Writer, logs *stderrLog) *lineOutput {
 			err = errors.Join(err, werr)
 		}
 		failed.report(logs)
-		o.done <- errors.Join(err, out.Flush())
+		if ferr := out.Flush(); ferr != reported {
+			err = errors.Join(err, ferr)
+		}
+		o.done <- err
 	}()
 	return o
 }
@@ -132,10 +147,25 @@ func (u *unwritable) report(logs *stderrLog) {
 	*u = unwritable{}
 }
 
-// close writes what is left and reports the first write error.
+// close writes what is left and reports the write errors not reported yet.
 func (o *lineOutput) close() error {
 	close(o.metrics)
-	return <-o.done
+	return stdoutError(<-o.done)
+}
+
+// endGather flushes the gather's metrics and returns the error of any write of the gather. Once a write
+// has failed, every later one fails too: the metrics have nowhere to go.
+func (o *lineOutput) endGather() error {
+	o.metrics <- endOfGather
+	return stdoutError(<-o.flushed)
+}
+
+// stdoutError names stdout, where the runner writes its metrics, in a write error.
+func stdoutError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("writing metrics to stdout: %w", err)
 }
 
 // prepare initialises the input as Telegraf would and returns an accumulator that feeds out.
@@ -214,7 +244,9 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 			if err := out.gather(input, acc); err != nil {
 				logs.print(telegraf.Error, runnerSource, "failed to gather metrics: "+err.Error())
 			}
-			out.metrics <- endOfGather
+			if err := out.endGather(); err != nil {
+				return err // stdout is gone: gathering on would only lose the metrics
+			}
 		}
 	})
 	stop.close()

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/influxdata/telegraf"
 	"github.com/stretchr/testify/require"
@@ -40,4 +42,48 @@ func TestServeTakesLongLinesAsRequests(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, stdoutR) }()
 	require.NoError(t, <-done)
 	require.Equal(t, 3, input.n)
+}
+
+// failingWriter takes n bytes, then fails every write, as a closed stdout does.
+type failingWriter struct{ n int }
+
+func (f *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errors.New("write |1: broken pipe")
+	}
+	f.n -= len(b)
+	return len(b), nil
+}
+
+// When stdout fails, serve ends within the gather with an error that names stdout, once, instead of
+// gathering on into nowhere; main then logs it and exits 1.
+func TestServeEndsWhenStdoutFails(t *testing.T) {
+	for _, n := range []int{0, 5} {
+		stdinR, stdinW := io.Pipe()
+		done := make(chan error, 1)
+		input := &countingInput{}
+		go func() {
+			done <- serve(input, stdinR, &failingWriter{n: n}, 0, newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+		}()
+		// The first request's gather fails to write; the second must find serve gone, not gathering.
+		_, err := io.WriteString(stdinW, "\n")
+		require.NoError(t, err)
+		var serveErr error
+		select {
+		case serveErr = <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("n=%d: serve went on after stdout failed", n)
+		}
+		require.EqualError(t, serveErr, "writing metrics to stdout: write |1: broken pipe", "n=%d", n)
+		require.Equal(t, 1, input.n, "n=%d", n)
+		require.NoError(t, stdinW.Close())
+	}
+}
+
+// gatherOnce names stdout in its write error too.
+func TestGatherOnceNamesStdout(t *testing.T) {
+	err := gatherOnce(&countingInput{}, &failingWriter{}, newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+	require.EqualError(t, err, "writing metrics to stdout: write |1: broken pipe")
 }
