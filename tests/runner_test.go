@@ -253,3 +253,34 @@ func TestRunnerConfigDollars(t *testing.T) {
 	require.Equal(t, "p"+e.Port(), info[0].Tags()["port"])
 	require.Equal(t, "from_env", info[0].Tags()["db"])
 }
+
+// A closed stdout ends the runner at the first gather, with status 1 and an error on stderr that names
+// stdout, rather than a silent death by SIGPIPE or gathers into nowhere.
+func TestRunnerClosedStdout(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	cmd := exec.Command(RunnerBinary(t), "-poll_interval_disabled")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	require.NoError(t, w.Close())
+	defer stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	_, _ = stdin.Write([]byte("\n"))
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("the runner went on with stdout closed; stderr:\n%s", stderr.String())
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, stderr.String())
+	require.Equal(t, 1, exit.ExitCode(), "%v; stderr:\n%s", err, stderr.String())
+	require.Contains(t, stderr.String(), "writing metrics to stdout: ")
+	require.Contains(t, stderr.String(), "broken pipe")
+}

@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -37,6 +39,9 @@ func main() {
 	migrateKapacitor := flag.String("migrate-kapacitor", "", "print the Telegraf configuration equivalent to the [[scraper]] and discoverer sections of this kapacitor.conf, and exit")
 	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof profiles on this address (host:port), as Telegraf's --pprof-addr does")
 	flag.Parse()
+	// A write to a closed stdout fails with EPIPE, which serve reports and exits 1 on, rather than killing
+	// the process with SIGPIPE and no word of why.
+	signal.Ignore(syscall.SIGPIPE)
 
 	// Every record, the plugin's and those of Telegraf's and Go's standard loggers, goes through one queue to
 	// stderr, as lines Telegraf's inputs.execd reads at their level (log.go).
