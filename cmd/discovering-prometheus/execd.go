@@ -186,15 +186,17 @@ func prepare(input telegraf.Input, out *lineOutput) (telegraf.Accumulator, error
 func gatherOnce(input telegraf.Input, stdout io.Writer, logs *stderrLog) error {
 	out := newLineOutput(stdout, logs)
 	acc, err := prepare(input, out)
+	var stop *stopper
 	if err == nil {
-		var stop *stopper
 		err = withService(input, acc, func() error {
 			stop = watchStop(input, logs)
 			return out.gather(input, acc)
 		})
 		stop.close()
 	}
-	return errors.Join(err, out.close())
+	err = errors.Join(err, out.close())
+	stop.finish()
+	return err
 }
 
 // serve speaks the execd protocol until stdin closes or a signal arrives (see stopper). A poll interval of
@@ -250,7 +252,9 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 		}
 	})
 	stop.close()
-	return errors.Join(err, out.close())
+	err = errors.Join(err, out.close())
+	stop.finish()
+	return err
 }
 
 // stopGrace is how long the runner may take to stop once told to before it exits anyway.
@@ -266,6 +270,10 @@ type stopper struct {
 	stopping chan struct{} // closed at the first
 	once     sync.Once
 	closed   chan struct{}
+
+	mu       sync.Mutex
+	grace    *time.Timer // exits the process when a stop takes longer than stopGrace
+	finished bool        // the output is written: no exit is due any more
 }
 
 // watchStop starts a stopper for a started input; close ends it once the input has stopped.
@@ -298,11 +306,15 @@ func (s *stopper) watch() {
 func (s *stopper) stop() {
 	s.once.Do(func() {
 		close(s.stopping)
-		time.AfterFunc(stopGrace, func() {
-			s.logs.print(telegraf.Error, runnerSource, fmt.Sprintf("not stopped within %s: exiting", stopGrace))
-			s.logs.close(time.Second / 10)
-			os.Exit(1)
-		})
+		s.mu.Lock()
+		if !s.finished {
+			s.grace = time.AfterFunc(stopGrace, func() {
+				s.logs.print(telegraf.Error, runnerSource, fmt.Sprintf("not stopped within %s: exiting", stopGrace))
+				s.logs.close(time.Second / 10)
+				os.Exit(1)
+			})
+		}
+		s.mu.Unlock()
 		if si, ok := s.input.(telegraf.ServiceInput); ok {
 			go si.Stop()
 		}
@@ -317,6 +329,20 @@ func (s *stopper) close() {
 	}
 	signal.Stop(s.signals)
 	close(s.closed)
+}
+
+// finish tells the stopper that the output is written: a stop, under way or to come, owes no exit any
+// more (in a test binary it would end every other test). A nil stopper has nothing to finish.
+func (s *stopper) finish() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
+	if s.grace != nil {
+		s.grace.Stop()
+	}
 }
 
 // exitCode is the shell's status for a process ended by the signal: 128 and its number.

@@ -132,7 +132,7 @@ func TestUnwritableMetricsAreLoggedOncePerGather(t *testing.T) {
 		out.metrics <- metric.New("empty", nil, map[string]any{}, now)
 		out.metrics <- metric.New("empty", nil, map[string]any{}, now)
 		out.metrics <- metric.New("ok", nil, map[string]any{"value": 1.0}, now)
-		out.metrics <- endOfGather
+		require.NoError(t, out.endGather())
 	}
 	require.NoError(t, out.close())
 	logs.close(time.Minute)
