@@ -88,6 +88,10 @@ func httpClientConfig(cfg *Config) (promconfig.HTTPClientConfig, error) {
 	return client, nil
 }
 
+// CloseIdleConnections closes the connections to targets the scraper keeps for its next scrapes; a
+// stopped scraper would otherwise leave them, and a goroutine or two each, until their idle timeout.
+func (s *Scraper) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
 // Config returns the scraper's configuration.
 func (s *Scraper) Config() *Config { return s.cfg }
 

@@ -1,12 +1,21 @@
 package tests
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // ec2FakeInstance is one instance of the fake EC2 API, in the Query API's XML (an item of instancesSet).
@@ -58,7 +67,13 @@ func newEC2FakeInstance(id, ip string, tags map[string]string) ec2FakeInstance {
 type ec2Fake struct {
 	cloudFakeState
 	instances []ec2FakeInstance
+	// credentials are the only ones the fake accepts: every request's SigV4 signature is checked against
+	// them (the zero value stands for ec2FakeCredentials).
+	credentials aws.Credentials
 }
+
+// ec2FakeCredentials are the credentials the fake accepts unless told otherwise.
+var ec2FakeCredentials = aws.Credentials{AccessKeyID: "AKIDFAKEEXAMPLE", SecretAccessKey: "fake-secret"}
 
 // set replaces the instances (the test runs this fake in its own process).
 func (f *ec2Fake) set(instances ...ec2FakeInstance) {
@@ -83,7 +98,9 @@ const ec2FakeNamespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 func (f *ec2Fake) API() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.ParseForm() != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err != nil || r.Method != http.MethodPost || r.ParseForm() != nil {
 			ec2FakeError(w, http.StatusBadRequest, "InvalidAction", "the Query API takes form POSTs")
 			return
 		}
@@ -93,7 +110,13 @@ func (f *ec2Fake) API() http.Handler {
 		f.count(action)
 		f.see("authorization", r.Header.Get("Authorization"))
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") {
+			f.count("AuthFailure")
 			ec2FakeError(w, http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+			return
+		}
+		if code, message := f.verifySignature(r, body); code != "" {
+			f.count(code)
+			ec2FakeError(w, http.StatusForbidden, code, message)
 			return
 		}
 		if f.failing {
@@ -120,6 +143,61 @@ func (f *ec2Fake) API() http.Handler {
 			ec2FakeError(w, http.StatusBadRequest, "InvalidAction", "The action "+action+" is not valid for this web service.")
 		}
 	})
+}
+
+var ec2FakeAuthorization = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/,]+)/(\d{8})/([^/,]+)/([^/,]+)/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}$`)
+
+// verifySignature re-signs a copy of the request with the AWS SDK's own SigV4 signer and the credentials
+// the fake accepts, over the headers the request says it signed, at the time it says it was signed, and
+// compares the Authorization headers. It answers an AWS error code and message, or "" if the signature
+// holds.
+func (f *ec2Fake) verifySignature(r *http.Request, body []byte) (code, message string) {
+	creds := f.credentials
+	if creds.AccessKeyID == "" {
+		creds = ec2FakeCredentials
+	}
+	got := r.Header.Get("Authorization")
+	m := ec2FakeAuthorization.FindStringSubmatch(got)
+	if m == nil {
+		return "IncompleteSignature", "malformed Authorization header: " + got
+	}
+	if m[1] != creds.AccessKeyID {
+		return "AuthFailure", "AWS was not able to validate the provided access credentials"
+	}
+	signedAt, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil || signedAt.Format("20060102") != m[2] {
+		return "IncompleteSignature", "X-Amz-Date is missing or does not match the credential scope"
+	}
+	signed := map[string]bool{}
+	for _, h := range strings.Split(m[5], ";") {
+		signed[h] = true
+	}
+	if !signed["host"] || !signed["x-amz-date"] {
+		return "IncompleteSignature", "host and x-amz-date must be signed"
+	}
+	again, err := http.NewRequest(r.Method, r.URL.String(), bytes.NewReader(body))
+	if err != nil {
+		return "InternalError", err.Error()
+	}
+	again.Host = r.Host
+	// The signer signs content-length from ContentLength, host from Host, and every other header it is
+	// given that it does not ignore: give it exactly the ones the request signed.
+	if !signed["content-length"] {
+		again.ContentLength = 0
+	}
+	for k, v := range r.Header {
+		if lk := strings.ToLower(k); signed[lk] && lk != "host" && lk != "content-length" {
+			again.Header[k] = v
+		}
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), m[4], m[3], signedAt); err != nil {
+		return "InternalError", err.Error()
+	}
+	if again.Header.Get("Authorization") != got {
+		return "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+	}
+	return "", ""
 }
 
 var ec2FakeFilterName = regexp.MustCompile(`^Filter\.(\d+)\.Name$`)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,24 @@ func testEC2(t *testing.T) {
 	require.Equal(t, "tag:team=web", stats.Seen["filter"])
 	require.Contains(t, stats.Seen["authorization"], "Credential=AKIDFAKEEXAMPLE/")
 	require.Contains(t, stats.Seen["authorization"], "/us-east-1/ec2/aws4_request")
+	require.Zero(t, stats.Counts["SignatureDoesNotMatch"], "the fake rejected a signature made with the right key")
+
+	// A wrong secret key signs every request wrongly: the fake, checking each signature with the SDK's
+	// signer, rejects them as EC2 does, discovery yields nothing and the plugin logs why.
+	t.Run("wrong secret key", func(t *testing.T) {
+		before := fake.snapshot().Counts["SignatureDoesNotMatch"]
+		wrong := strings.Replace(toml, `secret-key = "fake-secret"`, `secret-key = "not-the-secret"`, 1)
+		require.NotEqual(t, toml, wrong)
+		_, err := cloudSDTargets(LoadPlugin(t, wrong).EC2[0], 5*time.Second)
+		require.Error(t, err, "discovery succeeded with a wrong secret key")
+		require.Greater(t, fake.snapshot().Counts["SignatureDoesNotMatch"], before, "the fake never rejected a signature")
+
+		r := StartPlugin(t, wrong)
+		Eventually(t, 20*time.Second, "a refresh failed with SignatureDoesNotMatch", func() bool {
+			return CountLog(r.Log, 'E', "Unable to refresh target groups", "SignatureDoesNotMatch") > 0
+		})
+		require.Empty(t, Up(r.Gather()), "targets scraped with a wrong secret key")
+	})
 
 	r := StartPlugin(t, toml)
 	ms := r.GatherUntil(15*time.Second, "web-1 and web-2 scraped", func(ms []telegraf.Metric) bool {

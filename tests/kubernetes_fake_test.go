@@ -66,6 +66,10 @@ type kubernetesFake struct {
 	// NoWatchList refuses the streaming list, as API servers without the WatchList feature do, so that
 	// client-go falls back to a list and a watch from its resourceVersion. Set it before any request.
 	NoWatchList bool
+	// PageSize, if not 0, caps every list at that many items, whatever limit the client asks (an API
+	// server may return fewer): the rest come a page at a time for metadata.continue tokens. Set it before
+	// any request.
+	PageSize int
 
 	t      testing.TB
 	server *httptest.Server
@@ -78,6 +82,8 @@ type kubernetesFake struct {
 	changed  chan struct{} // closed on every change
 	failing  bool
 	requests []string // path?query of every authorised request
+	expire   int      // watches still to end with 410 Gone, see ExpireWatch
+	expired  int      // watches from a resourceVersion below this one are answered 410 Gone
 }
 
 type kubernetesFakeEvent struct {
@@ -178,6 +184,20 @@ func (f *kubernetesFake) SetFailing(failing bool) {
 	f.broadcast()
 }
 
+// ExpireWatch ends the next watch to see a change, open or started later, with an ERROR event whose
+// Status is 410 Expired, as an API server does when a watcher's resourceVersion is too old; then it
+// applies the objects, which that watch never delivers, and forgets the history before them (a watch
+// from an older resourceVersion is answered 410 too): only a new list finds them.
+func (f *kubernetesFake) ExpireWatch(objects ...runtime.Object) {
+	f.mu.Lock()
+	f.expire++
+	f.mu.Unlock()
+	f.Apply(objects...)
+	f.mu.Lock()
+	f.expired = f.rv
+	f.mu.Unlock()
+}
+
 // Requests returns the path and query of every authorised request so far.
 func (f *kubernetesFake) Requests() []string {
 	f.mu.Lock()
@@ -233,9 +253,43 @@ func (f *kubernetesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	items := f.current(resource, match)
 	rv := f.rv
 	f.mu.Unlock()
+	listMeta := map[string]any{"resourceVersion": strconv.Itoa(rv)}
+	if token := q.Get("continue"); token != "" {
+		// A token is the resourceVersion of the first page and the offset of the next: the fake keeps no
+		// snapshots, so a token older than the last change has expired, as compacted ones do.
+		tokenRV, offset, ok := strings.Cut(token, ":")
+		n, err := strconv.Atoi(offset)
+		if !ok || err != nil || n > len(items) {
+			kubernetesFakeStatus(w, http.StatusBadRequest, "BadRequest", "continue key is not valid")
+			return
+		}
+		if tokenRV != strconv.Itoa(rv) {
+			kubernetesFakeStatus(w, http.StatusGone, "Expired", "The provided continue parameter is too old to display a consistent list result.")
+			return
+		}
+		items = items[n:]
+		listMeta["continue"] = "" // replaced below if there is more
+	}
+	page := f.PageSize
+	if limit, err := strconv.Atoi(q.Get("limit")); err == nil && limit > 0 && (page == 0 || limit < page) {
+		page = limit
+	}
+	if page > 0 && len(items) > page {
+		offset := page
+		if token := q.Get("continue"); token != "" {
+			_, o, _ := strings.Cut(token, ":")
+			n, _ := strconv.Atoi(o)
+			offset += n
+		}
+		items = items[:page]
+		listMeta["continue"] = strconv.Itoa(rv) + ":" + strconv.Itoa(offset)
+		listMeta["remainingItemCount"] = len(f.currentLocked(resource, match)) - offset
+	} else {
+		delete(listMeta, "continue")
+	}
 	list := map[string]any{
 		"kind": kubernetesFakeKinds[resource][1] + "List", "apiVersion": kubernetesFakeKinds[resource][0],
-		"metadata": map[string]any{"resourceVersion": strconv.Itoa(rv)}, "items": items,
+		"metadata": listMeta, "items": items,
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(list)
@@ -265,6 +319,12 @@ func kubernetesFakePath(path string) (resource, namespace string, ok bool) {
 	return resource, namespace, known && kind[0] == groupVersion && !(resource == "nodes" && namespace != "")
 }
 
+func (f *kubernetesFake) currentLocked(resource string, match func(kubernetesFakeEvent) bool) []runtime.Object {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.current(resource, match)
+}
+
 // current returns the matching objects, ordered by namespace and name. f.mu is held.
 func (f *kubernetesFake) current(resource string, match func(kubernetesFakeEvent) bool) []runtime.Object {
 	keys := make([]string, 0, len(f.objects[resource]))
@@ -289,6 +349,7 @@ func (f *kubernetesFake) watch(w http.ResponseWriter, r *http.Request, resource 
 	}
 	kind := kubernetesFakeKinds[resource]
 	var pending []kubernetesFakeEvent
+	tooOld := false
 	f.mu.Lock()
 	from := f.rv
 	initial := q.Get("sendInitialEvents") == "true"
@@ -306,6 +367,7 @@ func (f *kubernetesFake) watch(w http.ResponseWriter, r *http.Request, resource 
 			return
 		}
 		from = n
+		tooOld = n < f.expired // answered below, as the first thing the watch sends
 	}
 	f.mu.Unlock()
 
@@ -346,8 +408,20 @@ func (f *kubernetesFake) watch(w http.ResponseWriter, r *http.Request, resource 
 		if len(f.history) > 0 {
 			from = max(from, f.history[len(f.history)-1].rv)
 		}
-		failing, changed := f.failing, f.changed
+		failing, changed, expire := f.failing, f.changed, tooOld || f.expire > 0
+		if expire && !tooOld {
+			f.expire--
+		}
 		f.mu.Unlock()
+		if expire {
+			// What an API server sends a watcher it can no longer serve, before it closes the stream.
+			_ = enc.Encode(map[string]any{"type": "ERROR", "object": map[string]any{
+				"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{}, "status": "Failure",
+				"message": "too old resource version: " + strconv.Itoa(from), "reason": "Expired", "code": http.StatusGone,
+			}})
+			w.(http.Flusher).Flush()
+			return
+		}
 		if failing || !send(pending) {
 			return
 		}

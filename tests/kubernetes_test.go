@@ -38,6 +38,56 @@ func testKubernetes(t *testing.T) {
 	t.Run("endpointslice", testKubernetesEndpointSlice)
 	t.Run("node", testKubernetesNode)
 	t.Run("ingress", testKubernetesIngress)
+	t.Run("paged list and expired watch", testKubernetesRelist)
+}
+
+// Lists come a page at a time, and a watch ends with 410 Gone: Prometheus' discoverer follows the
+// continue tokens, lists again after the 410, and its targets are right afterwards, including a pod the
+// expired watch never delivered.
+func testKubernetesRelist(t *testing.T) {
+	f := startKubernetesFake(t, kubernetesToken)
+	f.NoWatchList = true // a list then watches: the streaming list has no pages
+	f.PageSize = 2
+	e := StartExporter(t, "a")
+	group := func(name string) *targetgroup.Group {
+		return &targetgroup.Group{
+			Source: "pod/default/" + name,
+			Labels: kubeMerge(kubernetesPodLabels(name, "web"), kubeLabels("__meta_kubernetes_namespace", "default")),
+			Targets: []model.LabelSet{kubeMerge(kubernetesContainerLabels(name, e), kubeLabels(
+				"__address__", e.Addr, "__meta_kubernetes_pod_container_id", "containerd://"+name))},
+		}
+	}
+	pod := func(name string) *corev1.Pod {
+		return kubernetesPod("default", name, e, map[string]string{"app": "web"})
+	}
+	f.Apply(pod("web-1"), pod("web-2"), pod("web-3"), pod("web-4"), pod("web-5"))
+	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+"    role = \"pod\"\n    namespaces = [\"default\"]\n"))
+	sd.WaitFor(t, group("web-1"), group("web-2"), group("web-3"), group("web-4"), group("web-5"))
+	lists := func() (first, next int) {
+		for _, q := range kubernetesQueries(t, f, "/api/v1/namespaces/default/pods") {
+			switch {
+			case q.Get("watch") != "":
+			case q.Get("continue") != "":
+				next++
+			default:
+				first++
+			}
+		}
+		return first, next
+	}
+	first, next := lists()
+	require.Equal(t, 1, first, "%v", f.Requests())
+	require.Equal(t, 2, next, "five pods in pages of two: two continue requests; %v", f.Requests())
+
+	// The watch expires, and web-6 with it: only a new list finds it.
+	f.ExpireWatch(pod("web-6"))
+	sd.WaitFor(t, group("web-1"), group("web-2"), group("web-3"), group("web-4"), group("web-5"), group("web-6"))
+	first, next = lists()
+	require.GreaterOrEqual(t, first, 2, "no list after the 410; %v", f.Requests())
+	require.GreaterOrEqual(t, next, 4, "the second list was not paged through; %v", f.Requests())
+	// And it watches again, from the new list: changes still arrive.
+	f.Delete(pod("web-1"))
+	sd.WaitFor(t, group("web-2"), group("web-3"), group("web-4"), group("web-5"), group("web-6"))
 }
 
 // kubernetesConfig is a plugin configuration with one scraper of the [[kubernetes]] section "k8s", whose

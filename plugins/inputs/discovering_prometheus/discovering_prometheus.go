@@ -369,6 +369,10 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.runner != nil {
 		p.runner.Stop()
 	}
+	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
+	for _, s := range p.Running() {
+		s.CloseIdleConnections()
+	}
 }
 
 // Running returns the running scrapers (none before Start), for the runner's self-metrics.
