@@ -56,8 +56,8 @@ func (a *soakAcc) AddMetric(m telegraf.Metric) {
 
 // TestSoak runs 2,000 targets with discovery churn (50 removed and 50 added every second through
 // file-discovery) for -soak.duration, and asserts that goroutines and heap come back to near their
-// baseline, that no target is scraped twice within one interval, and that targets that stayed lost no
-// sample.
+// baseline, that no target is scraped twice within one interval, that every target that stayed was
+// scraped at (nearly) every gather, counted at the target, and that it lost no sample.
 func TestSoak(t *testing.T) {
 	const live, spare, churn = 2000, 200, 50
 	pool := make([]*soakTarget, live+spare)
@@ -91,7 +91,7 @@ func TestSoak(t *testing.T) {
 	}
 	write()
 
-	baseGoroutines := runtime.NumGoroutine()
+	baseGoroutines, heapServers := runtime.NumGoroutine(), heapInUse()
 	r := StartPlugin(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
   max_concurrent_scrapes = 256
@@ -108,7 +108,11 @@ func TestSoak(t *testing.T) {
     files = ["%s"]
 `, file))
 	acc := &soakAcc{samples: map[string]int{}}
-	gather := func() { require.NoError(t, r.Plugin.Gather(acc)) }
+	gathers := 0
+	gather := func() {
+		require.NoError(t, r.Plugin.Gather(acc))
+		gathers++
+	}
 
 	// Warm up, then take the baseline with every target known and scraped.
 	for range 3 {
@@ -116,6 +120,11 @@ func TestSoak(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	heapBase, goroutinesBase := heapInUse(), runtime.NumGoroutine()
+	// What one target costs the heap, measured: the plugin's state for it plus both ends of its
+	// keep-alive connection (the exporters run in this process), i.e. the heap that 2,000 known and
+	// scraped targets added to that of their idle listeners.
+	perTarget := (int64(heapBase) - int64(heapServers)) / live
+	require.Positive(t, perTarget, "heap %d with the targets known and scraped, %d before", heapBase, heapServers)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var churned atomic.Int64
 	deadline := time.Now().Add(*soakDuration)
@@ -147,11 +156,19 @@ func TestSoak(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	heapEnd, goroutinesEnd := heapInUse(), runtime.NumGoroutine()
-	t.Logf("%s: %d targets churned; heap %.1f -> %.1f MiB; goroutines %d (before the plugin %d) -> %d",
-		*soakDuration, churned.Load(), float64(heapBase)/(1<<20), float64(heapEnd)/(1<<20), baseGoroutines, goroutinesBase, goroutinesEnd)
+	// The heap may end above its baseline by a noise floor plus a quarter of a target's cost for every
+	// target churned. The floor is a quarter of the baseline: pooled buffers and interners sized by the
+	// last gathers and what one GC leaves, measured at 11-15 MiB of an 82-85 MiB baseline whether 400
+	// or 1,100-1,300 targets churned (2 cores, 10s and 30s runs). A plugin that kept all of every target that
+	// left (perTarget each, ~34 KiB measured) overruns the bound in the 30s run already; the churn
+	// term lets the bound follow a 30-minute run where a flat one would not say what it allows a target.
+	allowance := int64(heapBase)/4 + churned.Load()*perTarget/4
+	t.Logf("%s: %d gathers, %d targets churned; heap %.1f MiB (%.1f before the plugin, %.1f KiB a target) -> %.1f MiB, allowed +%.1f MiB; goroutines %d (before the plugin %d) -> %d",
+		*soakDuration, gathers, churned.Load(), float64(heapBase)/(1<<20), float64(heapServers)/(1<<20), float64(perTarget)/(1<<10),
+		float64(heapEnd)/(1<<20), float64(allowance)/(1<<20), baseGoroutines, goroutinesBase, goroutinesEnd)
 
 	require.LessOrEqual(t, goroutinesEnd, goroutinesBase+64, "goroutines grow with churn")
-	require.LessOrEqual(t, heapEnd, heapBase+heapBase/2+32<<20, "heap grows with churn")
+	require.LessOrEqual(t, int64(heapEnd), int64(heapBase)+allowance, "heap grows with churn")
 
 	for i, target := range pool {
 		target.mu.Lock()
@@ -161,8 +178,13 @@ func TestSoak(t *testing.T) {
 		for k := 1; k < len(scrapes); k++ {
 			require.GreaterOrEqual(t, scrapes[k].Sub(scrapes[k-1]), 850*time.Millisecond, "target %s scraped twice in one interval", target.addr)
 		}
-		// Every scrape of a target that stayed delivered its samples.
 		if i < stable {
+			// A target that stayed was scraped at every gather, counted where it is served (a count of
+			// samples delivered would agree with one of scrapes served when both are 0); every gather
+			// is more than an interval after the one before, so each finds it due, but the first may
+			// come before discovery's first read of the file and the last may race its due time.
+			require.GreaterOrEqual(t, len(scrapes), gathers-2, "scrapes of %s in %d gathers", target.addr, gathers)
+			// Every scrape of a target that stayed delivered its samples.
 			acc.mu.Lock()
 			got := acc.samples[target.addr]
 			acc.mu.Unlock()
