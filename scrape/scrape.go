@@ -593,7 +593,7 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	// As in Prometheus' storage, a label name still there twice refuses the sample, which fails the scrape
 	// (and InfluxDB would refuse a point with a tag key twice).
 	if label, dup := lset.duplicate(); dup {
-		return w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample", excerpt(name), excerpt(label)))
+		return w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample", safetext.QuoteExcerpt(name), safetext.QuoteExcerpt(label)))
 	}
 	*kept++
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
@@ -625,21 +625,18 @@ func validNames(name string, lset Labels) bool {
 // label-value-length-limit, as Prometheus does.
 func checkLabelLimits(cfg *Config, lset Labels) error {
 	if cfg.LabelLimit > 0 && len(lset) > cfg.LabelLimit {
-		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, excerpt(lset.Get(model.MetricNameLabel)), len(lset))
+		return fmt.Errorf("label limit of %d exceeded by %s (%d labels)", cfg.LabelLimit, safetext.QuoteExcerpt(lset.Get(model.MetricNameLabel)), len(lset))
 	}
 	for _, l := range lset {
 		if cfg.LabelNameLengthLimit > 0 && len(l.Name) > cfg.LabelNameLengthLimit {
-			return fmt.Errorf("label name length limit of %d exceeded by %s label %s", cfg.LabelNameLengthLimit, excerpt(lset.Get(model.MetricNameLabel)), excerpt(l.Name))
+			return fmt.Errorf("label name length limit of %d exceeded by %s label %s", cfg.LabelNameLengthLimit, safetext.QuoteExcerpt(lset.Get(model.MetricNameLabel)), safetext.QuoteExcerpt(l.Name))
 		}
 		if cfg.LabelValueLengthLimit > 0 && len(l.Value) > cfg.LabelValueLengthLimit {
-			return fmt.Errorf("label value length limit of %d exceeded by %s label %s", cfg.LabelValueLengthLimit, excerpt(lset.Get(model.MetricNameLabel)), excerpt(l.Name))
+			return fmt.Errorf("label value length limit of %d exceeded by %s label %s", cfg.LabelValueLengthLimit, safetext.QuoteExcerpt(lset.Get(model.MetricNameLabel)), safetext.QuoteExcerpt(l.Name))
 		}
 	}
 	return nil
 }
-
-// excerpt quotes a name or value from a target, cut short: what an error says of a target's bytes.
-func excerpt(s string) string { return safetext.QuoteString(s, safetext.Excerpt) }
 
 // lineError says which line of the body err is about, when that is known.
 func (w *worker) lineError(err error) error {

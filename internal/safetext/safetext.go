@@ -29,6 +29,9 @@ func QuoteString(s string, max int) string {
 	return strconv.Quote(s[:cut(s, max)]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
+// QuoteExcerpt is QuoteString cut to Excerpt bytes: how an error quotes a name or value a target sent.
+func QuoteExcerpt(s string) string { return QuoteString(s, Excerpt) }
+
 // cut is the largest n <= max that does not split a UTF-8 sequence of s (max when s is not UTF-8 there).
 func cut[T string | []byte](s T, max int) int {
 	for n := max; n > 0 && n > max-utf8.UTFMax; n-- {

@@ -85,16 +85,13 @@ func (ls *lineSafe) apply(sample *scrape.Sample) (keep bool, err error) {
 	for i, w := range ls.written {
 		if i > 0 && w.Name == ls.written[i-1].Name {
 			return false, fmt.Errorf("%s: labels %s and %s are both written %s in line protocol: invalid sample",
-				excerpt(sample.Labels.Get(model.MetricNameLabel)), excerpt(ls.written[i-1].scraped), excerpt(w.scraped), excerpt(w.Name))
+				safetext.QuoteExcerpt(sample.Labels.Get(model.MetricNameLabel)), safetext.QuoteExcerpt(ls.written[i-1].scraped), safetext.QuoteExcerpt(w.scraped), safetext.QuoteExcerpt(w.Name))
 		}
 		ls.labels = append(ls.labels, w.Label)
 	}
 	sample.Labels = ls.labels
 	return true, nil
 }
-
-// excerpt quotes a name a target sent, cut short.
-func excerpt(s string) string { return safetext.QuoteString(s, safetext.Excerpt) }
 
 // safeLabels tells whether every label of a sample is written as it is: the common case, checked without
 // allocating.
@@ -111,15 +108,7 @@ func safeLabels(ls scrape.Labels) bool {
 }
 
 // legacyName tells whether a name is in Prometheus' classic charset, which model.EscapeName leaves alone.
-func legacyName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || c >= '0' && c <= '9' && i > 0) {
-			return false
-		}
-	}
-	return name != ""
-}
+func legacyName(name string) bool { return model.LegacyValidation.IsValidMetricName(name) }
 
 // safeValue is a tag value as line protocol can carry it: without the backslashes that end it or stand
 // before a space, comma, equals sign or double quote, and with a vertical tab written as the two
