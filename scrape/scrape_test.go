@@ -373,10 +373,13 @@ func TestTargetLabels(t *testing.T) {
 		_, err := newTarget(c, bad.labels, nil)
 		require.EqualError(t, err, bad.err, "%v", bad.labels)
 	}
-	// The labels Prometheus adds for its native-histogram options mean nothing here: they are not shown.
+	// The discovered labels are Prometheus 3's, with those of its native-histogram options (all false:
+	// every format yields classic series here).
 	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1"}, nil)
 	require.NoError(t, err)
-	require.Equal(t, `{__address__="h:1", __metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_timeout__="10s", job="node"}`, tg.Discovered.String())
+	require.Equal(t, `{__address__="h:1", __always_scrape_classic_histograms__="false", __convert_classic_histograms_to_nhcb__="false", `+
+		`__metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_native_histograms__="false", `+
+		`__scrape_timeout__="10s", job="node"}`, tg.Discovered.String())
 }
 
 func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {

@@ -118,8 +118,8 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 				continue
 			}
 			if t == nil {
-				shown, full := discoveredLabels(s.cfg, labels, g.Labels)
-				s.dropped = append(s.dropped, Dropped{Discovered: shown, Rule: droppedBy(full, s.cfg.relabel)})
+				discovered := discoveredLabels(s.cfg, labels, g.Labels)
+				s.dropped = append(s.dropped, Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.cfg.relabel)})
 				continue
 			}
 			if blacklisted[t.Instance()] {

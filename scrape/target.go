@@ -107,28 +107,18 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 	})
 	t.Labels = lb.Labels()
 	t.Labels.Range(func(l labels.Label) { t.labelList = append(t.labelList, l) })
-	t.Discovered, _ = discoveredLabels(cfg, target, group)
+	t.Discovered = discoveredLabels(cfg, target, group)
 	return t, nil
 }
 
-// nativeHistogramLabels are the labels Prometheus' PopulateDiscoveredLabels adds for its native-histogram
-// options. Nothing here reads them (every format yields classic series), and Prometheus 2 did not have them,
-// so discovered labels are shown without them.
-var nativeHistogramLabels = []string{
-	"__convert_classic_histograms_to_nhcb__",
-	"__always_scrape_classic_histograms__",
-	"__scrape_native_histograms__",
-}
-
 // discoveredLabels are a target's labels before relabeling, by Prometheus' PopulateDiscoveredLabels: its
-// own over its group's, with the scraper's defaults (job, interval, timeout, path, scheme, params) where
-// the discoverer set none. full is what relabeling starts from; shown is without nativeHistogramLabels.
-func discoveredLabels(cfg *Config, target, group model.LabelSet) (shown, full labels.Labels) {
+// own over its group's, with the scraper's defaults (job, interval, timeout, path, scheme, params, and the
+// native-histogram options' labels, all false here) where the discoverer set none. Relabeling starts from
+// them, and they are what Prometheus shows as a target's discoveredLabels.
+func discoveredLabels(cfg *Config, target, group model.LabelSet) labels.Labels {
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	promscrape.PopulateDiscoveredLabels(lb, cfg.prometheus, target, group)
-	full = lb.Labels()
-	lb.Del(nativeHistogramLabels...)
-	return lb.Labels(), full
+	return lb.Labels()
 }
 
 func parseDuration(s string) (time.Duration, error) {

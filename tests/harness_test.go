@@ -269,28 +269,53 @@ var (
 	buildErrs = map[string]error{}
 )
 
-// buildBinary builds a main package of this module once per test run and returns the binary's path.
-func buildBinary(t testing.TB, pkg string) string {
+// buildOnce runs build once per test run for each name and returns the binary's path.
+func buildOnce(t testing.TB, name string, build func() (string, error)) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if path, ok := built[pkg]; ok {
-		require.NoError(t, buildErrs[pkg])
-		return path
+	if _, ok := built[name]; !ok {
+		built[name], buildErrs[name] = build()
 	}
-	if buildDir == "" {
-		dir, err := os.MkdirTemp("", "dp-bin-")
-		require.NoError(t, err)
-		buildDir = dir
-	}
-	path := filepath.Join(buildDir, filepath.Base(pkg))
-	out, err := exec.Command("go", "build", "-o", path, "../"+pkg).CombinedOutput()
-	if err != nil {
-		err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-	}
-	built[pkg], buildErrs[pkg] = path, err
-	require.NoError(t, err)
-	return path
+	require.NoError(t, buildErrs[name])
+	return built[name]
+}
+
+// buildBinary builds a main package of this module once per test run and returns the binary's path.
+func buildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	return buildOnce(t, pkg, func() (string, error) {
+		if buildDir == "" {
+			dir, err := os.MkdirTemp("", "dp-bin-")
+			if err != nil {
+				return "", err
+			}
+			buildDir = dir
+		}
+		path := filepath.Join(buildDir, filepath.Base(pkg))
+		if out, err := exec.Command("go", "build", "-o", path, "../"+pkg).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+		return path, nil
+	})
+}
+
+// PrometheusOfGoMod is Prometheus' own server (cmd/prometheus, a tool line of go.mod) at the version of
+// the library this module is built with, built once per test run. `go tool -n` builds it into Go's build
+// cache and prints its path: only the first run on a machine compiles it (about 2 minutes warm, more cold).
+func PrometheusOfGoMod(t testing.TB) string {
+	t.Helper()
+	return buildOnce(t, "go tool prometheus", func() (string, error) {
+		out, err := exec.Command("go", "tool", "-n", "prometheus").Output()
+		if err != nil {
+			var stderr []byte
+			if exit, ok := err.(*exec.ExitError); ok {
+				stderr = exit.Stderr
+			}
+			return "", fmt.Errorf("go tool -n prometheus: %w\n%s", err, stderr)
+		}
+		return strings.TrimSpace(string(out)), nil
+	})
 }
 
 // RunnerBinary is cmd/discovering-prometheus, built once per test run.

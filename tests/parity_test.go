@@ -23,14 +23,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The differential test: Debian's Prometheus (2.x) and our runner scrape the same file-discovered targets,
+// The differential test: a Prometheus server and our runner scrape the same file-discovered targets,
 // configured alike (relabeling in both), and must agree on the targets and on every sample, except for
 // the differences listed in acceptedDifferences, each with its reason.
 //
 // Our runner runs twice: once configured the Kapacitor way ([[scraper]] and [[file-discovery]] with
 // relabel-configs in TOML), once reading Prometheus' own prometheus.yml (prometheus_config).
+//
+// Two Prometheus servers are the oracle: Debian's, of major version 2, and Prometheus' own cmd/prometheus at
+// the version of the library this module is built with (go.mod), of major version 3. Only the run against
+// Debian's may use the allowances for Prometheus 2 (prometheus2Differences).
 func TestPrometheusParity(t *testing.T) {
-	promBin := needBinary(t, "prometheus")
+	t.Run("debian", func(t *testing.T) { testParity(t, needBinary(t, "prometheus"), true) })
+	t.Run("go.mod", func(t *testing.T) { testParity(t, PrometheusOfGoMod(t), false) })
+}
+
+// testParity compares our runner with the Prometheus server promBin; prometheus2 says that it is of major
+// version 2, whose differences from the library's version 3 are then allowed.
+func testParity(t *testing.T, promBin string, prometheus2 bool) {
+	version, err := exec.Command(promBin, "--version").CombinedOutput()
+	require.NoError(t, err, "%s", version)
+	t.Logf("%s: %s", promBin, strings.SplitN(string(version), "\n", 2)[0])
 
 	// One explicit timestamp for every exposition that carries one, a little in the past, so that both
 	// scrapers see the same samples and Prometheus' TSDB accepts them.
@@ -87,7 +100,10 @@ func TestPrometheusParity(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			conf := writeConfig(t, variants[name])
 			ours := ourTargets(t, conf)
-			require.Equal(t, promTargets.active(ours), ours.active(ours), "active targets: Prometheus, then ours")
+			if prometheus2 {
+				ours = ours.withoutNativeHistogramLabels(t)
+			}
+			require.Equal(t, promTargets.active(ours, prometheus2), ours.active(ours, false), "active targets: Prometheus, then ours")
 			require.Equal(t, promTargets.dropped(), ours.dropped(), "dropped targets: Prometheus, then ours")
 
 			stdout, stderr, err := runOnce(t, "-config", conf)
@@ -95,7 +111,11 @@ func TestPrometheusParity(t *testing.T) {
 			compareSamples(t, promSamples, ourSamples(t, stdout), ts)
 		})
 	}
-	t.Logf("accepted differences: %s", strings.Join(acceptedDifferences, "; "))
+	accepted := acceptedDifferences
+	if prometheus2 {
+		accepted = append(accepted, prometheus2Differences...)
+	}
+	t.Logf("accepted differences: %s", strings.Join(accepted, "; "))
 }
 
 // acceptedDifferences are the only ways our samples may differ from Prometheus'. compareSamples applies
@@ -118,9 +138,6 @@ var acceptedDifferences = []string{
 	// tab, carriage return or form feed as the two characters \n, \t, \r, \f, and drops a trailing
 	// backslash.
 	"label values as line protocol carries them",
-	// Prometheus 2.42 may show a target's discoveredLabels mangled by its own relabeling (a slice reused
-	// in place, gone from the library scraping here); targetSet.active accepts exactly that mangling.
-	"Prometheus 2.42's mangled discoveredLabels",
 	// The kapacitor format writes the le of a histogram bucket and the quantile of a summary as Kapacitor
 	// did, in Go's fmt.Sprint spelling ("1.0" becomes "1"), whatever the exposition format; Prometheus 2
 	// kept them as exposed.
@@ -129,6 +146,17 @@ var acceptedDifferences = []string{
 	// scrape_samples_post_metric_relabeling as 0, as Kapacitor did; Prometheus counts the samples read
 	// before the failure.
 	"a failed scrape's sample counts are 0",
+}
+
+// prometheus2Differences are allowed in the run against Debian's Prometheus 2 only.
+var prometheus2Differences = []string{
+	// Prometheus 3 added a discovered label for each of its native-histogram options; ours are Prometheus
+	// 3's (targetSet.withoutNativeHistogramLabels).
+	"no native-histogram options among the discoveredLabels",
+	// Prometheus 2 may show a target's discoveredLabels mangled by its own relabeling (a slice reused in
+	// place, gone from the library scraping here); targetSet.active accepts exactly that mangling
+	// (prometheus2Discovered).
+	"Prometheus 2's mangled discoveredLabels",
 }
 
 const parityPrometheusYML = `
@@ -450,10 +478,10 @@ type targetSet struct {
 	} `json:"droppedTargets"`
 }
 
-// active lists the targets as comparable lines, sorted; an error's text is each scraper's own. The
-// discovered labels Prometheus 2.42 shows may be mangled by its bug (see prometheus242Discovered): they
-// count as ours when they are exactly what that bug makes of ours.
-func (ts targetSet) active(ours targetSet) []string {
+// active lists the targets as comparable lines, sorted; an error's text is each scraper's own. Where
+// prometheus2 is set (see prometheus2Discovered), discovered labels count as ours when they are exactly
+// what that version's defect makes of ours.
+func (ts targetSet) active(ours targetSet, prometheus2 bool) []string {
 	oursByURL := map[string]map[string]string{}
 	for _, a := range ours.Active {
 		oursByURL[a.ScrapePool+" "+a.ScrapeURL] = a.DiscoveredLabels
@@ -461,7 +489,7 @@ func (ts targetSet) active(ours targetSet) []string {
 	var out []string
 	for _, a := range ts.Active {
 		discovered := labels.FromMap(a.DiscoveredLabels)
-		if our, ok := oursByURL[a.ScrapePool+" "+a.ScrapeURL]; ok && labels.Equal(discovered, prometheus242Discovered(our, a.Labels)) {
+		if our, ok := oursByURL[a.ScrapePool+" "+a.ScrapeURL]; ok && prometheus2 && labels.Equal(discovered, prometheus2Discovered(our, a.Labels)) {
 			discovered = labels.FromMap(our)
 		}
 		out = append(out, fmt.Sprintf("pool=%s url=%s health=%s error=%t every=%s timeout=%s labels=%s discovered=%s",
@@ -472,13 +500,13 @@ func (ts targetSet) active(ours targetSet) []string {
 	return out
 }
 
-// prometheus242Discovered is what Prometheus 2.42's /api/v1/targets shows as discoveredLabels when its
+// prometheus2Discovered is what Prometheus 2.42's /api/v1/targets shows as discoveredLabels when its
 // relabel.Process writes the relabeled labels into the memory of the discovered ones (Builder.Labels
 // reuses the slice it is given) and sorts them there, which happens when they fit its capacity: the first
 // len(discovered) of the sorted relabeled labels. The Prometheus library scraping here has no such
 // reuse (its Builder.Labels takes no slice), so this is not ours to copy. The relabeled labels are the discovered ones with the labels relabeling added (instance comes
 // after relabeling).
-func prometheus242Discovered(discovered, final map[string]string) labels.Labels {
+func prometheus2Discovered(discovered, final map[string]string) labels.Labels {
 	relabeled := maps.Clone(discovered)
 	for name, value := range final {
 		if _, ok := discovered[name]; !ok && name != "instance" {
@@ -492,6 +520,30 @@ func prometheus242Discovered(discovered, final map[string]string) labels.Labels 
 		}
 	})
 	return labels.New(out...)
+}
+
+// withoutNativeHistogramLabels is the targets as Prometheus 2 shows them: it had no native-histogram
+// options, nor their discovered labels.
+func (ts targetSet) withoutNativeHistogramLabels(t *testing.T) targetSet {
+	t.Helper()
+	for _, discovered := range ts.discovered() {
+		for _, name := range []string{"__convert_classic_histograms_to_nhcb__", "__always_scrape_classic_histograms__", "__scrape_native_histograms__"} {
+			require.Contains(t, discovered, name, "ours are Prometheus 3's discovered labels")
+			delete(discovered, name)
+		}
+	}
+	return ts
+}
+
+func (ts targetSet) discovered() []map[string]string {
+	var out []map[string]string
+	for _, a := range ts.Active {
+		out = append(out, a.DiscoveredLabels)
+	}
+	for _, d := range ts.Dropped {
+		out = append(out, d.DiscoveredLabels)
+	}
+	return out
 }
 
 func (ts targetSet) dropped() []string {

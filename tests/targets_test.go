@@ -43,7 +43,7 @@ func TestRunnerTargetsTable(t *testing.T) {
 		"DOWN    http://" + down + "/metrics",
 		"connection refused",
 		`labels:      {instance="` + up + `", job="web"}`,
-		`discovered:  {__address__="` + up + `", __metrics_path__="/metrics"`,
+		`discovered:  {__address__="` + up + `", __always_scrape_classic_histograms__="false"`,
 		`DROPPED {__address__="127.0.0.1:1"`,
 		`by rule 0:   {"source_labels":["__address__"],"separator":";","regex":"127.0.0.1:1","replacement":"$1","action":"drop"}`,
 	} {
