@@ -62,7 +62,8 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
-# Telegraf's tools/readme_linter (a tool of go.mod) on the plugin's README, with every rule but one: that
+# Every relative link of every .md file must name a file of the repository (http links go where they say).
+# Then Telegraf's tools/readme_linter (a tool of go.mod) on the plugin's README, with every rule but one: that
 # links to github.com/influxdata/telegraf/blob be relative, which holds for READMEs inside Telegraf's
 # repository, not for ours, whose links into Telegraf's docs must leave it. Then the README's configuration
 # block must be sample.conf, as Telegraf's tools/readme_config_includer (go generate) writes it.
@@ -70,6 +71,13 @@ PLUGIN_DIR := plugins/inputs/discovering_prometheus
 TELEGRAF_LINK_RULE := in-repo link must be relative: https://github.com/influxdata/telegraf/blob/
 
 lint-docs:
+	@status=0; for f in $$(find . -name '*.md' -not -path './.git/*'); do \
+		for l in $$(grep -oE '\]\([^)#[:space:]]+' "$$f" | sed 's/^](//' | grep -vE '^[a-z]+:'); do \
+			p=$$(realpath -m "$$(dirname "$$f")/$$l"); \
+			case "$$p" in "$$(pwd)"/*) [ -e "$$p" ] || { echo "$$f: $$l does not exist"; status=1; } ;; \
+				*) echo "$$f: $$l leaves the repository"; status=1 ;; esac; \
+		done; \
+	done; exit $$status
 	@out=$$($(GO) tool readme_linter -quiet $(PLUGIN_DIR)/README.md); status=$$?; \
 	rest=$$(printf '%s\n' "$$out" | grep -vF '$(TELEGRAF_LINK_RULE)' | grep .); \
 	if [ -n "$$rest" ] || { [ $$status -ne 0 ] && [ -z "$$out" ]; }; then \
