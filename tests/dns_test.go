@@ -17,29 +17,10 @@ func init() {
 }
 
 // dnsConfig has one scraper per [[dns]] section: SRV records, A records and AAAA records.
-const dnsConfig = `
-[[inputs.discovering_prometheus]]
-  [[inputs.discovering_prometheus.scraper]]
-    name = "srv"
-    db = "metrics"
-    rp = "week"
-    discoverer-service = "dns"
-    discoverer-id = "srv"
-    scrape-interval = "1s"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "a"
-    db = "metrics"
-    rp = "week"
-    discoverer-service = "dns"
-    discoverer-id = "a"
-    scrape-interval = "1s"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "aaaa"
-    db = "metrics"
-    rp = "week"
-    discoverer-service = "dns"
-    discoverer-id = "aaaa"
-    scrape-interval = "1s"
+var dnsConfig = "[[inputs.discovering_prometheus]]\n" +
+	ScraperTable("srv", "metrics", "week", "dns", "srv", `scrape-interval = "1s"`) +
+	ScraperTable("a", "metrics", "week", "dns", "a", `scrape-interval = "1s"`) +
+	ScraperTable("aaaa", "metrics", "week", "dns", "aaaa", `scrape-interval = "1s"`) + `
   [[inputs.discovering_prometheus.dns]]
     id = "srv"
     record-names = ["_exporter._tcp.dp.test"]

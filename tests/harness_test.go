@@ -91,6 +91,18 @@ func loadConfig(toml []byte) (*config.Config, *plugin.DiscoveringPrometheus, err
 	return c, p, nil
 }
 
+// ScraperTable is a [[scraper]] table of the plugin: its name, db and rp, the discoverer it scrapes the
+// targets of (section and id), and more keys, each a line "key = value".
+func ScraperTable(name, db, rp, service, id string, keys ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  [[inputs.discovering_prometheus.scraper]]\n    name = %q\n    db = %q\n    rp = %q\n", name, db, rp)
+	fmt.Fprintf(&b, "    discoverer-service = %q\n    discoverer-id = %q\n", service, id)
+	for _, k := range keys {
+		b.WriteString("    " + k + "\n")
+	}
+	return b.String()
+}
+
 // LoadPlugin parses a Telegraf configuration holding one [[inputs.discovering_prometheus]] table and
 // returns the plugin, not yet initialised.
 func LoadPlugin(t testing.TB, toml string) *plugin.DiscoveringPrometheus {
