@@ -1,4 +1,5 @@
 # make run:  the standalone runner on its embedded default configuration (one gather, line protocol).
+# make lint-docs: the plugin's README against Telegraf's own README linter and its sample.conf.
 # make test: the whole suite. It installs the servers the integration tests start (Debian packages) when
 #            they are missing, and tells the tests to fail rather than skip when one is still absent.
 
@@ -19,12 +20,12 @@ SERVERS := \
 # gathers of node_exporter bodies) take about 1 s on an idle 2-core machine, so 5 s leaves a loaded CI room.
 FUZZTIME ?= 5s
 
-.PHONY: run test servers vet race fuzz
+.PHONY: run test servers vet lint-docs race fuzz
 
 run:
 	$(GO) run ./cmd/discovering-prometheus -once
 
-test: servers vet
+test: servers vet lint-docs
 	DP_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 25m ./...
 	@$(MAKE) --no-print-directory race fuzz
 
@@ -60,6 +61,33 @@ fuzz:
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+# Every relative link of every .md file must name a file of the repository (http links go where they say).
+# Then Telegraf's tools/readme_linter (a tool of go.mod) on the plugin's README, with every rule but one: that
+# links to github.com/influxdata/telegraf/blob be relative, which holds for READMEs inside Telegraf's
+# repository, not for ours, whose links into Telegraf's docs must leave it. Then the README's configuration
+# block must be sample.conf, as Telegraf's tools/readme_config_includer (go generate) writes it.
+PLUGIN_DIR := plugins/inputs/discovering_prometheus
+TELEGRAF_LINK_RULE := in-repo link must be relative: https://github.com/influxdata/telegraf/blob/
+
+lint-docs:
+	@status=0; for f in $$(find . -name '*.md' -not -path './.git/*'); do \
+		for l in $$(grep -oE '\]\([^)#[:space:]]+' "$$f" | sed 's/^](//' | grep -vE '^[a-z]+:'); do \
+			p=$$(realpath -m "$$(dirname "$$f")/$$l"); \
+			case "$$p" in "$$(pwd)"/*) [ -e "$$p" ] || { echo "$$f: $$l does not exist"; status=1; } ;; \
+				*) echo "$$f: $$l leaves the repository"; status=1 ;; esac; \
+		done; \
+	done; exit $$status
+	@out=$$($(GO) tool readme_linter -quiet $(PLUGIN_DIR)/README.md); status=$$?; \
+	rest=$$(printf '%s\n' "$$out" | grep -vF '$(TELEGRAF_LINK_RULE)' | grep .); \
+	if [ -n "$$rest" ] || { [ $$status -ne 0 ] && [ -z "$$out" ]; }; then \
+		echo "readme_linter: $(PLUGIN_DIR)/README.md"; printf '%s\n' "$$rest"; exit 1; \
+	fi
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) build -o "$$tmp/includer" github.com/influxdata/telegraf/tools/readme_config_includer && \
+	cp $(PLUGIN_DIR)/README.md $(PLUGIN_DIR)/sample.conf "$$tmp" && (cd "$$tmp" && ./includer) && \
+	diff -u $(PLUGIN_DIR)/README.md "$$tmp/README.md" || \
+	{ echo "$(PLUGIN_DIR)/README.md differs from its sample.conf: run go generate ./$(PLUGIN_DIR)"; exit 1; }
 
 servers:
 	@missing=""; \

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -38,16 +39,12 @@ func lineOfText(t *testing.T, content, s string) int {
 	return 0
 }
 
-// implemented tells whether this build has a discoverer service.
+// secret reads a secret as the plugin does, through httpconfig.Resolve.
 func secret(t *testing.T, s config.Secret) string {
 	t.Helper()
-	if s.Empty() {
-		return ""
-	}
-	b, err := s.Get()
+	v, err := httpconfig.Resolve(&s)
 	require.NoError(t, err)
-	defer b.Destroy()
-	return b.String()
+	return string(v)
 }
 
 // kapacitorSample is Kapacitor's example file as it ships: every section present, every discoverer and

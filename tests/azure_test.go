@@ -55,7 +55,7 @@ func testAzure(t *testing.T) {
     resource-group = "prod"
 `, azureFakeSubscription, azureFakeTenant, azureFakeClientID, azureFakeSecret)
 
-	targets := cloudSDTargetsIn(t, ns, toml, env...)
+	targets := FirstTargetsIn(t, ns, toml, env...)["prod"]
 	require.Equal(t, []model.LabelSet{azureLabels(vm1), azureLabels(vm2), azureLabels(pool0)}, targets)
 	stats := fake.Stats()
 	require.Positive(t, stats.Counts["next"], "the second page was never asked for")

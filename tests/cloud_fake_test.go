@@ -1,8 +1,8 @@
 package tests
 
-// What the ec2, azure and gce tests share: a test CA for the fake APIs' HTTPS, a fake API run as a child
-// inside a network namespace and steered over a unix socket, and the Prometheus SD run from a section's
-// SDConfig() to read the __meta_* labels it attaches.
+// What the ec2, azure and gce tests share: a test CA for the fake APIs' HTTPS, and a fake API run as a child
+// inside a network namespace and steered over a unix socket. The Prometheus SD that reads the __meta_*
+// labels the fakes lead to runs through FirstTargets and FirstTargetsIn (sd_test.go).
 
 import (
 	"bytes"
@@ -15,36 +15,20 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/influxdata/telegraf/config"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
-	promdiscovery "github.com/prometheus/prometheus/discovery"
-	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
-
-	"github.com/discovering-prometheus/discovering-prometheus/discovery"
-	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
-
-func init() {
-	childModes["cloud-sd"] = cloudSDChild
-}
 
 // cloudCerts are the PEM files of a test CA and of a server certificate it signed.
 type cloudCerts struct{ CA, Cert, Key string }
@@ -255,100 +239,6 @@ func (c *cloudFakeClient) Stats() cloudFakeStats {
 	var s cloudFakeStats
 	require.NoError(c.t, json.Unmarshal(c.do(http.MethodGet, "/stats", nil), &s))
 	return s
-}
-
-// cloudProvider returns the one discoverer section of a plugin configuration.
-func cloudProvider(toml []byte) (discovery.Provider, error) {
-	c := config.NewConfig()
-	if err := c.LoadConfigData(toml, "sd.conf"); err != nil {
-		return nil, err
-	}
-	if len(c.Inputs) != 1 {
-		return nil, fmt.Errorf("%d inputs", len(c.Inputs))
-	}
-	p, ok := c.Inputs[0].Input.(*plugin.DiscoveringPrometheus)
-	if !ok {
-		return nil, fmt.Errorf("input is %T", c.Inputs[0].Input)
-	}
-	providers := p.Providers()
-	if len(providers) != 1 {
-		return nil, fmt.Errorf("%d discoverer sections", len(providers))
-	}
-	return providers[0], nil
-}
-
-// cloudSDTargets runs Prometheus' service discovery from a section's SDConfig() until its first update
-// and returns every target with its group's labels merged in, ordered by address: the labels relabeling
-// would see.
-func cloudSDTargets(provider discovery.Provider, timeout time.Duration) ([]model.LabelSet, error) {
-	cfg, err := provider.SDConfig()
-	if err != nil {
-		return nil, err
-	}
-	registry := prometheus.NewRegistry()
-	metrics := cfg.NewDiscovererMetrics(registry, promdiscovery.NewRefreshMetrics(registry))
-	d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		Metrics: metrics,
-		SetName: provider.Service(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	updates := make(chan []*targetgroup.Group)
-	go d.Run(ctx, updates)
-	select {
-	case <-ctx.Done():
-		return nil, errors.New("no update from the discoverer before the timeout")
-	case groups := <-updates:
-		var targets []model.LabelSet
-		for _, g := range groups {
-			for _, target := range g.Targets {
-				targets = append(targets, g.Labels.Merge(target))
-			}
-		}
-		sort.Slice(targets, func(i, j int) bool { return targets[i][model.AddressLabel] < targets[j][model.AddressLabel] })
-		return targets, nil
-	}
-}
-
-// cloudSDChild is cloudSDTargets as a child process inside a namespace: it reads the plugin
-// configuration in DP_CLOUD_SD_CONF and prints the targets as JSON.
-func cloudSDChild() {
-	data, err := os.ReadFile(os.Getenv("DP_CLOUD_SD_CONF"))
-	if err == nil {
-		var provider discovery.Provider
-		if provider, err = cloudProvider(data); err == nil {
-			var targets []model.LabelSet
-			if targets, err = cloudSDTargets(provider, 20*time.Second); err == nil {
-				err = json.NewEncoder(os.Stdout).Encode(targets)
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cloud-sd:", err)
-		os.Exit(1)
-	}
-}
-
-// cloudSDTargetsIn runs cloudSDChild inside the namespace on a plugin configuration.
-func cloudSDTargetsIn(t testing.TB, ns *NetNS, toml string, env ...string) []model.LabelSet {
-	t.Helper()
-	conf := filepath.Join(t.TempDir(), "sd.conf")
-	require.NoError(t, os.WriteFile(conf, []byte(toml), 0o644))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "DP_TEST_CHILD=cloud-sd", "DP_CLOUD_SD_CONF="+conf), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "cloud-sd child: %s", stderr.String())
-	var targets []model.LabelSet
-	require.NoError(t, json.Unmarshal(out, &targets), "%s", out)
-	return targets
 }
 
 // cloudCountLines counts the lines of a log that contain every part.

@@ -1,57 +1,26 @@
 package tests
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/influxdata/telegraf"
-	"github.com/influxdata/telegraf/config"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
-	promdiscovery "github.com/prometheus/prometheus/discovery"
-	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
-
-	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
 func init() {
 	discovererTests["dns"] = testDNS
-	childModes["dns-sd"] = dnsSDChild
 }
 
 // dnsConfig has one scraper per [[dns]] section: SRV records, A records and AAAA records.
-const dnsConfig = `
-[[inputs.discovering_prometheus]]
-  [[inputs.discovering_prometheus.scraper]]
-    name = "srv"
-    db = "metrics"
-    rp = "week"
-    discoverer-service = "dns"
-    discoverer-id = "srv"
-    scrape-interval = "1s"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "a"
-    db = "metrics"
-    rp = "week"
-    discoverer-service = "dns"
-    discoverer-id = "a"
-    scrape-interval = "1s"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "aaaa"
-    db = "metrics"
-    rp = "week"
-    discoverer-service = "dns"
-    discoverer-id = "aaaa"
-    scrape-interval = "1s"
+var dnsConfig = "[[inputs.discovering_prometheus]]\n" +
+	ScraperTable("srv", "metrics", "week", "dns", "srv", `scrape-interval = "1s"`) +
+	ScraperTable("a", "metrics", "week", "dns", "a", `scrape-interval = "1s"`) +
+	ScraperTable("aaaa", "metrics", "week", "dns", "aaaa", `scrape-interval = "1s"`) + `
   [[inputs.discovering_prometheus.dns]]
     id = "srv"
     record-names = ["_exporter._tcp.dp.test"]
@@ -107,7 +76,7 @@ func testDNS(t *testing.T) {
 			dnsLabels("127.0.0.6:9200", "web.dp.test", "", ""),
 		},
 		"aaaa": {dnsLabels("[::1]:9300", "v6.dp.test", "", "")},
-	}, dnsFirstTargets(t, ns))
+	}, FirstTargetsIn(t, ns, dnsConfig))
 
 	p := StartRunner(t, dnsConfig, ns)
 	scraped := func(instances ...string) func([]telegraf.Metric) bool {
@@ -181,66 +150,5 @@ func dnsLabels(address, name, srvTarget, srvPort string) model.LabelSet {
 		"__meta_dns_srv_record_port":   model.LabelValue(srvPort),
 		"__meta_dns_mx_record_target":  "",
 		"__meta_dns_ns_record_target":  "",
-	}
-}
-
-// dnsFirstTargets runs dnsSDChild inside the namespace and returns the targets of each [[dns]] section's
-// first update, ordered by address.
-func dnsFirstTargets(t *testing.T, ns *NetNS) map[string][]model.LabelSet {
-	t.Helper()
-	cmd := ns.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DP_TEST_CHILD=dns-sd", "DP_TEST_DNS_CONFIG="+dnsConfig)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	var targets map[string][]model.LabelSet
-	require.NoError(t, json.Unmarshal(out, &targets), "%s", out)
-	return targets
-}
-
-// dnsSDChild is the child mode behind dnsFirstTargets: it reads the plugin configuration from the
-// environment, runs the discoverer SDConfig makes of each [[dns]] section, and prints the targets of their
-// first updates as JSON.
-func dnsSDChild() {
-	fail := func(err error) {
-		fmt.Fprintln(os.Stderr, "dns-sd:", err)
-		os.Exit(1)
-	}
-	c := config.NewConfig()
-	if err := c.LoadConfigData([]byte(os.Getenv("DP_TEST_DNS_CONFIG")), "dns.conf"); err != nil {
-		fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	targets := map[string][]model.LabelSet{}
-	for _, section := range c.Inputs[0].Input.(*plugin.DiscoveringPrometheus).DNS {
-		cfg, err := section.SDConfig()
-		if err != nil {
-			fail(err)
-		}
-		registry := prometheus.NewRegistry()
-		d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
-			Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
-			Metrics: cfg.NewDiscovererMetrics(registry, promdiscovery.NewRefreshMetrics(registry)),
-		})
-		if err != nil {
-			fail(err)
-		}
-		updates := make(chan []*targetgroup.Group)
-		go d.Run(ctx, updates)
-		select {
-		case groups := <-updates:
-			for _, g := range groups {
-				targets[section.ID] = append(targets[section.ID], g.Targets...)
-			}
-		case <-ctx.Done():
-			fail(fmt.Errorf("%s: no update within 10s", section.ID))
-		}
-		sort.Slice(targets[section.ID], func(i, j int) bool {
-			return targets[section.ID][i][model.AddressLabel] < targets[section.ID][j][model.AddressLabel]
-		})
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(targets); err != nil {
-		fail(err)
 	}
 }

@@ -72,7 +72,7 @@ func testEC2(t *testing.T) {
 `, port, server.URL, ca)
 
 	// The labels relabeling sees, from Prometheus' EC2 discovery made from this section's SDConfig().
-	targets, err := cloudSDTargets(LoadPlugin(t, toml).EC2[0], 20*time.Second)
+	targets, err := FirstTargets(SDConfig(t, toml), 20*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, []model.LabelSet{ec2Labels(web1, addr(web1.PrivateIP)), ec2Labels(web2, addr(web2.PrivateIP))}, targets)
 	stats := fake.snapshot()
@@ -88,7 +88,7 @@ func testEC2(t *testing.T) {
 		before := fake.snapshot().Counts["SignatureDoesNotMatch"]
 		wrong := strings.Replace(toml, `secret-key = "fake-secret"`, `secret-key = "not-the-secret"`, 1)
 		require.NotEqual(t, toml, wrong)
-		_, err := cloudSDTargets(LoadPlugin(t, wrong).EC2[0], 5*time.Second)
+		_, err := FirstTargets(SDConfig(t, wrong), 5*time.Second)
 		require.Error(t, err, "discovery succeeded with a wrong secret key")
 		require.Greater(t, fake.snapshot().Counts["SignatureDoesNotMatch"], before, "the fake never rejected a signature")
 

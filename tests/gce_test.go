@@ -63,7 +63,7 @@ func testGCE(t *testing.T) {
     tag-separator = ";"
 `, project, zone)
 
-	targets := cloudSDTargetsIn(t, ns, toml, env...)
+	targets := FirstTargetsIn(t, ns, toml, env...)["web"]
 	require.Equal(t, []model.LabelSet{gceLabels(project, web1), gceLabels(project, web2)}, targets)
 	stats := fake.Stats()
 	require.Positive(t, stats.Counts["instances.list.next"], "the second page was never asked for")

@@ -73,26 +73,60 @@ type Run struct {
 	Log    *testutil.CaptureLogger
 }
 
+// loadConfig is the one way the tests read a Telegraf configuration: with Telegraf's own loader, as
+// Telegraf reads its file. The configuration holds one input, [[inputs.discovering_prometheus]], returned
+// not yet initialised. It returns errors rather than failing a test, for the child processes.
+func loadConfig(toml []byte) (*config.Config, *plugin.DiscoveringPrometheus, error) {
+	c := config.NewConfig()
+	if err := c.LoadConfigData(toml, "test.conf"); err != nil {
+		return nil, nil, err
+	}
+	if len(c.Inputs) != 1 {
+		return nil, nil, fmt.Errorf("%d inputs, want 1", len(c.Inputs))
+	}
+	p, ok := c.Inputs[0].Input.(*plugin.DiscoveringPrometheus)
+	if !ok {
+		return nil, nil, fmt.Errorf("input is %T", c.Inputs[0].Input)
+	}
+	return c, p, nil
+}
+
+// ScraperTable is a [[scraper]] table of the plugin: its name, db and rp, the discoverer it scrapes the
+// targets of (section and id), and more keys, each a line "key = value".
+func ScraperTable(name, db, rp, service, id string, keys ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  [[inputs.discovering_prometheus.scraper]]\n    name = %q\n    db = %q\n    rp = %q\n", name, db, rp)
+	fmt.Fprintf(&b, "    discoverer-service = %q\n    discoverer-id = %q\n", service, id)
+	for _, k := range keys {
+		b.WriteString("    " + k + "\n")
+	}
+	return b.String()
+}
+
 // LoadPlugin parses a Telegraf configuration holding one [[inputs.discovering_prometheus]] table and
 // returns the plugin, not yet initialised.
 func LoadPlugin(t testing.TB, toml string) *plugin.DiscoveringPrometheus {
 	t.Helper()
-	c := config.NewConfig()
-	require.NoError(t, c.LoadConfigData([]byte(toml), "test.conf"))
-	require.Len(t, c.Inputs, 1)
-	p, ok := c.Inputs[0].Input.(*plugin.DiscoveringPrometheus)
-	require.True(t, ok, "input is %T", c.Inputs[0].Input)
+	_, p, err := loadConfig([]byte(toml))
+	require.NoError(t, err)
 	return p
 }
 
 // StartPlugin loads, initialises and starts the plugin; it is stopped when the test ends.
 func StartPlugin(t testing.TB, toml string) *Run {
 	t.Helper()
+	r := startPlugin(t, toml)
+	t.Cleanup(r.Plugin.Stop)
+	return r
+}
+
+// startPlugin is StartPlugin for a test that stops the plugin itself.
+func startPlugin(t testing.TB, toml string) *Run {
+	t.Helper()
 	r := &Run{T: t, Plugin: LoadPlugin(t, toml), Acc: &testutil.Accumulator{}, Log: &testutil.CaptureLogger{Name: "discovering_prometheus"}}
 	r.Plugin.Log = r.Log
 	require.NoError(t, r.Plugin.Init())
 	require.NoError(t, r.Plugin.Start(r.Acc))
-	t.Cleanup(r.Plugin.Stop)
 	return r
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -188,12 +189,9 @@ func TestKapacitorMigration(t *testing.T) {
 	require.Contains(t, migrated, "# [inputs.discovering_prometheus.static-discovery.labels]\n    #   region = \"us-east-1\"",
 		"the [static.labels] quirk is explained, with the table that would apply the labels")
 
-	c := config.NewConfig()
-	require.NoError(t, c.LoadConfigData(stdout.Bytes(), "migrated.conf"), migrated)
-	require.Len(t, c.Inputs, 1)
+	c, got, err := loadConfig(stdout.Bytes())
+	require.NoError(t, err, migrated)
 	require.Len(t, c.Outputs, 1)
-	got, ok := c.Inputs[0].Input.(*plugin.DiscoveringPrometheus)
-	require.True(t, ok)
 	got.Log = &testutil.CaptureLogger{}
 	require.NoError(t, got.Init())
 	require.Empty(t, got.Log.(*testutil.CaptureLogger).Messages(), "the migrated configuration needs no warning")
@@ -276,13 +274,10 @@ func scraperNames(views []scraperView) []string {
 	return names
 }
 
+// secretString reads a secret as the plugin does, through httpconfig.Resolve.
 func secretString(t *testing.T, s config.Secret) string {
 	t.Helper()
-	if s.Empty() {
-		return ""
-	}
-	b, err := s.Get()
+	v, err := httpconfig.Resolve(&s)
 	require.NoError(t, err)
-	defer b.Destroy()
-	return b.String()
+	return string(v)
 }

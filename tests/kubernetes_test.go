@@ -129,11 +129,7 @@ type kubernetesSD struct {
 
 func startKubernetesSD(t *testing.T, toml string) *kubernetesSD {
 	t.Helper()
-	p := LoadPlugin(t, toml)
-	require.Len(t, p.Kubernetes, 1)
-	cfg, err := p.Kubernetes[0].SDConfig()
-	require.NoError(t, err)
-	runner, key := RunSD(t, cfg)
+	runner, key := RunSD(t, SDConfig(t, toml))
 	return &kubernetesSD{runner: runner, key: key}
 }
 

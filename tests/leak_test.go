@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
-	"github.com/influxdata/telegraf/testutil"
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -113,10 +111,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 func leakCheck(t *testing.T, toml, instance string, opts ...goleak.Option) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
-	r := &Run{T: t, Plugin: LoadPlugin(t, toml), Acc: &testutil.Accumulator{}, Log: &testutil.CaptureLogger{Name: "discovering_prometheus"}}
-	r.Plugin.Log = r.Log
-	require.NoError(t, r.Plugin.Init())
-	require.NoError(t, r.Plugin.Start(r.Acc))
+	r := startPlugin(t, toml)
 	stopped := false
 	defer func() {
 		if !stopped {

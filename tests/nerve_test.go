@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/model"
-	promdiscovery "github.com/prometheus/prometheus/discovery"
-	"github.com/stretchr/testify/require"
 )
 
 func init() {
@@ -24,13 +22,6 @@ func init() {
 					"__meta_nerve_endpoint_port": zookeeperPort(e),
 					"__meta_nerve_endpoint_name": "exporter-" + zookeeperPort(e),
 				}
-			},
-			sd: func(t *testing.T, toml string) promdiscovery.Config {
-				p := LoadPlugin(t, toml)
-				require.Len(t, p.Nerve, 1)
-				cfg, err := p.Nerve[0].SDConfig()
-				require.NoError(t, err)
-				return cfg
 			},
 		})
 	}

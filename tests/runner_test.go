@@ -192,8 +192,9 @@ func (b *lockedBuffer) String() string {
 func TestRunnerErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, conf, want string
+		file             string // in place of conf, a file that is there (or not) already
 	}{
-		{"config error names section and key", `
+		{name: "config error names section and key", conf: `
 [[inputs.discovering_prometheus]]
   [[inputs.discovering_prometheus.scraper]]
     name = "a"
@@ -203,24 +204,24 @@ func TestRunnerErrors(t *testing.T) {
   [[inputs.discovering_prometheus.static-discovery]]
     id = "s"
     targets = ["localhost:1"]
-`, `scraper "a": db: required`},
-		{"wrong type names the line", "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    name = 1\n", "line 3"},
-		{"misspelt key", "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    nmae = \"a\"\n", "nmae"},
+`, want: `scraper "a": db: required`},
+		{name: "wrong type names the line", conf: "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    name = 1\n", want: "line 3"},
+		{name: "misspelt key", conf: "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    nmae = \"a\"\n", want: "nmae"},
+		{name: "missing file", file: "/nonexistent.conf", want: "/nonexistent.conf"},
+		// A file that never ends is read up to the limit, not until memory runs out.
+		{name: "endless file", file: "/dev/zero", want: "-config: /dev/zero: larger than 16 MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			stdout, stderr, err := runOnce(t, "-config", writeConfig(t, tc.conf))
+			file := tc.file
+			if file == "" {
+				file = writeConfig(t, tc.conf)
+			}
+			stdout, stderr, err := runOnce(t, "-config", file)
 			require.Error(t, err)
 			require.Empty(t, stdout)
 			require.Contains(t, stderr, tc.want)
 		})
 	}
-	_, stderr, err := runOnce(t, "-config", "/nonexistent.conf")
-	require.Error(t, err)
-	require.Contains(t, stderr, "/nonexistent.conf")
-	// A file that never ends is read up to the limit, not until memory runs out.
-	_, stderr, err = runOnce(t, "-config", "/dev/zero")
-	require.Error(t, err)
-	require.Contains(t, stderr, "-config: /dev/zero: larger than 16 MiB")
 }
 
 // The runner reads its file with Telegraf's loader: ${VAR} is expanded and a relabel replacement's $1 is

@@ -61,61 +61,30 @@ func secretsConfig(t *testing.T) string {
 	})
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(secretTokenFile+"\n"), 0o600))
-	return fmt.Sprintf(`
-[[inputs.discovering_prometheus]]
-  discovery_wait = "2s"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "basic"
-    db = "metrics"
-    rp = "autogen"
-    discoverer-service = "static-discovery"
-    discoverer-id = "targets"
-    scrape-interval = "1s"
-    username = "scraper"
-    password = %[1]q
-  [[inputs.discovering_prometheus.scraper]]
-    name = "bearer"
-    db = "metrics"
-    rp = "autogen"
-    discoverer-service = "static-discovery"
-    discoverer-id = "targets"
-    scrape-interval = "1s"
-    bearer-token = %[2]q
-  [[inputs.discovering_prometheus.scraper]]
-    name = "token-file"
-    db = "metrics"
-    rp = "autogen"
-    discoverer-service = "static-discovery"
-    discoverer-id = "targets"
-    scrape-interval = "1s"
-    bearer-token-file = %[3]q
-  [[inputs.discovering_prometheus.scraper]]
-    name = "consul"
-    db = "metrics"
-    rp = "autogen"
-    discoverer-service = "consul"
-    discoverer-id = "consul"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "k8s"
-    db = "metrics"
-    rp = "autogen"
-    discoverer-service = "kubernetes"
-    discoverer-id = "k8s"
-  [[inputs.discovering_prometheus.static-discovery]]
+	static := func(name string, keys ...string) string {
+		return ScraperTable(name, "metrics", "autogen", "static-discovery", "targets", append([]string{`scrape-interval = "1s"`}, keys...)...)
+	}
+	return "\n[[inputs.discovering_prometheus]]\n  discovery_wait = \"2s\"\n" +
+		static("basic", `username = "scraper"`, fmt.Sprintf("password = %q", secretPassword)) +
+		static("bearer", fmt.Sprintf("bearer-token = %q", secretBearer)) +
+		static("token-file", fmt.Sprintf("bearer-token-file = %q", tokenFile)) +
+		ScraperTable("consul", "metrics", "autogen", "consul", "consul") +
+		ScraperTable("k8s", "metrics", "autogen", "kubernetes", "k8s") +
+		fmt.Sprintf(`  [[inputs.discovering_prometheus.static-discovery]]
     id = "targets"
-    targets = [%[4]q, %[5]q, %[6]q]
+    targets = [%[1]q, %[2]q, %[3]q]
   [[inputs.discovering_prometheus.consul]]
     id = "consul"
-    address = %[7]q
-    token = %[8]q
+    address = %[4]q
+    token = %[5]q
     username = "consul"
-    password = %[9]q
+    password = %[6]q
   [[inputs.discovering_prometheus.kubernetes]]
     id = "k8s"
-    api-servers = ["http://%[7]s"]
-    token = %[10]q
+    api-servers = ["http://%[4]s"]
+    token = %[7]q
     role = "pod"
-`, secretPassword, secretBearer, tokenFile, refusing, redirecting, down, api, secretConsulToken, secretConsulPass, secretKubeToken)
+`, refusing, redirecting, down, api, secretConsulToken, secretConsulPass, secretKubeToken)
 }
 
 // Secrets never reach a log line, an error, the -targets output or the printed configuration.

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/model"
-	promdiscovery "github.com/prometheus/prometheus/discovery"
-	"github.com/stretchr/testify/require"
 )
 
 func init() {
@@ -29,13 +27,6 @@ func init() {
 					"__meta_serverset_status":                   "ALIVE",
 					"__meta_serverset_shard":                    zookeeperPort(e),
 				}
-			},
-			sd: func(t *testing.T, toml string) promdiscovery.Config {
-				p := LoadPlugin(t, toml)
-				require.Len(t, p.Serverset, 1)
-				cfg, err := p.Serverset[0].SDConfig()
-				require.NoError(t, err)
-				return cfg
 			},
 		})
 	}

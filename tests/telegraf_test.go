@@ -75,22 +75,10 @@ func createRouting(t *testing.T, db *InfluxDB) {
 }
 
 func scraperTables(a, b *Exporter) string {
-	return fmt.Sprintf(`
-  [[inputs.discovering_prometheus.scraper]]
-    name = "a"
-    db = "metrics_a"
-    rp = "week"
-    discoverer-service = "static-discovery"
-    discoverer-id = "a"
-    scrape-interval = "1s"
-  [[inputs.discovering_prometheus.scraper]]
-    name = "b"
-    db = "metrics_b"
-    rp = "month"
-    discoverer-service = "static-discovery"
-    discoverer-id = "b"
-    scrape-interval = "1s"
-  [[inputs.discovering_prometheus.static-discovery]]
+	return "\n" +
+		ScraperTable("a", "metrics_a", "week", "static-discovery", "a", `scrape-interval = "1s"`) +
+		ScraperTable("b", "metrics_b", "month", "static-discovery", "b", `scrape-interval = "1s"`) +
+		fmt.Sprintf(`  [[inputs.discovering_prometheus.static-discovery]]
     id = "a"
     targets = ["%s"]
   [[inputs.discovering_prometheus.static-discovery]]

@@ -146,7 +146,6 @@ type zookeeperFormat struct {
 	service string
 	member  func(e *Exporter) []byte
 	labels  func(e *Exporter, path string) model.LabelSet
-	sd      func(t *testing.T, toml string) promdiscovery.Config
 }
 
 // testZooKeeper runs a nerve or serverset discoverer against a real ZooKeeper: members in two paths found
@@ -180,7 +179,7 @@ func testZooKeeper(t *testing.T, f zookeeperFormat) {
     paths = ["%[3]s", "%[4]s"]
     timeout = "10s"
 `, f.service, z.Addr, web, db)
-	sd := startZooKeeperSD(t, f.sd(t, toml))
+	sd := startZooKeeperSD(t, SDConfig(t, toml))
 	sd.WaitFor(t, map[string]model.LabelSet{pathA: f.labels(a, pathA), pathB: f.labels(b, pathB)})
 
 	r := StartPlugin(t, toml)

@@ -24,7 +24,7 @@ import (
 )
 
 // Typed bounds are spelled as Kapacitor spelled them, fmt.Sprint of the float (measured on a real
-// kapacitord: ../shared/KAPACITOR.md); untyped ones, and anything that is not a bound, stay as scraped.
+// kapacitord 1.5); untyped ones, and anything that is not a bound, stay as scraped.
 func TestKapacitorBoundSpelling(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
