@@ -258,7 +258,8 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // for every discoverer's first answer, so that a one-shot run (telegraf --once, the runner's -once) sees
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
-	if p.ready() {
+	if p.awaitDiscovery() {
+		p.syncTargets()
 		p.gatherAt(acc, time.Now())
 	}
 	return nil
@@ -289,7 +290,8 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 	if p.MetricFormat != "kapacitor" {
 		return false, nil
 	}
-	if p.ready() {
+	if p.awaitDiscovery() {
+		p.syncTargets()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
@@ -312,45 +314,52 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 	}
 }
 
-// ready waits on the first gather, up to discovery_wait, for every discoverer's first answer, so that a
-// one-shot run (telegraf --once, the runner's -once) sees the targets; then it brings the scrapers' targets
-// up to date with discovery. It is false when the plugin is stopping.
-func (p *DiscoveringPrometheus) ready() bool {
-	if !p.waited {
-		p.waited = true
-		select {
-		case <-p.runner.Ready():
-		case <-time.After(time.Duration(p.DiscoveryWait)):
-			var waiting []string
-			for _, key := range p.runner.Waiting() {
-				waiting = append(waiting, key.String())
-			}
-			p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
-				time.Duration(p.DiscoveryWait), strings.Join(waiting, ", "))
-		case <-p.ctx.Done():
-			return false
-		}
+// awaitDiscovery waits, on the first gather only, up to discovery_wait for every discoverer's first answer,
+// so that a one-shot run (telegraf --once, the runner's -once) sees the targets. It is false when the plugin
+// is stopping.
+func (p *DiscoveringPrometheus) awaitDiscovery() bool {
+	if p.waited {
+		return true
 	}
-	if v := p.runner.Version(); v != p.seen {
-		p.seen = v
-		for _, s := range p.scrapers {
-			var groups []*targetgroup.Group
-			for _, key := range p.sources(s.Config()) {
-				groups = append(groups, p.runner.Groups(key)...)
-			}
-			for _, err := range s.Sync(groups) {
-				p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
-			}
+	p.waited = true
+	select {
+	case <-p.runner.Ready():
+	case <-time.After(time.Duration(p.DiscoveryWait)):
+		var waiting []string
+		for _, key := range p.runner.Waiting() {
+			waiting = append(waiting, key.String())
 		}
-		live := make(map[*scrape.Target]bool)
-		for _, s := range p.scrapers {
-			for _, t := range s.Targets() {
-				live[t] = true
-			}
-		}
-		p.infs.keep(live)
+		p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
+			time.Duration(p.DiscoveryWait), strings.Join(waiting, ", "))
+	case <-p.ctx.Done():
+		return false
 	}
 	return true
+}
+
+// syncTargets brings the scrapers' targets up to date with discovery, when it has news.
+func (p *DiscoveringPrometheus) syncTargets() {
+	v := p.runner.Version()
+	if v == p.seen {
+		return
+	}
+	p.seen = v
+	for _, s := range p.scrapers {
+		var groups []*targetgroup.Group
+		for _, key := range p.sources(s.Config()) {
+			groups = append(groups, p.runner.Groups(key)...)
+		}
+		for _, err := range s.Sync(groups) {
+			p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
+		}
+	}
+	live := make(map[*scrape.Target]bool)
+	for _, s := range p.scrapers {
+		for _, t := range s.Targets() {
+			live[t] = true
+		}
+	}
+	p.infs.keep(live)
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics.
@@ -370,13 +379,13 @@ func (p *DiscoveringPrometheus) Stop() {
 		p.runner.Stop()
 	}
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
-	for _, s := range p.Running() {
+	for _, s := range p.RunningScrapers() {
 		s.CloseIdleConnections()
 	}
 }
 
-// Running returns the running scrapers (none before Start), for the runner's self-metrics.
-func (p *DiscoveringPrometheus) Running() []*scrape.Scraper {
+// RunningScrapers returns the running scrapers (none before Start), for the runner's self-metrics.
+func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers

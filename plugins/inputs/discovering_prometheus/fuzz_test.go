@@ -77,9 +77,10 @@ func fuzzPlugin(f *testing.F, addr, format string) *DiscoveringPrometheus {
 		f.Fatal(err)
 	}
 	f.Cleanup(p.Stop)
-	if !p.ready() {
+	if !p.awaitDiscovery() {
 		f.Fatal("stopped before the first gather")
 	}
+	p.syncTargets()
 	return p
 }
 

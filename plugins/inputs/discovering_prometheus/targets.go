@@ -53,7 +53,7 @@ type DroppedTarget struct {
 // of the scrape URLs; nothing before Start.
 func (p *DiscoveringPrometheus) Targets() Targets {
 	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: []string{}}
-	for _, s := range p.Running() {
+	for _, s := range p.RunningScrapers() {
 		cfg := s.Config()
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		for _, t := range s.Targets() {
