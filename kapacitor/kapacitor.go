@@ -29,6 +29,9 @@ import (
 // scraperSection is the name of Kapacitor's scraper sections.
 const scraperSection = "scraper"
 
+// A scraper section is switched on and off as a discoverer section is.
+var _ discovery.Switchable = (*scrape.Config)(nil)
+
 // Sections are the scraper and discoverer sections of one kapacitor.conf, decoded into the plugin's types.
 // Disabled sections are kept, with enabled = false, as the plugin keeps its own.
 type Sections struct {
@@ -315,8 +318,7 @@ func (s *Sections) discoverers() []discoverer {
 		}
 		for i := range field.Len() {
 			p := field.Index(i).Interface().(discovery.Provider)
-			id, enabled := p.Identity()
-			out = append(out, discoverer{p, discovery.Key{Service: name, ID: id}, enabled, s.tables[name][i]})
+			out = append(out, discoverer{p, discovery.KeyOf(p), p.IsEnabled(), s.tables[name][i]})
 		}
 	}
 	return out
@@ -351,8 +353,8 @@ func (s *Sections) AppendTo(scrapers *[]*scrape.Config, own *discovery.Sections)
 	}
 	available := map[discovery.Key]bool{}
 	for _, p := range own.Providers() {
-		if id, enabled := p.Identity(); enabled {
-			available[discovery.Key{Service: p.Service(), ID: id}] = true
+		if p.IsEnabled() {
+			available[discovery.KeyOf(p)] = true
 		}
 	}
 	for _, d := range s.discoverers() {

@@ -221,8 +221,7 @@ func TestLoadKapacitorSample(t *testing.T) {
 			continue
 		}
 		require.Equal(t, 1, field.Len(), service)
-		_, enabled := field.Index(0).Interface().(discovery.Provider).Identity()
-		require.False(t, enabled, service)
+		require.False(t, field.Index(0).Interface().(discovery.Provider).IsEnabled(), service)
 	}
 	require.Empty(t, s.Static[0].Labels, "Kapacitor never applied [static.labels]")
 }
@@ -458,10 +457,8 @@ func TestLoadReadsAsKapacitorDid(t *testing.T) {
 		path + `:9: [[static-discovery]] id "a" is left out: it has no enabled key, and Kapacitor ran only sections with enabled = true`,
 	}, warnings)
 	require.False(t, s.Scrapers[0].IsEnabled())
-	_, enabled := s.Static[0].Identity()
-	require.False(t, enabled)
-	_, enabled = s.Static[1].Identity()
-	require.True(t, enabled)
+	require.False(t, s.Static[0].IsEnabled())
+	require.True(t, s.Static[1].IsEnabled())
 }
 
 func TestLoadKubernetesForms(t *testing.T) {
@@ -476,9 +473,8 @@ func TestLoadKubernetesForms(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, warnings)
 	require.Len(t, s.Kubernetes, 1)
-	id, enabled := s.Kubernetes[0].Identity()
-	require.Equal(t, "k", id)
-	require.True(t, enabled)
+	require.Equal(t, "k", s.Kubernetes[0].SectionID())
+	require.True(t, s.Kubernetes[0].IsEnabled())
 
 	// Without resource it is the k8sAutoscale node's connection, not a discoverer.
 	path := writeFile(t, `
@@ -496,10 +492,8 @@ func TestLoadKubernetesForms(t *testing.T) {
 	s, warnings, err = Load(path)
 	require.NoError(t, err)
 	require.Equal(t, []string{path + `:2: [[kubernetes]] id "autoscale" is left out: it has no resource, so it configures Kapacitor's k8sAutoscale node, not a discoverer`}, warnings)
-	_, enabled = s.Kubernetes[0].Identity()
-	require.False(t, enabled)
-	_, enabled = s.Kubernetes[1].Identity()
-	require.True(t, enabled)
+	require.False(t, s.Kubernetes[0].IsEnabled())
+	require.True(t, s.Kubernetes[1].IsEnabled())
 }
 
 func TestLoadErrorsNameFileAndLine(t *testing.T) {

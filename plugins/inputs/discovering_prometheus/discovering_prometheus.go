@@ -199,8 +199,7 @@ func (p *DiscoveringPrometheus) initScrapers() []error {
 // hasSection tells whether an enabled discoverer section has that key, valid or not.
 func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
 	return slices.ContainsFunc(p.Providers(), func(provider discovery.Provider) bool {
-		id, enabled := provider.Identity()
-		return enabled && provider.Service() == key.Service && id == key.ID
+		return provider.IsEnabled() && discovery.KeyOf(provider) == key
 	})
 }
 
