@@ -2,9 +2,11 @@ package kapacitor
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -587,33 +589,33 @@ func TestInclude(t *testing.T) {
 	own := &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "own"}, Targets: []string{"localhost:9101"}}}}
 	scrapers := []*scrape.Config{{Name: "plugin", DB: "d", RP: "r", DiscovererService: "static-discovery", DiscovererID: "file", Enabled: &enabled}}
 
-	warnings, err := Include(path, &scrapers, own)
+	s, warnings, err := Include(path, scrapers, own)
 	require.NoError(t, err)
 	require.Equal(t, []string{path + `:10: [[scraper]] name "unpaired" is left out: its discoverer (static-discovery "nowhere") is enabled in neither this file nor the plugin's own sections, so Kapacitor scraped nothing for it`}, warnings)
-	require.Len(t, scrapers, 3)
-	require.Equal(t, []string{"plugin", "kapacitor", "unpaired"}, []string{scrapers[0].Name, scrapers[1].Name, scrapers[2].Name})
-	require.True(t, scrapers[1].IsEnabled())
-	require.False(t, scrapers[2].IsEnabled())
-	require.Len(t, own.Static, 2)
-	require.Equal(t, "file", own.Static[1].ID)
-	_, err = discovery.Validate(own.Providers())
-	require.NoError(t, err)
+	require.Len(t, s.Scrapers, 2)
+	require.Equal(t, []string{"kapacitor", "unpaired"}, []string{s.Scrapers[0].Name, s.Scrapers[1].Name})
+	require.True(t, s.Scrapers[0].IsEnabled())
+	require.Equal(t, "/metrics", s.Scrapers[0].MetricsPath, "the file's scrapers come validated, their defaults applied")
+	require.False(t, s.Scrapers[1].IsEnabled())
+	require.Len(t, own.Static, 1, "the plugin's own sections are left as they are")
+	require.Equal(t, []discovery.Key{{Service: "static-discovery", ID: "file"}}, slices.Collect(maps.Keys(s.Configs())),
+		"the file's discoverers come validated, as SD configurations")
 
 	// Names and ids are unique across both; errors name the file and the line.
 	scrapers = []*scrape.Config{{Name: "kapacitor", Enabled: &enabled}}
 	own = &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "file"}}}}
-	_, err = Include(path, &scrapers, own)
+	s, _, err = Include(path, scrapers, own)
 	require.EqualError(t, err, strings.Join([]string{
 		path + `:2: scraper "kapacitor": name: also used by an [[inputs.discovering_prometheus.scraper]] section`,
 		path + `:18: static-discovery "file": id: also used by an [[inputs.discovering_prometheus.static-discovery]] section`,
 	}, "\n"))
-	require.Len(t, scrapers, 1, "nothing is appended when the names collide")
+	require.Nil(t, s, "nothing to add when the names collide")
 
 	// Disabled sections collide with nothing.
 	off := false
 	own = &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "file", Enabled: &off}}}}
 	scrapers = []*scrape.Config{{Name: "kapacitor", Enabled: &off}}
-	_, err = Include(path, &scrapers, own)
+	_, _, err = Include(path, scrapers, own)
 	require.NoError(t, err)
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -77,9 +78,12 @@ func (*DiscoveringPrometheus) SampleConfig() string { return root.SampleConfig }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
-	// The sections of a kapacitor.conf join the plugin's own first, so that everything below checks both.
+	// A kapacitor.conf's sections, validated as it loads, run next to the plugin's own; its errors come alone.
+	var file *kapacitor.Sections
 	if p.KapacitorConfig != "" {
-		warnings, err := kapacitor.Include(p.KapacitorConfig, &p.Scrapers, &p.Sections)
+		var warnings []string
+		var err error
+		file, warnings, err = kapacitor.Include(p.KapacitorConfig, p.Scrapers, &p.Sections)
 		for _, w := range warnings {
 			p.Log.Warn(w)
 		}
@@ -126,10 +130,17 @@ func (p *DiscoveringPrometheus) Init() error {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, w := range discovery.Warnings(p.Providers()) {
+	providers := p.Providers()
+	var fromFile []*scrape.Config
+	if file != nil {
+		maps.Copy(p.configs, file.Configs())
+		providers = append(providers, file.Providers()...)
+		fromFile = file.Scrapers
+	}
+	for _, w := range discovery.Warnings(providers) {
 		p.Log.Warn(w)
 	}
-	errs = append(errs, p.initScrapers()...)
+	errs = append(errs, p.initScrapers(fromFile)...)
 	errs = append(errs, p.initPrometheus()...)
 	return errors.Join(errs...)
 }
@@ -158,7 +169,9 @@ func routingValues(cfg *scrape.Config) error {
 	return errors.Join(errs...)
 }
 
-func (p *DiscoveringPrometheus) initScrapers() []error {
+// initScrapers validates the plugin's own [[scraper]] sections and takes the enabled ones, then those of
+// kapacitor_config (fromFile), which the kapacitor package validated and checked against the plugin's own.
+func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error {
 	var errs []error
 	names := make(map[string]bool)
 	p.enabled = p.enabled[:0]
@@ -190,11 +203,29 @@ func (p *DiscoveringPrometheus) initScrapers() []error {
 		}
 		p.enabled = append(p.enabled, s)
 	}
+	for _, s := range fromFile {
+		if !s.IsEnabled() {
+			continue
+		}
+		anyEnabled = true
+		if err := routingValues(s); err != nil {
+			errs = append(errs, prefixLines(fmt.Sprintf("scraper %q", s.Name), err))
+			continue
+		}
+		p.enabled = append(p.enabled, s)
+	}
 	if !anyEnabled && p.PrometheusConfig == "" {
 		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
 	}
 	return errs
 }
+
+// EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
+// [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
+func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config { return p.enabled }
+
+// Discoverers returns the SD configuration of every discoverer the plugin runs, after Init, by key.
+func (p *DiscoveringPrometheus) Discoverers() discovery.Configs { return p.configs }
 
 // hasSection tells whether an enabled discoverer section has that key, valid or not.
 func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
