@@ -50,13 +50,14 @@ func TestLoad(t *testing.T) {
 	require.False(t, *c.EnableCompression)
 	require.Equal(t, 1000, c.SampleLimit)
 	require.EqualValues(t, 10<<20, c.BodySizeLimit)
-	require.Len(t, c.TargetRelabeling(), 1)
-	require.Equal(t, "drop", string(c.TargetRelabeling()[0].Action))
-	require.Len(t, c.PrometheusMetricRelabel, 1)
+	require.Len(t, apps.Prometheus.Relabel, 1)
+	require.Equal(t, "drop", string(apps.Prometheus.Relabel[0].Action))
+	require.Len(t, apps.Prometheus.MetricRelabel, 1)
 	// The HTTP client configuration comes whole, with relative files resolved against the file's directory.
-	require.Equal(t, "scraper", c.HTTPClient.BasicAuth.Username)
-	require.Equal(t, "s3cret", string(c.HTTPClient.BasicAuth.Password))
-	require.Equal(t, filepath.Join("testdata", "ca.pem"), c.HTTPClient.TLSConfig.CAFile)
+	client := apps.Prometheus.HTTPClient
+	require.Equal(t, "scraper", client.BasicAuth.Username)
+	require.Equal(t, "s3cret", string(client.BasicAuth.Password))
+	require.Equal(t, filepath.Join("testdata", "ca.pem"), client.TLSConfig.CAFile)
 	// Two SD configurations, two discoverers, one key each.
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "apps/file/0"}, {Service: Service, ID: "apps/static/1"}}, apps.Keys)
 	fileSD, ok := apps.Discoverers[apps.Keys[0]].(*file.SDConfig)
@@ -143,7 +144,7 @@ func TestAcceptHeader(t *testing.T) {
 			"text/plain;version=1.0.0;escaping=underscores;q=0.7,*/*;q=0.6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Scraper.Accept)
+			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Prometheus.Accept)
 		})
 	}
 }

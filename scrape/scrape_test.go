@@ -83,8 +83,14 @@ var discard = slog.New(slog.DiscardHandler)
 
 func newScraper(t *testing.T, c *Config, targets ...string) *Scraper {
 	t.Helper()
+	return newJobScraper(t, c, nil, targets...)
+}
+
+// newJobScraper is newScraper for the scraper of a Prometheus configuration's job.
+func newJobScraper(t *testing.T, c *Config, job *Prometheus, targets ...string) *Scraper {
+	t.Helper()
 	require.NoError(t, c.Init())
-	s, err := New(c, discard)
+	s, err := New(c, job, discard)
 	require.NoError(t, err)
 	group := &targetgroup.Group{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "dropped"}}
 	for _, addr := range targets {
@@ -345,7 +351,9 @@ func TestTargetLabels(t *testing.T) {
 	c := valid()
 	c.Params = map[string][]string{"target": {"a", "b"}}
 	require.NoError(t, c.Init())
-	tg, err := newTarget(c, model.LabelSet{model.AddressLabel: "h:1", "__param_target": "z", "__meta_k": "v"}, model.LabelSet{"team": "x", "__meta_k": "g"})
+	s, err := New(c, nil, discard)
+	require.NoError(t, err)
+	tg, err := s.newTarget(model.LabelSet{model.AddressLabel: "h:1", "__param_target": "z", "__meta_k": "v"}, model.LabelSet{"team": "x", "__meta_k": "g"})
 	require.NoError(t, err)
 	require.Equal(t, `{instance="h:1", job="node", team="x"}`, tg.Labels.String())
 	require.Equal(t, "http://h:1/metrics?target=z&target=b", tg.URL)
@@ -354,7 +362,7 @@ func TestTargetLabels(t *testing.T) {
 	require.Equal(t, time.Minute, tg.Interval)
 
 	// A discoverer may set instance, interval and timeout per target.
-	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1", model.InstanceLabel: "web-1", model.ScrapeIntervalLabel: "15s"}, nil)
+	tg, err = s.newTarget(model.LabelSet{model.AddressLabel: "h:1", model.InstanceLabel: "web-1", model.ScrapeIntervalLabel: "15s"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, "web-1", tg.Instance())
 	require.Equal(t, 15*time.Second, tg.Interval)
@@ -370,11 +378,11 @@ func TestTargetLabels(t *testing.T) {
 		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
 		{model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
 	} {
-		_, err := newTarget(c, bad.labels, nil)
+		_, err := s.newTarget(bad.labels, nil)
 		require.EqualError(t, err, bad.err, "%v", bad.labels)
 	}
 	// The labels Prometheus adds for its native-histogram options mean nothing here: they are not shown.
-	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1"}, nil)
+	tg, err = s.newTarget(model.LabelSet{model.AddressLabel: "h:1"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, `{__address__="h:1", __metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_timeout__="10s", job="node"}`, tg.Discovered.String())
 }

@@ -57,20 +57,35 @@ type DiscoveringPrometheus struct {
 	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
 	lineSinks sync.Pool // *lineSink, likewise
 	configs   discovery.Configs
-	enabled   []*scrape.Config
-	jobs      map[*scrape.Config][]discovery.Key // the discoverers of each prometheus_config job
+	enabled   []*scraper
 	runner    *discovery.Runner
 	registry  *prometheus.Registry
 	stats     *statistics
 	infs      *infReport
 
-	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
+	// mu guards scrapers for readers outside Gather (the runner's self-metrics); scrapers[i] runs enabled[i].
+	mu       sync.Mutex
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
 	seen     uint64 // the discovery version the scrapers were last synced to
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+}
+
+// scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
+// prometheus_config. Its configuration is the section's keys, validated; a job adds what Prometheus' loader
+// read beyond them, and takes its targets from all its discoverers.
+type scraper struct {
+	config  *scrape.Config
+	job     *scrape.Prometheus // nil for a [[scraper]] section
+	sources []discovery.Key    // the discoverers it takes its targets from
+}
+
+// sectionScraper is the scraper of a validated [[scraper]] section: its discoverer is the one its
+// discoverer-service and discoverer-id name.
+func sectionScraper(c *scrape.Config) *scraper {
+	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
 }
 
 // SampleConfig returns the sample configuration.
@@ -194,14 +209,14 @@ func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error 
 			continue
 		}
 		names[s.Name] = true
-		key := discovery.Key{Service: s.DiscovererService, ID: s.DiscovererID}
-		if _, ok := p.configs[key]; !ok {
+		sc := sectionScraper(s)
+		if key := sc.sources[0]; p.configs[key] == nil {
 			if !p.hasSection(key) { // an invalid section has its own error already
 				errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
 			}
 			continue
 		}
-		p.enabled = append(p.enabled, s)
+		p.enabled = append(p.enabled, sc)
 	}
 	for _, s := range fromFile {
 		if !s.IsEnabled() {
@@ -212,7 +227,7 @@ func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error 
 			errs = append(errs, prefixLines(fmt.Sprintf("scraper %q", s.Name), err))
 			continue
 		}
-		p.enabled = append(p.enabled, s)
+		p.enabled = append(p.enabled, sectionScraper(s))
 	}
 	if !anyEnabled && p.PrometheusConfig == "" {
 		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
@@ -222,7 +237,13 @@ func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error 
 
 // EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
 // [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
-func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config { return p.enabled }
+func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config {
+	configs := make([]*scrape.Config, len(p.enabled))
+	for i, s := range p.enabled {
+		configs[i] = s.config
+	}
+	return configs
+}
 
 // Discoverers returns the SD configuration of every discoverer the plugin runs, after Init, by key.
 func (p *DiscoveringPrometheus) Discoverers() discovery.Configs { return p.configs }
@@ -266,8 +287,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.registry = prometheus.NewRegistry()
 	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
 	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
-	for _, cfg := range p.enabled {
-		s, err := scrape.New(cfg, p.logger)
+	for _, sc := range p.enabled {
+		cfg := sc.config
+		s, err := scrape.New(cfg, sc.job, p.logger)
 		if err != nil {
 			return fmt.Errorf("scraper %q: %w", cfg.Name, err)
 		}
@@ -374,9 +396,9 @@ func (p *DiscoveringPrometheus) syncTargets() {
 		return
 	}
 	p.seen = v
-	for _, s := range p.scrapers {
+	for i, s := range p.scrapers {
 		var groups []*targetgroup.Group
-		for _, key := range p.sources(s.Config()) {
+		for _, key := range p.enabled[i].sources {
 			groups = append(groups, p.runner.Groups(key)...)
 		}
 		for _, err := range s.Sync(groups) {

@@ -81,7 +81,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 			}
 			out.Active = append(out.Active, a)
 		}
-		rules := cfg.TargetRelabeling()
+		rules := s.TargetRelabeling()
 		for _, d := range s.Dropped() {
 			dt := DroppedTarget{DiscoveredLabels: d.Discovered.Map(), ScrapePool: cfg.Name, RuleIndex: d.Rule}
 			if d.Rule >= 0 && d.Rule < len(rules) {
