@@ -86,18 +86,20 @@ func TestLoadRefusesWhatIsNotABoundedFile(t *testing.T) {
 	big := filepath.Join(dir, "big.yml")
 	require.NoError(t, writeFile(big, "# "+strings.Repeat("x", 16<<20)+"\n"))
 	main := filepath.Join(dir, "prometheus.yml")
-	for _, tc := range []struct{ path, scrapeConfigFiles, want string }{
-		{"/dev/zero", "", "/dev/zero: not a regular file (a character device)"},
-		{fifo, "", fifo + ": not a regular file (a named pipe)"},
-		{big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
-		{main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
-		{main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
+	for _, tc := range []struct{ name, path, scrapeConfigFiles, want string }{
+		{"a device", "/dev/zero", "", "/dev/zero: not a regular file (a character device)"},
+		{"a named pipe", fifo, "", fifo + ": not a regular file (a named pipe)"},
+		{"too large", big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
+		{"scrape_config_files a named pipe", main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
+		{"scrape_config_files too large", main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
 	} {
-		if tc.scrapeConfigFiles != "" {
-			require.NoError(t, writeFile(main, "scrape_config_files: ["+tc.scrapeConfigFiles+"]\n"))
-		}
-		_, err := Load(tc.path, slog.New(slog.DiscardHandler))
-		require.ErrorContains(t, err, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.scrapeConfigFiles != "" {
+				require.NoError(t, writeFile(main, "scrape_config_files: ["+tc.scrapeConfigFiles+"]\n"))
+			}
+			_, err := Load(tc.path, slog.New(slog.DiscardHandler))
+			require.ErrorContains(t, err, tc.want)
+		})
 	}
 }
 

@@ -67,24 +67,27 @@ func TestJobRulesComeFirst(t *testing.T) {
 
 func TestRelabelConfigErrorsNameTheRule(t *testing.T) {
 	for _, tc := range []struct {
-		rule *Relabel
-		want string
+		name   string
+		change func(c *Config)
+		want   string
 	}{
-		{&Relabel{Action: "rename"}, `relabel-configs[0]: action: "rename" is not a relabel action`},
-		{&Relabel{Regex: ptr("(")}, "relabel-configs[0]: regex:"},
-		{&Relabel{Action: "hashmod", TargetLabel: "x"}, "relabel-configs[0]: relabel configuration for hashmod requires non-zero modulus"},
-		{&Relabel{Action: "replace"}, "relabel-configs[0]: relabel configuration for replace action requires 'target_label' value"},
+		{"unknown action", func(c *Config) { c.RelabelConfigs = []*Relabel{{Action: "rename"}} },
+			`relabel-configs[0]: action: "rename" is not a relabel action`},
+		{"bad regex", func(c *Config) { c.RelabelConfigs = []*Relabel{{Regex: ptr("(")}} }, "relabel-configs[0]: regex:"},
+		{"hashmod without modulus", func(c *Config) { c.RelabelConfigs = []*Relabel{{Action: "hashmod", TargetLabel: "x"}} },
+			"relabel-configs[0]: relabel configuration for hashmod requires non-zero modulus"},
+		{"replace without target", func(c *Config) { c.RelabelConfigs = []*Relabel{{Action: "replace"}} },
+			"relabel-configs[0]: relabel configuration for replace action requires 'target_label' value"},
+		{"metric rule with a bad regex", func(c *Config) { c.MetricRelabelConfigs = []*Relabel{{Action: "drop", Regex: ptr("[")}} },
+			"metric-relabel-configs[0]: regex:"},
+		{"negative sample limit", func(c *Config) { c.SampleLimit = -1 }, "sample-limit: -1 is negative"},
 	} {
-		c := valid()
-		c.RelabelConfigs = []*Relabel{tc.rule}
-		require.ErrorContains(t, c.Init(), tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.change(c)
+			require.ErrorContains(t, c.Init(), tc.want)
+		})
 	}
-	c := valid()
-	c.MetricRelabelConfigs = []*Relabel{{Action: "drop", Regex: ptr("[")}}
-	require.ErrorContains(t, c.Init(), "metric-relabel-configs[0]: regex:")
-	c = valid()
-	c.SampleLimit = -1
-	require.ErrorContains(t, c.Init(), "sample-limit: -1 is negative")
 }
 
 const optionsBody = `# TYPE kept counter

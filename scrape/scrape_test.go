@@ -369,17 +369,20 @@ func TestTargetLabels(t *testing.T) {
 
 	// Prometheus' own checks, with its messages.
 	for _, bad := range []struct {
+		name   string
 		labels model.LabelSet
 		err    string
 	}{
-		{model.LabelSet{}, "no address"},
-		{model.LabelSet{model.AddressLabel: "h:1/x"}, `"h:1/x" is not a valid hostname`},
-		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"}, `scrape timeout cannot be greater than scrape interval ("10s" > "5s")`},
-		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
-		{model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
+		{"no address", model.LabelSet{}, "no address"},
+		{"a path in the address", model.LabelSet{model.AddressLabel: "h:1/x"}, `"h:1/x" is not a valid hostname`},
+		{"timeout over interval", model.LabelSet{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"}, `scrape timeout cannot be greater than scrape interval ("10s" > "5s")`},
+		{"bad timeout", model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
+		{"invalid UTF-8 value", model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
 	} {
-		_, err := s.newTarget(bad.labels, nil)
-		require.EqualError(t, err, bad.err, "%v", bad.labels)
+		t.Run(bad.name, func(t *testing.T) {
+			_, err := s.newTarget(bad.labels, nil)
+			require.EqualError(t, err, bad.err, "%v", bad.labels)
+		})
 	}
 	// The labels Prometheus adds for its native-histogram options mean nothing here: they are not shown.
 	tg, err = s.newTarget(model.LabelSet{model.AddressLabel: "h:1"}, nil)
