@@ -140,12 +140,12 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
 	}
 
+	providers := p.Providers()
 	var err error
-	p.configs, err = discovery.Validate(p.Providers())
+	p.configs, err = discovery.Validate(providers)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	providers := p.Providers()
 	var fromFile []*scrape.Config
 	if file != nil {
 		maps.Copy(p.configs, file.Configs())
