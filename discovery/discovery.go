@@ -11,12 +11,20 @@ import (
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 )
 
+// Switchable is a section of the configuration that enabled = false turns off: every discoverer section,
+// and a [[scraper]] (scrape.Config) too.
+type Switchable interface {
+	// IsEnabled tells whether the section runs: it does unless enabled = false.
+	IsEnabled() bool
+}
+
 // Provider is one discoverer section of the configuration, such as one [[static-discovery]].
 type Provider interface {
+	Switchable
 	// Service is Kapacitor's name of the section, e.g. "static-discovery".
 	Service() string
-	// Identity returns the section's id and whether it is enabled.
-	Identity() (id string, enabled bool)
+	// SectionID returns the section's id.
+	SectionID() string
 	// SDConfig validates the section, applies its defaults and maps it onto Prometheus' SD configuration.
 	SDConfig() (promdiscovery.Config, error)
 }
@@ -31,12 +39,11 @@ func Warnings(providers []Provider) []string {
 	var out []string
 	for _, p := range providers {
 		w, ok := p.(Warner)
-		id, enabled := p.Identity()
-		if !ok || !enabled {
+		if !ok || !p.IsEnabled() {
 			continue
 		}
 		for _, msg := range w.Warnings() {
-			out = append(out, fmt.Sprintf("%s: %s", Key{p.Service(), id}, msg))
+			out = append(out, fmt.Sprintf("%s: %s", KeyOf(p), msg))
 		}
 	}
 	return out
@@ -48,10 +55,11 @@ type Common struct {
 	ID      string `toml:"id"`
 }
 
-// Identity returns the id and whether the section is enabled (it is unless enabled = false).
-func (c *Common) Identity() (string, bool) {
-	return c.ID, c.Enabled == nil || *c.Enabled
-}
+// SectionID returns the section's id.
+func (c *Common) SectionID() string { return c.ID }
+
+// IsEnabled tells whether the section runs: it does unless enabled = false.
+func (c *Common) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 
 // Sections holds every discoverer section under its Kapacitor name; the plugin embeds it so that each is a
 // sub-table of the plugin's table. Every field is a slice of pointers to a Provider.
@@ -93,6 +101,9 @@ var Services = []string{
 // Key names one discoverer: its service and id, as a scraper's discoverer-service and discoverer-id do.
 type Key struct{ Service, ID string }
 
+// KeyOf returns the key of a discoverer section.
+func KeyOf(p Provider) Key { return Key{p.Service(), p.SectionID()} }
+
 func (k Key) String() string { return k.Service + " " + fmt.Sprintf("%q", k.ID) }
 
 // Configs are Prometheus SD configurations by the discoverer they belong to.
@@ -104,17 +115,16 @@ func Validate(providers []Provider) (Configs, error) {
 	configs := make(Configs)
 	var errs []error
 	for _, p := range providers {
-		id, enabled := p.Identity()
-		if !enabled {
+		if !p.IsEnabled() {
 			continue
 		}
-		key := Key{p.Service(), id}
-		if strings.TrimSpace(id) == "" {
+		key := KeyOf(p)
+		if strings.TrimSpace(key.ID) == "" {
 			errs = append(errs, fmt.Errorf("%s: id: required", p.Service()))
 			continue
 		}
 		if _, dup := configs[key]; dup {
-			errs = append(errs, fmt.Errorf("%s: id: %q is used twice", key, id))
+			errs = append(errs, fmt.Errorf("%s: id: %q is used twice", key, key.ID))
 			continue
 		}
 		cfg, err := p.SDConfig()

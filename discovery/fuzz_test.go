@@ -31,7 +31,7 @@ func fuzzScraper(t *testing.T) *scrape.Scraper {
 	if err := c.Init(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := scrape.New(c, slog.New(slog.DiscardHandler))
+	s, err := scrape.New(c, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package kapacitor reads the [[scraper]] and discoverer sections of an existing kapacitor.conf, laid out and
 // keyed as Kapacitor wrote them, into the plugin's own section types; the rest of the file is ignored. The
-// plugin's kapacitor_config option adds them to its own sections (Include), and the runner's
+// plugin's kapacitor_config option runs them next to its own sections (Include), and the runner's
 // -migrate-kapacitor prints the equivalent Telegraf configuration (Migrate).
 //
 // The file is read the way Kapacitor read it, not the way the plugin reads its own table:
@@ -14,6 +14,7 @@ package kapacitor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -29,6 +30,9 @@ import (
 // scraperSection is the name of Kapacitor's scraper sections.
 const scraperSection = "scraper"
 
+// A scraper section is switched on and off as a discoverer section is.
+var _ discovery.Switchable = (*scrape.Config)(nil)
+
 // Sections are the scraper and discoverer sections of one kapacitor.conf, decoded into the plugin's types.
 // Disabled sections are kept, with enabled = false, as the plugin keeps its own.
 type Sections struct {
@@ -42,6 +46,8 @@ type Sections struct {
 	root   *ast.Table
 	// leftOut says why a section that is enabled = true in the file is disabled here.
 	leftOut map[*ast.Table]string
+	// configs are the SD configurations of the enabled discoverers, made by validate.
+	configs discovery.Configs
 	// staticLabels is Kapacitor's [static.labels] table, if the file has one, and the [[static-discovery]]
 	// section it was meant for (the last one above it), if any.
 	staticLabels, staticFor *ast.Table
@@ -255,7 +261,8 @@ func (s *Sections) staticLabelsNote() string {
 		"to apply them, write the table as [static-discovery.labels]", target)
 }
 
-// validate checks every enabled section as the plugin will, so that errors name this file and the line.
+// validate checks every enabled section, once: the plugin takes them as they are, and errors name this file
+// and the line. The scrapers are initialised, and the discoverers' SD configurations kept.
 func (s *Sections) validate() error {
 	var errs []error
 	names := map[string]int{}
@@ -277,11 +284,13 @@ func (s *Sections) validate() error {
 		names[c.Name] = t.Line
 	}
 	keys := map[discovery.Key]int{}
+	s.configs = discovery.Configs{}
 	for _, d := range s.discoverers() {
 		if !d.enabled {
 			continue
 		}
-		if _, err := discovery.Validate([]discovery.Provider{d.provider}); err != nil {
+		configs, err := discovery.Validate([]discovery.Provider{d.provider})
+		if err != nil {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				errs = append(errs, fmt.Errorf("%s:%d: %s", s.path, d.table.Line, line))
 			}
@@ -292,6 +301,7 @@ func (s *Sections) validate() error {
 			continue
 		}
 		keys[d.key] = d.table.Line
+		maps.Copy(s.configs, configs)
 	}
 	return errors.Join(errs...)
 }
@@ -315,31 +325,38 @@ func (s *Sections) discoverers() []discoverer {
 		}
 		for i := range field.Len() {
 			p := field.Index(i).Interface().(discovery.Provider)
-			id, enabled := p.Identity()
-			out = append(out, discoverer{p, discovery.Key{Service: name, ID: id}, enabled, s.tables[name][i]})
+			out = append(out, discoverer{p, discovery.KeyOf(p), p.IsEnabled(), s.tables[name][i]})
 		}
 	}
 	return out
 }
 
-// Include loads a kapacitor.conf (see Load) and appends its sections to the plugin's own. Enabled scraper
-// names and discoverer ids must be unique across both; errors name the file and line. A scraper of the file
-// whose discoverer is enabled in neither is disabled with a warning: Kapacitor scraped nothing for it.
-func Include(path string, scrapers *[]*scrape.Config, own *discovery.Sections) ([]string, error) {
+// Include loads a kapacitor.conf (see Load) for the plugin's kapacitor_config and checks its sections
+// against the plugin's own: enabled scraper names and discoverer ids must be unique across both; errors name
+// the file and line. A scraper of the file whose discoverer is enabled in neither is disabled with a warning:
+// Kapacitor scraped nothing for it. The plugin adds the file's enabled scrapers and the SD configurations of
+// its enabled discoverers (Configs), all validated here, to its own.
+func Include(path string, scrapers []*scrape.Config, own *discovery.Sections) (*Sections, []string, error) {
 	s, warnings, err := Load(path)
 	if err != nil {
-		return warnings, err
+		return nil, warnings, err
 	}
-	more, err := s.AppendTo(scrapers, own)
-	return append(warnings, more...), err
+	more, err := s.checkAgainst(scrapers, own)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return s, append(warnings, more...), nil
 }
 
-// AppendTo appends the sections to the plugin's own, after checking that enabled scraper names and
-// discoverer ids are unique across both. See Include.
-func (s *Sections) AppendTo(scrapers *[]*scrape.Config, own *discovery.Sections) ([]string, error) {
+// Configs returns the SD configurations of the enabled discoverers, by key.
+func (s *Sections) Configs() discovery.Configs { return s.configs }
+
+// checkAgainst checks that enabled scraper names and discoverer ids are unique across the file and the
+// plugin's own sections, and disables the file's scrapers without a discoverer in either. See Include.
+func (s *Sections) checkAgainst(scrapers []*scrape.Config, own *discovery.Sections) ([]string, error) {
 	var errs []error
 	ownNames := map[string]bool{}
-	for _, c := range *scrapers {
+	for _, c := range scrapers {
 		if c.IsEnabled() {
 			ownNames[c.Name] = true
 		}
@@ -351,8 +368,8 @@ func (s *Sections) AppendTo(scrapers *[]*scrape.Config, own *discovery.Sections)
 	}
 	available := map[discovery.Key]bool{}
 	for _, p := range own.Providers() {
-		if id, enabled := p.Identity(); enabled {
-			available[discovery.Key{Service: p.Service(), ID: id}] = true
+		if p.IsEnabled() {
+			available[discovery.KeyOf(p)] = true
 		}
 	}
 	for _, d := range s.discoverers() {
@@ -367,14 +384,7 @@ func (s *Sections) AppendTo(scrapers *[]*scrape.Config, own *discovery.Sections)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	warnings := s.disableUnpaired(available, "in neither this file nor the plugin's own sections")
-
-	*scrapers = append(*scrapers, s.Scrapers...)
-	ownFields := discovererFields(own)
-	for name, field := range discovererFields(&s.Sections) {
-		ownFields[name].Set(reflect.AppendSlice(ownFields[name], field))
-	}
-	return warnings, nil
+	return s.disableUnpaired(available, "in neither this file nor the plugin's own sections"), nil
 }
 
 // disableUnpaired disables the enabled scrapers whose discoverer is not available. Kapacitor accepted such

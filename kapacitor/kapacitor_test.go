@@ -2,9 +2,11 @@ package kapacitor
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,8 +220,7 @@ func TestLoadKapacitorSample(t *testing.T) {
 			continue
 		}
 		require.Equal(t, 1, field.Len(), service)
-		_, enabled := field.Index(0).Interface().(discovery.Provider).Identity()
-		require.False(t, enabled, service)
+		require.False(t, field.Index(0).Interface().(discovery.Provider).IsEnabled(), service)
 	}
 	require.Empty(t, s.Static[0].Labels, "Kapacitor never applied [static.labels]")
 }
@@ -455,10 +456,8 @@ func TestLoadReadsAsKapacitorDid(t *testing.T) {
 		path + `:9: [[static-discovery]] id "a" is left out: it has no enabled key, and Kapacitor ran only sections with enabled = true`,
 	}, warnings)
 	require.False(t, s.Scrapers[0].IsEnabled())
-	_, enabled := s.Static[0].Identity()
-	require.False(t, enabled)
-	_, enabled = s.Static[1].Identity()
-	require.True(t, enabled)
+	require.False(t, s.Static[0].IsEnabled())
+	require.True(t, s.Static[1].IsEnabled())
 }
 
 func TestLoadKubernetesForms(t *testing.T) {
@@ -473,9 +472,8 @@ func TestLoadKubernetesForms(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, warnings)
 	require.Len(t, s.Kubernetes, 1)
-	id, enabled := s.Kubernetes[0].Identity()
-	require.Equal(t, "k", id)
-	require.True(t, enabled)
+	require.Equal(t, "k", s.Kubernetes[0].SectionID())
+	require.True(t, s.Kubernetes[0].IsEnabled())
 
 	// Without resource it is the k8sAutoscale node's connection, not a discoverer.
 	path := writeFile(t, `
@@ -493,10 +491,8 @@ func TestLoadKubernetesForms(t *testing.T) {
 	s, warnings, err = Load(path)
 	require.NoError(t, err)
 	require.Equal(t, []string{path + `:2: [[kubernetes]] id "autoscale" is left out: it has no resource, so it configures Kapacitor's k8sAutoscale node, not a discoverer`}, warnings)
-	_, enabled = s.Kubernetes[0].Identity()
-	require.False(t, enabled)
-	_, enabled = s.Kubernetes[1].Identity()
-	require.True(t, enabled)
+	require.False(t, s.Kubernetes[0].IsEnabled())
+	require.True(t, s.Kubernetes[1].IsEnabled())
 }
 
 func TestLoadErrorsNameFileAndLine(t *testing.T) {
@@ -590,33 +586,33 @@ func TestInclude(t *testing.T) {
 	own := &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "own"}, Targets: []string{"localhost:9101"}}}}
 	scrapers := []*scrape.Config{{Name: "plugin", DB: "d", RP: "r", DiscovererService: "static-discovery", DiscovererID: "file", Enabled: &enabled}}
 
-	warnings, err := Include(path, &scrapers, own)
+	s, warnings, err := Include(path, scrapers, own)
 	require.NoError(t, err)
 	require.Equal(t, []string{path + `:10: [[scraper]] name "unpaired" is left out: its discoverer (static-discovery "nowhere") is enabled in neither this file nor the plugin's own sections, so Kapacitor scraped nothing for it`}, warnings)
-	require.Len(t, scrapers, 3)
-	require.Equal(t, []string{"plugin", "kapacitor", "unpaired"}, []string{scrapers[0].Name, scrapers[1].Name, scrapers[2].Name})
-	require.True(t, scrapers[1].IsEnabled())
-	require.False(t, scrapers[2].IsEnabled())
-	require.Len(t, own.Static, 2)
-	require.Equal(t, "file", own.Static[1].ID)
-	_, err = discovery.Validate(own.Providers())
-	require.NoError(t, err)
+	require.Len(t, s.Scrapers, 2)
+	require.Equal(t, []string{"kapacitor", "unpaired"}, []string{s.Scrapers[0].Name, s.Scrapers[1].Name})
+	require.True(t, s.Scrapers[0].IsEnabled())
+	require.Equal(t, "/metrics", s.Scrapers[0].MetricsPath, "the file's scrapers come validated, their defaults applied")
+	require.False(t, s.Scrapers[1].IsEnabled())
+	require.Len(t, own.Static, 1, "the plugin's own sections are left as they are")
+	require.Equal(t, []discovery.Key{{Service: "static-discovery", ID: "file"}}, slices.Collect(maps.Keys(s.Configs())),
+		"the file's discoverers come validated, as SD configurations")
 
 	// Names and ids are unique across both; errors name the file and the line.
 	scrapers = []*scrape.Config{{Name: "kapacitor", Enabled: &enabled}}
 	own = &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "file"}}}}
-	_, err = Include(path, &scrapers, own)
+	s, _, err = Include(path, scrapers, own)
 	require.EqualError(t, err, strings.Join([]string{
 		path + `:2: scraper "kapacitor": name: also used by an [[inputs.discovering_prometheus.scraper]] section`,
 		path + `:18: static-discovery "file": id: also used by an [[inputs.discovering_prometheus.static-discovery]] section`,
 	}, "\n"))
-	require.Len(t, scrapers, 1, "nothing is appended when the names collide")
+	require.Nil(t, s, "nothing to add when the names collide")
 
 	// Disabled sections collide with nothing.
 	off := false
 	own = &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "file", Enabled: &off}}}}
 	scrapers = []*scrape.Config{{Name: "kapacitor", Enabled: &off}}
-	_, err = Include(path, &scrapers, own)
+	_, _, err = Include(path, scrapers, own)
 	require.NoError(t, err)
 }
 

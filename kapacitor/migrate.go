@@ -120,7 +120,7 @@ func (m *migration) input() {
 		}
 		for i, t := range s.tables[name] {
 			m.printf("\n")
-			if !isEnabled(field.Index(i).Interface()) {
+			if !field.Index(i).Interface().(discovery.Switchable).IsEnabled() {
 				reason := s.leftOut[t]
 				if reason == "" {
 					reason = "it is disabled (enabled = false)"
@@ -144,20 +144,11 @@ func (m *migration) input() {
 	}
 }
 
-// isEnabled tells whether a decoded scraper or discoverer section is enabled.
-func isEnabled(section any) bool {
-	if c, ok := section.(interface{ IsEnabled() bool }); ok {
-		return c.IsEnabled()
-	}
-	_, enabled := section.(discovery.Provider).Identity()
-	return enabled
-}
-
 // staticLabels writes Kapacitor's [static.labels] quirk as a comment, with the table it was meant to be.
 func (m *migration) staticLabels() {
 	s := m.s
 	m.comment("    ", fmt.Sprintf("%s line %d: %s.", filepath.Base(s.path), s.staticLabels.Line, s.staticLabelsNote()))
-	if s.staticFor == nil || !isEnabled(s.Static[slices.Index(s.tables["static-discovery"], s.staticFor)]) {
+	if s.staticFor == nil || !s.Static[slices.Index(s.tables["static-discovery"], s.staticFor)].IsEnabled() {
 		return
 	}
 	m.printf("    ## To apply them to this section, uncomment:\n")

@@ -28,6 +28,8 @@ const Service = "prometheus"
 type Job struct {
 	// Scraper is the job's scraper configuration, not yet initialised: it has no db or rp.
 	Scraper *scrape.Config
+	// Prometheus is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
+	Prometheus *scrape.Prometheus
 	// Discoverers are the job's service-discovery configurations, one per key. A job's static_configs
 	// are one of them, as in Prometheus.
 	Discoverers discovery.Configs
@@ -76,26 +78,28 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 	client := sc.HTTPClientConfig
 	job := &Job{
 		Scraper: &scrape.Config{
-			Name:                    sc.JobName,
-			Scheme:                  sc.Scheme,
-			MetricsPath:             sc.MetricsPath,
-			Params:                  maps.Clone(sc.Params),
-			ScrapeInterval:          config.Duration(sc.ScrapeInterval),
-			ScrapeTimeout:           config.Duration(sc.ScrapeTimeout),
-			DiscovererService:       Service,
-			DiscovererID:            sc.JobName,
-			HonorLabels:             sc.HonorLabels,
-			HonorTimestamps:         &sc.HonorTimestamps,
-			SampleLimit:             int(sc.SampleLimit),
-			BodySizeLimit:           config.Size(sc.BodySizeLimit),
-			LabelLimit:              int(sc.LabelLimit),
-			LabelNameLengthLimit:    int(sc.LabelNameLengthLimit),
-			LabelValueLengthLimit:   int(sc.LabelValueLengthLimit),
-			EnableCompression:       &sc.EnableCompression,
-			PrometheusRelabel:       sc.RelabelConfigs,
-			PrometheusMetricRelabel: sc.MetricRelabelConfigs,
-			HTTPClient:              &client,
-			Accept:                  acceptHeader(sc),
+			Name:                  sc.JobName,
+			Scheme:                sc.Scheme,
+			MetricsPath:           sc.MetricsPath,
+			Params:                maps.Clone(sc.Params),
+			ScrapeInterval:        config.Duration(sc.ScrapeInterval),
+			ScrapeTimeout:         config.Duration(sc.ScrapeTimeout),
+			DiscovererService:     Service,
+			DiscovererID:          sc.JobName,
+			HonorLabels:           sc.HonorLabels,
+			HonorTimestamps:       &sc.HonorTimestamps,
+			SampleLimit:           int(sc.SampleLimit),
+			BodySizeLimit:         config.Size(sc.BodySizeLimit),
+			LabelLimit:            int(sc.LabelLimit),
+			LabelNameLengthLimit:  int(sc.LabelNameLengthLimit),
+			LabelValueLengthLimit: int(sc.LabelValueLengthLimit),
+			EnableCompression:     &sc.EnableCompression,
+		},
+		Prometheus: &scrape.Prometheus{
+			Relabel:       sc.RelabelConfigs,
+			MetricRelabel: sc.MetricRelabelConfigs,
+			HTTPClient:    &client,
+			Accept:        acceptHeader(sc),
 		},
 		Discoverers: make(discovery.Configs, len(sc.ServiceDiscoveryConfigs)),
 	}

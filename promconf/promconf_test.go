@@ -50,13 +50,14 @@ func TestLoad(t *testing.T) {
 	require.False(t, *c.EnableCompression)
 	require.Equal(t, 1000, c.SampleLimit)
 	require.EqualValues(t, 10<<20, c.BodySizeLimit)
-	require.Len(t, c.TargetRelabeling(), 1)
-	require.Equal(t, "drop", string(c.TargetRelabeling()[0].Action))
-	require.Len(t, c.PrometheusMetricRelabel, 1)
+	require.Len(t, apps.Prometheus.Relabel, 1)
+	require.Equal(t, "drop", string(apps.Prometheus.Relabel[0].Action))
+	require.Len(t, apps.Prometheus.MetricRelabel, 1)
 	// The HTTP client configuration comes whole, with relative files resolved against the file's directory.
-	require.Equal(t, "scraper", c.HTTPClient.BasicAuth.Username)
-	require.Equal(t, "s3cret", string(c.HTTPClient.BasicAuth.Password))
-	require.Equal(t, filepath.Join("testdata", "ca.pem"), c.HTTPClient.TLSConfig.CAFile)
+	client := apps.Prometheus.HTTPClient
+	require.Equal(t, "scraper", client.BasicAuth.Username)
+	require.Equal(t, "s3cret", string(client.BasicAuth.Password))
+	require.Equal(t, filepath.Join("testdata", "ca.pem"), client.TLSConfig.CAFile)
 	// Two SD configurations, two discoverers, one key each.
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "apps/file/0"}, {Service: Service, ID: "apps/static/1"}}, apps.Keys)
 	fileSD, ok := apps.Discoverers[apps.Keys[0]].(*file.SDConfig)
@@ -85,18 +86,20 @@ func TestLoadRefusesWhatIsNotABoundedFile(t *testing.T) {
 	big := filepath.Join(dir, "big.yml")
 	require.NoError(t, writeFile(big, "# "+strings.Repeat("x", 16<<20)+"\n"))
 	main := filepath.Join(dir, "prometheus.yml")
-	for _, tc := range []struct{ path, scrapeConfigFiles, want string }{
-		{"/dev/zero", "", "/dev/zero: not a regular file (a character device)"},
-		{fifo, "", fifo + ": not a regular file (a named pipe)"},
-		{big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
-		{main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
-		{main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
+	for _, tc := range []struct{ name, path, scrapeConfigFiles, want string }{
+		{"a device", "/dev/zero", "", "/dev/zero: not a regular file (a character device)"},
+		{"a named pipe", fifo, "", fifo + ": not a regular file (a named pipe)"},
+		{"too large", big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
+		{"scrape_config_files a named pipe", main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
+		{"scrape_config_files too large", main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
 	} {
-		if tc.scrapeConfigFiles != "" {
-			require.NoError(t, writeFile(main, "scrape_config_files: ["+tc.scrapeConfigFiles+"]\n"))
-		}
-		_, err := Load(tc.path, slog.New(slog.DiscardHandler))
-		require.ErrorContains(t, err, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.scrapeConfigFiles != "" {
+				require.NoError(t, writeFile(main, "scrape_config_files: ["+tc.scrapeConfigFiles+"]\n"))
+			}
+			_, err := Load(tc.path, slog.New(slog.DiscardHandler))
+			require.ErrorContains(t, err, tc.want)
+		})
 	}
 }
 
@@ -143,7 +146,7 @@ func TestAcceptHeader(t *testing.T) {
 			"text/plain;version=1.0.0;escaping=underscores;q=0.7,*/*;q=0.6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Scraper.Accept)
+			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Prometheus.Accept)
 		})
 	}
 }

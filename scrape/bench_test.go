@@ -65,7 +65,7 @@ func BenchmarkParse(b *testing.B) {
 	if err := c.Init(); err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(c, discard)
+	s, err := New(c, nil, discard)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,15 +5,12 @@ package scrape
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
-	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -70,24 +67,23 @@ type Config struct {
 	FollowRedirects       *bool       `toml:"follow-redirects"`
 	EnableCompression     *bool       `toml:"enable-compression"`
 
-	// Set by code, never by TOML: a job of a Prometheus configuration (package promconf) brings its rules
-	// already parsed by Prometheus, applied before any relabel-configs and metric-relabel-configs, and its
-	// whole HTTP client configuration (auth, OAuth2, TLS, proxy, headers...), used as is instead of the
-	// Kapacitor keys.
-	PrometheusRelabel       []*relabel.Config            `toml:"-"`
-	PrometheusMetricRelabel []*relabel.Config            `toml:"-"`
-	HTTPClient              *promconfig.HTTPClientConfig `toml:"-"`
-	// Accept is the job's Accept header, built from its scrape_protocols; empty, the scrapers' own.
-	Accept string `toml:"-"`
-
+	// relabel-configs and metric-relabel-configs as Prometheus' rules, made by Init.
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
-	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
-	prometheus *promcfg.ScrapeConfig
 }
 
-// TargetRelabeling returns the target relabeling rules in effect after Init, the ones Dropped.Rule indexes.
-func (c *Config) TargetRelabeling() []*relabel.Config { return c.relabel }
+// Prometheus is what a job of a Prometheus configuration (package promconf) gives its scraper beyond the
+// keys of its Config, all of it read by Prometheus' own loader.
+type Prometheus struct {
+	// Relabel and MetricRelabel are the job's rules, applied before any relabel-configs and
+	// metric-relabel-configs.
+	Relabel, MetricRelabel []*relabel.Config
+	// HTTPClient is the job's whole HTTP client configuration (auth, OAuth2, TLS, proxy, headers...), used
+	// as is instead of the Kapacitor keys.
+	HTTPClient *promconfig.HTTPClientConfig
+	// Accept is the job's Accept header, built from its scrape_protocols; empty, the scrapers' own.
+	Accept string
+}
 
 // isTrue reads an optional boolean whose default is true.
 func isTrue(b *bool) bool { return b == nil || *b }
@@ -175,8 +171,6 @@ func (c *Config) Init() error {
 	if c.metricRelabel, err = relabelConfigs("metric-relabel-configs", c.MetricRelabelConfigs); err != nil {
 		errs = append(errs, err)
 	}
-	c.relabel = append(slices.Clone(c.PrometheusRelabel), c.relabel...)
-	c.metricRelabel = append(slices.Clone(c.PrometheusMetricRelabel), c.metricRelabel...)
 	if c.BodySizeLimit == 0 {
 		c.BodySizeLimit = DefaultBodySizeLimit // a negative one means no limit
 	}
@@ -187,18 +181,6 @@ func (c *Config) Init() error {
 		if limit < 0 {
 			fail(key, "%d is negative", limit)
 		}
-	}
-	c.prometheus = &promcfg.ScrapeConfig{
-		JobName:              c.Name,
-		HonorLabels:          c.HonorLabels,
-		HonorTimestamps:      isTrue(c.HonorTimestamps),
-		Params:               url.Values(c.Params),
-		ScrapeInterval:       model.Duration(c.ScrapeInterval),
-		ScrapeTimeout:        model.Duration(c.ScrapeTimeout),
-		MetricsPath:          c.MetricsPath,
-		Scheme:               c.Scheme,
-		RelabelConfigs:       c.relabel,
-		MetricRelabelConfigs: c.metricRelabel,
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)

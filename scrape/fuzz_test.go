@@ -121,7 +121,7 @@ func FuzzScrape(f *testing.F) {
 		if err := c.Init(); err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(c, discard)
+		s, err := New(c, nil, discard)
 		if err != nil {
 			t.Fatal(err)
 		}

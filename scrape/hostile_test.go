@@ -39,7 +39,7 @@ func loggedScraper(t *testing.T, c *Config, addr string) (*Scraper, *logBuffer) 
 	t.Helper()
 	require.NoError(t, c.Init())
 	logs := &logBuffer{}
-	s, err := New(c, slog.New(slog.NewTextHandler(logs, nil)))
+	s, err := New(c, nil, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	require.Empty(t, s.Sync([]*targetgroup.Group{{Source: "test", Targets: []model.LabelSet{{model.AddressLabel: model.LabelValue(addr)}}}}))
 	return s, logs

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestRelabelConfigs(t *testing.T) {
 		{SourceLabels: []string{"__address__"}, Regex: ptr("(.*):.*"), TargetLabel: "host", Replacement: ptr("$1")},
 	}
 	require.NoError(t, c.Init())
-	s, err := New(c, discard)
+	s, err := New(c, nil, discard)
 	require.NoError(t, err)
 	require.Empty(t, s.Sync([]*targetgroup.Group{{Source: "g", Targets: []model.LabelSet{
 		{model.AddressLabel: "web:1", "__meta_role": "web"},
@@ -40,26 +41,53 @@ func TestRelabelConfigs(t *testing.T) {
 	require.Equal(t, 0, dropped[0].Rule)
 }
 
+// A Prometheus job's rules apply before the Config's relabel-configs, and Dropped.Rule counts them first.
+func TestJobRulesComeFirst(t *testing.T) {
+	c := valid()
+	c.RelabelConfigs = []*Relabel{{SourceLabels: []string{"__meta_role"}, Regex: ptr("db"), Action: "drop"}}
+	require.NoError(t, c.Init())
+	jobRules, err := relabelConfigs("relabel_configs", []*Relabel{{SourceLabels: []string{"__meta_role"}, Regex: ptr("cache"), Action: "drop"}})
+	require.NoError(t, err)
+	s, err := New(c, &Prometheus{Relabel: jobRules}, discard)
+	require.NoError(t, err)
+	require.Equal(t, append(slices.Clone(jobRules), c.relabel...), s.TargetRelabeling())
+	require.Len(t, c.relabel, 1, "the Config keeps its own rules only")
+	require.Empty(t, s.Sync([]*targetgroup.Group{{Source: "g", Targets: []model.LabelSet{
+		{model.AddressLabel: "web:1", "__meta_role": "web"},
+		{model.AddressLabel: "db:1", "__meta_role": "db"},
+		{model.AddressLabel: "cache:1", "__meta_role": "cache"},
+	}}}))
+	require.Len(t, s.Targets(), 1)
+	rules := map[string]int{}
+	for _, d := range s.Dropped() {
+		rules[d.Discovered.Get(model.AddressLabel)] = d.Rule
+	}
+	require.Equal(t, map[string]int{"cache:1": 0, "db:1": 1}, rules)
+}
+
 func TestRelabelConfigErrorsNameTheRule(t *testing.T) {
 	for _, tc := range []struct {
-		rule *Relabel
-		want string
+		name   string
+		change func(c *Config)
+		want   string
 	}{
-		{&Relabel{Action: "rename"}, `relabel-configs[0]: action: "rename" is not a relabel action`},
-		{&Relabel{Regex: ptr("(")}, "relabel-configs[0]: regex:"},
-		{&Relabel{Action: "hashmod", TargetLabel: "x"}, "relabel-configs[0]: relabel configuration for hashmod requires non-zero modulus"},
-		{&Relabel{Action: "replace"}, "relabel-configs[0]: relabel configuration for replace action requires 'target_label' value"},
+		{"unknown action", func(c *Config) { c.RelabelConfigs = []*Relabel{{Action: "rename"}} },
+			`relabel-configs[0]: action: "rename" is not a relabel action`},
+		{"bad regex", func(c *Config) { c.RelabelConfigs = []*Relabel{{Regex: ptr("(")}} }, "relabel-configs[0]: regex:"},
+		{"hashmod without modulus", func(c *Config) { c.RelabelConfigs = []*Relabel{{Action: "hashmod", TargetLabel: "x"}} },
+			"relabel-configs[0]: relabel configuration for hashmod requires non-zero modulus"},
+		{"replace without target", func(c *Config) { c.RelabelConfigs = []*Relabel{{Action: "replace"}} },
+			"relabel-configs[0]: relabel configuration for replace action requires 'target_label' value"},
+		{"metric rule with a bad regex", func(c *Config) { c.MetricRelabelConfigs = []*Relabel{{Action: "drop", Regex: ptr("[")}} },
+			"metric-relabel-configs[0]: regex:"},
+		{"negative sample limit", func(c *Config) { c.SampleLimit = -1 }, "sample-limit: -1 is negative"},
 	} {
-		c := valid()
-		c.RelabelConfigs = []*Relabel{tc.rule}
-		require.ErrorContains(t, c.Init(), tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.change(c)
+			require.ErrorContains(t, c.Init(), tc.want)
+		})
 	}
-	c := valid()
-	c.MetricRelabelConfigs = []*Relabel{{Action: "drop", Regex: ptr("[")}}
-	require.ErrorContains(t, c.Init(), "metric-relabel-configs[0]: regex:")
-	c = valid()
-	c.SampleLimit = -1
-	require.ErrorContains(t, c.Init(), "sample-limit: -1 is negative")
 }
 
 const optionsBody = `# TYPE kept counter
@@ -274,7 +302,9 @@ func TestRedirectsAndCompression(t *testing.T) {
 func TestSampleLabelsMergeAllocatesNothing(t *testing.T) {
 	c := valid()
 	require.NoError(t, c.Init())
-	tg, err := newTarget(c, model.LabelSet{model.AddressLabel: "h:1", "env": "test"}, nil)
+	s, err := New(c, nil, discard)
+	require.NoError(t, err)
+	tg, err := s.newTarget(model.LabelSet{model.AddressLabel: "h:1", "env": "test"}, nil)
 	require.NoError(t, err)
 	w := workers.Get().(*worker)
 	defer workers.Put(w)
@@ -286,9 +316,9 @@ func TestSampleLabelsMergeAllocatesNothing(t *testing.T) {
 		if honor {
 			want = `{__name__="x", job="node"}`
 		}
-		lset, keep := w.sampleLabels(tg, c)
+		lset, keep := w.sampleLabels(tg, s)
 		require.True(t, keep)
 		require.Equal(t, want, lset.String())
-		require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, c) }), "honor-labels %t", honor)
+		require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, s) }), "honor-labels %t", honor)
 	}
 }

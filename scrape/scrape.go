@@ -572,7 +572,7 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 // kept counts the samples delivered, and a label or sample limit broken fails the scrape.
 func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, sink Sink) error {
 	cfg := s.cfg
-	lset, keep := w.sampleLabels(t, cfg)
+	lset, keep := w.sampleLabels(t, s)
 	if !keep || len(lset) == 0 {
 		return nil
 	}
@@ -677,12 +677,12 @@ func inFamily(name, family string) bool {
 // still be there twice (exposed twice, and kept so), for add to refuse. The common case, no metric
 // relabeling and no exposed value that a target label displaces, is a merge of two sorted lists into a
 // buffer reused from sample to sample: no allocation.
-func (w *worker) sampleLabels(t *Target, cfg *Config) (lset Labels, keep bool) {
-	if len(cfg.metricRelabel) == 0 && w.mergeSorted(t, cfg.HonorLabels) {
+func (w *worker) sampleLabels(t *Target, s *Scraper) (lset Labels, keep bool) {
+	if len(s.metricRelabel) == 0 && w.mergeSorted(t, s.cfg.HonorLabels) {
 		return w.merged, true
 	}
-	w.withTarget(t, cfg.HonorLabels)
-	if len(cfg.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, cfg.metricRelabel...) {
+	w.withTarget(t, s.cfg.HonorLabels)
+	if len(s.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, s.metricRelabel...) {
 		return nil, false
 	}
 	return w.builderLabels(), true

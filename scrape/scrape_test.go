@@ -83,8 +83,14 @@ var discard = slog.New(slog.DiscardHandler)
 
 func newScraper(t *testing.T, c *Config, targets ...string) *Scraper {
 	t.Helper()
+	return newJobScraper(t, c, nil, targets...)
+}
+
+// newJobScraper is newScraper for the scraper of a Prometheus configuration's job.
+func newJobScraper(t *testing.T, c *Config, job *Prometheus, targets ...string) *Scraper {
+	t.Helper()
 	require.NoError(t, c.Init())
-	s, err := New(c, discard)
+	s, err := New(c, job, discard)
 	require.NoError(t, err)
 	group := &targetgroup.Group{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "dropped"}}
 	for _, addr := range targets {
@@ -345,7 +351,9 @@ func TestTargetLabels(t *testing.T) {
 	c := valid()
 	c.Params = map[string][]string{"target": {"a", "b"}}
 	require.NoError(t, c.Init())
-	tg, err := newTarget(c, model.LabelSet{model.AddressLabel: "h:1", "__param_target": "z", "__meta_k": "v"}, model.LabelSet{"team": "x", "__meta_k": "g"})
+	s, err := New(c, nil, discard)
+	require.NoError(t, err)
+	tg, err := s.newTarget(model.LabelSet{model.AddressLabel: "h:1", "__param_target": "z", "__meta_k": "v"}, model.LabelSet{"team": "x", "__meta_k": "g"})
 	require.NoError(t, err)
 	require.Equal(t, `{instance="h:1", job="node", team="x"}`, tg.Labels.String())
 	require.Equal(t, "http://h:1/metrics?target=z&target=b", tg.URL)
@@ -354,28 +362,31 @@ func TestTargetLabels(t *testing.T) {
 	require.Equal(t, time.Minute, tg.Interval)
 
 	// A discoverer may set instance, interval and timeout per target.
-	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1", model.InstanceLabel: "web-1", model.ScrapeIntervalLabel: "15s"}, nil)
+	tg, err = s.newTarget(model.LabelSet{model.AddressLabel: "h:1", model.InstanceLabel: "web-1", model.ScrapeIntervalLabel: "15s"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, "web-1", tg.Instance())
 	require.Equal(t, 15*time.Second, tg.Interval)
 
 	// Prometheus' own checks, with its messages.
 	for _, bad := range []struct {
+		name   string
 		labels model.LabelSet
 		err    string
 	}{
-		{model.LabelSet{}, "no address"},
-		{model.LabelSet{model.AddressLabel: "h:1/x"}, `"h:1/x" is not a valid hostname`},
-		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"}, `scrape timeout cannot be greater than scrape interval ("10s" > "5s")`},
-		{model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
-		{model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
+		{"no address", model.LabelSet{}, "no address"},
+		{"a path in the address", model.LabelSet{model.AddressLabel: "h:1/x"}, `"h:1/x" is not a valid hostname`},
+		{"timeout over interval", model.LabelSet{model.AddressLabel: "h:1", model.ScrapeIntervalLabel: "5s"}, `scrape timeout cannot be greater than scrape interval ("10s" > "5s")`},
+		{"bad timeout", model.LabelSet{model.AddressLabel: "h:1", model.ScrapeTimeoutLabel: "zero"}, `error parsing scrape timeout: not a valid duration string: "zero"`},
+		{"invalid UTF-8 value", model.LabelSet{model.AddressLabel: "h:1", "team": "\xff"}, `invalid label value for "team": "\xff"`},
 	} {
-		_, err := newTarget(c, bad.labels, nil)
-		require.EqualError(t, err, bad.err, "%v", bad.labels)
+		t.Run(bad.name, func(t *testing.T) {
+			_, err := s.newTarget(bad.labels, nil)
+			require.EqualError(t, err, bad.err, "%v", bad.labels)
+		})
 	}
 	// The discovered labels are Prometheus 3's, with those of its native-histogram options (all false:
 	// every format yields classic series here).
-	tg, err = newTarget(c, model.LabelSet{model.AddressLabel: "h:1"}, nil)
+	tg, err = s.newTarget(model.LabelSet{model.AddressLabel: "h:1"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, `{__address__="h:1", __always_scrape_classic_histograms__="false", __convert_classic_histograms_to_nhcb__="false", `+
 		`__metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_native_histograms__="false", `+

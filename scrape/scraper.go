@@ -4,23 +4,33 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
-// Scraper scrapes the targets of one [[scraper]] section.
+// Scraper scrapes the targets of one [[scraper]] section or job of a Prometheus configuration.
 type Scraper struct {
 	cfg    *Config
 	client *http.Client
 	logger *slog.Logger
 	header http.Header
+	// relabel and metricRelabel are the rules in effect: a job's, then the Config's.
+	relabel       []*relabel.Config
+	metricRelabel []*relabel.Config
+	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
+	prometheus *promcfg.ScrapeConfig
 
 	mu      sync.Mutex
 	targets map[uint64]*Target // by the hash of the discovered labels
@@ -39,10 +49,14 @@ type Stats struct {
 	Targets      atomic.Int64
 }
 
-// New builds the scraper of an initialised Config: its HTTP client carries the scraper's auth, proxy and TLS
-// settings. Secrets are resolved here.
-func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
-	client, err := httpClientConfig(cfg)
+// New builds the scraper of an initialised Config, and of the job of a Prometheus configuration it was made
+// from, if any (job may be nil): its HTTP client carries the scraper's auth, proxy and TLS settings.
+// Secrets are resolved here.
+func New(cfg *Config, job *Prometheus, logger *slog.Logger) (*Scraper, error) {
+	if job == nil {
+		job = &Prometheus{}
+	}
+	client, err := httpClientConfig(cfg, job.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
@@ -58,19 +72,35 @@ func New(cfg *Config, logger *slog.Logger) (*Scraper, error) {
 		return nil, err
 	}
 	c.Transport = withCredentials(c.Transport)
-	return &Scraper{
-		cfg:     cfg,
-		client:  c,
-		logger:  logger.With("scraper", cfg.Name),
-		header:  requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), cfg.Accept),
-		targets: make(map[uint64]*Target),
-	}, nil
+	s := &Scraper{
+		cfg:           cfg,
+		client:        c,
+		logger:        logger.With("scraper", cfg.Name),
+		header:        requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), job.Accept),
+		relabel:       append(slices.Clone(job.Relabel), cfg.relabel...),
+		metricRelabel: append(slices.Clone(job.MetricRelabel), cfg.metricRelabel...),
+		targets:       make(map[uint64]*Target),
+	}
+	s.prometheus = &promcfg.ScrapeConfig{
+		JobName:              cfg.Name,
+		HonorLabels:          cfg.HonorLabels,
+		HonorTimestamps:      isTrue(cfg.HonorTimestamps),
+		Params:               url.Values(cfg.Params),
+		ScrapeInterval:       model.Duration(cfg.ScrapeInterval),
+		ScrapeTimeout:        model.Duration(cfg.ScrapeTimeout),
+		MetricsPath:          cfg.MetricsPath,
+		Scheme:               cfg.Scheme,
+		RelabelConfigs:       s.relabel,
+		MetricRelabelConfigs: s.metricRelabel,
+	}
+	return s, nil
 }
 
-// httpClientConfig is the Config's HTTPClient when it has one, else the one its Kapacitor keys describe.
-func httpClientConfig(cfg *Config) (promconfig.HTTPClientConfig, error) {
-	if cfg.HTTPClient != nil {
-		return *cfg.HTTPClient, nil
+// httpClientConfig is a job's HTTP client configuration when there is one, else the one the Config's
+// Kapacitor keys describe.
+func httpClientConfig(cfg *Config, job *promconfig.HTTPClientConfig) (promconfig.HTTPClientConfig, error) {
+	if job != nil {
+		return *job, nil
 	}
 	client := promconfig.DefaultHTTPClientConfig
 	var err error
@@ -95,6 +125,10 @@ func (s *Scraper) CloseIdleConnections() { s.client.CloseIdleConnections() }
 // Config returns the scraper's configuration.
 func (s *Scraper) Config() *Config { return s.cfg }
 
+// TargetRelabeling returns the target relabeling rules in effect, the ones Dropped.Rule indexes: a job's
+// relabel_configs, then the Config's relabel-configs.
+func (s *Scraper) TargetRelabeling() []*relabel.Config { return s.relabel }
+
 // Stats returns the scraper's counters.
 func (s *Scraper) Stats() *Stats { return &s.stats }
 
@@ -112,14 +146,14 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	s.dropped = s.dropped[:0]
 	for _, g := range groups {
 		for i, labels := range g.Targets {
-			t, err := newTarget(s.cfg, labels, g.Labels)
+			t, err := s.newTarget(labels, g.Labels)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, labels, err))
 				continue
 			}
 			if t == nil {
-				discovered := discoveredLabels(s.cfg, labels, g.Labels)
-				s.dropped = append(s.dropped, Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.cfg.relabel)})
+				discovered := s.discoveredLabels(labels, g.Labels)
+				s.dropped = append(s.dropped, Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)})
 				continue
 			}
 			if blacklisted[t.Instance()] {

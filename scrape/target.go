@@ -81,9 +81,9 @@ type Dropped struct {
 // the scraper's defaults fill the labels the discoverer did not set, relabel-configs apply, the address is
 // checked, __meta_* labels are dropped, instance defaults to the address. A target that relabeling drops
 // comes back nil, with a nil error.
-func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
+func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	lb := labels.NewBuilder(labels.EmptyLabels())
-	res, err := promscrape.PopulateLabels(lb, cfg.prometheus, target, group)
+	res, err := promscrape.PopulateLabels(lb, s.prometheus, target, group)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 		return nil, fmt.Errorf("%s: %w", model.ScrapeTimeoutLabel, err)
 	}
 	lb.Reset(res)
-	t.URL = targetURL(lb, cfg.Params)
+	t.URL = targetURL(lb, s.cfg.Params)
 	// Only labels without the reserved "__" prefix reach the samples, as Prometheus' Target.Labels has it.
 	lb.Range(func(l labels.Label) {
 		if strings.HasPrefix(l.Name, model.ReservedLabelPrefix) {
@@ -107,7 +107,7 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 	})
 	t.Labels = lb.Labels()
 	t.Labels.Range(func(l labels.Label) { t.labelList = append(t.labelList, l) })
-	t.Discovered = discoveredLabels(cfg, target, group)
+	t.Discovered = s.discoveredLabels(target, group)
 	return t, nil
 }
 
@@ -115,9 +115,9 @@ func newTarget(cfg *Config, target, group model.LabelSet) (*Target, error) {
 // own over its group's, with the scraper's defaults (job, interval, timeout, path, scheme, params, and the
 // native-histogram options' labels, all false here) where the discoverer set none. Relabeling starts from
 // them, and they are what Prometheus shows as a target's discoveredLabels.
-func discoveredLabels(cfg *Config, target, group model.LabelSet) labels.Labels {
+func (s *Scraper) discoveredLabels(target, group model.LabelSet) labels.Labels {
 	lb := labels.NewBuilder(labels.EmptyLabels())
-	promscrape.PopulateDiscoveredLabels(lb, cfg.prometheus, target, group)
+	promscrape.PopulateDiscoveredLabels(lb, s.prometheus, target, group)
 	return lb.Labels()
 }
 

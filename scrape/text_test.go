@@ -32,7 +32,7 @@ func readBoth(t testing.TB, cfg *Config, body []byte) (fast, ref []string, fastE
 	if err := cfg.Init(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg, discard)
+	s, err := New(cfg, nil, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func readOpenMetricsBoth(t testing.TB, body []byte) (fast, ref []string, fastErr
 	if err := cfg.Init(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg, discard)
+	s, err := New(cfg, nil, discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func init() {
 // (__address__ and the __meta_* labels, those relabeling sees), by the target's instance.
 func sdLabelsByInstance(r *Run) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	for _, target := range r.Plugin.Running()[0].Targets() {
+	for _, target := range r.Plugin.RunningScrapers()[0].Targets() {
 		sd := map[string]string{}
 		target.Discovered.Range(func(l labels.Label) {
 			if l.Name == "__address__" || strings.HasPrefix(l.Name, "__meta_") {

@@ -17,7 +17,6 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
@@ -202,12 +201,8 @@ func TestKapacitorMigration(t *testing.T) {
 
 	require.Equal(t, enabledScrapers(t, want), enabledScrapers(t, got))
 	require.Equal(t, []string{"node", "files"}, scraperNames(enabledScrapers(t, got)))
-	wantSD, err := discovery.Validate(want.Providers())
-	require.NoError(t, err)
-	gotSD, err := discovery.Validate(got.Providers())
-	require.NoError(t, err)
-	require.Equal(t, wantSD, gotSD)
-	require.Len(t, gotSD, 2)
+	require.Equal(t, want.Discoverers(), got.Discoverers())
+	require.Len(t, got.Discoverers(), 2)
 
 	out, ok := c.Outputs[0].Output.(*influxdbout.InfluxDB)
 	require.True(t, ok, "output is %T", c.Outputs[0].Output)
@@ -255,10 +250,7 @@ type scraperView struct {
 func enabledScrapers(t *testing.T, p *plugin.DiscoveringPrometheus) []scraperView {
 	t.Helper()
 	var out []scraperView
-	for _, s := range p.Scrapers {
-		if !s.IsEnabled() {
-			continue
-		}
+	for _, s := range p.EnabledScrapers() {
 		v := scraperView{Config: *s, Password: secretString(t, s.Password), BearerToken: secretString(t, s.BearerToken)}
 		v.Config.Password, v.Config.BearerToken = config.Secret{}, config.Secret{}
 		out = append(out, v)

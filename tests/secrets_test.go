@@ -108,7 +108,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	requireNoSecret(t, "the log", logs.String())
 
 	var health strings.Builder
-	for _, s := range r.Plugin.Running() {
+	for _, s := range r.Plugin.RunningScrapers() {
 		for _, target := range s.Targets() {
 			health.WriteString(target.Health().LastError + "\n")
 		}

@@ -36,6 +36,8 @@ func main() {
 	pollInterval := flag.Duration("poll_interval", time.Second, "how often to gather")
 	pollIntervalDisabled := flag.Bool("poll_interval_disabled", false, "gather only when a line arrives on stdin (inputs.execd with signal = \"STDIN\")")
 	once := flag.Bool("once", false, "gather once after discovery's first results, print line protocol on stdout and exit")
+	targets := flag.Bool("targets", false, "after discovery's first results and one scrape, print every scraper's targets (discovered and final labels, dropped targets and the rule that dropped them, health, last scrape, error) and exit")
+	asJSON := flag.Bool("json", false, "with -targets: print JSON shaped like the data of Prometheus' /api/v1/targets")
 	migrateKapacitor := flag.String("migrate-kapacitor", "", "print the Telegraf configuration equivalent to the [[scraper]] and discoverer sections of this kapacitor.conf, and exit")
 	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof profiles on this address (host:port), as Telegraf's --pprof-addr does")
 	flag.Parse()
@@ -67,7 +69,11 @@ func main() {
 		return
 	}
 
-	err := run(logs, *configFile, *once, *pollInterval, *pollIntervalDisabled)
+	mode := runMode{targets: *targets, asJSON: *asJSON, once: *once, pollInterval: *pollInterval}
+	if *pollIntervalDisabled {
+		mode.pollInterval = 0
+	}
+	err := run(logs, *configFile, mode)
 	if err != nil {
 		logs.errorLines(err)
 	}
@@ -80,7 +86,15 @@ func main() {
 // logCloseWait is how long an ending runner waits for stderr to take the last log lines.
 const logCloseWait = 2 * time.Second
 
-func run(logs *stderrLog, configFile string, once bool, pollInterval time.Duration, pollDisabled bool) error {
+// runMode is what the runner does with the loaded plugin: print its targets (-targets, -json), gather once
+// (-once), or serve, gathering every pollInterval or, when it is 0, on every line of stdin.
+type runMode struct {
+	targets, asJSON bool
+	once            bool
+	pollInterval    time.Duration
+}
+
+func run(logs *stderrLog, configFile string, mode runMode) error {
 	var self *selfMetrics
 	data, source := defaultConfig, "the embedded default configuration"
 	if configFile == "" {
@@ -107,16 +121,13 @@ func run(logs *stderrLog, configFile string, once bool, pollInterval time.Durati
 	if p, ok := input.(*plugin.DiscoveringPrometheus); ok && self != nil {
 		self.watch(p)
 	}
-	if *targetsFlag {
-		return showTargets(input, os.Stdout, *jsonFlag, logs)
+	if mode.targets {
+		return showTargets(input, os.Stdout, mode.asJSON, logs)
 	}
-	if once {
+	if mode.once {
 		return gatherOnce(input, os.Stdout, logs)
 	}
-	if pollDisabled {
-		pollInterval = 0
-	}
-	return serve(input, os.Stdin, os.Stdout, pollInterval, logs)
+	return serve(input, os.Stdin, os.Stdout, mode.pollInterval, logs)
 }
 
 // loadInput reads the plugin's table with Telegraf's own configuration loader, so that a file means here

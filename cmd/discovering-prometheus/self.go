@@ -82,7 +82,7 @@ func (s *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 	if p == nil {
 		return
 	}
-	for _, sc := range p.Running() {
+	for _, sc := range p.RunningScrapers() {
 		name, st := sc.Config().Name, sc.Stats()
 		ch <- prometheus.MustNewConstMetric(scrapesDesc, prometheus.CounterValue, float64(st.Scrapes.Load()), name)
 		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(st.Errors.Load()), name)

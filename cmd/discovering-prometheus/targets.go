@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,14 +13,9 @@ import (
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
-// -targets is the runner's answer to Prometheus' /targets page: what discovery found, what relabeling made
-// of it, and what one scrape of each target gave.
-var (
-	targetsFlag = flag.Bool("targets", false, "after discovery's first results and one scrape, print every scraper's targets (discovered and final labels, dropped targets and the rule that dropped them, health, last scrape, error) and exit")
-	jsonFlag    = flag.Bool("json", false, "with -targets: print JSON shaped like the data of Prometheus' /api/v1/targets")
-)
-
-// showTargets gathers once, discarding the metrics, and prints the targets.
+// showTargets is the runner's -targets, its answer to Prometheus' /targets page: what discovery found, what
+// relabeling made of it, and what one scrape of each target gave. It gathers once, discarding the metrics,
+// and prints the targets, as JSON when asJSON (-json).
 func showTargets(input telegraf.Input, out io.Writer, asJSON bool, logs *stderrLog) error {
 	p, ok := input.(*plugin.DiscoveringPrometheus)
 	if !ok {

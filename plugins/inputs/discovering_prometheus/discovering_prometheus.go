@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -56,14 +57,14 @@ type DiscoveringPrometheus struct {
 	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
 	lineSinks sync.Pool // *lineSink, likewise
 	configs   discovery.Configs
-	enabled   []*scrape.Config
-	jobs      map[*scrape.Config][]discovery.Key // the discoverers of each prometheus_config job
+	enabled   []*scraper
 	runner    *discovery.Runner
 	registry  *prometheus.Registry
 	stats     *statistics
 	infs      *infReport
 
-	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
+	// mu guards scrapers for readers outside Gather (the runner's self-metrics); scrapers[i] runs enabled[i].
+	mu       sync.Mutex
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
 	seen     uint64 // the discovery version the scrapers were last synced to
@@ -72,14 +73,32 @@ type DiscoveringPrometheus struct {
 	cancel   context.CancelFunc
 }
 
+// scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
+// prometheus_config. Its configuration is the section's keys, validated; a job adds what Prometheus' loader
+// read beyond them, and takes its targets from all its discoverers.
+type scraper struct {
+	config  *scrape.Config
+	job     *scrape.Prometheus // nil for a [[scraper]] section
+	sources []discovery.Key    // the discoverers it takes its targets from
+}
+
+// sectionScraper is the scraper of a validated [[scraper]] section: its discoverer is the one its
+// discoverer-service and discoverer-id name.
+func sectionScraper(c *scrape.Config) *scraper {
+	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
+}
+
 // SampleConfig returns the sample configuration.
 func (*DiscoveringPrometheus) SampleConfig() string { return root.SampleConfig }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
-	// The sections of a kapacitor.conf join the plugin's own first, so that everything below checks both.
+	// A kapacitor.conf's sections, validated as it loads, run next to the plugin's own; its errors come alone.
+	var file *kapacitor.Sections
 	if p.KapacitorConfig != "" {
-		warnings, err := kapacitor.Include(p.KapacitorConfig, &p.Scrapers, &p.Sections)
+		var warnings []string
+		var err error
+		file, warnings, err = kapacitor.Include(p.KapacitorConfig, p.Scrapers, &p.Sections)
 		for _, w := range warnings {
 			p.Log.Warn(w)
 		}
@@ -121,15 +140,22 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
 	}
 
+	providers := p.Providers()
 	var err error
-	p.configs, err = discovery.Validate(p.Providers())
+	p.configs, err = discovery.Validate(providers)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, w := range discovery.Warnings(p.Providers()) {
+	var fromFile []*scrape.Config
+	if file != nil {
+		maps.Copy(p.configs, file.Configs())
+		providers = append(providers, file.Providers()...)
+		fromFile = file.Scrapers
+	}
+	for _, w := range discovery.Warnings(providers) {
 		p.Log.Warn(w)
 	}
-	errs = append(errs, p.initScrapers()...)
+	errs = append(errs, p.initScrapers(fromFile)...)
 	errs = append(errs, p.initPrometheus()...)
 	return errors.Join(errs...)
 }
@@ -158,7 +184,9 @@ func routingValues(cfg *scrape.Config) error {
 	return errors.Join(errs...)
 }
 
-func (p *DiscoveringPrometheus) initScrapers() []error {
+// initScrapers validates the plugin's own [[scraper]] sections and takes the enabled ones, then those of
+// kapacitor_config (fromFile), which the kapacitor package validated and checked against the plugin's own.
+func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error {
 	var errs []error
 	names := make(map[string]bool)
 	p.enabled = p.enabled[:0]
@@ -181,14 +209,25 @@ func (p *DiscoveringPrometheus) initScrapers() []error {
 			continue
 		}
 		names[s.Name] = true
-		key := discovery.Key{Service: s.DiscovererService, ID: s.DiscovererID}
-		if _, ok := p.configs[key]; !ok {
+		sc := sectionScraper(s)
+		if key := sc.sources[0]; p.configs[key] == nil {
 			if !p.hasSection(key) { // an invalid section has its own error already
 				errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
 			}
 			continue
 		}
-		p.enabled = append(p.enabled, s)
+		p.enabled = append(p.enabled, sc)
+	}
+	for _, s := range fromFile {
+		if !s.IsEnabled() {
+			continue
+		}
+		anyEnabled = true
+		if err := routingValues(s); err != nil {
+			errs = append(errs, prefixLines(fmt.Sprintf("scraper %q", s.Name), err))
+			continue
+		}
+		p.enabled = append(p.enabled, sectionScraper(s))
 	}
 	if !anyEnabled && p.PrometheusConfig == "" {
 		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
@@ -196,11 +235,23 @@ func (p *DiscoveringPrometheus) initScrapers() []error {
 	return errs
 }
 
+// EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
+// [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
+func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config {
+	configs := make([]*scrape.Config, len(p.enabled))
+	for i, s := range p.enabled {
+		configs[i] = s.config
+	}
+	return configs
+}
+
+// Discoverers returns the SD configuration of every discoverer the plugin runs, after Init, by key.
+func (p *DiscoveringPrometheus) Discoverers() discovery.Configs { return p.configs }
+
 // hasSection tells whether an enabled discoverer section has that key, valid or not.
 func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
 	return slices.ContainsFunc(p.Providers(), func(provider discovery.Provider) bool {
-		id, enabled := provider.Identity()
-		return enabled && provider.Service() == key.Service && id == key.ID
+		return provider.IsEnabled() && discovery.KeyOf(provider) == key
 	})
 }
 
@@ -236,8 +287,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.registry = prometheus.NewRegistry()
 	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
 	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
-	for _, cfg := range p.enabled {
-		s, err := scrape.New(cfg, p.logger)
+	for _, sc := range p.enabled {
+		cfg := sc.config
+		s, err := scrape.New(cfg, sc.job, p.logger)
 		if err != nil {
 			return fmt.Errorf("scraper %q: %w", cfg.Name, err)
 		}
@@ -258,7 +310,8 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // for every discoverer's first answer, so that a one-shot run (telegraf --once, the runner's -once) sees
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
-	if p.ready() {
+	if p.awaitDiscovery() {
+		p.syncTargets()
 		p.gatherAt(acc, time.Now())
 	}
 	return nil
@@ -289,7 +342,8 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 	if p.MetricFormat != "kapacitor" {
 		return false, nil
 	}
-	if p.ready() {
+	if p.awaitDiscovery() {
+		p.syncTargets()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
@@ -312,45 +366,52 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 	}
 }
 
-// ready waits on the first gather, up to discovery_wait, for every discoverer's first answer, so that a
-// one-shot run (telegraf --once, the runner's -once) sees the targets; then it brings the scrapers' targets
-// up to date with discovery. It is false when the plugin is stopping.
-func (p *DiscoveringPrometheus) ready() bool {
-	if !p.waited {
-		p.waited = true
-		select {
-		case <-p.runner.Ready():
-		case <-time.After(time.Duration(p.DiscoveryWait)):
-			var waiting []string
-			for _, key := range p.runner.Waiting() {
-				waiting = append(waiting, key.String())
-			}
-			p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
-				time.Duration(p.DiscoveryWait), strings.Join(waiting, ", "))
-		case <-p.ctx.Done():
-			return false
-		}
+// awaitDiscovery waits, on the first gather only, up to discovery_wait for every discoverer's first answer,
+// so that a one-shot run (telegraf --once, the runner's -once) sees the targets. It is false when the plugin
+// is stopping.
+func (p *DiscoveringPrometheus) awaitDiscovery() bool {
+	if p.waited {
+		return true
 	}
-	if v := p.runner.Version(); v != p.seen {
-		p.seen = v
-		for _, s := range p.scrapers {
-			var groups []*targetgroup.Group
-			for _, key := range p.sources(s.Config()) {
-				groups = append(groups, p.runner.Groups(key)...)
-			}
-			for _, err := range s.Sync(groups) {
-				p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
-			}
+	p.waited = true
+	select {
+	case <-p.runner.Ready():
+	case <-time.After(time.Duration(p.DiscoveryWait)):
+		var waiting []string
+		for _, key := range p.runner.Waiting() {
+			waiting = append(waiting, key.String())
 		}
-		live := make(map[*scrape.Target]bool)
-		for _, s := range p.scrapers {
-			for _, t := range s.Targets() {
-				live[t] = true
-			}
-		}
-		p.infs.keep(live)
+		p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
+			time.Duration(p.DiscoveryWait), strings.Join(waiting, ", "))
+	case <-p.ctx.Done():
+		return false
 	}
 	return true
+}
+
+// syncTargets brings the scrapers' targets up to date with discovery, when it has news.
+func (p *DiscoveringPrometheus) syncTargets() {
+	v := p.runner.Version()
+	if v == p.seen {
+		return
+	}
+	p.seen = v
+	for i, s := range p.scrapers {
+		var groups []*targetgroup.Group
+		for _, key := range p.enabled[i].sources {
+			groups = append(groups, p.runner.Groups(key)...)
+		}
+		for _, err := range s.Sync(groups) {
+			p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
+		}
+	}
+	live := make(map[*scrape.Target]bool)
+	for _, s := range p.scrapers {
+		for _, t := range s.Targets() {
+			live[t] = true
+		}
+	}
+	p.infs.keep(live)
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics.
@@ -370,13 +431,13 @@ func (p *DiscoveringPrometheus) Stop() {
 		p.runner.Stop()
 	}
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
-	for _, s := range p.Running() {
+	for _, s := range p.RunningScrapers() {
 		s.CloseIdleConnections()
 	}
 }
 
-// Running returns the running scrapers (none before Start), for the runner's self-metrics.
-func (p *DiscoveringPrometheus) Running() []*scrape.Scraper {
+// RunningScrapers returns the running scrapers (none before Start), for the runner's self-metrics.
+func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers

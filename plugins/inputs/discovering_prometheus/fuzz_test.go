@@ -77,9 +77,10 @@ func fuzzPlugin(f *testing.F, addr, format string) *DiscoveringPrometheus {
 		f.Fatal(err)
 	}
 	f.Cleanup(p.Stop)
-	if !p.ready() {
+	if !p.awaitDiscovery() {
 		f.Fatal("stopped before the first gather")
 	}
+	p.syncTargets()
 	return p
 }
 
@@ -248,9 +249,13 @@ func FuzzConfig(f *testing.F) {
 				t.Fatal("initialised without a scraper")
 			}
 			for _, s := range p.enabled {
-				key := discovery.Key{Service: s.DiscovererService, ID: s.DiscovererID}
-				if s.Name == "" || s.DB == "" || s.RP == "" || p.configs[key] == nil {
-					t.Fatalf("scraper %+v initialised incomplete", s)
+				c := s.config
+				complete := c.Name != "" && c.DB != "" && c.RP != "" && (s.job != nil || len(s.sources) == 1)
+				for _, key := range s.sources {
+					complete = complete && p.configs[key] != nil
+				}
+				if !complete {
+					t.Fatalf("scraper %+v initialised incomplete", c)
 				}
 			}
 		}

@@ -8,9 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/promconf"
-	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // Defaults of the db and rp of prometheus_config's jobs.
@@ -51,9 +49,8 @@ func (p *DiscoveringPrometheus) initPrometheus() []error {
 	var errs []error
 	taken := make(map[string]bool, len(p.enabled))
 	for _, s := range p.enabled {
-		taken[s.Name] = true
+		taken[s.config.Name] = true
 	}
-	p.jobs = make(map[*scrape.Config][]discovery.Key, len(jobs))
 	for _, job := range jobs {
 		cfg := job.Scraper
 		section := fmt.Sprintf("prometheus_config: job %q", cfg.Name)
@@ -75,8 +72,7 @@ func (p *DiscoveringPrometheus) initPrometheus() []error {
 		for key, sd := range job.Discoverers {
 			p.configs[key] = sd
 		}
-		p.jobs[cfg] = job.Keys
-		p.enabled = append(p.enabled, cfg)
+		p.enabled = append(p.enabled, &scraper{config: cfg, job: job.Prometheus, sources: job.Keys})
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.PrometheusJobs)) {
 		if !slices.ContainsFunc(jobs, func(j *promconf.Job) bool { return j.Scraper.Name == name }) {
@@ -84,13 +80,4 @@ func (p *DiscoveringPrometheus) initPrometheus() []error {
 		}
 	}
 	return errs
-}
-
-// sources are the discoverers a scraper takes its targets from: all those of a prometheus_config job, the
-// one its discoverer-service and discoverer-id name otherwise.
-func (p *DiscoveringPrometheus) sources(cfg *scrape.Config) []discovery.Key {
-	if keys, ok := p.jobs[cfg]; ok {
-		return keys
-	}
-	return []discovery.Key{{Service: cfg.DiscovererService, ID: cfg.DiscovererID}}
 }

@@ -53,7 +53,7 @@ type DroppedTarget struct {
 // of the scrape URLs; nothing before Start.
 func (p *DiscoveringPrometheus) Targets() Targets {
 	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: []string{}}
-	for _, s := range p.Running() {
+	for _, s := range p.RunningScrapers() {
 		cfg := s.Config()
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		for _, t := range s.Targets() {
@@ -81,7 +81,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 			}
 			out.Active = append(out.Active, a)
 		}
-		rules := cfg.TargetRelabeling()
+		rules := s.TargetRelabeling()
 		for _, d := range s.Dropped() {
 			dt := DroppedTarget{DiscoveredLabels: d.Discovered.Map(), ScrapePool: cfg.Name, RuleIndex: d.Rule}
 			if d.Rule >= 0 && d.Rule < len(rules) {
