@@ -70,7 +70,7 @@ func TestFileDefaultsAndPattern(t *testing.T) {
 	require.ErrorContains(t, err, "files: at least one file is required")
 }
 
-func TestRunner(t *testing.T) {
+func TestManager(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "t.json")
@@ -85,7 +85,7 @@ func TestRunner(t *testing.T) {
 	}).Providers())
 	require.NoError(t, err)
 
-	r := NewRunner(configs, slog.New(slog.DiscardHandler), nil)
+	r := NewManager(configs, slog.New(slog.DiscardHandler), nil)
 	r.Start()
 	defer r.Stop()
 	select {
@@ -113,7 +113,7 @@ func TestRunner(t *testing.T) {
 	// The file emptied: its source is gone.
 	require.NoError(t, os.WriteFile(file, []byte(`[]`), 0o644))
 	require.Eventually(t, func() bool { return len(r.Groups(Key{"file-discovery", "f"})) == 0 }, 10*time.Second, 20*time.Millisecond)
-	require.GreaterOrEqual(t, r.Stats(Key{"file-discovery", "f"}).Updates, uint64(3))
+	require.GreaterOrEqual(t, r.Stats(Key{"file-discovery", "f"}).Refreshes, uint64(3))
 	r.Stop()
 }
 
@@ -133,7 +133,7 @@ func TestFileRecoversWhenTheFailingFileReads(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Count(buf.String(), msg)
 	}
-	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
+	r := NewManager(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
 	r.Start()
 	defer r.Stop()
 	<-r.Ready()
@@ -202,7 +202,7 @@ func TestFileDiscoveryReadsOnlyRegularFiles(t *testing.T) {
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
+	r := NewManager(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
 	r.Start()
 	select {
 	case <-r.Ready():
@@ -240,7 +240,7 @@ func TestStopDoesNotWaitForABlockedDiscoverer(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	key := Key{"blocking", "b"}
-	r := NewRunner(Configs{key: blockingSD{release}}, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
+	r := NewManager(Configs{key: blockingSD{release}}, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
 	r.Start()
 	stopped := make(chan struct{})
 	go func() {

@@ -146,7 +146,7 @@ func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group
 	if key := strings.Join(failed, " "); key != d.failing {
 		d.failing, d.failure = key, cause
 	}
-	// Logged alike on every failed refresh: the runner logs the first and counts the others.
+	// Logged alike on every failed refresh: the manager logs the first and counts the others.
 	d.logger.Error("DNS lookup failed; keeping the last known targets", "names", failed, "err", d.failure)
 	var changed []*targetgroup.Group
 	for _, g := range groups {

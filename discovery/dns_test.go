@@ -65,8 +65,8 @@ func TestDNSValidation(t *testing.T) {
 }
 
 // A refresh in which a name cannot be looked up lacks that name's group: the failure is logged once while
-// it lasts (through the runner's dedup handler, as in the runner), the groups that did not change are held
-// back so that the runner does not take the refresh for a recovery, and the next complete refresh passes on.
+// it lasts (through the manager's dedup handler, as in the manager), the groups that did not change are held
+// back so that the manager does not take the refresh for a recovery, and the next complete refresh passes on.
 func TestDNSFailedRefresh(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
@@ -84,7 +84,7 @@ func TestDNSFailedRefresh(t *testing.T) {
 		sdLog.Error("Error refreshing DNS targets", "err", `could not resolve "b"`)
 		require.Nil(t, d.filter([]*targetgroup.Group{group("a", "a:1")}))
 	}
-	// A change among the names that resolve is passed on; the runner then ends the failure state.
+	// A change among the names that resolve is passed on; the manager then ends the failure state.
 	changed := []*targetgroup.Group{group("a", "a:2")}
 	require.Equal(t, changed, d.filter(changed))
 	require.True(t, dedup.reset())

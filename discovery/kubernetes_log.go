@@ -68,7 +68,7 @@ type kubernetesSDConfig struct {
 }
 
 // NewDiscoverer implements promdiscovery.Config. It ignores opts.Metrics, which the kubernetes
-// discoverers of one runner share, for counters of its own.
+// discoverers of one manager share, for counters of its own.
 func (c kubernetesSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
 	logger := opts.Logger
 	if logger == nil {

@@ -58,7 +58,7 @@ type DiscoveringPrometheus struct {
 	configs   discovery.Configs
 	enabled   []*scrape.Config
 	jobs      map[*scrape.Config][]discovery.Key // the discoverers of each prometheus_config job
-	runner    *discovery.Runner
+	runner    *discovery.Manager
 	registry  *prometheus.Registry
 	stats     *statistics
 	infs      *infReport
@@ -248,7 +248,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.scrapers, p.routes = scrapers, routes
 	p.mu.Unlock()
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.runner = discovery.NewRunner(p.configs, p.logger, p.registry)
+	p.runner = discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.runner.Start()
 	return nil
@@ -361,7 +361,7 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
 // returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
-// the discoverers a second at most (see discovery.Runner.Stop).
+// the discoverers a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 )
 
-// Runner runs every configured discoverer in the background and keeps the current target groups of each.
+// Manager runs every configured discoverer in the background and keeps the current target groups of each.
 // Readers poll it: Version tells whether anything changed since they last looked.
-type Runner struct {
+type Manager struct {
 	configs  Configs
 	logger   *slog.Logger
 	registry *prometheus.Registry
@@ -37,19 +37,19 @@ type Runner struct {
 	metrics  []promdiscovery.DiscovererMetrics
 }
 
-// Stats counts a discoverer's updates and failures.
+// Stats counts a discoverer's refreshes (the updates it sent) and failures.
 type Stats struct {
-	Updates uint64
-	Errors  uint64
+	Refreshes uint64
+	Errors    uint64
 }
 
-// NewRunner prepares a runner for the given configurations; Start runs them. Prometheus' SD metrics are
+// NewManager prepares a manager for the given configurations; Start runs them. Prometheus' SD metrics are
 // registered on registry, which may be nil.
-func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Registry) *Runner {
+func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Registry) *Manager {
 	if registry == nil {
 		registry = prometheus.NewRegistry()
 	}
-	r := &Runner{
+	r := &Manager{
 		configs:  configs,
 		logger:   logger,
 		registry: registry,
@@ -72,7 +72,7 @@ func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Regist
 
 // Start runs every discoverer until Stop. A discoverer that cannot be created is logged and left out; the
 // others run.
-func (r *Runner) Start() {
+func (r *Manager) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 
@@ -119,7 +119,7 @@ func (r *Runner) Start() {
 	}
 }
 
-func (r *Runner) register(m promdiscovery.DiscovererMetrics) {
+func (r *Manager) register(m promdiscovery.DiscovererMetrics) {
 	if err := m.Register(); err != nil {
 		r.logger.Warn("cannot register discovery metrics", "err", err)
 		return
@@ -128,7 +128,7 @@ func (r *Runner) register(m promdiscovery.DiscovererMetrics) {
 }
 
 // receive applies the updates of one discoverer until it stops or closes its channel (static does).
-func (r *Runner) receive(ctx context.Context, key Key, updates <-chan []*targetgroup.Group) {
+func (r *Manager) receive(ctx context.Context, key Key, updates <-chan []*targetgroup.Group) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,7 +142,7 @@ func (r *Runner) receive(ctx context.Context, key Key, updates <-chan []*targetg
 	}
 }
 
-func (r *Runner) update(key Key, groups []*targetgroup.Group) {
+func (r *Manager) update(key Key, groups []*targetgroup.Group) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	bySource := r.groups[key]
@@ -162,7 +162,7 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 		}
 	}
 	if groups != nil {
-		r.stats[key].Updates++
+		r.stats[key].Refreshes++
 		if h := r.logs[key]; h != nil && h.reset(groups...) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
@@ -192,7 +192,7 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 const settle = 100 * time.Millisecond
 
 // settled marks a discoverer's first answer complete; r.mu is held.
-func (r *Runner) settled(key Key) {
+func (r *Manager) settled(key Key) {
 	if !r.waiting[key] {
 		return
 	}
@@ -202,7 +202,7 @@ func (r *Runner) settled(key Key) {
 	}
 }
 
-func (r *Runner) countError(key Key) {
+func (r *Manager) countError(key Key) {
 	r.mu.Lock()
 	r.stats[key].Errors++
 	r.mu.Unlock()
@@ -210,11 +210,11 @@ func (r *Runner) countError(key Key) {
 
 // Ready is closed once every discoverer has answered (its first updates have come and paused) or failed
 // to start.
-func (r *Runner) Ready() <-chan struct{} { return r.ready }
+func (r *Manager) Ready() <-chan struct{} { return r.ready }
 
 // Waiting lists the discoverers that have not answered yet (see Ready), in order, so that a caller that
 // stops waiting for them can say which.
-func (r *Runner) Waiting() []Key {
+func (r *Manager) Waiting() []Key {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var keys []Key
@@ -227,7 +227,7 @@ func (r *Runner) Waiting() []Key {
 }
 
 // Version changes whenever any discoverer's targets change.
-func (r *Runner) Version() uint64 {
+func (r *Manager) Version() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.version
@@ -235,7 +235,7 @@ func (r *Runner) Version() uint64 {
 
 // Groups returns the current target groups of one discoverer, ordered by source. The groups are shared:
 // callers must not change them.
-func (r *Runner) Groups(key Key) []*targetgroup.Group {
+func (r *Manager) Groups(key Key) []*targetgroup.Group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	bySource := r.groups[key]
@@ -248,7 +248,7 @@ func (r *Runner) Groups(key Key) []*targetgroup.Group {
 }
 
 // Stats returns a copy of one discoverer's counters.
-func (r *Runner) Stats(key Key) Stats {
+func (r *Manager) Stats(key Key) Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s := r.stats[key]; s != nil {
@@ -263,9 +263,9 @@ const stopWait = time.Second
 // Stop ends every discoverer. It waits for them up to stopWait, then logs those that have not returned and
 // leaves them: one blocked where its context cannot reach (Prometheus' file SD opening a named pipe, say)
 // must not hold the shutdown. Calling it again does nothing.
-func (r *Runner) Stop() { r.stopOnce.Do(r.stop) }
+func (r *Manager) Stop() { r.stopOnce.Do(r.stop) }
 
-func (r *Runner) stop() {
+func (r *Manager) stop() {
 	if r.cancel != nil {
 		r.cancel()
 	}
@@ -307,7 +307,7 @@ func (r *Runner) stop() {
 	r.metrics = nil
 }
 
-func (r *Runner) keys() []Key {
+func (r *Manager) keys() []Key {
 	keys := make([]Key, 0, len(r.configs))
 	for k := range r.configs {
 		keys = append(keys, k)
