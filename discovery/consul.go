@@ -12,7 +12,6 @@ import (
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/consul"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -61,7 +60,6 @@ func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 		Scheme:           c.Scheme,
 		Username:         c.Username,
 		AllowStale:       c.AllowStale == nil || *c.AllowStale,
-		RefreshInterval:  model.Duration(c.RefreshInterval),
 		Services:         slices.Clone(c.Services),
 		ServiceTags:      slices.Clone(c.Tags),
 		Filter:           c.Filter,
@@ -84,11 +82,9 @@ func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 	default:
 		return nil, fmt.Errorf("scheme: %q must be http or https", cfg.Scheme)
 	}
-	switch {
-	case c.RefreshInterval < 0:
-		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(c.RefreshInterval))
-	case c.RefreshInterval == 0:
-		cfg.RefreshInterval = consul.DefaultSDConfig.RefreshInterval
+	var err error
+	if cfg.RefreshInterval, err = refreshInterval(c.RefreshInterval, time.Duration(consul.DefaultSDConfig.RefreshInterval)); err != nil {
+		return nil, err
 	}
 	for i, s := range c.Services {
 		if s == "" {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/dns"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -50,29 +49,23 @@ func (d *DNS) SDConfig() (promdiscovery.Config, error) {
 	if kind == "" {
 		kind = "SRV"
 	}
-	port := d.Port
-	if port == 0 {
-		port = 80
-	}
+	port, err := tcpPort(d.Port, 80)
 	switch kind {
-	case "SRV":
+	case "SRV": // the records' own ports are scraped
 	case "A", "AAAA":
-		if port < 1 || port > 65535 {
-			return nil, fmt.Errorf("port: %d is not a TCP port", d.Port)
+		if err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("type: %q is not one of SRV, A or AAAA", d.Type)
 	}
-	refresh := time.Duration(d.RefreshInterval)
-	if refresh == 0 {
-		refresh = 30 * time.Second
-	}
-	if refresh < 0 {
-		return nil, fmt.Errorf("refresh-interval: %s is negative", refresh)
+	refresh, err := refreshInterval(d.RefreshInterval, 30*time.Second)
+	if err != nil {
+		return nil, err
 	}
 	return dnsSDConfig{&dns.SDConfig{
 		Names:           d.RecordNames,
-		RefreshInterval: model.Duration(refresh),
+		RefreshInterval: refresh,
 		Type:            kind,
 		Port:            port,
 	}}, nil

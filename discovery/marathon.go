@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/marathon"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -46,7 +44,6 @@ func (*Marathon) Service() string { return "marathon" }
 // SDConfig implements Provider.
 func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 	cfg := &marathon.SDConfig{
-		RefreshInterval:  model.Duration(marathonDefaultRefresh),
 		AuthTokenFile:    m.AuthTokenFile,
 		HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
 	}
@@ -54,25 +51,18 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 		return nil, errors.New("servers: at least one Marathon URL is required")
 	}
 	for i, raw := range m.Servers {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("servers[%d]: %q is not an http or https URL", i, httpconfig.RedactURL(raw))
+		if _, err := httpURL(fmt.Sprintf("servers[%d]", i), raw); err != nil {
+			return nil, err
 		}
 		// The SD appends "/v2/apps/...": a trailing slash would make it "//v2".
 		cfg.Servers = append(cfg.Servers, strings.TrimRight(raw, "/"))
 	}
-	timeout := time.Duration(m.Timeout)
-	switch {
-	case timeout < 0:
-		return nil, fmt.Errorf("timeout: %s is negative", timeout)
-	case timeout == 0:
-		timeout = marathonDefaultTimeout
+	timeout, err := duration("timeout", m.Timeout, marathonDefaultTimeout)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case m.RefreshInterval < 0:
-		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(m.RefreshInterval))
-	case m.RefreshInterval > 0:
-		cfg.RefreshInterval = model.Duration(m.RefreshInterval)
+	if cfg.RefreshInterval, err = refreshInterval(m.RefreshInterval, marathonDefaultRefresh); err != nil {
+		return nil, err
 	}
 
 	if err := m.Auth.Validate(); err != nil {

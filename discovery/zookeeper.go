@@ -43,14 +43,8 @@ func (z *ZooKeeper) check() (model.Duration, error) {
 			return 0, fmt.Errorf("paths[%d]: %q must not end with \"/\"", i, p)
 		}
 	}
-	timeout := time.Duration(z.Timeout)
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	if timeout < 0 {
-		return 0, fmt.Errorf("timeout: %s is negative", timeout)
-	}
-	return model.Duration(timeout), nil
+	timeout, err := duration("timeout", z.Timeout, 10*time.Second)
+	return model.Duration(timeout), err
 }
 
 // zookeeperSDConfig is Prometheus' nerve or serverset SD configuration, with discoverers that log a lost
