@@ -163,24 +163,6 @@ func replaceFile(t *testing.T, path, content string) {
 	require.NoError(t, os.Rename(tmp, path))
 }
 
-func TestDedupHandlerLogsOncePerChange(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	errs := 0
-	h := newDedupHandler(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo}), func() { errs++ })
-	log := slog.New(h).With("discoverer", "dns")
-	for range 3 {
-		log.Error("lookup failed", "err", "timeout")
-	}
-	log.Error("lookup failed", "err", "refused")
-	require.True(t, h.reset())
-	log.Error("lookup failed", "err", "refused")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.Len(t, lines, 3, buf.String())
-	require.Equal(t, 5, errs)
-	require.True(t, slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "discoverer=dns") }))
-}
-
 type lockedWriter struct {
 	mu  *sync.Mutex
 	buf *bytes.Buffer

@@ -84,14 +84,30 @@ func (c dnsSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &dnsDiscoverer{names: c.Names, logger: logger, sent: map[string]*targetgroup.Group{}}
-	opts.Logger = slog.New(&dnsLookupLog{next: logger.Handler(), d: d})
 	sd, err := dns.NewDiscovery(*c.SDConfig, opts)
 	if err != nil {
 		return nil, err
 	}
-	d.sd = sd
-	return d, nil
+	return &dnsDiscoverer{sd: sd, names: c.Names, logger: logger, sent: map[string]*targetgroup.Group{}}, nil
+}
+
+// The DNS SD's records of failed lookups: the discoverer reports them itself, once a refresh.
+const (
+	dnsResolutionFailed = "DNS resolution failed"
+	dnsRefreshFailed    = "Error refreshing DNS targets"
+)
+
+func (dnsSDConfig) logMatcher() matcher { return dnsMatch }
+
+func dnsMatch(r slog.Record) (slog.Record, event) {
+	if dnsLookupFailed(r) {
+		return r, event{kind: detail}
+	}
+	return failsByText(r)
+}
+
+func dnsLookupFailed(r slog.Record) bool {
+	return r.Message == dnsResolutionFailed || r.Message == dnsRefreshFailed
 }
 
 type dnsDiscoverer struct {
@@ -151,42 +167,20 @@ func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group
 	return changed
 }
 
-// dnsLookupLog takes the DNS SD's records of failed lookups, which the discoverer reports itself, and
-// passes the others on.
-type dnsLookupLog struct {
-	next slog.Handler
-	d    *dnsDiscoverer
-}
-
-func (h *dnsLookupLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return level >= slog.LevelWarn || h.next.Enabled(ctx, level)
-}
-
-func (h *dnsLookupLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message != "DNS resolution failed" && r.Message != "Error refreshing DNS targets" {
-		return h.next.Handle(ctx, r)
+// sdFailed implements failureWatcher: the first failed lookup of a refresh is the cause its report names.
+func (d *dnsDiscoverer) sdFailed(r slog.Record) {
+	if !dnsLookupFailed(r) {
+		return // the report itself
 	}
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "err" {
-			h.d.mu.Lock()
-			if h.d.cause == "" {
-				h.d.cause = a.Value.String()
-			}
-			h.d.mu.Unlock()
+		if a.Key != "err" {
+			return true
 		}
-		return true
+		d.mu.Lock()
+		if d.cause == "" {
+			d.cause = a.Value.String()
+		}
+		d.mu.Unlock()
+		return false
 	})
-	r.Level = slog.LevelDebug
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func (h *dnsLookupLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &dnsLookupLog{next: h.next.WithAttrs(attrs), d: h.d}
-}
-
-func (h *dnsLookupLog) WithGroup(name string) slog.Handler {
-	return &dnsLookupLog{next: h.next.WithGroup(name), d: h.d}
 }

@@ -28,7 +28,7 @@ type Manager struct {
 	settling map[Key]*time.Timer
 	ready    chan struct{}
 	stats    map[Key]*Stats
-	logs     map[Key]*dedupHandler
+	logs     map[Key]*outageLog
 
 	cancel   context.CancelFunc
 	running  map[Key]chan struct{} // closed when the discoverer's Run returns
@@ -58,7 +58,7 @@ func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Regis
 		settling: make(map[Key]*time.Timer, len(configs)),
 		ready:    make(chan struct{}),
 		stats:    make(map[Key]*Stats, len(configs)),
-		logs:     make(map[Key]*dedupHandler, len(configs)),
+		logs:     make(map[Key]*outageLog, len(configs)),
 	}
 	for k := range configs {
 		r.waiting[k] = true
@@ -89,11 +89,11 @@ func (r *Manager) Start() {
 			r.register(metrics)
 			mechanisms[cfg.Name()] = metrics
 		}
-		handler := newDedupHandler(r.logger.Handler(), func() { r.countError(key) })
+		outage := newOutageLog(r.logger.Handler(), cfg, func() { r.countError(key) })
 		r.mu.Lock()
-		r.logs[key] = handler
+		r.logs[key] = outage
 		r.mu.Unlock()
-		logger := slog.New(handler).With("discoverer", key.String())
+		logger := slog.New(outage).With("discoverer", key.String())
 		d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
 			Logger:  logger,
 			Metrics: metrics,
@@ -103,6 +103,9 @@ func (r *Manager) Start() {
 			logger.Error("cannot start discoverer", "err", err)
 			r.update(key, nil)
 			continue
+		}
+		if w, ok := d.(failureWatcher); ok {
+			outage.watch(w)
 		}
 		updates := make(chan []*targetgroup.Group)
 		done := make(chan struct{})
@@ -163,7 +166,7 @@ func (r *Manager) update(key Key, groups []*targetgroup.Group) {
 	}
 	if groups != nil {
 		r.stats[key].Refreshes++
-		if h := r.logs[key]; h != nil && h.reset(groups...) {
+		if h := r.logs[key]; h != nil && h.delivered(groups) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
 	}
@@ -322,8 +325,9 @@ func (r *Manager) keys() []Key {
 }
 
 // relay runs a Prometheus discoverer and passes each of its updates to up, through pass, which may change
-// them or return nil to hold them back; it returns when the discoverer does. Providers use it to watch what
-// their discoverer sends (an update ends a failure state, say) without reimplementing its loop.
+// them or return nil to hold them back; it returns when the discoverer does. Providers use it to change
+// what their discoverer sends (DNS holds back a refresh that lacks a failing name) without reimplementing
+// its loop.
 func relay(ctx context.Context, sd promdiscovery.Discoverer, up chan<- []*targetgroup.Group, pass func([]*targetgroup.Group) []*targetgroup.Group) {
 	updates := make(chan []*targetgroup.Group)
 	done := make(chan struct{})

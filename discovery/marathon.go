@@ -114,9 +114,7 @@ func (c marathonSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (p
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &marathonDiscoverer{cfg: c, logger: opts.Logger, failed: make(chan struct{}, 1)}
-	d.opts = opts
-	d.opts.Logger = slog.New(&marathonFailureLog{next: opts.Logger.Handler(), failed: d.failed})
+	d := &marathonDiscoverer{cfg: c, opts: opts, logger: opts.Logger, failed: make(chan struct{}, 1)}
 	var err error
 	if d.first, err = marathon.NewDiscovery(*c.SDConfig, d.opts); err != nil {
 		return nil, err
@@ -130,6 +128,14 @@ type marathonDiscoverer struct {
 	logger *slog.Logger
 	first  *marathon.Discovery
 	failed chan struct{} // a refresh failed (and was logged)
+}
+
+// sdFailed implements failureWatcher: a failed refresh is an answer too.
+func (d *marathonDiscoverer) sdFailed(slog.Record) {
+	select {
+	case d.failed <- struct{}{}:
+	default:
+	}
 }
 
 // Run runs Prometheus' discoverer, and a new one whenever a refresh has had no answer within timeout.
@@ -158,6 +164,10 @@ func (d *marathonDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.G
 // for timeout (true). A refresh is due interval after the previous answer, so an answer, a success or a
 // logged failure, is due within interval + timeout of the previous one, and within timeout of the start.
 func (d *marathonDiscoverer) watch(ctx context.Context, sd *marathon.Discovery, up chan<- []*targetgroup.Group, known map[string]bool) bool {
+	select {
+	case <-d.failed: // logged before this discoverer ran: the watchdog's own, say
+	default:
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	updates := make(chan []*targetgroup.Group)
 	done := make(chan struct{})
@@ -217,36 +227,4 @@ func marathonGone(known map[string]bool, groups []*targetgroup.Group) []*targetg
 		}
 	}
 	return gone
-}
-
-// marathonFailureLog passes records on and tells the watchdog of each failure Prometheus' discoverer logs:
-// a failed refresh is an answer too.
-type marathonFailureLog struct {
-	next   slog.Handler
-	failed chan<- struct{}
-}
-
-func (h *marathonFailureLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return level >= slog.LevelError || h.next.Enabled(ctx, level)
-}
-
-func (h *marathonFailureLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError {
-		select {
-		case h.failed <- struct{}{}:
-		default:
-		}
-	}
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func (h *marathonFailureLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &marathonFailureLog{next: h.next.WithAttrs(attrs), failed: h.failed}
-}
-
-func (h *marathonFailureLog) WithGroup(name string) slog.Handler {
-	return &marathonFailureLog{next: h.next.WithGroup(name), failed: h.failed}
 }
