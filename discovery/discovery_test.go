@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	discoveringprometheus "github.com/discovering-prometheus/discovering-prometheus"
 )
 
 // Each Sections field is named after its provider's service, and every one of Kapacitor's discoverers
@@ -38,6 +41,17 @@ func TestSectionsMatchServices(t *testing.T) {
 	require.Equal(t, services, Services)
 	require.Len(t, KapacitorServices, 12)
 	require.Subset(t, Services, KapacitorServices)
+}
+
+// Every section is documented in the sample configuration, as a sub-table of the plugin's (commented out
+// or not); tests/TestDiscoverers fails for one with no end-to-end test.
+func TestSampleConfigHasEverySection(t *testing.T) {
+	for _, service := range Services {
+		t.Run(service, func(t *testing.T) {
+			header := regexp.MustCompile(`(?m)^\s*(# )?\[\[inputs\.discovering_prometheus\.` + regexp.QuoteMeta(service) + `\]\]$`)
+			require.Regexp(t, header, discoveringprometheus.SampleConfig, "sample.conf has no [[inputs.discovering_prometheus.%s]]", service)
+		})
+	}
 }
 
 func TestValidate(t *testing.T) {
