@@ -127,7 +127,26 @@ type dnsDiscoverer struct {
 // looked up lacks their groups: it is logged, and only the groups that changed are passed on, so the
 // failure state (and the last known targets of the failing names) lasts until every name resolves again.
 func (d *dnsDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
-	relay(ctx, d.sd, up, d.filter)
+	updates := make(chan []*targetgroup.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.sd.Run(ctx, updates)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case groups := <-updates:
+			if groups = d.filter(groups); groups == nil {
+				continue
+			}
+			select {
+			case up <- groups:
+			case <-ctx.Done():
+			}
+		}
+	}
 }
 
 func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group {

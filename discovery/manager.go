@@ -323,30 +323,3 @@ func (r *Manager) keys() []Key {
 	})
 	return keys
 }
-
-// relay runs a Prometheus discoverer and passes each of its updates to up, through pass, which may change
-// them or return nil to hold them back; it returns when the discoverer does. Providers use it to change
-// what their discoverer sends (DNS holds back a refresh that lacks a failing name) without reimplementing
-// its loop.
-func relay(ctx context.Context, sd promdiscovery.Discoverer, up chan<- []*targetgroup.Group, pass func([]*targetgroup.Group) []*targetgroup.Group) {
-	updates := make(chan []*targetgroup.Group)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sd.Run(ctx, updates)
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case groups := <-updates:
-			if groups = pass(groups); groups == nil {
-				continue
-			}
-			select {
-			case up <- groups:
-			case <-ctx.Done():
-			}
-		}
-	}
-}
