@@ -12,8 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "unsafe" // for go:linkname
 
 	"github.com/influxdata/telegraf/config"
+	miekgdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -100,6 +102,36 @@ func TestOutageLogKubernetes(t *testing.T) {
 	require.Contains(t, out, "kubernetes API request failed")
 	require.Equal(t, 1, errs)
 }
+
+// The DNS SD logs each query that failed, naming a new local port each time: they are details of the
+// report the DNS discoverer logs itself, naming the first, and neither logged nor counted.
+func TestOutageLogDNS(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	_, port, err := net.SplitHostPort(l.LocalAddr().String())
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	logs := &recorder{}
+	refusing := &miekgdns.ClientConfig{Servers: []string{"127.0.0.1"}, Port: port}
+	for range 2 {
+		_, err := dnsLookupFromAnyServer("a.test.", miekgdns.TypeA, refusing, slog.New(logs))
+		require.Error(t, err)
+	}
+	records := logs.all()
+	require.Len(t, records, 2)
+	d := &dnsDiscoverer{}
+	out, errs := feed(dnsSDConfig{}, records, d)
+	require.Empty(t, levels(out, slog.LevelInfo), out)
+	require.Len(t, levels(out, slog.LevelDebug), 2, out)
+	require.Zero(t, errs)
+	require.Contains(t, d.cause, "127.0.0.1:"+port)
+}
+
+// The DNS SD's lookup of a name through the name servers of conf, which logs each failed query. (Reaching
+// it through a refresh would need a resolv.conf of the test's own.)
+//
+//go:linkname dnsLookupFromAnyServer github.com/prometheus/prometheus/discovery/dns.lookupFromAnyServer
+func dnsLookupFromAnyServer(name string, qtype uint16, conf *miekgdns.ClientConfig, logger *slog.Logger) (*miekgdns.Msg, error)
 
 // failingServer answers every request with status.
 func failingServer(t *testing.T, status int) *httptest.Server {
