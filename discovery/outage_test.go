@@ -3,6 +3,8 @@ package discovery
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,7 +75,7 @@ func TestOutageLogMarathon(t *testing.T) {
 }
 
 // The ZooKeeper client logs each attempt to reach a server that is away: one error, naming the server,
-// counted once.
+// counted once. A session established again ends the outage.
 func TestOutageLogZooKeeper(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -81,13 +83,53 @@ func TestOutageLogZooKeeper(t *testing.T) {
 	require.NoError(t, l.Close())
 	cfg, err := (&Nerve{ZooKeeper: ZooKeeper{Servers: []string{addr}, Paths: []string{"/a"}, Timeout: config.Duration(time.Second)}}).SDConfig()
 	require.NoError(t, err)
-	records := sdRecords(t, cfg, 3) // two attempts, and the first read of the paths
-	out, errs := feed(cfg, records, nil)
+	logs, stop := runSD(t, cfg)
+	defer stop()
+	waitFor(t, cfg, logs, 3, failure) // two attempts, and the first read of the paths
+	zookeeperHandshake(t, addr)
+	waitFor(t, cfg, logs, 1, recovery)
+	stop()
+
+	out, errs := feed(cfg, logs.all(), nil)
 	lost := `msg="cannot connect to ZooKeeper; keeping the last known targets" server=` + addr
 	require.Equal(t, 1, strings.Count(out, "level=ERROR "+lost), out)
 	require.Positive(t, strings.Count(out, "level=DEBUG "+lost), out)
 	// Prometheus' own error (its first read of the paths failed) is another failure, logged apart.
 	require.Equal(t, len(levels(out, slog.LevelError)), errs, out)
+	require.Equal(t, 1, strings.Count(out, `level=INFO msg="connected to ZooKeeper again"`), out)
+}
+
+// zookeeperHandshake listens on addr and answers each connection's connect request as ZooKeeper does,
+// with a session (id 1, 4s), then reads whatever comes, answering nothing, until the test ends.
+func zookeeperHandshake(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				var size uint32
+				if binary.Read(conn, binary.BigEndian, &size) != nil || size > 1024 {
+					return
+				}
+				if _, err := io.CopyN(io.Discard, conn, int64(size)); err != nil {
+					return
+				}
+				// connectResponse: protocol version, timeout (ms), session id, password (length-prefixed).
+				passwd := make([]byte, 16)
+				for _, field := range []any{uint32(4 + 4 + 8 + 4 + len(passwd)), int32(0), int32(4000), int64(1), int32(len(passwd)), passwd} {
+					_ = binary.Write(conn, binary.BigEndian, field)
+				}
+				_, _ = io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
 }
 
 // client-go retries a failing API server on its own, each failure routed to the discoverer's log: one
@@ -146,11 +188,19 @@ func failingServer(t *testing.T, status int) *httptest.Server {
 // records it logged.
 func sdRecords(t *testing.T, cfg promdiscovery.Config, n int) []slog.Record {
 	t.Helper()
-	logs := &recorder{}
+	logs, stop := runSD(t, cfg)
+	defer stop()
+	waitFor(t, cfg, logs, n, failure, detail)
+	return logs.all()
+}
+
+// runSD runs a discoverer of cfg, logging to the recorder, until stop (which may be called again).
+func runSD(t *testing.T, cfg promdiscovery.Config) (logs *recorder, stop func()) {
+	t.Helper()
+	logs = &recorder{}
 	registry := prometheus.NewRegistry()
 	metrics := cfg.NewDiscovererMetrics(registry, promdiscovery.NewRefreshMetrics(registry))
 	require.NoError(t, metrics.Register())
-	defer metrics.Unregister()
 	d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{Logger: slog.New(logs), Metrics: metrics})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -159,19 +209,26 @@ func sdRecords(t *testing.T, cfg promdiscovery.Config, n int) []slog.Record {
 		defer close(done)
 		d.Run(ctx, make(chan []*targetgroup.Group, 100))
 	}()
+	return logs, sync.OnceFunc(func() {
+		cancel()
+		<-done
+		metrics.Unregister()
+	})
+}
+
+// waitFor waits until cfg's matcher has found n events of the kinds in the records logged.
+func waitFor(t *testing.T, cfg promdiscovery.Config, logs *recorder, n int, kinds ...eventKind) {
+	t.Helper()
 	match := newOutageLog(slog.DiscardHandler, cfg, func() {}).state.match
 	require.Eventually(t, func() bool {
-		failures := 0
+		found := 0
 		for _, r := range logs.all() {
-			if _, e := match(r); e.kind == failure || e.kind == detail {
-				failures++
+			if _, e := match(r); slices.Contains(kinds, e.kind) {
+				found++
 			}
 		}
-		return failures >= n
-	}, 20*time.Second, 10*time.Millisecond, "%d failures logged", n)
-	cancel()
-	<-done
-	return logs.all()
+		return found >= n
+	}, 20*time.Second, 10*time.Millisecond, "%d events %v logged", n, kinds)
 }
 
 // feed passes records through a discoverer's outage log, as the manager makes it for cfg, and returns the
