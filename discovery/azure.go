@@ -53,10 +53,10 @@ func (a *Azure) SDConfig() (promdiscovery.Config, error) {
 		HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
 	}
 	var err error
-	if cfg.Port, err = cloudPort(a.Port); err != nil {
+	if cfg.Port, err = tcpPort(a.Port, cloudPort); err != nil {
 		return nil, err
 	}
-	if cfg.RefreshInterval, err = cloudRefresh(a.RefreshInterval, 5*time.Minute); err != nil {
+	if cfg.RefreshInterval, err = refreshInterval(a.RefreshInterval, 5*time.Minute); err != nil {
 		return nil, err
 	}
 	// Prometheus' network-interface cache draws a random expiry below 3×refresh-interval in whole

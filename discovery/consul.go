@@ -1,21 +1,16 @@
 package discovery
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/consul"
-	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
@@ -61,7 +56,6 @@ func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 		Scheme:           c.Scheme,
 		Username:         c.Username,
 		AllowStale:       c.AllowStale == nil || *c.AllowStale,
-		RefreshInterval:  model.Duration(c.RefreshInterval),
 		Services:         slices.Clone(c.Services),
 		ServiceTags:      slices.Clone(c.Tags),
 		Filter:           c.Filter,
@@ -84,11 +78,9 @@ func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 	default:
 		return nil, fmt.Errorf("scheme: %q must be http or https", cfg.Scheme)
 	}
-	switch {
-	case c.RefreshInterval < 0:
-		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(c.RefreshInterval))
-	case c.RefreshInterval == 0:
-		cfg.RefreshInterval = consul.DefaultSDConfig.RefreshInterval
+	var err error
+	if cfg.RefreshInterval, err = refreshInterval(c.RefreshInterval, time.Duration(consul.DefaultSDConfig.RefreshInterval)); err != nil {
+		return nil, err
 	}
 	for i, s := range c.Services {
 		if s == "" {
@@ -135,77 +127,10 @@ func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 
 // consulSDConfig is Prometheus' consul SD configuration whose discoverers log an outage once. Prometheus'
 // discoverer watches the catalog and each service apart, and every watch logs its own failure at each of
-// its retries, so a log that only drops a message repeating the one before it would print them all.
+// its retries. (Consul's blocking queries answer only when something changed: an outage that ends with no
+// change in the catalog ends, for the log, with the next change.)
 type consulSDConfig struct {
 	*consul.SDConfig
 }
 
-// NewDiscoverer implements promdiscovery.Config.
-func (c consulSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	outage := &consulOutage{}
-	d, err := consul.NewDiscovery(c.SDConfig, slog.New(&consulOutageLog{next: opts.Logger.Handler(), outage: outage}), opts.Metrics)
-	if err != nil {
-		return nil, err
-	}
-	return &consulDiscoverer{sd: d, outage: outage}, nil
-}
-
-// consulOutage is whether a failure has been logged since the last update.
-type consulOutage struct {
-	mu     sync.Mutex
-	failed bool
-}
-
-// consulOutageLog logs the first warning or error of an outage as it is, and the others at debug level.
-type consulOutageLog struct {
-	next   slog.Handler
-	outage *consulOutage
-}
-
-func (h *consulOutageLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.next.Enabled(ctx, level)
-}
-
-func (h *consulOutageLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn {
-		h.outage.mu.Lock()
-		repeated := h.outage.failed
-		h.outage.failed = true
-		h.outage.mu.Unlock()
-		if repeated {
-			r.Level = slog.LevelDebug
-			if !h.next.Enabled(ctx, r.Level) {
-				return nil
-			}
-		}
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func (h *consulOutageLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &consulOutageLog{next: h.next.WithAttrs(attrs), outage: h.outage}
-}
-
-func (h *consulOutageLog) WithGroup(name string) slog.Handler {
-	return &consulOutageLog{next: h.next.WithGroup(name), outage: h.outage}
-}
-
-type consulDiscoverer struct {
-	sd     *consul.Discovery
-	outage *consulOutage
-}
-
-// Run runs Prometheus' discoverer. An update means Consul answered, which ends an outage. (Consul's
-// blocking queries answer only when something changed: an outage that ends with no change in the catalog
-// ends, for the log, with the next change.)
-func (d *consulDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
-	relay(ctx, d.sd, up, func(groups []*targetgroup.Group) []*targetgroup.Group {
-		d.outage.mu.Lock()
-		d.outage.failed = false
-		d.outage.mu.Unlock()
-		return groups
-	})
-}
+func (consulSDConfig) logMatcher() matcher { return failsOnce }

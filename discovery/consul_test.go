@@ -1,10 +1,6 @@
 package discovery
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -100,22 +96,4 @@ func TestConsulValidation(t *testing.T) {
 		_, err := tc.consul.SDConfig()
 		require.EqualError(t, err, tc.err)
 	}
-}
-
-// During an outage every watch (the catalog's, each service's) fails at each retry with its own message:
-// only the first is logged as it is, until Consul answers again.
-func TestConsulOutageLog(t *testing.T) {
-	var out bytes.Buffer
-	outage := &consulOutage{}
-	logger := slog.New(&consulOutageLog{next: slog.NewTextHandler(&out, nil), outage: outage}).With("datacenter", "dc1")
-	logger.Error("Error refreshing service list", "err", "500")
-	logger.Error("Error refreshing service", "service", "web", "err", "500")
-	logger.Info("still there")
-	require.Equal(t, 1, strings.Count(out.String(), "level=ERROR"), out.String())
-	require.Contains(t, out.String(), "level=INFO msg=\"still there\"")
-
-	outage.failed = false // as an update does
-	logger.Error("Error refreshing service", "service", "db", "err", "500")
-	require.Equal(t, 2, strings.Count(out.String(), "level=ERROR"), out.String())
-	require.True(t, logger.Handler().Enabled(context.Background(), slog.LevelInfo))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	promdiscovery "github.com/prometheus/prometheus/discovery"
@@ -76,7 +77,7 @@ type Sections struct {
 	Consul     []*Consul     `toml:"consul"`
 	Marathon   []*Marathon   `toml:"marathon"`
 	Triton     []*Triton     `toml:"triton"`
-	// One line a provider, above this comment.
+	// One line a provider, above this comment; its tag is the section's name (Services).
 }
 
 // Providers lists the sections, in the order of the fields and of the sections in the file.
@@ -92,8 +93,22 @@ func (s *Sections) Providers() []Provider {
 	return ps
 }
 
-// Services are the discoverer section names, Kapacitor's own.
-var Services = []string{
+// Services are the names of every discoverer section this build has, the toml tags of Sections, sorted.
+var Services = sectionNames()
+
+func sectionNames() []string {
+	typ := reflect.TypeFor[Sections]()
+	names := make([]string, typ.NumField())
+	for i := range names {
+		names[i] = typ.Field(i).Tag.Get("toml")
+	}
+	slices.Sort(names)
+	return names
+}
+
+// KapacitorServices are the twelve discoverer sections of Kapacitor's configuration, the only ones a
+// kapacitor.conf is read for: a section Kapacitor never had is none of its.
+var KapacitorServices = []string{
 	"azure", "consul", "dns", "ec2", "file-discovery", "gce", "kubernetes",
 	"marathon", "nerve", "serverset", "static-discovery", "triton",
 }

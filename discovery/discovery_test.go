@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,20 +22,33 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	discoveringprometheus "github.com/discovering-prometheus/discovering-prometheus"
 )
 
-// Each Sections field is named after its provider's service, and Kapacitor's services are exactly the
-// fields: every one of its discoverers has a provider.
+// Each Sections field is named after its provider's service, no name twice, and every one of
+// Kapacitor's discoverers has a provider.
 func TestSectionsMatchServices(t *testing.T) {
-	typ := reflect.TypeOf(Sections{})
-	var services []string
+	typ := reflect.TypeFor[Sections]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)
 		p := reflect.New(f.Type.Elem().Elem()).Interface().(Provider)
 		require.Equal(t, f.Tag.Get("toml"), p.Service(), f.Name)
-		services = append(services, p.Service())
 	}
-	require.ElementsMatch(t, Services, services)
+	require.Equal(t, slices.Compact(slices.Clone(Services)), Services, "a section name used twice")
+	require.Len(t, KapacitorServices, 12)
+	require.Subset(t, Services, KapacitorServices)
+}
+
+// Every section is documented in the sample configuration, as a sub-table of the plugin's (commented out
+// or not); tests/TestDiscoverers fails for one with no end-to-end test.
+func TestSampleConfigHasEverySection(t *testing.T) {
+	for _, service := range Services {
+		t.Run(service, func(t *testing.T) {
+			header := regexp.MustCompile(`(?m)^\s*(# )?\[\[inputs\.discovering_prometheus\.` + regexp.QuoteMeta(service) + `\]\]$`)
+			require.Regexp(t, header, discoveringprometheus.SampleConfig, "sample.conf has no [[inputs.discovering_prometheus.%s]]", service)
+		})
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -70,7 +84,7 @@ func TestFileDefaultsAndPattern(t *testing.T) {
 	require.ErrorContains(t, err, "files: at least one file is required")
 }
 
-func TestRunner(t *testing.T) {
+func TestManager(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "t.json")
@@ -85,7 +99,7 @@ func TestRunner(t *testing.T) {
 	}).Providers())
 	require.NoError(t, err)
 
-	r := NewRunner(configs, slog.New(slog.DiscardHandler), nil)
+	r := NewManager(configs, slog.New(slog.DiscardHandler), nil)
 	r.Start()
 	defer r.Stop()
 	select {
@@ -113,7 +127,7 @@ func TestRunner(t *testing.T) {
 	// The file emptied: its source is gone.
 	require.NoError(t, os.WriteFile(file, []byte(`[]`), 0o644))
 	require.Eventually(t, func() bool { return len(r.Groups(Key{"file-discovery", "f"})) == 0 }, 10*time.Second, 20*time.Millisecond)
-	require.GreaterOrEqual(t, r.Stats(Key{"file-discovery", "f"}).Updates, uint64(3))
+	require.GreaterOrEqual(t, r.Stats(Key{"file-discovery", "f"}).Refreshes, uint64(3))
 	r.Stop()
 }
 
@@ -133,7 +147,7 @@ func TestFileRecoversWhenTheFailingFileReads(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Count(buf.String(), msg)
 	}
-	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
+	r := NewManager(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
 	r.Start()
 	defer r.Stop()
 	<-r.Ready()
@@ -160,24 +174,6 @@ func replaceFile(t *testing.T, path, content string) {
 	require.NoError(t, os.Rename(tmp, path))
 }
 
-func TestDedupHandlerLogsOncePerChange(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	errs := 0
-	h := newDedupHandler(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelInfo}), func() { errs++ })
-	log := slog.New(h).With("discoverer", "dns")
-	for range 3 {
-		log.Error("lookup failed", "err", "timeout")
-	}
-	log.Error("lookup failed", "err", "refused")
-	require.True(t, h.reset())
-	log.Error("lookup failed", "err", "refused")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.Len(t, lines, 3, buf.String())
-	require.Equal(t, 5, errs)
-	require.True(t, slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "discoverer=dns") }))
-}
-
 type lockedWriter struct {
 	mu  *sync.Mutex
 	buf *bytes.Buffer
@@ -202,7 +198,7 @@ func TestFileDiscoveryReadsOnlyRegularFiles(t *testing.T) {
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	r := NewRunner(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
+	r := NewManager(configs, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
 	r.Start()
 	select {
 	case <-r.Ready():
@@ -240,7 +236,7 @@ func TestStopDoesNotWaitForABlockedDiscoverer(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	key := Key{"blocking", "b"}
-	r := NewRunner(Configs{key: blockingSD{release}}, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
+	r := NewManager(Configs{key: blockingSD{release}}, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)), nil)
 	r.Start()
 	stopped := make(chan struct{})
 	go func() {

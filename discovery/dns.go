@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/dns"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -50,29 +49,23 @@ func (d *DNS) SDConfig() (promdiscovery.Config, error) {
 	if kind == "" {
 		kind = "SRV"
 	}
-	port := d.Port
-	if port == 0 {
-		port = 80
-	}
+	port, err := tcpPort(d.Port, 80)
 	switch kind {
-	case "SRV":
+	case "SRV": // the records' own ports are scraped
 	case "A", "AAAA":
-		if port < 1 || port > 65535 {
-			return nil, fmt.Errorf("port: %d is not a TCP port", d.Port)
+		if err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("type: %q is not one of SRV, A or AAAA", d.Type)
 	}
-	refresh := time.Duration(d.RefreshInterval)
-	if refresh == 0 {
-		refresh = 30 * time.Second
-	}
-	if refresh < 0 {
-		return nil, fmt.Errorf("refresh-interval: %s is negative", refresh)
+	refresh, err := refreshInterval(d.RefreshInterval, 30*time.Second)
+	if err != nil {
+		return nil, err
 	}
 	return dnsSDConfig{&dns.SDConfig{
 		Names:           d.RecordNames,
-		RefreshInterval: model.Duration(refresh),
+		RefreshInterval: refresh,
 		Type:            kind,
 		Port:            port,
 	}}, nil
@@ -91,14 +84,30 @@ func (c dnsSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &dnsDiscoverer{names: c.Names, logger: logger, sent: map[string]*targetgroup.Group{}}
-	opts.Logger = slog.New(&dnsLookupLog{next: logger.Handler(), d: d})
 	sd, err := dns.NewDiscovery(*c.SDConfig, opts)
 	if err != nil {
 		return nil, err
 	}
-	d.sd = sd
-	return d, nil
+	return &dnsDiscoverer{sd: sd, names: c.Names, logger: logger, sent: map[string]*targetgroup.Group{}}, nil
+}
+
+// The DNS SD's records of failed lookups: the discoverer reports them itself, once a refresh.
+const (
+	dnsResolutionFailed = "DNS resolution failed"
+	dnsRefreshFailed    = "Error refreshing DNS targets"
+)
+
+func (dnsSDConfig) logMatcher() matcher { return dnsMatch }
+
+func dnsMatch(r slog.Record) (slog.Record, event) {
+	if dnsLookupFailed(r) {
+		return r, event{kind: detail}
+	}
+	return failsByText(r)
+}
+
+func dnsLookupFailed(r slog.Record) bool {
+	return r.Message == dnsResolutionFailed || r.Message == dnsRefreshFailed
 }
 
 type dnsDiscoverer struct {
@@ -118,7 +127,26 @@ type dnsDiscoverer struct {
 // looked up lacks their groups: it is logged, and only the groups that changed are passed on, so the
 // failure state (and the last known targets of the failing names) lasts until every name resolves again.
 func (d *dnsDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
-	relay(ctx, d.sd, up, d.filter)
+	updates := make(chan []*targetgroup.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.sd.Run(ctx, updates)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case groups := <-updates:
+			if groups = d.filter(groups); groups == nil {
+				continue
+			}
+			select {
+			case up <- groups:
+			case <-ctx.Done():
+			}
+		}
+	}
 }
 
 func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group {
@@ -146,7 +174,7 @@ func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group
 	if key := strings.Join(failed, " "); key != d.failing {
 		d.failing, d.failure = key, cause
 	}
-	// Logged alike on every failed refresh: the runner logs the first and counts the others.
+	// Logged alike on every failed refresh: the manager logs the first and counts the others.
 	d.logger.Error("DNS lookup failed; keeping the last known targets", "names", failed, "err", d.failure)
 	var changed []*targetgroup.Group
 	for _, g := range groups {
@@ -158,42 +186,20 @@ func (d *dnsDiscoverer) filter(groups []*targetgroup.Group) []*targetgroup.Group
 	return changed
 }
 
-// dnsLookupLog takes the DNS SD's records of failed lookups, which the discoverer reports itself, and
-// passes the others on.
-type dnsLookupLog struct {
-	next slog.Handler
-	d    *dnsDiscoverer
-}
-
-func (h *dnsLookupLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return level >= slog.LevelWarn || h.next.Enabled(ctx, level)
-}
-
-func (h *dnsLookupLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message != "DNS resolution failed" && r.Message != "Error refreshing DNS targets" {
-		return h.next.Handle(ctx, r)
+// sdFailed implements failureWatcher: the first failed lookup of a refresh is the cause its report names.
+func (d *dnsDiscoverer) sdFailed(r slog.Record) {
+	if !dnsLookupFailed(r) {
+		return // the report itself
 	}
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "err" {
-			h.d.mu.Lock()
-			if h.d.cause == "" {
-				h.d.cause = a.Value.String()
-			}
-			h.d.mu.Unlock()
+		if a.Key != "err" {
+			return true
 		}
-		return true
+		d.mu.Lock()
+		if d.cause == "" {
+			d.cause = a.Value.String()
+		}
+		d.mu.Unlock()
+		return false
 	})
-	r.Level = slog.LevelDebug
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func (h *dnsLookupLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &dnsLookupLog{next: h.next.WithAttrs(attrs), d: h.d}
-}
-
-func (h *dnsLookupLog) WithGroup(name string) slog.Handler {
-	return &dnsLookupLog{next: h.next.WithGroup(name), d: h.d}
 }

@@ -65,14 +65,15 @@ func TestDNSValidation(t *testing.T) {
 }
 
 // A refresh in which a name cannot be looked up lacks that name's group: the failure is logged once while
-// it lasts (through the runner's dedup handler, as in the runner), the groups that did not change are held
-// back so that the runner does not take the refresh for a recovery, and the next complete refresh passes on.
+// it lasts (through its outage log, as in the manager), the groups that did not change are held
+// back so that the manager does not take the refresh for a recovery, and the next complete refresh passes on.
 func TestDNSFailedRefresh(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	dedup := newDedupHandler(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil), func() {})
-	d := &dnsDiscoverer{names: []string{"a", "b"}, logger: slog.New(dedup), sent: map[string]*targetgroup.Group{}}
-	sdLog := slog.New(&dnsLookupLog{next: dedup, d: d})
+	outage := newOutageLog(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil), dnsSDConfig{}, func() {})
+	d := &dnsDiscoverer{names: []string{"a", "b"}, logger: slog.New(outage), sent: map[string]*targetgroup.Group{}}
+	outage.watch(d)
+	sdLog := d.logger // the SD's records and the discoverer's own share the discoverer's log
 	group := func(source, addr string) *targetgroup.Group {
 		return &targetgroup.Group{Source: source, Targets: []model.LabelSet{{model.AddressLabel: model.LabelValue(addr)}}}
 	}
@@ -80,14 +81,14 @@ func TestDNSFailedRefresh(t *testing.T) {
 	all := []*targetgroup.Group{group("a", "a:1"), group("b", "b:1")}
 	require.Equal(t, all, d.filter(all))
 	for _, port := range []string{"41000", "41001"} {
-		sdLog.Warn("DNS resolution failed", "server", "127.0.0.1", "name", "b.", "err", "read udp 127.0.0.1:"+port+": connection refused")
-		sdLog.Error("Error refreshing DNS targets", "err", `could not resolve "b"`)
+		sdLog.Warn(dnsResolutionFailed, "server", "127.0.0.1", "name", "b.", "err", "read udp 127.0.0.1:"+port+": connection refused")
+		sdLog.Error(dnsRefreshFailed, "err", `could not resolve "b"`)
 		require.Nil(t, d.filter([]*targetgroup.Group{group("a", "a:1")}))
 	}
-	// A change among the names that resolve is passed on; the runner then ends the failure state.
+	// A change among the names that resolve is passed on; the manager then ends the failure state.
 	changed := []*targetgroup.Group{group("a", "a:2")}
 	require.Equal(t, changed, d.filter(changed))
-	require.True(t, dedup.reset())
+	require.True(t, outage.delivered(changed))
 	require.Nil(t, d.filter(changed))
 	require.Equal(t, all, d.filter(all))
 

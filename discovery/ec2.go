@@ -3,7 +3,6 @@ package discovery
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -57,10 +56,10 @@ func (e *EC2) SDConfig() (promdiscovery.Config, error) {
 		cfg.Region = "us-east-1"
 	}
 	var err error
-	if cfg.Port, err = cloudPort(e.Port); err != nil {
+	if cfg.Port, err = tcpPort(e.Port, cloudPort); err != nil {
 		return nil, err
 	}
-	if cfg.RefreshInterval, err = cloudRefresh(e.RefreshInterval, time.Minute); err != nil {
+	if cfg.RefreshInterval, err = refreshInterval(e.RefreshInterval, time.Minute); err != nil {
 		return nil, err
 	}
 	// Prometheus quietly falls back to the SDK's default credentials when only one of the pair is set.
@@ -71,9 +70,8 @@ func (e *EC2) SDConfig() (promdiscovery.Config, error) {
 		return nil, fmt.Errorf("secret-key: %w", err)
 	}
 	if e.Endpoint != "" {
-		u, err := url.Parse(e.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("endpoint: %q is not an http or https URL", httpconfig.RedactURL(e.Endpoint))
+		if _, err := httpURL("endpoint", e.Endpoint); err != nil {
+			return nil, err
 		}
 	}
 	if e.RoleARN != "" && !strings.HasPrefix(e.RoleARN, "arn:") {

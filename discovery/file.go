@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/file"
 )
@@ -36,12 +35,9 @@ func (f *File) SDConfig() (promdiscovery.Config, error) {
 			return nil, fmt.Errorf("files[%d]: %q must end in .json, .yml or .yaml and may hold a * only in its last element", i, name)
 		}
 	}
-	refresh := time.Duration(f.RefreshInterval)
-	if refresh == 0 {
-		refresh = 5 * time.Minute
+	refresh, err := refreshInterval(f.RefreshInterval, 5*time.Minute)
+	if err != nil {
+		return nil, err
 	}
-	if refresh < 0 {
-		return nil, fmt.Errorf("refresh-interval: %s is negative", refresh)
-	}
-	return &file.SDConfig{Files: f.Files, RefreshInterval: model.Duration(refresh)}, nil
+	return &file.SDConfig{Files: f.Files, RefreshInterval: refresh}, nil
 }

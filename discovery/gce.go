@@ -40,10 +40,10 @@ func (g *GCE) SDConfig() (promdiscovery.Config, error) {
 		cfg.TagSeparator = ","
 	}
 	var err error
-	if cfg.Port, err = cloudPort(g.Port); err != nil {
+	if cfg.Port, err = tcpPort(g.Port, cloudPort); err != nil {
 		return nil, err
 	}
-	if cfg.RefreshInterval, err = cloudRefresh(g.RefreshInterval, time.Minute); err != nil {
+	if cfg.RefreshInterval, err = refreshInterval(g.RefreshInterval, time.Minute); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -3,7 +3,6 @@ package discovery
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -139,9 +138,9 @@ func (k *Kubernetes) SDConfig() (promdiscovery.Config, error) {
 			return nil, errors.New("api-servers: at least one server URL is required, unless in-cluster = true or kubeconfig-file is set")
 		}
 		for i, raw := range k.APIServers {
-			u, err := url.Parse(raw)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return nil, fmt.Errorf("api-servers[%d]: %q is not an http or https URL", i, httpconfig.RedactURL(raw))
+			u, err := httpURL(fmt.Sprintf("api-servers[%d]", i), raw)
+			if err != nil {
+				return nil, err
 			}
 			// Several URLs are API servers of one cluster: Kapacitor ran one discoverer per URL, which found
 			// every target once per server. The first is used; the others are only checked (and Warnings

@@ -62,13 +62,13 @@ func (h stdlogHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h stdlogHandler) WithGroup(string) slog.Handler { return h }
 
 // kubernetesSDConfig is Prometheus' kubernetes SD configuration whose discoverers log client-go's failures
-// through their own logger, once per failure state.
+// through their own logger, once an outage.
 type kubernetesSDConfig struct {
 	*kubernetes.SDConfig
 }
 
 // NewDiscoverer implements promdiscovery.Config. It ignores opts.Metrics, which the kubernetes
-// discoverers of one runner share, for counters of its own.
+// discoverers of one manager share, for counters of its own.
 func (c kubernetesSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
 	logger := opts.Logger
 	if logger == nil {
@@ -92,17 +92,25 @@ type kubernetesDiscoverer struct {
 	route *kubeRoute
 }
 
-// Run runs Prometheus' discoverer; every update it sends ends a failure state, so that the next failure
-// is logged again.
+// Run runs Prometheus' discoverer, with client-go's failures routed to its log.
 func (d *kubernetesDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.Group) {
 	kubeLogs.add(d.route)
 	defer kubeLogs.remove(d.route)
-	relay(ctx, d.sd, up, func(groups []*targetgroup.Group) []*targetgroup.Group {
-		d.route.mu.Lock()
-		d.route.failing = false
-		d.route.mu.Unlock()
-		return groups
-	})
+	d.sd.Run(ctx, up)
+}
+
+// kubeAPIFailed is the record of a failure of client-go, in the discoverer's log.
+const kubeAPIFailed = "kubernetes API request failed; keeping the last known targets"
+
+func (kubernetesSDConfig) logMatcher() matcher { return kubernetesMatch }
+
+// kubernetesMatch logs client-go's failures once an outage: it retries on its own, and the errors of its
+// list and watch requests differ.
+func kubernetesMatch(r slog.Record) (slog.Record, event) {
+	if r.Message == kubeAPIFailed {
+		return failsOnce(r)
+	}
+	return failsByText(r)
 }
 
 // kubeRoute is one running discoverer as the router sees it.
@@ -112,7 +120,6 @@ type kubeRoute struct {
 
 	mu      sync.Mutex
 	claimed float64 // failures matched with a log record so far
-	failing bool
 }
 
 // claim takes one failure counted since the last claims: each failure is logged once by client-go, so
@@ -137,15 +144,8 @@ func (r *kubeRoute) claim() bool {
 	return false
 }
 
-// failed logs a failure: at error level when it starts a failure state, at debug level while it lasts.
+// failed logs a failure of client-go in the discoverer's log.
 func (r *kubeRoute) failed(ctx context.Context, rec slog.Record) {
-	r.mu.Lock()
-	level := slog.LevelError
-	if r.failing {
-		level = slog.LevelDebug
-	}
-	r.failing = true
-	r.mu.Unlock()
 	args := []any{}
 	rec.Attrs(func(a slog.Attr) bool {
 		if a.Key == "err" || a.Key == "type" {
@@ -153,7 +153,7 @@ func (r *kubeRoute) failed(ctx context.Context, rec slog.Record) {
 		}
 		return true
 	})
-	r.logger.Log(ctx, level, "kubernetes API request failed; keeping the last known targets", args...)
+	r.logger.Log(ctx, slog.LevelError, kubeAPIFailed, args...)
 }
 
 // kubeLogRouter is the slog handler klog writes to.

@@ -137,7 +137,7 @@ func TestKubernetesValidation(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 
-	// The runner's validation names the section and the id.
+	// Validate names the section and the id.
 	_, err := Validate((&Sections{Kubernetes: []*Kubernetes{{Common: Common{ID: "k"}, APIServers: server}}}).Providers())
 	require.EqualError(t, err, `kubernetes "k": role: required (resource is Kapacitor's name for it): pod, service, endpoints, endpointslice, node or ingress`)
 }

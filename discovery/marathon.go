@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/marathon"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -46,7 +44,6 @@ func (*Marathon) Service() string { return "marathon" }
 // SDConfig implements Provider.
 func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 	cfg := &marathon.SDConfig{
-		RefreshInterval:  model.Duration(marathonDefaultRefresh),
 		AuthTokenFile:    m.AuthTokenFile,
 		HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
 	}
@@ -54,25 +51,18 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 		return nil, errors.New("servers: at least one Marathon URL is required")
 	}
 	for i, raw := range m.Servers {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("servers[%d]: %q is not an http or https URL", i, httpconfig.RedactURL(raw))
+		if _, err := httpURL(fmt.Sprintf("servers[%d]", i), raw); err != nil {
+			return nil, err
 		}
 		// The SD appends "/v2/apps/...": a trailing slash would make it "//v2".
 		cfg.Servers = append(cfg.Servers, strings.TrimRight(raw, "/"))
 	}
-	timeout := time.Duration(m.Timeout)
-	switch {
-	case timeout < 0:
-		return nil, fmt.Errorf("timeout: %s is negative", timeout)
-	case timeout == 0:
-		timeout = marathonDefaultTimeout
+	timeout, err := duration("timeout", m.Timeout, marathonDefaultTimeout)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case m.RefreshInterval < 0:
-		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(m.RefreshInterval))
-	case m.RefreshInterval > 0:
-		cfg.RefreshInterval = model.Duration(m.RefreshInterval)
+	if cfg.RefreshInterval, err = refreshInterval(m.RefreshInterval, marathonDefaultRefresh); err != nil {
+		return nil, err
 	}
 
 	if err := m.Auth.Validate(); err != nil {
@@ -124,9 +114,7 @@ func (c marathonSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (p
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &marathonDiscoverer{cfg: c, logger: opts.Logger, failed: make(chan struct{}, 1)}
-	d.opts = opts
-	d.opts.Logger = slog.New(&marathonFailureLog{next: opts.Logger.Handler(), failed: d.failed})
+	d := &marathonDiscoverer{cfg: c, opts: opts, logger: opts.Logger, failed: make(chan struct{}, 1)}
 	var err error
 	if d.first, err = marathon.NewDiscovery(*c.SDConfig, d.opts); err != nil {
 		return nil, err
@@ -140,6 +128,14 @@ type marathonDiscoverer struct {
 	logger *slog.Logger
 	first  *marathon.Discovery
 	failed chan struct{} // a refresh failed (and was logged)
+}
+
+// sdFailed implements failureWatcher: a failed refresh is an answer too.
+func (d *marathonDiscoverer) sdFailed(slog.Record) {
+	select {
+	case d.failed <- struct{}{}:
+	default:
+	}
 }
 
 // Run runs Prometheus' discoverer, and a new one whenever a refresh has had no answer within timeout.
@@ -168,6 +164,10 @@ func (d *marathonDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.G
 // for timeout (true). A refresh is due interval after the previous answer, so an answer, a success or a
 // logged failure, is due within interval + timeout of the previous one, and within timeout of the start.
 func (d *marathonDiscoverer) watch(ctx context.Context, sd *marathon.Discovery, up chan<- []*targetgroup.Group, known map[string]bool) bool {
+	select {
+	case <-d.failed: // logged before this discoverer ran: the watchdog's own, say
+	default:
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	updates := make(chan []*targetgroup.Group)
 	done := make(chan struct{})
@@ -227,36 +227,4 @@ func marathonGone(known map[string]bool, groups []*targetgroup.Group) []*targetg
 		}
 	}
 	return gone
-}
-
-// marathonFailureLog passes records on and tells the watchdog of each failure Prometheus' discoverer logs:
-// a failed refresh is an answer too.
-type marathonFailureLog struct {
-	next   slog.Handler
-	failed chan<- struct{}
-}
-
-func (h *marathonFailureLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return level >= slog.LevelError || h.next.Enabled(ctx, level)
-}
-
-func (h *marathonFailureLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError {
-		select {
-		case h.failed <- struct{}{}:
-		default:
-		}
-	}
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func (h *marathonFailureLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &marathonFailureLog{next: h.next.WithAttrs(attrs), failed: h.failed}
-}
-
-func (h *marathonFailureLog) WithGroup(name string) slog.Handler {
-	return &marathonFailureLog{next: h.next.WithGroup(name), failed: h.failed}
 }

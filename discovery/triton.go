@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
-	"github.com/prometheus/common/model"
 	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/triton"
 
@@ -41,15 +40,13 @@ func (*Triton) Service() string { return "triton" }
 // SDConfig implements Provider.
 func (t *Triton) SDConfig() (promdiscovery.Config, error) {
 	cfg := &triton.SDConfig{
-		Account:         t.Account,
-		Role:            t.Role,
-		DNSSuffix:       t.DNSSuffix,
-		Endpoint:        t.Endpoint,
-		Groups:          slices.Clone(t.Groups),
-		Port:            t.Port,
-		RefreshInterval: model.Duration(t.RefreshInterval),
-		TLSConfig:       t.TLS.Prometheus(),
-		Version:         t.Version,
+		Account:   t.Account,
+		Role:      t.Role,
+		DNSSuffix: t.DNSSuffix,
+		Endpoint:  t.Endpoint,
+		Groups:    slices.Clone(t.Groups),
+		TLSConfig: t.TLS.Prometheus(),
+		Version:   t.Version,
 	}
 	for _, kv := range [][2]string{{"account", t.Account}, {"dns-suffix", t.DNSSuffix}, {"endpoint", t.Endpoint}} {
 		if strings.TrimSpace(kv[1]) == "" {
@@ -66,11 +63,9 @@ func (t *Triton) SDConfig() (promdiscovery.Config, error) {
 	default:
 		return nil, fmt.Errorf("role: %q must be container or cn", t.Role)
 	}
-	switch {
-	case t.Port == 0:
-		cfg.Port = triton.DefaultSDConfig.Port
-	case t.Port < 0 || t.Port > 65535:
-		return nil, fmt.Errorf("port: %d is not a TCP port", t.Port)
+	var err error
+	if cfg.Port, err = tcpPort(t.Port, triton.DefaultSDConfig.Port); err != nil {
+		return nil, err
 	}
 	switch {
 	case t.Version == 0:
@@ -78,11 +73,8 @@ func (t *Triton) SDConfig() (promdiscovery.Config, error) {
 	case t.Version < 0:
 		return nil, fmt.Errorf("version: %d is negative", t.Version)
 	}
-	switch {
-	case t.RefreshInterval == 0:
-		cfg.RefreshInterval = triton.DefaultSDConfig.RefreshInterval
-	case t.RefreshInterval < 0:
-		return nil, fmt.Errorf("refresh-interval: %s is negative", time.Duration(t.RefreshInterval))
+	if cfg.RefreshInterval, err = refreshInterval(t.RefreshInterval, time.Duration(triton.DefaultSDConfig.RefreshInterval)); err != nil {
+		return nil, err
 	}
 	for i, g := range t.Groups {
 		if g == "" {

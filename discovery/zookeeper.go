@@ -1,12 +1,10 @@
 package discovery
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
@@ -43,14 +41,8 @@ func (z *ZooKeeper) check() (model.Duration, error) {
 			return 0, fmt.Errorf("paths[%d]: %q must not end with \"/\"", i, p)
 		}
 	}
-	timeout := time.Duration(z.Timeout)
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	if timeout < 0 {
-		return 0, fmt.Errorf("timeout: %s is negative", timeout)
-	}
-	return model.Duration(timeout), nil
+	timeout, err := duration("timeout", z.Timeout, 10*time.Second)
+	return model.Duration(timeout), err
 }
 
 // zookeeperSDConfig is Prometheus' nerve or serverset SD configuration, with discoverers that log a lost
@@ -61,16 +53,7 @@ type zookeeperSDConfig struct {
 	promdiscovery.Config
 }
 
-// NewDiscoverer implements promdiscovery.Config.
-func (c zookeeperSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (promdiscovery.Discoverer, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := &zookeeperLog{next: opts.Logger.Handler(), state: &zookeeperState{}}
-	h.state.dedup, _ = opts.Logger.Handler().(*dedupHandler)
-	opts.Logger = slog.New(h)
-	return c.Config.NewDiscoverer(opts)
-}
+func (zookeeperSDConfig) logMatcher() matcher { return zookeeperMatch }
 
 // The ZooKeeper client's log lines (Printf formats, which Prometheus passes on as slog messages) that tell
 // a connection lost from one that is back.
@@ -79,66 +62,30 @@ const (
 	zookeeperSessionUp     = "authenticated: id=%d, timeout=%d"
 )
 
-type zookeeperLog struct {
-	next  slog.Handler
-	state *zookeeperState
-}
-
-type zookeeperState struct {
-	mu      sync.Mutex
-	failing bool
-	dedup   *dedupHandler // the runner's, when the discoverer runs in one
-}
-
-func (h *zookeeperLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return level >= slog.LevelInfo || h.next.Enabled(ctx, level)
-}
-
-func (h *zookeeperLog) Handle(ctx context.Context, r slog.Record) error {
+// zookeeperMatch reads the ZooKeeper client's lines; the records of Prometheus' own code are failsByText's.
+func zookeeperMatch(r slog.Record) (slog.Record, event) {
 	switch {
 	case r.Message == zookeeperConnectFailed:
-		h.state.mu.Lock()
-		first := !h.state.failing
-		h.state.failing = true
-		h.state.mu.Unlock()
-		level := slog.LevelDebug
-		if first {
-			level = slog.LevelError
-		}
-		out := slog.NewRecord(r.Time, level, "cannot connect to ZooKeeper; keeping the last known targets", r.PC)
+		out := slog.NewRecord(r.Time, slog.LevelError, "cannot connect to ZooKeeper; keeping the last known targets", r.PC)
 		// The client's arguments (server, error) arrive as one attribute keyed by the server.
 		r.Attrs(func(a slog.Attr) bool {
 			out.AddAttrs(slog.String("server", a.Key), slog.String("err", a.Value.String()))
 			return false
 		})
-		r = out
+		return out, event{kind: failure, once: true}
 	case r.Message == zookeeperSessionUp:
-		h.state.mu.Lock()
-		recovered := h.state.failing
-		h.state.failing = false
-		h.state.mu.Unlock()
-		if !recovered {
-			r = slog.NewRecord(r.Time, slog.LevelDebug, zookeeperPrintf(r), r.PC)
-			break
-		}
-		// The paths' watches carry on in the session, so no update may come to end the failure state.
-		if h.state.dedup != nil {
-			h.state.dedup.reset()
-		}
-		r = slog.NewRecord(r.Time, slog.LevelInfo, "connected to ZooKeeper again", r.PC)
+		// The paths' watches carry on in the session, so no update may come to end the outage.
+		return zookeeperDebug(r), event{kind: recovery, recovered: "connected to ZooKeeper again"}
 	case strings.Contains(r.Message, "%"):
 		// The client's other chatter (connections opened and closed) is for debugging.
-		r = slog.NewRecord(r.Time, slog.LevelDebug, zookeeperPrintf(r), r.PC)
+		return zookeeperDebug(r), event{}
 	}
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
+	return failsByText(r)
 }
 
-// zookeeperPrintf renders a client line as the client meant it: Prometheus passes the Printf arguments
-// to slog as key-value pairs.
-func zookeeperPrintf(r slog.Record) string {
+// zookeeperDebug renders a client line as the client meant it, at debug level: Prometheus passes the
+// Printf arguments to slog as key-value pairs.
+func zookeeperDebug(r slog.Record) slog.Record {
 	var args []any
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key != "!BADKEY" {
@@ -147,13 +94,5 @@ func zookeeperPrintf(r slog.Record) string {
 		args = append(args, a.Value.Any())
 		return true
 	})
-	return fmt.Sprintf(r.Message, args...)
-}
-
-func (h *zookeeperLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &zookeeperLog{next: h.next.WithAttrs(attrs), state: h.state}
-}
-
-func (h *zookeeperLog) WithGroup(name string) slog.Handler {
-	return &zookeeperLog{next: h.next.WithGroup(name), state: h.state}
+	return slog.NewRecord(r.Time, slog.LevelDebug, fmt.Sprintf(r.Message, args...), r.PC)
 }

@@ -62,19 +62,18 @@ func TestZooKeeperValidation(t *testing.T) {
 func TestZooKeeperLog(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	dedup := newDedupHandler(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}), func() {})
-	h := &zookeeperLog{next: dedup, state: &zookeeperState{dedup: dedup}}
+	h := newOutageLog(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}), zookeeperSDConfig{}, func() {})
 	client := treecache.NewZookeeperLogger(slog.New(h).With("discoverer", "nerve"))
 	refused := errors.New("dial tcp 127.0.0.1:2181: connect: connection refused")
 	for range 2 {
-		client.Printf("authenticated: id=%d, timeout=%d", 1, 4000)
+		client.Printf(zookeeperSessionUp, 1, 4000)
 		client.Printf("recv loop terminated: %v", "EOF")
 		for range 3 {
-			client.Printf("failed to connect to %s: %v", "127.0.0.1:2181", refused)
+			client.Printf(zookeeperConnectFailed, "127.0.0.1:2181", refused)
 		}
 		client.Printf("connected to %s", "127.0.0.1:2181")
 	}
-	client.Printf("authenticated: id=%d, timeout=%d", 2, 4000)
+	client.Printf(zookeeperSessionUp, 2, 4000)
 
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {

@@ -81,7 +81,7 @@ func load(path string, anyKind bool) (*Sections, []string, error) {
 	}
 
 	selected := &ast.Table{Fields: map[string]any{}}
-	for _, name := range append([]string{scraperSection}, discovery.Services...) {
+	for _, name := range append([]string{scraperSection}, discovery.KapacitorServices...) {
 		value, ok := root.Fields[name]
 		if !ok {
 			continue
@@ -318,7 +318,7 @@ type discoverer struct {
 func (s *Sections) discoverers() []discoverer {
 	var out []discoverer
 	fields := discovererFields(&s.Sections)
-	for _, name := range discovery.Services {
+	for _, name := range discovery.KapacitorServices {
 		field, ok := fields[name]
 		if !ok {
 			continue

@@ -213,7 +213,7 @@ func TestLoadKapacitorSample(t *testing.T) {
 	require.Len(t, s.Scrapers, 1)
 	require.False(t, s.Scrapers[0].IsEnabled())
 	// Every section of every discoverer this build has is read, all keys decoded, and disabled.
-	for _, service := range discovery.Services {
+	for _, service := range discovery.KapacitorServices {
 		field, ok := discovererFields(&s.Sections)[service]
 		if !ok {
 			t.Logf("%s: no provider in this build yet; its disabled section is skipped", service)
@@ -360,8 +360,8 @@ var enabledSections = map[string]string{
 }
 
 func TestLoadEveryDiscoverer(t *testing.T) {
-	require.Len(t, enabledSections, len(discovery.Services))
-	for _, service := range discovery.Services {
+	require.Len(t, enabledSections, len(discovery.KapacitorServices))
+	for _, service := range discovery.KapacitorServices {
 		t.Run(service, func(t *testing.T) {
 			s, warnings, err := Load(writeFile(t, "hostname = \"localhost\"\n"+enabledSections[service]))
 			require.NoError(t, err)

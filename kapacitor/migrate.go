@@ -113,7 +113,7 @@ func (m *migration) input() {
 	}
 
 	fields := s.fields()
-	for _, name := range append([]string{scraperSection}, discovery.Services...) {
+	for _, name := range append([]string{scraperSection}, discovery.KapacitorServices...) {
 		field, ok := fields[name]
 		if !ok {
 			continue

@@ -55,10 +55,10 @@ func needBinary(t testing.TB, name string, candidates ...string) string {
 // RunSD runs one section's Prometheus SD configuration through the plugin's own discovery runner, for
 // tests that look at the target groups (and __meta_* labels) before any scraping; it stops when the test
 // ends. The groups are read with runner.Groups(key).
-func RunSD(t testing.TB, cfg promdiscovery.Config) (*discovery.Runner, discovery.Key) {
+func RunSD(t testing.TB, cfg promdiscovery.Config) (*discovery.Manager, discovery.Key) {
 	t.Helper()
 	key := discovery.Key{Service: cfg.Name(), ID: "test"}
-	r := discovery.NewRunner(discovery.Configs{key: cfg}, slog.New(slog.DiscardHandler), nil)
+	r := discovery.NewManager(discovery.Configs{key: cfg}, slog.New(slog.DiscardHandler), nil)
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r, key

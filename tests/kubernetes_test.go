@@ -123,7 +123,7 @@ func kubernetesServerTokenFile(t *testing.T, f *kubernetesFake) string {
 // kubernetesSD runs Prometheus' discoverer from what SDConfig makes of the [[kubernetes]] section of a
 // configuration, through the plugin's discovery runner.
 type kubernetesSD struct {
-	runner *discovery.Runner
+	runner *discovery.Manager
 	key    discovery.Key
 }
 

@@ -227,7 +227,7 @@ func testZooKeeper(t *testing.T, f zookeeperFormat) {
 // zookeeperSD runs Prometheus' discoverer from a section's SDConfig through the plugin's discovery
 // runner; a member is the one target of the group its path is the source of.
 type zookeeperSD struct {
-	runner *discovery.Runner
+	runner *discovery.Manager
 	key    discovery.Key
 }
 

@@ -58,7 +58,7 @@ type DiscoveringPrometheus struct {
 	lineSinks sync.Pool // *lineSink, likewise
 	configs   discovery.Configs
 	enabled   []*scraper
-	runner    *discovery.Runner
+	runner    *discovery.Manager
 	registry  *prometheus.Registry
 	stats     *statistics
 	infs      *infReport
@@ -300,7 +300,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.scrapers, p.routes = scrapers, routes
 	p.mu.Unlock()
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.runner = discovery.NewRunner(p.configs, p.logger, p.registry)
+	p.runner = discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.runner.Start()
 	return nil
@@ -422,7 +422,7 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
 // returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
-// the discoverers a second at most (see discovery.Runner.Stop).
+// the discoverers a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()

@@ -55,7 +55,7 @@ func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverer
 }
 
 // publish copies the counters; the scrape time is the mean of the scrapes since the last gather.
-func (s *statistics) publish(runner *discovery.Runner) {
+func (s *statistics) publish(runner *discovery.Manager) {
 	for sc, st := range s.scrapers {
 		counts := sc.Stats()
 		scrapes, nanos := counts.Scrapes.Load(), counts.DurationNano.Load()
@@ -70,7 +70,7 @@ func (s *statistics) publish(runner *discovery.Runner) {
 	}
 	for key, st := range s.discoverers {
 		counts := runner.Stats(key)
-		st.refreshes.Set(int64(counts.Updates))
+		st.refreshes.Set(int64(counts.Refreshes))
 		st.errors.Set(int64(counts.Errors))
 	}
 }

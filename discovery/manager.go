@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 )
 
-// Runner runs every configured discoverer in the background and keeps the current target groups of each.
+// Manager runs every configured discoverer in the background and keeps the current target groups of each.
 // Readers poll it: Version tells whether anything changed since they last looked.
-type Runner struct {
+type Manager struct {
 	configs  Configs
 	logger   *slog.Logger
 	registry *prometheus.Registry
@@ -28,7 +28,7 @@ type Runner struct {
 	settling map[Key]*time.Timer
 	ready    chan struct{}
 	stats    map[Key]*Stats
-	logs     map[Key]*dedupHandler
+	logs     map[Key]*outageLog
 
 	cancel   context.CancelFunc
 	running  map[Key]chan struct{} // closed when the discoverer's Run returns
@@ -37,19 +37,19 @@ type Runner struct {
 	metrics  []promdiscovery.DiscovererMetrics
 }
 
-// Stats counts a discoverer's updates and failures.
+// Stats counts a discoverer's refreshes (the updates it sent) and failures.
 type Stats struct {
-	Updates uint64
-	Errors  uint64
+	Refreshes uint64
+	Errors    uint64
 }
 
-// NewRunner prepares a runner for the given configurations; Start runs them. Prometheus' SD metrics are
+// NewManager prepares a manager for the given configurations; Start runs them. Prometheus' SD metrics are
 // registered on registry, which may be nil.
-func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Registry) *Runner {
+func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Registry) *Manager {
 	if registry == nil {
 		registry = prometheus.NewRegistry()
 	}
-	r := &Runner{
+	r := &Manager{
 		configs:  configs,
 		logger:   logger,
 		registry: registry,
@@ -58,7 +58,7 @@ func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Regist
 		settling: make(map[Key]*time.Timer, len(configs)),
 		ready:    make(chan struct{}),
 		stats:    make(map[Key]*Stats, len(configs)),
-		logs:     make(map[Key]*dedupHandler, len(configs)),
+		logs:     make(map[Key]*outageLog, len(configs)),
 	}
 	for k := range configs {
 		r.waiting[k] = true
@@ -72,7 +72,7 @@ func NewRunner(configs Configs, logger *slog.Logger, registry *prometheus.Regist
 
 // Start runs every discoverer until Stop. A discoverer that cannot be created is logged and left out; the
 // others run.
-func (r *Runner) Start() {
+func (r *Manager) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 
@@ -89,11 +89,11 @@ func (r *Runner) Start() {
 			r.register(metrics)
 			mechanisms[cfg.Name()] = metrics
 		}
-		handler := newDedupHandler(r.logger.Handler(), func() { r.countError(key) })
+		outage := newOutageLog(r.logger.Handler(), cfg, func() { r.countError(key) })
 		r.mu.Lock()
-		r.logs[key] = handler
+		r.logs[key] = outage
 		r.mu.Unlock()
-		logger := slog.New(handler).With("discoverer", key.String())
+		logger := slog.New(outage).With("discoverer", key.String())
 		d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
 			Logger:  logger,
 			Metrics: metrics,
@@ -103,6 +103,9 @@ func (r *Runner) Start() {
 			logger.Error("cannot start discoverer", "err", err)
 			r.update(key, nil)
 			continue
+		}
+		if w, ok := d.(failureWatcher); ok {
+			outage.watch(w)
 		}
 		updates := make(chan []*targetgroup.Group)
 		done := make(chan struct{})
@@ -119,7 +122,7 @@ func (r *Runner) Start() {
 	}
 }
 
-func (r *Runner) register(m promdiscovery.DiscovererMetrics) {
+func (r *Manager) register(m promdiscovery.DiscovererMetrics) {
 	if err := m.Register(); err != nil {
 		r.logger.Warn("cannot register discovery metrics", "err", err)
 		return
@@ -128,7 +131,7 @@ func (r *Runner) register(m promdiscovery.DiscovererMetrics) {
 }
 
 // receive applies the updates of one discoverer until it stops or closes its channel (static does).
-func (r *Runner) receive(ctx context.Context, key Key, updates <-chan []*targetgroup.Group) {
+func (r *Manager) receive(ctx context.Context, key Key, updates <-chan []*targetgroup.Group) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,7 +145,7 @@ func (r *Runner) receive(ctx context.Context, key Key, updates <-chan []*targetg
 	}
 }
 
-func (r *Runner) update(key Key, groups []*targetgroup.Group) {
+func (r *Manager) update(key Key, groups []*targetgroup.Group) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	bySource := r.groups[key]
@@ -162,8 +165,8 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 		}
 	}
 	if groups != nil {
-		r.stats[key].Updates++
-		if h := r.logs[key]; h != nil && h.reset(groups...) {
+		r.stats[key].Refreshes++
+		if h := r.logs[key]; h != nil && h.delivered(groups) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
 	}
@@ -192,7 +195,7 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 const settle = 100 * time.Millisecond
 
 // settled marks a discoverer's first answer complete; r.mu is held.
-func (r *Runner) settled(key Key) {
+func (r *Manager) settled(key Key) {
 	if !r.waiting[key] {
 		return
 	}
@@ -202,7 +205,7 @@ func (r *Runner) settled(key Key) {
 	}
 }
 
-func (r *Runner) countError(key Key) {
+func (r *Manager) countError(key Key) {
 	r.mu.Lock()
 	r.stats[key].Errors++
 	r.mu.Unlock()
@@ -210,11 +213,11 @@ func (r *Runner) countError(key Key) {
 
 // Ready is closed once every discoverer has answered (its first updates have come and paused) or failed
 // to start.
-func (r *Runner) Ready() <-chan struct{} { return r.ready }
+func (r *Manager) Ready() <-chan struct{} { return r.ready }
 
 // Waiting lists the discoverers that have not answered yet (see Ready), in order, so that a caller that
 // stops waiting for them can say which.
-func (r *Runner) Waiting() []Key {
+func (r *Manager) Waiting() []Key {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var keys []Key
@@ -227,7 +230,7 @@ func (r *Runner) Waiting() []Key {
 }
 
 // Version changes whenever any discoverer's targets change.
-func (r *Runner) Version() uint64 {
+func (r *Manager) Version() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.version
@@ -235,7 +238,7 @@ func (r *Runner) Version() uint64 {
 
 // Groups returns the current target groups of one discoverer, ordered by source. The groups are shared:
 // callers must not change them.
-func (r *Runner) Groups(key Key) []*targetgroup.Group {
+func (r *Manager) Groups(key Key) []*targetgroup.Group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	bySource := r.groups[key]
@@ -248,7 +251,7 @@ func (r *Runner) Groups(key Key) []*targetgroup.Group {
 }
 
 // Stats returns a copy of one discoverer's counters.
-func (r *Runner) Stats(key Key) Stats {
+func (r *Manager) Stats(key Key) Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s := r.stats[key]; s != nil {
@@ -263,9 +266,9 @@ const stopWait = time.Second
 // Stop ends every discoverer. It waits for them up to stopWait, then logs those that have not returned and
 // leaves them: one blocked where its context cannot reach (Prometheus' file SD opening a named pipe, say)
 // must not hold the shutdown. Calling it again does nothing.
-func (r *Runner) Stop() { r.stopOnce.Do(r.stop) }
+func (r *Manager) Stop() { r.stopOnce.Do(r.stop) }
 
-func (r *Runner) stop() {
+func (r *Manager) stop() {
 	if r.cancel != nil {
 		r.cancel()
 	}
@@ -307,7 +310,7 @@ func (r *Runner) stop() {
 	r.metrics = nil
 }
 
-func (r *Runner) keys() []Key {
+func (r *Manager) keys() []Key {
 	keys := make([]Key, 0, len(r.configs))
 	for k := range r.configs {
 		keys = append(keys, k)
@@ -319,30 +322,4 @@ func (r *Runner) keys() []Key {
 		return keys[i].ID < keys[j].ID
 	})
 	return keys
-}
-
-// relay runs a Prometheus discoverer and passes each of its updates to up, through pass, which may change
-// them or return nil to hold them back; it returns when the discoverer does. Providers use it to watch what
-// their discoverer sends (an update ends a failure state, say) without reimplementing its loop.
-func relay(ctx context.Context, sd promdiscovery.Discoverer, up chan<- []*targetgroup.Group, pass func([]*targetgroup.Group) []*targetgroup.Group) {
-	updates := make(chan []*targetgroup.Group)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sd.Run(ctx, updates)
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case groups := <-updates:
-			if groups = pass(groups); groups == nil {
-				continue
-			}
-			select {
-			case up <- groups:
-			case <-ctx.Done():
-			}
-		}
-	}
 }
