@@ -104,8 +104,13 @@ func run(logs *stderrLog, configFile string, once bool, pollInterval time.Durati
 	if level != telegraf.None {
 		logs.setLevel(level)
 	}
-	if p, ok := input.(*plugin.DiscoveringPrometheus); ok && self != nil {
-		self.watch(p)
+	if p, ok := input.(*plugin.DiscoveringPrometheus); ok {
+		if self != nil {
+			self.watch(p)
+		}
+		if once || *targetsFlag {
+			p.StatusAddress = "" // a one-shot run serves no status page, nor takes its port from a running one
+		}
 	}
 	if *targetsFlag {
 		return showTargets(input, os.Stdout, *jsonFlag, logs)
