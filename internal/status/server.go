@@ -111,8 +111,9 @@ func (s *Server) Close() error {
 // Handler serves the pages and the API of src, behind basic auth when cfg.Username is set.
 func Handler(cfg Config, src Source) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "targets", http.StatusFound)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Location", "targets") // relative, for a server behind a proxy's path prefix
+		w.WriteHeader(http.StatusFound)
 	})
 	mux.HandleFunc("GET /targets", func(w http.ResponseWriter, r *http.Request) { serveTargets(w, r, src) })
 	mux.HandleFunc("GET /service-discovery", func(w http.ResponseWriter, r *http.Request) { serveServiceDiscovery(w, r, src) })
