@@ -168,13 +168,13 @@ func render(w http.ResponseWriter, name string, p page) {
 
 // roundDuration shows a duration to three significant digits or so: 1.23s, 45.6ms, 3m4s.
 func roundDuration(d time.Duration) string {
-	switch {
-	case d >= time.Minute:
+	if d >= time.Minute {
 		return d.Round(time.Second).String()
-	case d >= time.Second:
-		return d.Round(10 * time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond).String()
+	}
+	for _, unit := range []time.Duration{time.Second, 100 * time.Millisecond, 10 * time.Millisecond, time.Millisecond} {
+		if d >= unit {
+			return d.Round(unit / 100).String()
+		}
 	}
 	return d.Round(time.Microsecond).String()
 }

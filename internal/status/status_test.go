@@ -162,9 +162,9 @@ func TestTargetsPage(t *testing.T) {
 	for _, want := range []string{
 		`<span class="health health-down">down</span>`,
 		`<td class="error">connection refused</td>`,
-		`<td>3s ago</td>`,
-		`<td>12.3ms</td>`,
-		`<td>never</td>`,
+		`<td class="nowrap">3s ago</td>`,
+		`<td class="nowrap">12.3ms</td>`,
+		`<td class="nowrap">never</td>`,
 		`<details><summary>discovered labels</summary><span class="label">__address__="10.0.0.1:80"</span>`,
 		`&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`,
 		`<h2>web <small>(1/2 up) · db <code>d</code>, rp <code>r</code> · discoverer <code>static-discovery &#34;s&#34;</code></small></h2>`,
@@ -278,5 +278,19 @@ func TestLoopback(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.loopback, loopback)
 		})
+	}
+}
+
+func TestRoundDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		3*time.Minute + 4*time.Second + 300*time.Millisecond: "3m4s",
+		1234567 * time.Microsecond:                           "1.23s",
+		989671 * time.Microsecond:                            "990ms",
+		45678 * time.Microsecond:                             "45.7ms",
+		1164 * time.Microsecond:                              "1.16ms",
+		334567 * time.Nanosecond:                             "335µs",
+		0:                                                    "0s",
+	} {
+		require.Equal(t, want, roundDuration(d), "%d", d)
 	}
 }
