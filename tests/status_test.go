@@ -288,3 +288,27 @@ func TestStatusInTelegraf(t *testing.T) {
 
 // upLine is an up metric of the kapacitor format as line protocol: its instance and its value.
 var upLine = regexp.MustCompile(`^up,(?:.*,)?instance=([^, ]+)(?:,\S*)? value=([01])`)
+
+// statusEnv is where the runner's embedded default takes its status address from.
+const statusEnv = "DISCOVERING_PROMETHEUS_STATUS"
+
+// The runner's embedded default serves its status page on loopback and says where on stderr.
+func TestStatusRunnerDefault(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	cmd := exec.Command(RunnerBinary(t), "-poll_interval", "500ms")
+	cmd.Env = append(os.Environ(), statusEnv+"="+addr)
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	Eventually(t, 20*time.Second, "the status page URL on stderr", func() bool {
+		return strings.Contains(stderr.String(), "I! [inputs.discovering_prometheus] status page at http://"+addr+"/targets\n")
+	})
+	waitScraped(t, "http://"+addr)
+	res, err := targetsAPI("http://" + addr).Targets(context.Background())
+	require.NoError(t, err)
+	require.Len(t, res.Active, 1)
+	require.Equal(t, v1.HealthGood, res.Active[0].Health, "the runner scrapes its own metrics")
+}

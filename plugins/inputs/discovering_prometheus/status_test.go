@@ -287,3 +287,46 @@ func TestStatusAddressInUse(t *testing.T) {
 	require.ErrorContains(t, err, "status_address: listen tcp "+l.Addr().String()+": bind: address already in use")
 	require.Empty(t, p.StatusURL())
 }
+
+// BenchmarkStatus10kTargets reads the status server of a plugin with 10,000 targets, each scraped once
+// (refused: each has an error to show), over loopback HTTP: the /targets page within a second and
+// /api/v1/targets within 200 ms are the issue's targets.
+func BenchmarkStatus10kTargets(b *testing.B) {
+	targets := make([]string, 10000)
+	for i := range targets {
+		targets[i] = fmt.Sprintf("127.1.%d.%d:1", i/250, i%250+1)
+	}
+	p, err := loadTelegraf(b, statusConf(`status_address = "127.0.0.1:0"`, targets...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Init(); err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(&testutil.Accumulator{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Stop)
+	if err := p.Gather(&testutil.Accumulator{}); err != nil {
+		b.Fatal(err)
+	}
+	base := strings.TrimSuffix(p.StatusURL(), "/targets")
+	for _, path := range []string{"/targets", "/api/v1/targets", "/service-discovery"} {
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
+			size := 0
+			for b.Loop() {
+				resp, err := http.Get(base + path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatal(resp.Status)
+				}
+				size = int(n)
+			}
+			b.ReportMetric(float64(size)/1e6, "MB/page")
+		})
+	}
+}
