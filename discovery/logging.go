@@ -25,6 +25,7 @@ type dedupHandler struct {
 type dedupState struct {
 	mu      sync.Mutex
 	failing map[string]string // the last failure logged, by the path it names ("" when none)
+	last    string            // the last failure logged, until the discoverer recovers
 }
 
 func newDedupHandler(next slog.Handler, onError func()) *dedupHandler {
@@ -56,6 +57,7 @@ func (h *dedupHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.state.mu.Lock()
 	repeated := h.state.failing[path] == b.String()
 	h.state.failing[path] = b.String()
+	h.state.last = b.String()
 	h.state.mu.Unlock()
 	if repeated {
 		r.Level = slog.LevelDebug
@@ -83,7 +85,17 @@ func (h *dedupHandler) reset(groups ...*targetgroup.Group) (recovered bool) {
 			delete(h.state.failing, path)
 		}
 	}
+	if len(h.state.failing) == 0 {
+		h.state.last = ""
+	}
 	return len(h.state.failing) == 0
+}
+
+// failure is the last warning or error logged while the discoverer is failing, "" once it has recovered.
+func (h *dedupHandler) failure() string {
+	h.state.mu.Lock()
+	defer h.state.mu.Unlock()
+	return h.state.last
 }
 
 func (h *dedupHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

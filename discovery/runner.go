@@ -41,6 +41,10 @@ type Runner struct {
 type Stats struct {
 	Updates uint64
 	Errors  uint64
+	// LastUpdate is when the last update came; zero before the first.
+	LastUpdate time.Time
+	// Failure is the last warning or error the discoverer logged, until it recovers.
+	Failure string
 }
 
 // NewRunner prepares a runner for the given configurations; Start runs them. Prometheus' SD metrics are
@@ -163,6 +167,7 @@ func (r *Runner) update(key Key, groups []*targetgroup.Group) {
 	}
 	if groups != nil {
 		r.stats[key].Updates++
+		r.stats[key].LastUpdate = time.Now()
 		if h := r.logs[key]; h != nil && h.reset(groups...) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
@@ -247,14 +252,18 @@ func (r *Runner) Groups(key Key) []*targetgroup.Group {
 	return groups
 }
 
-// Stats returns a copy of one discoverer's counters.
+// Stats returns a copy of one discoverer's counters and state.
 func (r *Runner) Stats(key Key) Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s := r.stats[key]; s != nil {
-		return *s
+	var s Stats
+	if st := r.stats[key]; st != nil {
+		s = *st
 	}
-	return Stats{}
+	if h := r.logs[key]; h != nil {
+		s.Failure = h.failure()
+	}
+	return s
 }
 
 // stopWait is how long Stop waits for the discoverers to return.

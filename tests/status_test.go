@@ -185,7 +185,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	require.Contains(t, dom, "No scraper is named “other”.")
 
 	dom = chromium(t, "--dump-dom", base+"/service-discovery")
-	require.Contains(t, dom, `<tr class="discoverer"><td><code>static-discovery "s"</code></td><td>answered</td><td>4</td>`)
+	require.Regexp(t, `<tr class="discoverer"><td><code>static-discovery "s"</code></td><td>answered</td><td>4</td><td class="nowrap">[0-9.]+m?s ago</td><td>1</td><td>0</td><td class="error"></td></tr>`, dom)
 	require.Contains(t, dom, `<strong>Dropped</strong> by rule 0:`)
 	require.NotContains(t, dom, "hunter2")
 

@@ -121,8 +121,13 @@ type sdTarget struct {
 }
 
 type sdView struct {
-	Discoverers []Discoverer
+	Discoverers []discovererView
 	Pools       []sdPool
+}
+
+type discovererView struct {
+	Discoverer
+	Age string
 }
 
 // serveServiceDiscovery renders /service-discovery: each discoverer's state, then each scraper's discovered
@@ -146,7 +151,15 @@ func serveServiceDiscovery(w http.ResponseWriter, r *http.Request, src Source) {
 		rule, _ := json.Marshal(t.Rule)
 		byPool[t.ScrapePool] = append(byPool[t.ScrapePool], sdTarget{Discovered: sortedLabels(t.DiscoveredLabels), RuleIndex: t.RuleIndex, Rule: string(rule)})
 	}
-	view := sdView{Discoverers: src.Discoverers()}
+	var view sdView
+	now := time.Now()
+	for _, d := range src.Discoverers() {
+		v := discovererView{Discoverer: d, Age: "never"}
+		if !d.LastRefresh.IsZero() {
+			v.Age = roundDuration(now.Sub(d.LastRefresh)) + " ago"
+		}
+		view.Discoverers = append(view.Discoverers, v)
+	}
 	for _, s := range src.Scrapers() {
 		if f.Pool == "" || s.Name == f.Pool {
 			view.Pools = append(view.Pools, sdPool{Scraper: s, Targets: byPool[s.Name], Active: active[s.Name]})

@@ -40,6 +40,10 @@ type Discoverer struct {
 	Answered bool
 	// Refreshes counts its updates, Errors its failures.
 	Refreshes, Errors uint64
+	// LastRefresh is when its last update came; zero before the first.
+	LastRefresh time.Time
+	// LastError is the last error it logged, until it recovers.
+	LastError string
 	// Targets counts the targets of its current groups.
 	Targets int
 }

@@ -60,8 +60,8 @@ func testState() *state {
 			{Name: "idle", DB: "d", RP: "r", Discoverers: []string{`consul "c"`}},
 		},
 		discoverers: []Discoverer{
-			{Name: `consul "c"`, Answered: false, Refreshes: 0, Errors: 3},
-			{Name: `static-discovery "s"`, Answered: true, Refreshes: 1, Targets: 3},
+			{Name: `consul "c"`, Answered: false, Refreshes: 0, Errors: 3, LastError: `Error refreshing service: Unexpected response code: 500 (No cluster leader)`},
+			{Name: `static-discovery "s"`, Answered: true, Refreshes: 1, Targets: 3, LastRefresh: time.Now().Add(-90 * time.Second)},
 		},
 	}
 }
@@ -193,8 +193,9 @@ func TestServiceDiscoveryPage(t *testing.T) {
 	resp, body := serve(t, Handler(Config{}, testState()), "/service-discovery")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	for _, want := range []string{
-		`<tr class="discoverer"><td><code>consul &#34;c&#34;</code></td><td>waiting for its first answer</td><td>0</td><td>0</td><td>3</td></tr>`,
-		`<tr class="discoverer"><td><code>static-discovery &#34;s&#34;</code></td><td>answered</td><td>3</td><td>1</td><td>0</td></tr>`,
+		`<tr class="discoverer"><td><code>consul &#34;c&#34;</code></td><td>waiting for its first answer</td><td>0</td><td class="nowrap">never</td><td>0</td><td>3</td>` +
+			`<td class="error">Error refreshing service: Unexpected response code: 500 (No cluster leader)</td></tr>`,
+		`<tr class="discoverer"><td><code>static-discovery &#34;s&#34;</code></td><td>answered</td><td>3</td><td class="nowrap">1m30s ago</td><td>1</td><td>0</td><td class="error"></td></tr>`,
 		`<h2>web <small>(2 active / 3 discovered)`,
 		`<strong>Dropped</strong> by rule 0: <code>{&#34;source_labels&#34;:[&#34;__address__&#34;],&#34;separator&#34;:&#34;&#34;,&#34;regex&#34;:&#34;10.0.0.9:80&#34;,&#34;replacement&#34;:&#34;&#34;,&#34;action&#34;:&#34;drop&#34;}</code>`,
 		`<h2>idle <small>(0 active / 0 discovered)`,

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/status"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -127,7 +128,11 @@ func (s statusSource) Discoverers() []status.Discoverer {
 	out := make([]status.Discoverer, 0, len(keys))
 	for _, key := range keys {
 		st := r.Stats(key)
-		d := status.Discoverer{Name: key.String(), Answered: !slices.Contains(waiting, key), Refreshes: st.Updates, Errors: st.Errors}
+		d := status.Discoverer{
+			Name: key.String(), Answered: !slices.Contains(waiting, key),
+			Refreshes: st.Updates, Errors: st.Errors, LastRefresh: st.LastUpdate,
+			LastError: safetext.Line(st.Failure, MaxLogLine), // as the log shows it
+		}
 		for _, g := range r.Groups(key) {
 			d.Targets += len(g.Targets)
 		}

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -329,4 +330,25 @@ func BenchmarkStatus10kTargets(b *testing.B) {
 			b.ReportMetric(float64(size)/1e6, "MB/page")
 		})
 	}
+}
+
+// /service-discovery shows a failing discoverer's error and when it last refreshed.
+func TestStatusShowsDiscovererFailure(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "good.json"), []byte(`[{"targets":["127.0.0.1:1"]}]`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`not json`), 0o644))
+	conf := strings.Replace(statusConf(`status_address = "127.0.0.1:0"`, "127.0.0.1:1"), `discoverer-service = "static-discovery"`, `discoverer-service = "file-discovery"`, 1) +
+		fmt.Sprintf(`
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "s"
+    files = [%q]
+`, filepath.Join(dir, "*.json"))
+	_, base := startStatus(t, conf)
+	client := &http.Client{Timeout: 10 * time.Second}
+	var body string
+	require.Eventually(t, func() bool {
+		_, body = get(t, client, base+"/service-discovery", "", "")
+		return strings.Contains(body, `<td><code>file-discovery &#34;s&#34;</code></td><td>answered</td><td>1</td>`)
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Regexp(t, `<td class="nowrap">[0-9.]+[mµ]?s ago</td><td>1</td><td>1</td><td class="error">Error reading file path=`+regexp.QuoteMeta(filepath.Join(dir, "bad.json"))+` err=`, body)
 }
