@@ -47,6 +47,9 @@ func (p *DiscoveringPrometheus) initStatus() error {
 		return errors.New("status_basic_username, status_basic_password: set both or neither")
 	}
 	withTLS := p.TLSCert != "" && p.TLSKey != ""
+	if !withTLS && (p.TLSCert != "" || p.TLSKey != "" || len(p.TLSAllowedCACerts) > 0) {
+		return errors.New("tls_cert, tls_key: the status server needs both for HTTPS")
+	}
 	if !loopback && !withTLS && !withAuth && !p.StatusAllowPlain {
 		return fmt.Errorf("status_address: %q is reachable from other hosts: serve it with TLS (tls_cert and tls_key) "+
 			"or basic auth (status_basic_username and status_basic_password), or set status_allow_plain = true "+

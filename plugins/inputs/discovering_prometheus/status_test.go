@@ -98,6 +98,10 @@ func TestStatusInit(t *testing.T) {
 		{"password without username", "status_address = \"127.0.0.1:9274\"\nstatus_basic_password = \"p\"",
 			"status_basic_username, status_basic_password: set both or neither"},
 		{"no port", `status_address = "127.0.0.1"`, `status_address: "127.0.0.1": address 127.0.0.1: missing port in address`},
+		{"key without certificate", fmt.Sprintf("status_address = \"127.0.0.1:9274\"\ntls_key = %q", key),
+			"tls_cert, tls_key: the status server needs both for HTTPS"},
+		{"client CAs without certificate", fmt.Sprintf("status_address = \"127.0.0.1:9274\"\ntls_allowed_cacerts = [%q]", cert),
+			"tls_cert, tls_key: the status server needs both for HTTPS"},
 		{"missing certificate", "status_address = \"0.0.0.0:9274\"\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"",
 			`could not load certificate "/nonexistent/cert.pem"`},
 	} {
