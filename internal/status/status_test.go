@@ -35,7 +35,7 @@ func active(pool, addr, health, lastError string) ActiveTarget {
 		LastError: lastError, Health: health, ScrapeInterval: "10s", ScrapeTimeout: "10s",
 	}
 	if health != "unknown" {
-		t.LastScrape, t.LastScrapeDuration = time.Now().Add(-3*time.Second), 0.0123
+		t.LastScrape, t.LastScrapeDuration = time.Now().Add(-90*time.Second), 0.0123
 	}
 	return t
 }
@@ -162,7 +162,7 @@ func TestTargetsPage(t *testing.T) {
 	for _, want := range []string{
 		`<span class="health health-down">down</span>`,
 		`<td class="error">connection refused</td>`,
-		`<td class="nowrap">3s ago</td>`,
+		`<td class="nowrap">1m30s ago</td>`,
 		`<td class="nowrap">12.3ms</td>`,
 		`<td class="nowrap">never</td>`,
 		`<details><summary>discovered labels</summary><span class="label">__address__="10.0.0.1:80"</span>`,
