@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/tls"
@@ -26,7 +27,7 @@ type StatusOptions struct {
 	StatusBasicPassword config.Secret `toml:"status_basic_password"`
 	tls.ServerConfig
 
-	status *status.Server
+	status atomic.Pointer[status.Server] // Stop may run on two goroutines at once (the runner's signal watch)
 }
 
 // initStatus checks the status options. Secure by default: an address other hosts can reach needs TLS or
@@ -79,27 +80,28 @@ func (p *DiscoveringPrometheus) startStatus() error {
 	if err := p.registry.Register(ScraperMetrics(p.Running)); err != nil {
 		return err
 	}
-	if p.status, err = status.Listen(cfg, statusSource{p}); err != nil {
+	server, err := status.Listen(cfg, statusSource{p})
+	if err != nil {
 		return fmt.Errorf("status_address: %w", err)
 	}
-	p.Log.Infof("status page at %s", p.status.URL())
+	p.status.Store(server)
+	p.Log.Infof("status page at %s", server.URL())
 	return nil
 }
 
 func (p *DiscoveringPrometheus) stopStatus() {
-	if p.status != nil {
-		_ = p.status.Close()
-		p.status = nil
+	if server := p.status.Swap(nil); server != nil {
+		_ = server.Close()
 	}
 }
 
 // StatusURL is the address of the /targets page once Start has served it, with the port actually listened
 // on; empty otherwise.
 func (p *DiscoveringPrometheus) StatusURL() string {
-	if p.status == nil {
-		return ""
+	if server := p.status.Load(); server != nil {
+		return server.URL()
 	}
-	return p.status.URL()
+	return ""
 }
 
 // statusSource is the plugin's live state as the status server reads it. Every method takes the locks of

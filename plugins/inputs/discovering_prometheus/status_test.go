@@ -356,3 +356,16 @@ func TestStatusShowsDiscovererFailure(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond)
 	require.Regexp(t, `<td class="nowrap">[0-9.]+[mµ]?s ago</td><td>1</td><td>1</td><td class="error">Error reading file path=`+regexp.QuoteMeta(filepath.Join(dir, "bad.json"))+` err=`, body)
 }
+
+// Stop may run on two goroutines at once, as the runner's signal watch and its main line do: the server
+// closes once.
+func TestStatusConcurrentStop(t *testing.T) {
+	p, base := startStatus(t, statusConf(`status_address = "127.0.0.1:0"`, "127.0.0.1:1"))
+	done := make(chan struct{})
+	go func() { p.Stop(); close(done) }()
+	p.Stop()
+	<-done
+	require.Empty(t, p.StatusURL())
+	_, err := http.Get(base + "/-/healthy")
+	require.Error(t, err)
+}
