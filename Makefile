@@ -5,7 +5,8 @@
 
 GO ?= go
 
-# binary-or-path:package pairs of the real servers the tests start.
+# binary-or-path:package pairs of the real servers the tests start (and the browser that loads the status
+# page; its screenshot goes to $DP_ARTIFACTS when that is set).
 SERVERS := \
 	prometheus-node-exporter:prometheus-node-exporter \
 	prometheus:prometheus \
@@ -13,7 +14,8 @@ SERVERS := \
 	/usr/share/java/zookeeper.jar:zookeeper \
 	java:default-jre-headless \
 	ip:iproute2 \
-	influxd:influxdb
+	influxd:influxdb \
+	chromium:chromium
 
 # Every fuzz target runs this long in make test; FUZZTIME=10m make fuzz runs them longer. Go counts the
 # replay of the seeds against it and fails a target whose replay outlasts it: FuzzGather's seeds (real

@@ -160,10 +160,14 @@ func TestFileRecoversWhenTheFailingFileReads(t *testing.T) {
 	}
 	require.Equal(t, 0, logs("discoverer recovered"), buf.String())
 	require.Equal(t, 1, logs("Error reading file"), buf.String())
+	require.Contains(t, r.Stats(key).Failure, "Error reading file")
+	require.Contains(t, r.Stats(key).Failure, "bad.json")
 
 	replaceFile(t, bad, `[{"targets":["b:1"]}]`)
 	require.Eventually(t, func() bool { return len(r.Groups(key)) == 2 }, 10*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool { return logs("discoverer recovered") == 1 }, 10*time.Second, 20*time.Millisecond, buf.String())
+	require.Empty(t, r.Stats(key).Failure, "recovered")
+	require.WithinDuration(t, time.Now(), r.Stats(key).LastUpdate, 10*time.Second)
 }
 
 // replaceFile replaces a file's content at once, as a rename does: a write in place is seen half done.

@@ -41,6 +41,10 @@ type Manager struct {
 type Stats struct {
 	Refreshes uint64
 	Errors    uint64
+	// LastUpdate is when the last update came; zero before the first.
+	LastUpdate time.Time
+	// Failure is the last warning or error the discoverer logged, until it recovers.
+	Failure string
 }
 
 // NewManager prepares a manager for the given configurations; Start runs them. Prometheus' SD metrics are
@@ -166,6 +170,7 @@ func (r *Manager) update(key Key, groups []*targetgroup.Group) {
 	}
 	if groups != nil {
 		r.stats[key].Refreshes++
+		r.stats[key].LastUpdate = time.Now()
 		if h := r.logs[key]; h != nil && h.delivered(groups) {
 			r.logger.Info("discoverer recovered", "discoverer", key.String())
 		}
@@ -250,14 +255,18 @@ func (r *Manager) Groups(key Key) []*targetgroup.Group {
 	return groups
 }
 
-// Stats returns a copy of one discoverer's counters.
+// Stats returns a copy of one discoverer's counters and state.
 func (r *Manager) Stats(key Key) Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s := r.stats[key]; s != nil {
-		return *s
+	var s Stats
+	if st := r.stats[key]; st != nil {
+		s = *st
 	}
-	return Stats{}
+	if h := r.logs[key]; h != nil {
+		s.Failure = h.failure()
+	}
+	return s
 }
 
 // stopWait is how long Stop waits for the discoverers to return.

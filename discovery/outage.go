@@ -28,6 +28,7 @@ type outageState struct {
 	mu      sync.Mutex
 	failing map[string]string // the open failures: the text logged, by the scope failing ("" the whole discoverer)
 	down    bool              // an outage of a matcher's once is open
+	last    string            // the last failure's text, until the discoverer recovers
 	watcher failureWatcher
 }
 
@@ -142,14 +143,14 @@ func (h *outageLog) Handle(ctx context.Context, r slog.Record) error {
 // failed opens (or continues) a failure and counts it; it tells whether it repeats the open one.
 func (s *outageState) failed(e event, r slog.Record) (repeated bool) {
 	s.mu.Lock()
+	s.last = recordText(r)
 	if e.once {
 		repeated = s.down
 		s.down = true
 	} else {
-		text := recordText(r)
 		last, open := s.failing[e.scope]
-		repeated = open && last == text
-		s.failing[e.scope] = text
+		repeated = open && last == s.last
+		s.failing[e.scope] = s.last
 	}
 	s.mu.Unlock()
 	if !repeated || !e.once {
@@ -165,7 +166,15 @@ func (s *outageState) recovered() bool {
 	failing := s.down || len(s.failing) > 0
 	clear(s.failing)
 	s.down = false
+	s.last = ""
 	return failing
+}
+
+// failure is the last failure logged while the discoverer is failing, "" once it has recovered.
+func (h *outageLog) failure() string {
+	h.state.mu.Lock()
+	defer h.state.mu.Unlock()
+	return h.state.last
 }
 
 func (s *outageState) watching() failureWatcher {
@@ -203,6 +212,9 @@ func (h *outageLog) delivered(groups []*targetgroup.Group) (recovered bool) {
 		}) {
 			delete(s.failing, scope)
 		}
+	}
+	if len(s.failing) == 0 {
+		s.last = ""
 	}
 	return len(s.failing) == 0
 }

@@ -362,6 +362,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("DP_TEST_CHILD"); mode != "" {
 		runChild(mode)
 	}
+	// A runner on its embedded default serves its status page on a port of its own, not on 9274, which
+	// another runner (another test, another test run) may hold.
+	os.Setenv(statusEnv, "127.0.0.1:0")
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -118,8 +118,13 @@ func run(logs *stderrLog, configFile string, mode runMode) error {
 	if level != telegraf.None {
 		logs.setLevel(level)
 	}
-	if p, ok := input.(*plugin.DiscoveringPrometheus); ok && self != nil {
-		self.watch(p)
+	if p, ok := input.(*plugin.DiscoveringPrometheus); ok {
+		if self != nil {
+			self.watch(p)
+		}
+		if mode.once || mode.targets {
+			p.StatusAddress = "" // a one-shot run serves no status page, nor takes its port from a running one
+		}
 	}
 	if mode.targets {
 		return showTargets(input, os.Stdout, mode.asJSON, logs)

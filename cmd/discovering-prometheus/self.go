@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // selfEnv carries the self-metrics address into the embedded default configuration.
@@ -38,6 +39,7 @@ func serveSelfMetrics(logs *stderrLog) (*selfMetrics, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s,
+		plugin.ScraperMetrics(s.running),
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
@@ -55,39 +57,20 @@ func (s *selfMetrics) watch(p *plugin.DiscoveringPrometheus) { s.plugin.Store(p)
 // Close stops serving.
 func (s *selfMetrics) Close() error { return s.server.Close() }
 
-var (
-	scrapesDesc  = selfDesc("scrapes_total", "Scrapes done.")
-	errorsDesc   = selfDesc("scrape_errors_total", "Scrapes that failed.")
-	samplesDesc  = selfDesc("samples_total", "Samples scraped.")
-	durationDesc = selfDesc("scrape_duration_seconds_total", "Time spent scraping.")
-	targetsDesc  = selfDesc("targets", "Targets discovered and not blacklisted.")
-	droppedDesc  = prometheus.NewDesc("discovering_prometheus_log_lines_dropped_total", "Log lines dropped because stderr was not read fast enough.", nil, nil)
-)
-
-func selfDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc("discovering_prometheus_"+name, help, []string{"scraper"}, nil)
-}
+var droppedDesc = prometheus.NewDesc("discovering_prometheus_log_lines_dropped_total", "Log lines dropped because stderr was not read fast enough.", nil, nil)
 
 // Describe implements prometheus.Collector.
-func (*selfMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc, droppedDesc} {
-		ch <- d
-	}
-}
+func (*selfMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- droppedDesc }
 
 // Collect implements prometheus.Collector.
 func (s *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.logs.Dropped()))
-	p := s.plugin.Load()
-	if p == nil {
-		return
+}
+
+// running is the scrapers of the plugin being watched.
+func (s *selfMetrics) running() []*scrape.Scraper {
+	if p := s.plugin.Load(); p != nil {
+		return p.RunningScrapers()
 	}
-	for _, sc := range p.RunningScrapers() {
-		name, st := sc.Config().Name, sc.Stats()
-		ch <- prometheus.MustNewConstMetric(scrapesDesc, prometheus.CounterValue, float64(st.Scrapes.Load()), name)
-		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(st.Errors.Load()), name)
-		ch <- prometheus.MustNewConstMetric(samplesDesc, prometheus.CounterValue, float64(st.Samples.Load()), name)
-		ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.CounterValue, float64(st.DurationNano.Load())/1e9, name)
-		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(st.Targets.Load()), name)
-	}
+	return nil
 }

@@ -49,6 +49,7 @@ type DiscoveringPrometheus struct {
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
 	Scrapers             []*scrape.Config          `toml:"scraper"`
 	discovery.Sections
+	StatusOptions
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
 
@@ -157,6 +158,7 @@ func (p *DiscoveringPrometheus) Init() error {
 	}
 	errs = append(errs, p.initScrapers(fromFile)...)
 	errs = append(errs, p.initPrometheus()...)
+	errs = append(errs, p.initStatus())
 	return errors.Join(errs...)
 }
 
@@ -303,6 +305,10 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.runner = discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.runner.Start()
+	if err := p.startStatus(); err != nil {
+		p.Stop()
+		return err
+	}
 	return nil
 }
 
@@ -424,6 +430,7 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 // returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
 // the discoverers a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
+	p.stopStatus()
 	if p.cancel != nil {
 		p.cancel()
 	}

@@ -2,52 +2,18 @@ package discovering_prometheus
 
 import (
 	"net/url"
-	"time"
 
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/relabel"
+
+	"github.com/discovering-prometheus/discovering-prometheus/internal/status"
 )
 
-// Targets is every scraper's targets as the runner's -targets shows them, shaped like the data of
-// Prometheus' /api/v1/targets. It holds no secret: the HTTP client configuration is not in it, and a
-// password in a scrape URL is masked.
-type Targets struct {
-	Active  []ActiveTarget  `json:"activeTargets"`
-	Dropped []DroppedTarget `json:"droppedTargets"`
-	// ScrapePools names every scraper, also those without a target (Prometheus' /api/v1/scrape_pools).
-	ScrapePools []string `json:"scrapePools"`
-}
-
-// ActiveTarget is a target that is scraped, with what its last scrape found.
-type ActiveTarget struct {
-	// DiscoveredLabels are the labels before relabeling, with the scraper's defaults.
-	DiscoveredLabels map[string]string `json:"discoveredLabels"`
-	// Labels are those every sample of the target carries.
-	Labels     map[string]string `json:"labels"`
-	ScrapePool string            `json:"scrapePool"`
-	ScrapeURL  string            `json:"scrapeUrl"`
-	DB         string            `json:"db"`
-	RP         string            `json:"rp"`
-	LastError  string            `json:"lastError"`
-	// LastScrape is zero before the first scrape.
-	LastScrape time.Time `json:"lastScrape"`
-	// LastScrapeDuration is in seconds.
-	LastScrapeDuration float64 `json:"lastScrapeDuration"`
-	// Health is "up", "down", or "unknown" before the first scrape.
-	Health         string `json:"health"`
-	ScrapeInterval string `json:"scrapeInterval"`
-	ScrapeTimeout  string `json:"scrapeTimeout"`
-}
-
-// DroppedTarget is a discovered target that relabeling dropped, with the rule that dropped it.
-type DroppedTarget struct {
-	DiscoveredLabels map[string]string `json:"discoveredLabels"`
-	ScrapePool       string            `json:"scrapePool"`
-	// RuleIndex is the index of the rule among the scraper's target relabeling rules (a prometheus_config
-	// job's relabel_configs, then any relabel-configs).
-	RuleIndex int             `json:"droppedByRuleIndex"`
-	Rule      *relabel.Config `json:"droppedBy,omitempty"`
-}
+// The types of Targets live with the status server, which serves them as /api/v1/targets.
+type (
+	Targets       = status.Targets
+	ActiveTarget  = status.ActiveTarget
+	DroppedTarget = status.DroppedTarget
+)
 
 // Targets returns the current targets of every scraper, in the order of the scrapers and, within one,
 // of the scrape URLs; nothing before Start.

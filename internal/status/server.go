@@ -1,0 +1,157 @@
+// Package status serves the live state of a running plugin over HTTP, as Prometheus serves its own: the
+// /targets and /service-discovery pages (server-rendered, no script, no asset fetched from anywhere),
+// /api/v1/targets in Prometheus' envelope, /metrics, /-/healthy and /-/ready.
+package status
+
+import (
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Source is the live state the server shows. Its methods are called on every request, concurrently with
+// the scrapes, and return snapshots: none of them may wait for a scrape to end.
+type Source interface {
+	Targets() Targets
+	Scrapers() []Scraper
+	Discoverers() []Discoverer
+	// Ready tells whether every discoverer has answered once.
+	Ready() bool
+}
+
+// Scraper is one scrape pool: where its metrics go and which discoverers feed it.
+type Scraper struct {
+	Name, DB, RP string
+	Discoverers  []string
+}
+
+// Discoverer is the state of one discoverer.
+type Discoverer struct {
+	Name string
+	// Answered tells whether its first answer has come (or it failed to start).
+	Answered bool
+	// Refreshes counts its updates, Errors its failures.
+	Refreshes, Errors uint64
+	// LastRefresh is when its last update came; zero before the first.
+	LastRefresh time.Time
+	// LastError is the last error it logged, until it recovers.
+	LastError string
+	// Targets counts the targets of its current groups.
+	Targets int
+}
+
+// Config says how the server listens and whom it serves.
+type Config struct {
+	// Address is host:port; port 0 picks a free one.
+	Address string
+	// TLS, when not nil, serves HTTPS.
+	TLS *tls.Config
+	// Username and Password, when Username is set, are the basic-auth credentials every request needs.
+	Username, Password string
+	// Metrics is what /metrics serves.
+	Metrics prometheus.Gatherer
+}
+
+// Loopback tells whether a host:port names only this machine: a loopback IP or "localhost". An empty
+// host listens on every interface, and is not.
+func Loopback(address string) (bool, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return false, err
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback(), nil
+}
+
+// Server is a listening status server.
+type Server struct {
+	server *http.Server
+	url    string
+}
+
+// Listen starts serving src on cfg.Address; an error names what failed (the address in use, say).
+func Listen(cfg Config, src Source) (*Server, error) {
+	l, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		l, scheme = tls.NewListener(l, cfg.TLS), "https"
+	}
+	s := &Server{
+		server: &http.Server{
+			Handler:           Handler(cfg, src),
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+		url: (&url.URL{Scheme: scheme, Host: l.Addr().String(), Path: "/targets"}).String(),
+	}
+	go func() { _ = s.server.Serve(l) }() // it returns when Close closes the listener
+	return s, nil
+}
+
+// URL is the address of the /targets page, with the port actually listened on.
+func (s *Server) URL() string { return s.url }
+
+// Close stops listening and ends the open connections.
+func (s *Server) Close() error {
+	if err := s.server.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Handler serves the pages and the API of src, behind basic auth when cfg.Username is set.
+func Handler(cfg Config, src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Location", "targets") // relative, for a server behind a proxy's path prefix
+		w.WriteHeader(http.StatusFound)
+	})
+	mux.HandleFunc("GET /targets", func(w http.ResponseWriter, r *http.Request) { serveTargets(w, r, src) })
+	mux.HandleFunc("GET /service-discovery", func(w http.ResponseWriter, r *http.Request) { serveServiceDiscovery(w, r, src) })
+	mux.HandleFunc("GET /api/v1/targets", func(w http.ResponseWriter, r *http.Request) { serveAPITargets(w, r, src) })
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = prometheus.NewRegistry()
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("discovering_prometheus is Healthy.\n"))
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !src.Ready() {
+			http.Error(w, "Service Unavailable: discovery has not answered yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("discovering_prometheus is Ready.\n"))
+	})
+	if cfg.Username == "" {
+		return mux
+	}
+	return basicAuth(cfg.Username, cfg.Password, mux)
+}
+
+// basicAuth lets through the requests with the credentials, compared in constant time.
+func basicAuth(username, password string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(username))&subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="discovering_prometheus", charset="UTF-8"`)
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,195 @@
+package discovering_prometheus
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/plugins/common/tls"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/status"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
+)
+
+// StatusOptions serve the plugin's live state (its targets, discoverers and own metrics) over HTTP, as
+// Prometheus serves its /targets page and API.
+type StatusOptions struct {
+	StatusAddress       string        `toml:"status_address"`
+	StatusAllowPlain    bool          `toml:"status_allow_plain"`
+	StatusBasicUsername string        `toml:"status_basic_username"`
+	StatusBasicPassword config.Secret `toml:"status_basic_password"`
+	tls.ServerConfig
+
+	status atomic.Pointer[status.Server] // Stop may run on two goroutines at once (the runner's signal watch)
+}
+
+// initStatus checks the status options. Secure by default: an address other hosts can reach needs TLS or
+// basic auth, unless status_allow_plain says otherwise.
+func (p *DiscoveringPrometheus) initStatus() error {
+	if p.StatusAddress == "" {
+		return nil
+	}
+	loopback, err := status.Loopback(p.StatusAddress)
+	if err != nil {
+		return fmt.Errorf("status_address: %q: %w", p.StatusAddress, err)
+	}
+	if _, err := p.TLSConfig(); err != nil {
+		return fmt.Errorf("status_address: tls_cert, tls_key: %w", err)
+	}
+	withAuth := p.StatusBasicUsername != "" || !p.StatusBasicPassword.Empty()
+	if withAuth && (p.StatusBasicUsername == "" || p.StatusBasicPassword.Empty()) {
+		return errors.New("status_basic_username, status_basic_password: set both or neither")
+	}
+	withTLS := p.TLSCert != "" && p.TLSKey != ""
+	if !withTLS && (p.TLSCert != "" || p.TLSKey != "" || len(p.TLSAllowedCACerts) > 0) {
+		return errors.New("tls_cert, tls_key: the status server needs both for HTTPS")
+	}
+	if !loopback && !withTLS && !withAuth && !p.StatusAllowPlain {
+		return fmt.Errorf("status_address: %q is reachable from other hosts: serve it with TLS (tls_cert and tls_key) "+
+			"or basic auth (status_basic_username and status_basic_password), or set status_allow_plain = true "+
+			"to serve the page in plain HTTP to anyone who can reach it", p.StatusAddress)
+	}
+	return nil
+}
+
+// startStatus serves the status pages, when status_address is set, and logs their URL.
+func (p *DiscoveringPrometheus) startStatus() error {
+	if p.StatusAddress == "" {
+		return nil
+	}
+	tlsConfig, err := p.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("status_address: %w", err)
+	}
+	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry}
+	if cfg.Username != "" {
+		password, err := p.StatusBasicPassword.Get()
+		if err != nil {
+			return fmt.Errorf("status_basic_password: %w", err)
+		}
+		cfg.Password = password.String()
+		password.Destroy()
+	}
+	if err := p.registry.Register(ScraperMetrics(p.RunningScrapers)); err != nil {
+		return err
+	}
+	server, err := status.Listen(cfg, statusSource{p})
+	if err != nil {
+		return fmt.Errorf("status_address: %w", err)
+	}
+	p.status.Store(server)
+	p.Log.Infof("status page at %s", server.URL())
+	return nil
+}
+
+func (p *DiscoveringPrometheus) stopStatus() {
+	if server := p.status.Swap(nil); server != nil {
+		_ = server.Close()
+	}
+}
+
+// StatusURL is the address of the /targets page once Start has served it, with the port actually listened
+// on; empty otherwise.
+func (p *DiscoveringPrometheus) StatusURL() string {
+	if server := p.status.Load(); server != nil {
+		return server.URL()
+	}
+	return ""
+}
+
+// statusSource is the plugin's live state as the status server reads it. Every method takes the locks of
+// the scrapers, targets and discovery runner for a copy only: a target's health is the snapshot its last
+// scrape left, and no lock is held across a scrape.
+type statusSource struct{ p *DiscoveringPrometheus }
+
+func (s statusSource) Targets() status.Targets { return s.p.Targets() }
+
+func (s statusSource) Scrapers() []status.Scraper {
+	var out []status.Scraper
+	for _, sc := range s.p.enabled {
+		cfg := sc.config
+		v := status.Scraper{Name: cfg.Name, DB: cfg.DB, RP: cfg.RP}
+		for _, key := range sc.sources {
+			v.Discoverers = append(v.Discoverers, key.String())
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (s statusSource) Discoverers() []status.Discoverer {
+	r := s.p.runner
+	waiting := r.Waiting()
+	keys := slices.SortedFunc(maps.Keys(s.p.configs), func(a, b discovery.Key) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.ID, b.ID))
+	})
+	out := make([]status.Discoverer, 0, len(keys))
+	for _, key := range keys {
+		st := r.Stats(key)
+		d := status.Discoverer{
+			Name: key.String(), Answered: !slices.Contains(waiting, key),
+			Refreshes: st.Refreshes, Errors: st.Errors, LastRefresh: st.LastUpdate,
+			LastError: safetext.Line(st.Failure, MaxLogLine), // as the log shows it
+		}
+		for _, g := range r.Groups(key) {
+			d.Targets += len(g.Targets)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (s statusSource) Ready() bool {
+	select {
+	case <-s.p.runner.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// ScraperMetrics is a prometheus.Collector of the counters of the scrapers running returns (scrapes, errors,
+// samples, time spent, targets): what /metrics of the status server shows, and the runner's own endpoint.
+func ScraperMetrics(running func() []*scrape.Scraper) prometheus.Collector {
+	return scraperCollector(running)
+}
+
+type scraperCollector func() []*scrape.Scraper
+
+var (
+	scrapesDesc  = scraperDesc("scrapes_total", "Scrapes done.")
+	errorsDesc   = scraperDesc("scrape_errors_total", "Scrapes that failed.")
+	samplesDesc  = scraperDesc("samples_total", "Samples scraped.")
+	durationDesc = scraperDesc("scrape_duration_seconds_total", "Time spent scraping.")
+	targetsDesc  = scraperDesc("targets", "Targets discovered and not blacklisted.")
+)
+
+func scraperDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("discovering_prometheus_"+name, help, []string{"scraper"}, nil)
+}
+
+// Describe implements prometheus.Collector.
+func (scraperCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (running scraperCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, sc := range running() {
+		name, st := sc.Config().Name, sc.Stats()
+		ch <- prometheus.MustNewConstMetric(scrapesDesc, prometheus.CounterValue, float64(st.Scrapes.Load()), name)
+		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(st.Errors.Load()), name)
+		ch <- prometheus.MustNewConstMetric(samplesDesc, prometheus.CounterValue, float64(st.Samples.Load()), name)
+		ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.CounterValue, float64(st.DurationNano.Load())/1e9, name)
+		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(st.Targets.Load()), name)
+	}
+}
