@@ -33,6 +33,9 @@ func New(names ...string) *Peers {
 // Len is the number of peers.
 func (p *Peers) Len() int { return len(p.names) }
 
+// Names are the peers' names, sorted; the caller must not change them.
+func (p *Peers) Names() []string { return p.names }
+
 // Name is the name of peer i.
 func (p *Peers) Name(i int) string { return p.names[i] }
 

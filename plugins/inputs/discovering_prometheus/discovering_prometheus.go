@@ -47,6 +47,7 @@ type DiscoveringPrometheus struct {
 	PrometheusRP         string                    `toml:"prometheus_rp"`
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
 	Scrapers             []*scrape.Config          `toml:"scraper"`
+	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
@@ -61,6 +62,7 @@ type DiscoveringPrometheus struct {
 	runner    *discovery.Runner
 	registry  *prometheus.Registry
 	stats     *statistics
+	cluster   *cluster // nil without a cluster table
 	infs      *infReport
 
 	mu       sync.Mutex // guards scrapers for readers outside Gather (the runner's self-metrics)
@@ -131,6 +133,7 @@ func (p *DiscoveringPrometheus) Init() error {
 	}
 	errs = append(errs, p.initScrapers()...)
 	errs = append(errs, p.initPrometheus()...)
+	errs = append(errs, p.initCluster()...)
 	return errors.Join(errs...)
 }
 
@@ -250,6 +253,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.runner = discovery.NewRunner(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
+	p.startCluster()
 	p.runner.Start()
 	return nil
 }
@@ -349,6 +353,7 @@ func (p *DiscoveringPrometheus) ready() bool {
 			}
 		}
 		p.infs.keep(live)
+		p.assignOwners()
 	}
 	return true
 }
@@ -369,6 +374,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.runner != nil {
 		p.runner.Stop()
 	}
+	p.stopCluster()
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
 	for _, s := range p.Running() {
 		s.CloseIdleConnections()
