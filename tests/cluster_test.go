@@ -283,7 +283,8 @@ func testClusterShares(t *testing.T, c clusterCase, r int) {
 	require.Equal(t, perRunner["c"], moved, "exactly c's targets changed hands")
 
 	// The change: duplicates are scrapes by a runner that owned the target neither before nor after; a gap
-	// is a target of c's whose new owner first scraped it more than an interval after c's last scrape.
+	// is a target of c's whose new owner first scraped it more than 1.5 intervals after c's last scrape:
+	// it had r-1 scrapers (none at r = 1) for an interval or more.
 	change := f.between(killed.Add(-clusterInterval), settled)
 	duplicates, gaps := 0, 0
 	var worst time.Duration
@@ -309,7 +310,7 @@ func testClusterShares(t *testing.T, c clusterCase, r int) {
 		require.WithinDuration(t, killed, at, c.bound+clusterInterval+clusterSlack, "target %d: taken over within one refresh and one scrape interval", n)
 	}
 	require.Len(t, first, moved, "every target of c's has a new owner that scraped it")
-	t.Logf("r=%d: %d targets moved; during the change %d duplicate scrapes, %d targets with a gap over 1.5 intervals (longest %s)",
+	t.Logf("r=%d: %d targets moved; during the change %d duplicate scrapes, %d targets with r-1 scrapers for over 1.5 intervals (longest %s)",
 		r, moved, duplicates, gaps, worst.Round(time.Millisecond))
 	require.Zero(t, duplicates, "no runner scrapes a target it owns neither before nor after")
 }
