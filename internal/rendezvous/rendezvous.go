@@ -53,28 +53,28 @@ func (p *Peers) Index(name string) int {
 func (p *Peers) Owners(dst []int, key uint64, r int) []int {
 	r = min(r, len(p.hashes))
 	var stack [8]uint64
-	weights := stack[:0]
+	weights := stack[:]
 	if r > len(stack) {
-		weights = make([]uint64, 0, r)
+		weights = make([]uint64, r)
 	}
-	start := len(dst)
+	start, n := len(dst), 0 // dst[start:start+n] are the owners so far, by weights[:n], highest first
 	for i, h := range p.hashes {
 		w := weight(key, h)
-		n := len(weights)
-		if n == r {
-			if w <= weights[n-1] { // ties go to the lower index, which came first
-				continue
-			}
-			n--
-			weights, dst = weights[:n], dst[:start+n]
+		if n == r && w <= weights[r-1] { // ties go to the lower index, which came first
+			continue
 		}
-		// Insert in order: r is small, so this beats a heap.
 		j := n
-		for j > 0 && weights[j-1] < w {
-			j--
+		if n < r {
+			dst = append(dst, 0)
+			n++
+		} else {
+			j-- // the last owner so far gives way
 		}
-		weights = slices.Insert(weights, j, w)
-		dst = slices.Insert(dst, start+j, i)
+		// Insertion, as r is small: shift the owners of lower weight down one place.
+		for ; j > 0 && weights[j-1] < w; j-- {
+			weights[j], dst[start+j] = weights[j-1], dst[start+j-1]
+		}
+		weights[j], dst[start+j] = w, i
 	}
 	return dst
 }
