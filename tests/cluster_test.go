@@ -381,3 +381,71 @@ func TestClusterZooKeeperRegister(t *testing.T) {
 		})
 	}
 }
+
+// Inside the custom Telegraf: two Telegraf processes share the fleet through file peers and write to a real
+// InfluxDB; every target's series lands once, from the Telegraf that scraped it, none twice. Their own
+// statistics (inputs.internal) count the peers and the targets each owns.
+func TestClusterTelegrafInfluxDB(t *testing.T) {
+	db := StartInfluxDB(t)
+	db.Query(t, "", `CREATE DATABASE "telegraf"`)
+	db.Query(t, "", `CREATE DATABASE "fleet"`)
+	f := startFleet(t)
+	fleetFile := f.fileSD(t)
+	peersFile := filepath.Join(t.TempDir(), "peers.json")
+	require.NoError(t, os.WriteFile(peersFile, []byte(`[{"targets": ["t1:1", "t2:1"]}]`), 0o644))
+	for _, name := range []string{"t1", "t2"} {
+		StartTelegraf(t, fmt.Sprintf(`
+[global_tags]
+  telegraf = %[1]q
+`, name)+agentConf+fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "fleet"
+    db = "fleet"
+    rp = "autogen"
+    discoverer-service = "file-discovery"
+    discoverer-id = "fleet"
+    scrape-interval = "1s"
+    [inputs.discovering_prometheus.scraper.params]
+      runner = [%[1]q]
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "fleet"
+    files = [%[2]q]
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%[3]q]
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "file-discovery"
+    discoverer-id = "peers"
+    self = "%[1]s:1"
+[[inputs.internal]]
+  collect_memstats = false
+`, name, fleetFile, peersFile)+influxOutput(db))
+	}
+	count := func() []Series {
+		return db.Query(t, "fleet", `SELECT count("value") FROM "fleet_target" GROUP BY "n", "telegraf"`)
+	}
+	Eventually(t, 60*time.Second, "every target's series in InfluxDB", func() bool { return len(count()) >= clusterFleet })
+	time.Sleep(3 * time.Second) // a few more scrapes, in which a second writer of a series would show
+	series := count()
+	writer := map[string]string{}
+	for _, s := range series {
+		n := s.Tags["n"]
+		require.NotContains(t, writer, n, "target %s is written by %s and %s", n, writer[n], s.Tags["telegraf"])
+		writer[n] = s.Tags["telegraf"]
+	}
+	require.Len(t, writer, clusterFleet, "every target's series lands once")
+	scrapers := scrapersOf(f.between(time.Time{}, time.Now()))
+	for n, runners := range scrapers {
+		require.Equal(t, []string{writer[strconv.Itoa(n)]}, runners, "target %d is scraped only by the Telegraf that wrote it", n)
+	}
+
+	stats := db.Query(t, "telegraf", `SELECT last("peers") AS "peers", last("targets_owned") AS "owned" FROM "internal_discovering_prometheus" WHERE "cluster_id" = 'peers' GROUP BY "telegraf"`)
+	require.Len(t, stats, 2)
+	owned := 0.0
+	for _, s := range stats {
+		require.EqualValues(t, 2, s.Column("peers")[0], s.Tags)
+		owned += s.Column("owned")[0].(float64)
+	}
+	require.EqualValues(t, clusterFleet, owned)
+}
