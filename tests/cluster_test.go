@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
@@ -208,9 +210,19 @@ func testClusterShares(t *testing.T, c clusterCase, r int) {
 		for _, name := range names[1:] {
 			require.Equal(t, shown, members[name].owners(t), "-targets of %s agrees with a", name)
 		}
+		here := 0
 		for n, owners := range shown {
 			require.Len(t, owners, r, "target %d", n)
+			if slices.Contains(owners, selves[0]) {
+				here++
+			}
 		}
+		// The text view says it too, a line a target.
+		text, err := exec.Command(RunnerBinary(t), "-targets", "-config", members["a"].conf).Output()
+		require.NoError(t, err)
+		require.Equal(t, clusterFleet, strings.Count(string(text), "\n          owners:      "))
+		require.Equal(t, here, strings.Count(string(text), " (scraped here)\n"))
+		require.Equal(t, clusterFleet-here, strings.Count(string(text), " (not scraped here)\n"))
 	}
 	for _, name := range names {
 		members[name].start(t)
@@ -343,6 +355,51 @@ func TestClusterFilePeers(t *testing.T) {
 func TestClusterZooKeeperRegister(t *testing.T) {
 	zk := StartZooKeeper(t)
 	conn := zk.Connect()
+	// A nerve member, as Prometheus' nerve discovery reads it, for as long as the plugin runs.
+	t.Run("nerve", func(t *testing.T) {
+		e := StartExporter(t, "self")
+		nerve := fmt.Sprintf(`
+  [[inputs.discovering_prometheus.nerve]]
+    id = "peers"
+    servers = [%q]
+    paths = ["/cluster/nerve"]
+    timeout = "4s"`, zk.Addr)
+		run := StartPlugin(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "self"
+    db = "d"
+    rp = "r"
+    discoverer-service = "nerve"
+    discoverer-id = "peers"
+%s
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "nerve"
+    discoverer-id = "peers"
+    self = %q
+    register = true
+`, nerve, e.Addr))
+		cfg, err := LoadPlugin(t, "[[inputs.discovering_prometheus]]\n"+nerve).Nerve[0].SDConfig()
+		require.NoError(t, err)
+		sd, key := RunSD(t, cfg)
+		listed := func() []model.LabelSet {
+			var targets []model.LabelSet
+			for _, g := range sd.Groups(key) {
+				targets = append(targets, g.Targets...)
+			}
+			return targets
+		}
+		Eventually(t, 30*time.Second, "the plugin registered", func() bool { return len(listed()) == 1 })
+		member := listed()[0]
+		require.Equal(t, model.LabelValue(e.Addr), member["__address__"])
+		require.Equal(t, model.LabelValue("127.0.0.1"), member["__meta_nerve_endpoint_name"])
+		// The plugin scrapes itself through its own registration.
+		run.GatherUntil(20*time.Second, "the plugin scrapes its own registration", func(ms []telegraf.Metric) bool {
+			return slices.Equal(Instances(ms, "up"), []string{e.Addr})
+		})
+		run.Plugin.Stop()
+		Eventually(t, 10*time.Second, "the member gone with the plugin's session", func() bool { return len(listed()) == 0 })
+	})
 	for _, r := range []int{1, 2} {
 		t.Run(fmt.Sprintf("r=%d", r), func(t *testing.T) {
 			dir := fmt.Sprintf("/cluster/r%d", r)
