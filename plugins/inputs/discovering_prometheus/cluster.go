@@ -16,6 +16,7 @@ import (
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/rendezvous"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -158,8 +159,10 @@ func (p *DiscoveringPrometheus) assignOwners() {
 	}
 	peers := rendezvous.New(names...)
 	if !slices.Equal(peers.Names(), c.peers.Names()) {
-		p.Log.Infof("cluster: %d instances share the targets: %s", peers.Len(), strings.Join(peers.Names(), ", "))
-		if len(names) > 1 && !slices.Contains(names[1:], c.self) {
+		// The addresses come from discovery: quoted, and the line bounded.
+		p.Log.Info(safetext.Line(fmt.Sprintf("cluster: %d instances share the targets: %q", peers.Len(), peers.Names()), MaxLogLine))
+		// One that registers itself is missing from the list until its registration is seen.
+		if len(names) > 1 && !slices.Contains(names[1:], c.self) && !p.Cluster.Register {
 			p.Log.Warnf("cluster: self %q is not among the instances %s lists: the others leave it no target, and it scrapes some of theirs", c.self, c.key)
 		}
 	}

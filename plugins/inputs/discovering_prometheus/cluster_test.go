@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
@@ -135,6 +136,10 @@ func writePeers(t *testing.T, path string, peers ...string) {
 
 // startMember starts a plugin of a cluster whose peers are listed in peersFile.
 func startMember(t *testing.T, targetsFile, peersFile, self string, r int) (*DiscoveringPrometheus, *selfstat.Collector) {
+	return startMemberLogging(t, targetsFile, peersFile, self, r, testutil.Logger{})
+}
+
+func startMemberLogging(t *testing.T, targetsFile, peersFile, self string, r int, log telegraf.Logger) (*DiscoveringPrometheus, *selfstat.Collector) {
 	p := mustLoad(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
   discovery_wait = "1s"
@@ -159,6 +164,7 @@ func startMember(t *testing.T, targetsFile, peersFile, self string, r int) (*Dis
 `, targetsFile, peersFile, self, r))
 	stats := selfstat.NewCollector(map[string]string{"member": self}) // selfstat's registry is global
 	p.Statistics = stats
+	p.Log = log
 	require.NoError(t, p.Init())
 	require.NoError(t, p.Start(&testutil.Accumulator{}))
 	t.Cleanup(p.Stop)
@@ -304,4 +310,35 @@ func TestNoClusterShowsNoOwners(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(b), `"owners"`)
 	require.Contains(t, string(b), `"scrapedHere":true`)
+}
+
+// A member that the peer discoverer does not list says so, once; it counts itself among the peers all the
+// same, so that it scrapes its share (duplicates) rather than leave a gap.
+func TestClusterSelfNotListed(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	dir := t.TempDir()
+	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
+	writePeers(t, peersFile, "b:1", "c:1")
+	log := &testutil.CaptureLogger{}
+	p, _ := startMemberLogging(t, targetsFile, peersFile, "a:1", 1, log)
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	var warnings []string
+	for _, m := range log.Messages() {
+		if m.Level == 'W' {
+			warnings = append(warnings, m.Text)
+		}
+	}
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], `cluster: self "a:1" is not among the instances file-discovery "peers" lists`)
+	owners := ownersByTarget(t, p)
+	here := 0
+	for _, o := range owners {
+		if slices.Contains(o, "a:1") {
+			here++
+		}
+	}
+	require.Positive(t, here)
+	require.Len(t, targets.take(), here, "it scrapes the targets it counts as its own")
 }
