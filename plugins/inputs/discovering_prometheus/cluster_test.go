@@ -135,12 +135,12 @@ func writePeers(t *testing.T, path string, peers ...string) {
 }
 
 // startMember starts a plugin of a cluster whose peers are listed in peersFile.
-func startMember(t *testing.T, targetsFile, peersFile, self string, r int) (*DiscoveringPrometheus, *selfstat.Collector) {
+func startMember(t testing.TB, targetsFile, peersFile, self string, r int) (*DiscoveringPrometheus, *selfstat.Collector) {
 	return startMemberLogging(t, targetsFile, peersFile, self, r, testutil.Logger{})
 }
 
-func startMemberLogging(t *testing.T, targetsFile, peersFile, self string, r int, log telegraf.Logger) (*DiscoveringPrometheus, *selfstat.Collector) {
-	p := mustLoad(t, fmt.Sprintf(`
+func startMemberLogging(t testing.TB, targetsFile, peersFile, self string, r int, log telegraf.Logger) (*DiscoveringPrometheus, *selfstat.Collector) {
+	p, err := loadTelegraf(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
   discovery_wait = "1s"
   [[inputs.discovering_prometheus.scraper]]
@@ -162,6 +162,7 @@ func startMemberLogging(t *testing.T, targetsFile, peersFile, self string, r int
     self = %q
     replication-factor = %d
 `, targetsFile, peersFile, self, r))
+	require.NoError(t, err)
 	stats := selfstat.NewCollector(map[string]string{"member": self}) // selfstat's registry is global
 	p.Statistics = stats
 	p.Log = log
@@ -341,4 +342,33 @@ func TestClusterSelfNotListed(t *testing.T) {
 	}
 	require.Positive(t, here)
 	require.Len(t, targets.take(), here, "it scrapes the targets it counts as its own")
+}
+
+// BenchmarkAssignOwners is what a change of peers or targets costs the plugin: every target's key (its
+// scraper and labels) hashed and its owners chosen, for 10,000 targets among 100 peers.
+func BenchmarkAssignOwners(b *testing.B) {
+	dir := b.TempDir()
+	var groups []map[string]any
+	for i := range 10_000 {
+		groups = append(groups, map[string]any{"targets": []string{fmt.Sprintf("10.%d.%d.%d:9100", i/65536, i/256%256, i%256)}, "labels": map[string]string{"team": "t" + fmt.Sprint(i%7)}})
+	}
+	targetsSD, _ := json.Marshal(groups)
+	var peers []string
+	for i := range 100 {
+		peers = append(peers, fmt.Sprintf("10.200.0.%d:9273", i))
+	}
+	peersSD, _ := json.Marshal([]map[string]any{{"targets": peers}})
+	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+	if os.WriteFile(targetsFile, targetsSD, 0o644) != nil || os.WriteFile(peersFile, peersSD, 0o644) != nil {
+		b.Fatal("cannot write the files")
+	}
+	p, _ := startMemberLogging(b, targetsFile, peersFile, peers[0], 1, testutil.Logger{Quiet: true})
+	if !p.ready() || len(p.scrapers[0].Targets()) != 10_000 || p.cluster.peers.Len() != 100 {
+		b.Fatalf("not ready: %d targets, %d peers", len(p.scrapers[0].Targets()), p.cluster.peers.Len())
+	}
+	b.ResetTimer()
+	for range b.N {
+		p.assignOwners()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/target")
 }
