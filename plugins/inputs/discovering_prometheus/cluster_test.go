@@ -53,6 +53,10 @@ func TestClusterInitErrorsNameTheKey(t *testing.T) {
     discoverer-id = "zk"
     self = "a:http"
     register = true`, `cluster: register: self "a:http" is not the host:port of a member: port "http" is not a number`},
+		{"register with port 0", `discoverer-service = "serverset"
+    discoverer-id = "zk"
+    self = "a:0"
+    register = true`, `cluster: register: self "a:0" is not the host:port of a member: port "0" is not a number from 1 to 65535`},
 		{"self with spaces", `discoverer-service = "static-discovery"
     discoverer-id = "peers"
     self = " a:1"`, `cluster: self: " a:1" has spaces around it`},
