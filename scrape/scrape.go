@@ -137,7 +137,7 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 	var jobs []job
 	for _, s := range scrapers {
 		for _, t := range s.Targets() {
-			if t.claim(now) {
+			if t.ScrapedHere() && t.claim(now) {
 				jobs = append(jobs, job{s, t})
 			}
 		}

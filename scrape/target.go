@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -30,7 +31,16 @@ type Target struct {
 	mu     sync.Mutex
 	next   time.Time // the target is due from then on
 	health Health
+	// elsewhere is set when other instances of a cluster scrape the target and this one does not.
+	elsewhere atomic.Bool
 }
+
+// SetScrapedHere tells whether this instance scrapes the target (it does unless told otherwise); Run
+// passes over the targets it does not.
+func (t *Target) SetScrapedHere(here bool) { t.elsewhere.Store(!here) }
+
+// ScrapedHere tells whether this instance scrapes the target.
+func (t *Target) ScrapedHere() bool { return !t.elsewhere.Load() }
 
 // Health is what the last scrape of a target found.
 type Health struct {

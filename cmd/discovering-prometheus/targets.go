@@ -60,6 +60,13 @@ func writeTargetTable(out io.Writer, targets plugin.Targets) error {
 			if t.LastError != "" {
 				fmt.Fprintf(&b, "          error:       %s\n", t.LastError)
 			}
+			if len(t.Owners) > 0 {
+				here := "scraped here"
+				if !t.ScrapedHere {
+					here = "not scraped here"
+				}
+				fmt.Fprintf(&b, "          owners:      %s (%s)\n", strings.Join(t.Owners, ", "), here)
+			}
 			fmt.Fprintf(&b, "          labels:      %s\n", labels.FromMap(t.Labels))
 			fmt.Fprintf(&b, "          discovered:  %s\n", labels.FromMap(t.DiscoveredLabels))
 		}

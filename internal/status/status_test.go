@@ -295,3 +295,14 @@ func TestRoundDuration(t *testing.T) {
 		require.Equal(t, want, roundDuration(d), "%d", d)
 	}
 }
+
+// With a cluster table, each target shows its owners, and says when this instance is not one of them.
+func TestTargetsPageOwners(t *testing.T) {
+	st := testState()
+	st.targets.Active[0].Owners, st.targets.Active[0].ScrapedHere = []string{"a:9273", "b:9273"}, true
+	st.targets.Active[1].Owners = []string{"c:9273"}
+	_, body := serve(t, Handler(Config{}, st), "/targets")
+	require.Contains(t, body, `owners: <code>a:9273</code>, <code>b:9273</code></div>`)
+	require.Contains(t, body, `owners: <code>c:9273</code> · <strong>not scraped here</strong></div>`)
+	require.Equal(t, 2, strings.Count(body, `class="owners"`), "no owners line without a cluster")
+}

@@ -36,6 +36,10 @@ type ActiveTarget struct {
 	Health         string `json:"health"`
 	ScrapeInterval string `json:"scrapeInterval"`
 	ScrapeTimeout  string `json:"scrapeTimeout"`
+	// Owners are the instances of the cluster that scrape the target, none without a cluster table;
+	// ScrapedHere tells whether this instance is one of them.
+	Owners      []string `json:"owners,omitempty"`
+	ScrapedHere bool     `json:"scrapedHere"`
 }
 
 // DroppedTarget is a discovered target that relabeling dropped, with the rule that dropped it.

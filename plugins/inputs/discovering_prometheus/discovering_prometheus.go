@@ -48,6 +48,7 @@ type DiscoveringPrometheus struct {
 	PrometheusRP         string                    `toml:"prometheus_rp"`
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
 	Scrapers             []*scrape.Config          `toml:"scraper"`
+	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	StatusOptions
 	Log        telegraf.Logger     `toml:"-"`
@@ -62,6 +63,7 @@ type DiscoveringPrometheus struct {
 	runner    *discovery.Manager
 	registry  *prometheus.Registry
 	stats     *statistics
+	cluster   *cluster // nil without a cluster table
 	infs      *infReport
 
 	// mu guards scrapers for readers outside Gather (the runner's self-metrics); scrapers[i] runs enabled[i].
@@ -159,6 +161,7 @@ func (p *DiscoveringPrometheus) Init() error {
 	errs = append(errs, p.initScrapers(fromFile)...)
 	errs = append(errs, p.initPrometheus()...)
 	errs = append(errs, p.initStatus())
+	errs = append(errs, p.initCluster()...)
 	return errors.Join(errs...)
 }
 
@@ -304,6 +307,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.runner = discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
+	p.startCluster()
 	p.runner.Start()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
@@ -418,6 +422,7 @@ func (p *DiscoveringPrometheus) syncTargets() {
 		}
 	}
 	p.infs.keep(live)
+	p.assignOwners()
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics.
@@ -437,6 +442,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.runner != nil {
 		p.runner.Stop()
 	}
+	p.stopCluster()
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
 	for _, s := range p.RunningScrapers() {
 		s.CloseIdleConnections()

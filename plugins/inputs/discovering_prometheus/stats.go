@@ -22,6 +22,7 @@ type discovererStats struct {
 }
 
 type statistics struct {
+	collector   *selfstat.Collector
 	scrapers    map[*scrape.Scraper]*scraperStats
 	discoverers map[discovery.Key]*discovererStats
 }
@@ -33,7 +34,7 @@ func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverer
 		// Telegraf sets the collector; the execd shim does not.
 		c = selfstat.NewCollector(map[string]string{"input": "discovering_prometheus"})
 	}
-	s := &statistics{scrapers: map[*scrape.Scraper]*scraperStats{}, discoverers: map[discovery.Key]*discovererStats{}}
+	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*scraperStats{}, discoverers: map[discovery.Key]*discovererStats{}}
 	for _, sc := range scrapers {
 		tags := map[string]string{"scraper": sc.Config().Name}
 		s.scrapers[sc] = &scraperStats{

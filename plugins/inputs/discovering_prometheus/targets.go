@@ -37,6 +37,8 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 				Health:             "unknown",
 				ScrapeInterval:     model.Duration(t.Interval).String(),
 				ScrapeTimeout:      model.Duration(t.Timeout).String(),
+				Owners:             p.ownersOf(t),
+				ScrapedHere:        t.ScrapedHere(),
 			}
 			switch {
 			case h.LastScrape.IsZero():

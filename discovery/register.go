@@ -1,0 +1,132 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// Registrar is a discoverer section that can list this instance among the members it discovers, so that
+// instances find each other through it.
+type Registrar interface {
+	Provider
+	// Register keeps address (host:port) registered as a member until ctx is done, and says what it does
+	// on logger. It returns when ctx is done.
+	Register(ctx context.Context, address string, logger *slog.Logger)
+}
+
+// SplitMember splits a member's address into the host and the numeric port a ZooKeeper member has.
+func SplitMember(address string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", 0, err
+	}
+	if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", p)
+	}
+	return host, port, nil
+}
+
+// Register implements Registrar: a serverset member, as Prometheus' serverset discovery parses it.
+func (s *Serverset) Register(ctx context.Context, address string, logger *slog.Logger) {
+	s.register(ctx, address, logger, func(host string, port int) any {
+		type endpoint struct {
+			Host string `json:"host"`
+			Port int    `json:"port"`
+		}
+		return struct {
+			ServiceEndpoint     endpoint            `json:"serviceEndpoint"`
+			AdditionalEndpoints map[string]endpoint `json:"additionalEndpoints"`
+			Status              string              `json:"status"`
+		}{endpoint{host, port}, map[string]endpoint{}, "ALIVE"}
+	})
+}
+
+// Register implements Registrar: a nerve member, as Prometheus' nerve discovery parses it, named by its host.
+func (n *Nerve) Register(ctx context.Context, address string, logger *slog.Logger) {
+	n.register(ctx, address, logger, func(host string, port int) any {
+		return struct {
+			Host string `json:"host"`
+			Port int    `json:"port"`
+			Name string `json:"name"`
+		}{host, port, host}
+	})
+}
+
+// register keeps an ephemeral member znode under the first path, its data member's JSON, for as long as
+// ctx lasts. A session that expires takes the znode with it; the next session creates it again.
+func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.Logger, member func(host string, port int) any) {
+	host, port, err := SplitMember(address)
+	if err != nil {
+		logger.Error("cannot register", "address", address, "err", err)
+		return
+	}
+	data, _ := json.Marshal(member(host, port)) // plain strings and numbers
+	timeout, err := z.check()
+	if err != nil {
+		logger.Error("cannot register", "err", err)
+		return
+	}
+	conn, events, err := zk.Connect(z.Servers, time.Duration(timeout), zk.WithLogger(zkLog{logger}))
+	if err != nil {
+		logger.Error("cannot register", "err", err)
+		return
+	}
+	defer conn.Close() // ends the session: the znode goes at once
+	dir := z.Paths[0]
+	node := ""
+	retry := time.NewTimer(time.Hour) // runs only after a failure
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if ev.State != zk.StateHasSession {
+				continue
+			}
+		case <-retry.C:
+		}
+		if node != "" {
+			if ok, _, err := conn.Exists(node); err == nil && ok {
+				continue
+			}
+		}
+		node, err = createMember(conn, dir, data)
+		if err != nil {
+			logger.Warn("cannot register, retrying", "path", dir, "err", err)
+			retry.Reset(time.Duration(timeout) / 2)
+			continue
+		}
+		logger.Info("registered", "znode", node, "address", address)
+	}
+}
+
+// createMember creates dir's missing parents, persistent and empty, then the ephemeral member znode.
+func createMember(conn *zk.Conn, dir string, data []byte) (string, error) {
+	for i := 2; i <= len(dir); i++ {
+		if i < len(dir) && dir[i] != '/' {
+			continue
+		}
+		if _, err := conn.Create(dir[:i], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
+			return "", fmt.Errorf("creating %s: %w", dir[:i], err)
+		}
+	}
+	return conn.CreateProtectedEphemeralSequential(path.Join(dir, "member_"), data, zk.WorldACL(zk.PermAll))
+}
+
+// zkLog passes the ZooKeeper client's lines on at debug level: a lost connection shows in the discoverer's
+// own log already.
+type zkLog struct{ logger *slog.Logger }
+
+func (l zkLog) Printf(format string, args ...any) {
+	l.logger.Debug(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}

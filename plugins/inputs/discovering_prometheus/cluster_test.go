@@ -1,0 +1,382 @@
+package discovering_prometheus
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/selfstat"
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+func TestClusterInitErrorsNameTheKey(t *testing.T) {
+	peers := `
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "peers"
+    targets = ["a:1"]
+  [[inputs.discovering_prometheus.serverset]]
+    id = "zk"
+    servers = ["127.0.0.1:2181"]
+    paths = ["/scrapers"]`
+	for _, tc := range []struct {
+		name, cluster, want string
+	}{
+		{"unknown service", `discoverer-service = "zk"
+    discoverer-id = "peers"`, `cluster: discoverer-service: "zk" is not a discoverer`},
+		{"unknown id", `discoverer-service = "static-discovery"
+    discoverer-id = "nobody"`, `cluster: discoverer-id: no enabled [[static-discovery]] section has id "nobody"`},
+		{"replication-factor zero", `discoverer-service = "static-discovery"
+    discoverer-id = "peers"
+    replication-factor = 0`, `cluster: replication-factor: 0 is less than 1`},
+		{"replication-factor negative", `discoverer-service = "static-discovery"
+    discoverer-id = "peers"
+    replication-factor = -2`, `cluster: replication-factor: -2 is less than 1`},
+		{"register on static", `discoverer-service = "static-discovery"
+    discoverer-id = "peers"
+    self = "a:1"
+    register = true`, `cluster: register: only serverset and nerve list instances, not static-discovery`},
+		{"register without a port", `discoverer-service = "serverset"
+    discoverer-id = "zk"
+    self = "a"
+    register = true`, `cluster: register: self "a" is not the host:port of a member`},
+		{"register with a named port", `discoverer-service = "serverset"
+    discoverer-id = "zk"
+    self = "a:http"
+    register = true`, `cluster: register: self "a:http" is not the host:port of a member: port "http" is not a number`},
+		{"register with port 0", `discoverer-service = "serverset"
+    discoverer-id = "zk"
+    self = "a:0"
+    register = true`, `cluster: register: self "a:0" is not the host:port of a member: port "0" is not a number from 1 to 65535`},
+		{"self with spaces", `discoverer-service = "static-discovery"
+    discoverer-id = "peers"
+    self = " a:1"`, `cluster: self: " a:1" has spaces around it`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := scraperConf("", peers+"\n  [inputs.discovering_prometheus.cluster]\n    "+tc.cluster)
+			for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, conf), "shim": loadShim(t, conf)} {
+				err := p.Init()
+				require.Error(t, err, loader)
+				require.Contains(t, err.Error(), tc.want, loader)
+			}
+		})
+	}
+}
+
+func TestClusterDefaults(t *testing.T) {
+	conf := scraperConf("", `
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"`)
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, conf), "shim": loadShim(t, conf)} {
+		require.NoError(t, p.Init(), loader)
+		require.Equal(t, host, p.Cluster.Self, loader)
+		require.Equal(t, 1, *p.Cluster.ReplicationFactor, loader)
+		require.False(t, p.Cluster.Register, loader)
+	}
+}
+
+// countingTargets is one loopback exporter that serves n targets, told apart by a query parameter, and
+// counts the scrapes of each.
+type countingTargets struct {
+	srv  *httptest.Server
+	n    int
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func newCountingTargets(t *testing.T, n int) *countingTargets {
+	c := &countingTargets{n: n, hits: map[string]int{}}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.hits[r.URL.Query().Get("n")]++
+		c.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintln(w, "m 1")
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// fileSD is the file_sd content that lists the targets, one group each, with the labels n and __param_n.
+func (c *countingTargets) fileSD() []byte {
+	var groups []map[string]any
+	for i := range c.n {
+		n := fmt.Sprint(i)
+		groups = append(groups, map[string]any{
+			"targets": []string{strings.TrimPrefix(c.srv.URL, "http://")},
+			"labels":  map[string]string{"n": n, "__param_n": n},
+		})
+	}
+	b, _ := json.Marshal(groups)
+	return b
+}
+
+// take returns the scrapes of each target since the last take.
+func (c *countingTargets) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hits := c.hits
+	c.hits = map[string]int{}
+	return hits
+}
+
+func writePeers(t *testing.T, path string, peers ...string) {
+	b, _ := json.Marshal([]map[string]any{{"targets": peers}})
+	require.NoError(t, os.WriteFile(path+".tmp", b, 0o644))
+	require.NoError(t, os.Rename(path+".tmp", path))
+}
+
+// startMember starts a plugin of a cluster whose peers are listed in peersFile.
+func startMember(t testing.TB, targetsFile, peersFile, self string, r int) (*DiscoveringPrometheus, *selfstat.Collector) {
+	return startMemberLogging(t, targetsFile, peersFile, self, r, testutil.Logger{})
+}
+
+func startMemberLogging(t testing.TB, targetsFile, peersFile, self string, r int, log telegraf.Logger) (*DiscoveringPrometheus, *selfstat.Collector) {
+	p, err := loadTelegraf(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  discovery_wait = "1s"
+  [[inputs.discovering_prometheus.scraper]]
+    name = "counted"
+    db = "db"
+    rp = "rp"
+    discoverer-service = "file-discovery"
+    discoverer-id = "targets"
+    scrape-interval = "1s"
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "targets"
+    files = [%q]
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "file-discovery"
+    discoverer-id = "peers"
+    self = %q
+    replication-factor = %d
+`, targetsFile, peersFile, self, r))
+	require.NoError(t, err)
+	stats := selfstat.NewCollector(map[string]string{"member": self}) // selfstat's registry is global
+	p.Statistics = stats
+	p.Log = log
+	require.NoError(t, p.Init())
+	require.NoError(t, p.Start(&testutil.Accumulator{}))
+	t.Cleanup(p.Stop)
+	return p, stats
+}
+
+// ownersByTarget are the owners each member shows for each target (by its label n).
+func ownersByTarget(t *testing.T, p *DiscoveringPrometheus) map[string][]string {
+	owners := map[string][]string{}
+	for _, a := range p.Targets().Active {
+		require.Equal(t, slices.Contains(a.Owners, p.Cluster.Self), a.ScrapedHere, "target %s", a.Labels["n"])
+		owners[a.Labels["n"]] = a.Owners
+	}
+	return owners
+}
+
+func clusterStat(stats *selfstat.Collector, field string) int64 {
+	return stats.Get(statsMeasurement, field, map[string]string{"cluster_service": "file-discovery", "cluster_id": "peers"}).Get()
+}
+
+// TestClusterSharesTargets: three members scrape each target exactly R times between them, agree on its
+// owners and say which they scrape; when one leaves, the other two take over only its targets.
+func TestClusterSharesTargets(t *testing.T) {
+	const n = 60
+	for _, r := range []int{1, 2} {
+		t.Run(fmt.Sprintf("r=%d", r), func(t *testing.T) {
+			targets := newCountingTargets(t, n)
+			dir := t.TempDir()
+			targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+			require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
+			names := []string{"a:1", "b:1", "c:1"}
+			writePeers(t, peersFile, names...)
+			members := map[string]*DiscoveringPrometheus{}
+			stats := map[string]*selfstat.Collector{}
+			for _, name := range names {
+				members[name], stats[name] = startMember(t, targetsFile, peersFile, name, r)
+			}
+			gatherAll := func(names ...string) {
+				for _, name := range names {
+					require.NoError(t, members[name].Gather(&testutil.Accumulator{}))
+				}
+			}
+			gatherAll(names...)
+			hits := targets.take()
+			require.Len(t, hits, n)
+			for target, count := range hits {
+				require.Equal(t, r, count, "target %s", target)
+			}
+			before := ownersByTarget(t, members["a:1"])
+			require.Len(t, before, n)
+			var owned int64
+			for _, name := range names {
+				require.Equal(t, before, ownersByTarget(t, members[name]), "%s agrees with a:1", name)
+				require.EqualValues(t, 3, clusterStat(stats[name], "peers"))
+				owned += clusterStat(stats[name], "targets_owned")
+			}
+			require.EqualValues(t, n*r, owned)
+
+			// c:1 leaves.
+			writePeers(t, peersFile, "a:1", "b:1")
+			members["c:1"].Stop()
+			for _, name := range names[:2] {
+				require.Eventually(t, func() bool { return len(listedPeers(members[name])) == 2 }, 10*time.Second, 10*time.Millisecond)
+			}
+			time.Sleep(time.Second) // the scrape interval
+			gatherAll(names[:2]...)
+			hits = targets.take()
+			require.Len(t, hits, n)
+			for target, count := range hits {
+				require.Equal(t, r, count, "target %s after c:1 left", target)
+			}
+			after := ownersByTarget(t, members["a:1"])
+			require.Equal(t, after, ownersByTarget(t, members["b:1"]))
+			moved := 0
+			for target, owners := range before {
+				kept := slices.DeleteFunc(slices.Clone(owners), func(o string) bool { return o == "c:1" })
+				require.Subset(t, after[target], kept, "target %s keeps its owners but c:1", target)
+				if len(kept) < len(owners) {
+					moved++
+				} else {
+					require.Equal(t, owners, after[target], "target %s", target)
+				}
+			}
+			require.Positive(t, moved)
+			require.EqualValues(t, 2, clusterStat(stats["a:1"], "peers"))
+		})
+	}
+}
+
+// listedPeers are the addresses the peer discoverer lists now.
+func listedPeers(p *DiscoveringPrometheus) []string {
+	var peers []string
+	for _, g := range p.runner.Groups(p.cluster.key) {
+		for _, t := range g.Targets {
+			peers = append(peers, string(t["__address__"]))
+		}
+	}
+	return peers
+}
+
+// TestClusterAloneScrapesEverything: before the peer discoverer answers (its file is missing), and when it
+// lists only this member, it owns every target.
+func TestClusterAloneScrapesEverything(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		peers []string
+	}{
+		{"no answer", nil},
+		{"only itself", []string{"a:1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			targets := newCountingTargets(t, 20)
+			dir := t.TempDir()
+			targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+			require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
+			if tc.peers != nil {
+				writePeers(t, peersFile, tc.peers...)
+			}
+			p, stats := startMember(t, targetsFile, peersFile, "a:1", 2)
+			require.NoError(t, p.Gather(&testutil.Accumulator{}))
+			hits := targets.take()
+			require.Len(t, hits, 20)
+			for _, a := range p.Targets().Active {
+				require.Equal(t, []string{"a:1"}, a.Owners)
+				require.True(t, a.ScrapedHere)
+			}
+			require.EqualValues(t, 1, clusterStat(stats, "peers"))
+			require.EqualValues(t, 20, clusterStat(stats, "targets_owned"))
+		})
+	}
+}
+
+// Without a cluster table every target is scraped here and has no owners to show.
+func TestNoClusterShowsNoOwners(t *testing.T) {
+	srv := httptest.NewServer(textExporter("m 1\n"))
+	t.Cleanup(srv.Close)
+	p, _ := startOurs(t, srv.URL, "kapacitor", "")
+	targets := p.Targets().Active
+	require.Len(t, targets, 1)
+	require.Nil(t, targets[0].Owners)
+	require.True(t, targets[0].ScrapedHere)
+	b, err := json.Marshal(targets[0])
+	require.NoError(t, err)
+	require.NotContains(t, string(b), `"owners"`)
+	require.Contains(t, string(b), `"scrapedHere":true`)
+}
+
+// A member that the peer discoverer does not list says so, once; it counts itself among the peers all the
+// same, so that it scrapes its share (duplicates) rather than leave a gap.
+func TestClusterSelfNotListed(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	dir := t.TempDir()
+	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
+	writePeers(t, peersFile, "b:1", "c:1")
+	log := &testutil.CaptureLogger{}
+	p, _ := startMemberLogging(t, targetsFile, peersFile, "a:1", 1, log)
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	var warnings []string
+	for _, m := range log.Messages() {
+		if m.Level == 'W' {
+			warnings = append(warnings, m.Text)
+		}
+	}
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], `cluster: self "a:1" is not among the instances file-discovery "peers" lists`)
+	owners := ownersByTarget(t, p)
+	here := 0
+	for _, o := range owners {
+		if slices.Contains(o, "a:1") {
+			here++
+		}
+	}
+	require.Positive(t, here)
+	require.Len(t, targets.take(), here, "it scrapes the targets it counts as its own")
+}
+
+// BenchmarkAssignOwners is what a change of peers or targets costs the plugin: every target's key (its
+// scraper and labels) hashed and its owners chosen, for 10,000 targets among 100 peers.
+func BenchmarkAssignOwners(b *testing.B) {
+	dir := b.TempDir()
+	var groups []map[string]any
+	for i := range 10_000 {
+		groups = append(groups, map[string]any{"targets": []string{fmt.Sprintf("10.%d.%d.%d:9100", i/65536, i/256%256, i%256)}, "labels": map[string]string{"team": "t" + fmt.Sprint(i%7)}})
+	}
+	targetsSD, _ := json.Marshal(groups)
+	var peers []string
+	for i := range 100 {
+		peers = append(peers, fmt.Sprintf("10.200.0.%d:9273", i))
+	}
+	peersSD, _ := json.Marshal([]map[string]any{{"targets": peers}})
+	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+	if os.WriteFile(targetsFile, targetsSD, 0o644) != nil || os.WriteFile(peersFile, peersSD, 0o644) != nil {
+		b.Fatal("cannot write the files")
+	}
+	p, _ := startMemberLogging(b, targetsFile, peersFile, peers[0], 1, testutil.Logger{Quiet: true})
+	if !p.awaitDiscovery() {
+		b.Fatal("stopped")
+	}
+	p.syncTargets()
+	if len(p.scrapers[0].Targets()) != 10_000 || p.cluster.peers.Len() != 100 {
+		b.Fatalf("not ready: %d targets, %d peers", len(p.scrapers[0].Targets()), p.cluster.peers.Len())
+	}
+	b.ResetTimer()
+	for range b.N {
+		p.assignOwners()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/target")
+}
