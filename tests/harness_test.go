@@ -278,6 +278,25 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// stopAtCleanup ends a started process when the test ends: stop asks it to (a signal, its stdin closed),
+// and it is killed if it has not exited within 15 s. When the test failed, output() is logged as what.
+func stopAtCleanup(t testing.TB, cmd *exec.Cmd, stop func(), what string, output func() string) {
+	t.Cleanup(func() {
+		stop()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s:\n%s", what, output())
+		}
+	})
+}
+
 // CountLog counts the captured log lines of a level ('E', 'W', 'I', 'D') that contain every part.
 func CountLog(l *testutil.CaptureLogger, level byte, parts ...string) int {
 	n := 0

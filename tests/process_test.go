@@ -163,20 +163,7 @@ func StartRunner(t testing.TB, toml string, ns *NetNS, env ...string) *Process {
 			p.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
-		_ = p.stdin.Close() // the shim stops when stdin closes
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("runner stderr:\n%s", p.Stderr())
-		}
-	})
+	stopAtCleanup(t, cmd, func() { _ = p.stdin.Close() }, "runner stderr", p.Stderr) // the shim stops when stdin closes
 	return p
 }
 

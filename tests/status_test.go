@@ -80,20 +80,7 @@ func startStatusRunner(t *testing.T, conf string) string {
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = stdin.Close() // the runner ends at the end of its stdin
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("runner stderr:\n%s", stderr.String())
-		}
-	})
+	stopAtCleanup(t, cmd, func() { _ = stdin.Close() }, "runner stderr", stderr.String) // the runner ends at the end of its stdin
 	var base string
 	Eventually(t, 20*time.Second, "the runner logs its status page URL", func() bool {
 		m := statusLine.FindStringSubmatch(stderr.String())

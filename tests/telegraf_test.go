@@ -22,20 +22,7 @@ func StartTelegraf(t *testing.T, toml string) *lockedBuffer {
 	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("telegraf log:\n%s", logs.String())
-		}
-	})
+	stopAtCleanup(t, cmd, func() { _ = cmd.Process.Signal(syscall.SIGTERM) }, "telegraf log", logs.String)
 	return &logs
 }
 
