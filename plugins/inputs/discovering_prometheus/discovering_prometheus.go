@@ -450,7 +450,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	}
 }
 
-// RunningScrapers returns the running scrapers (none before Start), for the runner's self-metrics.
+// RunningScrapers returns the running scrapers (none before Start).
 func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
