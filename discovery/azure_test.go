@@ -76,14 +76,18 @@ func TestAzureErrors(t *testing.T) {
 		"client-id: required with authentication-method OAuth":     func(a *Azure) { a.ClientID = "" },
 		"client-secret: required with authentication-method OAuth": func(a *Azure) { a.ClientSecret = config.Secret{} },
 	} {
-		a := azureOAuth()
-		change(&a)
-		_, err := a.SDConfig()
-		require.ErrorContains(t, err, want)
+		t.Run(want, func(t *testing.T) {
+			a := azureOAuth()
+			change(&a)
+			_, err := a.SDConfig()
+			require.ErrorContains(t, err, want)
+		})
 	}
 	// Managed and SDK identities need no secret.
 	for _, method := range []string{"ManagedIdentity", "SDK", "WorkloadIdentity"} {
-		_, err := (&Azure{SubscriptionID: "sub", AuthenticationMethod: method}).SDConfig()
-		require.NoError(t, err, method)
+		t.Run(method, func(t *testing.T) {
+			_, err := (&Azure{SubscriptionID: "sub", AuthenticationMethod: method}).SDConfig()
+			require.NoError(t, err, method)
+		})
 	}
 }

@@ -93,7 +93,9 @@ func TestConsulValidation(t *testing.T) {
 		{&Consul{NodeMeta: map[string]string{"": "x"}}, "node-meta: a key is empty"},
 		{&Consul{TLS: httpconfig.TLS{Cert: "/c.pem"}}, "ssl-cert and ssl-key must be given together"},
 	} {
-		_, err := tc.consul.SDConfig()
-		require.EqualError(t, err, tc.err)
+		t.Run(tc.err, func(t *testing.T) {
+			_, err := tc.consul.SDConfig()
+			require.EqualError(t, err, tc.err)
+		})
 	}
 }

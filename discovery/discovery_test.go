@@ -77,8 +77,10 @@ func TestFileDefaultsAndPattern(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "5m", reflect.ValueOf(cfg).Elem().FieldByName("RefreshInterval").Interface().(model.Duration).String())
 	for _, bad := range []string{"x.txt", "/a/*/b.json", "/a/b"} {
-		_, err := (&File{Files: []string{bad}}).SDConfig()
-		require.ErrorContains(t, err, "files[0]")
+		t.Run(bad, func(t *testing.T) {
+			_, err := (&File{Files: []string{bad}}).SDConfig()
+			require.ErrorContains(t, err, "files[0]")
+		})
 	}
 	_, err = (&File{}).SDConfig()
 	require.ErrorContains(t, err, "files: at least one file is required")

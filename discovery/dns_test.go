@@ -57,8 +57,10 @@ func TestDNSValidation(t *testing.T) {
 		"port: -1 is not a TCP port":                  {RecordNames: names, Type: "AAAA", Port: -1},
 		"refresh-interval: -1s is negative":           {RecordNames: names, RefreshInterval: config.Duration(-time.Second)},
 	} {
-		_, err := d.SDConfig()
-		require.EqualError(t, err, want)
+		t.Run(want, func(t *testing.T) {
+			_, err := d.SDConfig()
+			require.EqualError(t, err, want)
+		})
 	}
 	// The port is not used for SRV records, whose own ports are.
 	require.NotNil(t, dnsSD(t, &DNS{RecordNames: names, Port: -1}))

@@ -68,8 +68,10 @@ func TestEC2Errors(t *testing.T) {
 		"filters[0]: values: at least one value is required":  {Filters: []EC2Filter{{Name: "tag:team"}}},
 		"ssl-cert and ssl-key must be given together":         {TLS: httpconfig.TLS{Cert: "c.pem"}},
 	} {
-		_, err := e.SDConfig()
-		require.ErrorContains(t, err, want)
+		t.Run(want, func(t *testing.T) {
+			_, err := e.SDConfig()
+			require.ErrorContains(t, err, want)
+		})
 	}
 	e := EC2{SecretKey: config.NewSecret([]byte("s"))}
 	_, err := e.SDConfig()

@@ -43,7 +43,9 @@ func TestGCEErrors(t *testing.T) {
 		"port: 65536 is not a TCP port":       {Project: "p", Zone: "z", Port: 65536},
 		"refresh-interval: -1m0s is negative": {Project: "p", Zone: "z", RefreshInterval: config.Duration(-time.Minute)},
 	} {
-		_, err := g.SDConfig()
-		require.ErrorContains(t, err, want)
+		t.Run(want, func(t *testing.T) {
+			_, err := g.SDConfig()
+			require.ErrorContains(t, err, want)
+		})
 	}
 }

@@ -133,8 +133,10 @@ func TestKubernetesValidation(t *testing.T) {
 		{Kubernetes{Role: "pod", APIServers: server, CAPath: "/a", TLS: httpconfig.TLS{CA: "/b"}}, "ca-path and ssl-ca exclude each other"},
 		{Kubernetes{Role: "pod", APIServers: server, TLS: httpconfig.TLS{Cert: "/c"}}, "ssl-cert and ssl-key must be given together"},
 	} {
-		_, err := tc.k.SDConfig()
-		require.ErrorContains(t, err, tc.want)
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := tc.k.SDConfig()
+			require.ErrorContains(t, err, tc.want)
+		})
 	}
 
 	// Validate names the section and the id.

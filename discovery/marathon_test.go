@@ -78,8 +78,10 @@ func TestMarathonValidation(t *testing.T) {
 		{&Marathon{Servers: servers, AuthTokenFile: "/nonexistent/token"}, "auth-token-file: open /nonexistent/token: no such file or directory"},
 		{&Marathon{Servers: servers, TLS: httpconfig.TLS{Key: "/k.pem"}}, "ssl-cert and ssl-key must be given together"},
 	} {
-		_, err := tc.marathon.SDConfig()
-		require.EqualError(t, err, tc.err)
+		t.Run(tc.err, func(t *testing.T) {
+			_, err := tc.marathon.SDConfig()
+			require.EqualError(t, err, tc.err)
+		})
 	}
 }
 

@@ -77,7 +77,9 @@ func TestTritonValidation(t *testing.T) {
 		{ok(func(t *Triton) { t.Role, t.Groups = "cn", []string{"web"} }), "groups: apply to role container only; compute nodes have no groups"},
 		{ok(func(t *Triton) { t.Cert = "/c.pem" }), "ssl-cert and ssl-key must be given together"},
 	} {
-		_, err := tc.triton.SDConfig()
-		require.EqualError(t, err, tc.err)
+		t.Run(tc.err, func(t *testing.T) {
+			_, err := tc.triton.SDConfig()
+			require.EqualError(t, err, tc.err)
+		})
 	}
 }

@@ -49,10 +49,12 @@ func TestZooKeeperValidation(t *testing.T) {
 		`paths[0]: "/a/" must not end with "/"`: {Servers: servers, Paths: []string{"/a/"}},
 		"timeout: -1s is negative":              {Servers: servers, Paths: paths, Timeout: config.Duration(-time.Second)},
 	} {
-		_, err := (&Nerve{ZooKeeper: keys}).SDConfig()
-		require.EqualError(t, err, want)
-		_, err = (&Serverset{ZooKeeper: keys}).SDConfig()
-		require.EqualError(t, err, want)
+		t.Run(want, func(t *testing.T) {
+			_, err := (&Nerve{ZooKeeper: keys}).SDConfig()
+			require.EqualError(t, err, want)
+			_, err = (&Serverset{ZooKeeper: keys}).SDConfig()
+			require.EqualError(t, err, want)
+		})
 	}
 }
 

@@ -693,9 +693,11 @@ func TestMigrate(t *testing.T) {
 		"exclude_database_tag": "true", "exclude_retention_policy_tag": "true", "username": `"kapacitor"`,
 		"password": `"pa$$$$word"`, "timeout": `"30s"`, "tls_ca": `"/etc/ssl/ca.pem"`, "insecure_skip_verify": "true",
 	} {
-		kv, ok := influx.Fields[key].(*ast.KeyValue)
-		require.True(t, ok, key)
-		require.Equal(t, want, kv.Value.Source(), key)
+		t.Run(key, func(t *testing.T) {
+			kv, ok := influx.Fields[key].(*ast.KeyValue)
+			require.True(t, ok, key)
+			require.Equal(t, want, kv.Value.Source(), key)
+		})
 	}
 	require.Contains(t, text, `"first" (line 2)`, "the other InfluxDB is named")
 }

@@ -311,14 +311,16 @@ func TestSampleLabelsMergeAllocatesNothing(t *testing.T) {
 	w.parsed = append(w.parsed[:0], labels.Label{Name: "__name__", Value: "x"}, labels.Label{Name: "a", Value: ""},
 		labels.Label{Name: "a", Value: "1"}, labels.Label{Name: "env", Value: ""}, labels.Label{Name: "instance", Value: ""})
 	for _, honor := range []bool{false, true} {
-		c.HonorLabels = honor
-		want := `{__name__="x", env="test", instance="h:1", job="node"}`
-		if honor {
-			want = `{__name__="x", job="node"}`
-		}
-		lset, keep := w.sampleLabels(tg, s)
-		require.True(t, keep)
-		require.Equal(t, want, lset.String())
-		require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, s) }), "honor-labels %t", honor)
+		t.Run(fmt.Sprintf("honor-labels=%t", honor), func(t *testing.T) {
+			c.HonorLabels = honor
+			want := `{__name__="x", env="test", instance="h:1", job="node"}`
+			if honor {
+				want = `{__name__="x", job="node"}`
+			}
+			lset, keep := w.sampleLabels(tg, s)
+			require.True(t, keep)
+			require.Equal(t, want, lset.String())
+			require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, s) }), "honor-labels %t", honor)
+		})
 	}
 }

@@ -134,15 +134,17 @@ func scrapeAt(s *Scraper, now time.Time) *recorder {
 }
 
 func TestBearerTokenFileExcludesOtherCredentials(t *testing.T) {
-	for _, set := range []func(*Config){
-		func(c *Config) { c.BearerToken = config.NewSecret([]byte("tok")) },
-		func(c *Config) { c.Username = "user" },
-		func(c *Config) { c.Password = config.NewSecret([]byte("pass")) },
+	for other, set := range map[string]func(*Config){
+		"bearer-token": func(c *Config) { c.BearerToken = config.NewSecret([]byte("tok")) },
+		"username":     func(c *Config) { c.Username = "user" },
+		"password":     func(c *Config) { c.Password = config.NewSecret([]byte("pass")) },
 	} {
-		c := valid()
-		c.BearerTokenFile = "/run/secrets/token"
-		set(c)
-		require.ErrorContains(t, c.Init(), "bearer-token-file")
+		t.Run(other, func(t *testing.T) {
+			c := valid()
+			c.BearerTokenFile = "/run/secrets/token"
+			set(c)
+			require.ErrorContains(t, c.Init(), "bearer-token-file")
+		})
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 
 // The allocation-free label reading must give exactly what textparse's Labels() gives.
 func TestSeriesLabelsMatchTextparse(t *testing.T) {
-	for _, tc := range []struct{ contentType, body string }{
-		{"text/plain", textBody},
-		{"text/plain", `# TYPE esc gauge
+	for _, tc := range []struct{ name, contentType, body string }{
+		{"text exposition", "text/plain", textBody},
+		{"text escapes, spacing, buckets, quantiles, UTF-8", "text/plain", `# TYPE esc gauge
 esc{path="C:\\dir\\",quote="say \"hi\"",nl="a\nb",tab="a\tb",empty="",z="1",a="2"} 1
 esc{ spaced = "v" , other="x",} 2
 # TYPE h histogram
@@ -29,7 +29,7 @@ s{quantile="1"} 1
 utf8{v="żółw 🐢"} 1
 no_labels 5
 `},
-		{"application/openmetrics-text; version=1.0.0", `# TYPE om counter
+		{"OpenMetrics exemplar, created, histogram", "application/openmetrics-text; version=1.0.0", `# TYPE om counter
 om_total{a="1",b="x\"y"} 1 # {trace="t"} 1 1.5
 om_created{a="1",b="x\"y"} 1
 # TYPE oh histogram
@@ -40,31 +40,33 @@ oh_sum 1
 # EOF
 `},
 	} {
-		p, err := textparse.New([]byte(tc.body), tc.contentType, labels.NewSymbolTable(), textparse.ParserOptions{})
-		require.NoError(t, err)
-		var family model.MetricType
-		var ls []labels.Label
-		var buf []byte
-		n := 0
-		for {
-			e, err := p.Next()
-			if err == io.EOF {
-				break
-			}
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := textparse.New([]byte(tc.body), tc.contentType, labels.NewSymbolTable(), textparse.ParserOptions{})
 			require.NoError(t, err)
-			switch e {
-			case textparse.EntryType:
-				_, family = p.Type()
-			case textparse.EntrySeries:
-				series, _, _ := p.Series()
-				var want labels.Labels
-				p.Labels(&want)
-				require.True(t, seriesLabels(series, family, &ls, &buf), "%s", series)
-				require.Equal(t, want.String(), Labels(ls).String(), "%s", series)
-				n++
+			var family model.MetricType
+			var ls []labels.Label
+			var buf []byte
+			n := 0
+			for {
+				e, err := p.Next()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				switch e {
+				case textparse.EntryType:
+					_, family = p.Type()
+				case textparse.EntrySeries:
+					series, _, _ := p.Series()
+					var want labels.Labels
+					p.Labels(&want)
+					require.True(t, seriesLabels(series, family, &ls, &buf), "%s", series)
+					require.Equal(t, want.String(), Labels(ls).String(), "%s", series)
+					n++
+				}
 			}
-		}
-		require.Positive(t, n)
+			require.Positive(t, n)
+		})
 	}
 	var ls []labels.Label
 	var buf []byte

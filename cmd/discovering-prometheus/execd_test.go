@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -61,24 +62,26 @@ func (f *failingWriter) Write(b []byte) (int, error) {
 // gathering on into nowhere; main then logs it and exits 1.
 func TestServeEndsWhenStdoutFails(t *testing.T) {
 	for _, n := range []int{0, 5} {
-		stdinR, stdinW := io.Pipe()
-		done := make(chan error, 1)
-		input := &countingInput{}
-		go func() {
-			done <- serve(input, stdinR, &failingWriter{n: n}, 0, newStderrLog(io.Discard, telegraf.Info, logQueueLen))
-		}()
-		// The first request's gather fails to write; the second must find serve gone, not gathering.
-		_, err := io.WriteString(stdinW, "\n")
-		require.NoError(t, err)
-		var serveErr error
-		select {
-		case serveErr = <-done:
-		case <-time.After(3 * time.Second):
-			t.Fatalf("n=%d: serve went on after stdout failed", n)
-		}
-		require.EqualError(t, serveErr, "writing metrics to stdout: write |1: broken pipe", "n=%d", n)
-		require.Equal(t, 1, input.n, "n=%d", n)
-		require.NoError(t, stdinW.Close())
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			stdinR, stdinW := io.Pipe()
+			done := make(chan error, 1)
+			input := &countingInput{}
+			go func() {
+				done <- serve(input, stdinR, &failingWriter{n: n}, 0, newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+			}()
+			// The first request's gather fails to write; the second must find serve gone, not gathering.
+			_, err := io.WriteString(stdinW, "\n")
+			require.NoError(t, err)
+			var serveErr error
+			select {
+			case serveErr = <-done:
+			case <-time.After(3 * time.Second):
+				t.Fatalf("n=%d: serve went on after stdout failed", n)
+			}
+			require.EqualError(t, serveErr, "writing metrics to stdout: write |1: broken pipe", "n=%d", n)
+			require.Equal(t, 1, input.n, "n=%d", n)
+			require.NoError(t, stdinW.Close())
+		})
 	}
 }
 

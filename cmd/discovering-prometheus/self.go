@@ -13,13 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
-	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // selfEnv carries the self-metrics address into the embedded default configuration.
 const selfEnv = "DISCOVERING_PROMETHEUS_SELF"
 
-// selfMetrics serves the runner's own metrics (Go runtime, process, and its scrapers' counters) on a
+// selfMetrics serves the runner's own metrics (Go runtime, process, and the plugin's own metrics) on a
 // loopback port, for the embedded default configuration to scrape.
 type selfMetrics struct {
 	server *http.Server
@@ -39,7 +38,7 @@ func serveSelfMetrics(logs *stderrLog) (*selfMetrics, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s,
-		plugin.ScraperMetrics(s.running),
+		plugin.Metrics(s.plugin.Load),
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
@@ -65,12 +64,4 @@ func (*selfMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- droppedDesc }
 // Collect implements prometheus.Collector.
 func (s *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.logs.Dropped()))
-}
-
-// running is the scrapers of the plugin being watched.
-func (s *selfMetrics) running() []*scrape.Scraper {
-	if p := s.plugin.Load(); p != nil {
-		return p.RunningScrapers()
-	}
-	return nil
 }

@@ -21,7 +21,9 @@ func TestRedactURL(t *testing.T) {
 		"https://t0ken @host":                       "https://xxxxx@host",
 		"m:8080":                                    "m:8080",
 	} {
-		require.Equal(t, want, RedactURL(raw), raw)
+		t.Run(raw, func(t *testing.T) {
+			require.Equal(t, want, RedactURL(raw), raw)
+		})
 	}
 }
 

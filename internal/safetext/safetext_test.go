@@ -28,7 +28,9 @@ func TestLineEscapesWhatIsNotPrintable(t *testing.T) {
 		"bad \xff byte":                      `bad \xff byte`,
 		"C1 \u0085 and bidi \u202e override": `C1 \u0085 and bidi \u202e override`,
 	} {
-		require.Equal(t, want, Line(in, 1000), "%q", in)
+		t.Run(in, func(t *testing.T) {
+			require.Equal(t, want, Line(in, 1000), "%q", in)
+		})
 	}
 }
 

@@ -292,7 +292,9 @@ func TestRoundDuration(t *testing.T) {
 		334567 * time.Nanosecond:                             "335µs",
 		0:                                                    "0s",
 	} {
-		require.Equal(t, want, roundDuration(d), "%d", d)
+		t.Run(d.String(), func(t *testing.T) {
+			require.Equal(t, want, roundDuration(d), "%d", d)
+		})
 	}
 }
 

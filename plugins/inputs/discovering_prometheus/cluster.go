@@ -125,7 +125,9 @@ func (p *DiscoveringPrometheus) startCluster() {
 			r.Register(ctx, c.Self, p.logger.With("cluster", key.String()))
 		}()
 	}
+	p.mu.Lock()
 	p.cluster = cl
+	p.mu.Unlock()
 }
 
 // stopCluster ends the registration, whose znode goes with its session.

@@ -66,7 +66,8 @@ type DiscoveringPrometheus struct {
 	cluster   *cluster // nil without a cluster table
 	infs      *infReport
 
-	// mu guards scrapers for readers outside Gather (the runner's self-metrics); scrapers[i] runs enabled[i].
+	// mu guards scrapers, and runner and cluster as Start sets them, for readers outside Gather (the
+	// runner's self-metrics); scrapers[i] runs enabled[i].
 	mu       sync.Mutex
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
@@ -301,12 +302,12 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		scrapers = append(scrapers, s)
 		routes[s] = &routing{dbTag: p.DBTag, db: cfg.DB, rpTag: p.RPTag, rp: cfg.RP}
 	}
-	p.mu.Lock()
-	p.scrapers, p.routes = scrapers, routes
-	p.mu.Unlock()
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.runner = discovery.NewManager(p.configs, p.logger, p.registry)
+	runner := discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
+	p.mu.Lock()
+	p.scrapers, p.routes, p.runner = scrapers, routes, runner
+	p.mu.Unlock()
 	p.startCluster()
 	p.runner.Start()
 	if err := p.startStatus(); err != nil {
@@ -449,11 +450,19 @@ func (p *DiscoveringPrometheus) Stop() {
 	}
 }
 
-// RunningScrapers returns the running scrapers (none before Start), for the runner's self-metrics.
+// RunningScrapers returns the running scrapers (none before Start).
 func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers
+}
+
+// running returns what Start set (all nil before): the scrapers, the discovery runner and the cluster
+// state, for the plugin's own metrics.
+func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.scrapers, p.runner, p.cluster
 }
 
 func init() {

@@ -71,7 +71,9 @@ func TestKapacitorBoundSpelling(t *testing.T) {
 		})
 	}
 	for _, f := range []float64{math.Inf(1), math.Inf(-1), math.NaN(), 0, 1, 0.1, 2500, 1e-5, 1e6, 1e21, -0.25} {
-		require.Equal(t, fmt.Sprint(f), newInterner().bound(strconv.FormatFloat(f, 'f', -1, 64)), "%v", f)
+		t.Run(fmt.Sprint(f), func(t *testing.T) {
+			require.Equal(t, fmt.Sprint(f), newInterner().bound(strconv.FormatFloat(f, 'f', -1, 64)), "%v", f)
+		})
 	}
 }
 

@@ -239,10 +239,12 @@ func parseInflux(t *testing.T, lines []byte) []telegraf.Metric {
 // another century; the rest of the scrape stands.
 func TestTimestampsBeyondLineProtocolAreDropped(t *testing.T) {
 	for ms, keep := range map[int64]bool{minMillis - 1: false, minMillis: true, 0: true, maxMillis: true, maxMillis + 1: false} {
-		var ls lineSafe
-		got, err := ls.apply(&scrape.Sample{Labels: sampleLabels("__name__", "m"), Timestamp: ms})
-		require.NoError(t, err)
-		require.Equal(t, keep, got, "%d ms", ms)
+		t.Run(fmt.Sprintf("%d ms", ms), func(t *testing.T) {
+			var ls lineSafe
+			got, err := ls.apply(&scrape.Sample{Labels: sampleLabels("__name__", "m"), Timestamp: ms})
+			require.NoError(t, err)
+			require.Equal(t, keep, got, "%d ms", ms)
+		})
 	}
 
 	// The text format has no negative timestamps: the end of the range shows.

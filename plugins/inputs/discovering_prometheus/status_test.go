@@ -24,6 +24,9 @@ import (
 
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/metricstest"
 )
 
 // statusConf is a scraper of the given targets with the given plugin-level status options.
@@ -368,4 +371,83 @@ func TestStatusConcurrentStop(t *testing.T) {
 	require.Empty(t, p.StatusURL())
 	_, err := http.Get(base + "/-/healthy")
 	require.Error(t, err)
+}
+
+// metricsPage reads /metrics of the status server at base through Prometheus' text parser.
+func metricsPage(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	code, body := get(t, &http.Client{Timeout: 10 * time.Second}, base+"/metrics", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	return metricstest.Parse(t, body)
+}
+
+// /metrics counts each discoverer's refreshes and errors, as the discovery runner does: a static one that
+// answered, and a file one whose file is not JSON.
+func TestStatusMetricsDiscoverers(t *testing.T) {
+	garbage := filepath.Join(t.TempDir(), "targets.json")
+	require.NoError(t, os.WriteFile(garbage, []byte("{not json"), 0o644))
+	p, base := startStatus(t, statusConf(`status_address = "127.0.0.1:0"`, "127.0.0.1:1")+fmt.Sprintf(`
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "broken"
+    files = [%q]
+`, garbage))
+	static := discovery.Key{Service: "static-discovery", ID: "s"}
+	broken := discovery.Key{Service: "file-discovery", ID: "broken"}
+	require.Eventually(t, func() bool {
+		return p.runner.Stats(static).Refreshes > 0 && p.runner.Stats(broken).Errors > 0
+	}, 10*time.Second, 20*time.Millisecond)
+
+	metrics := metricsPage(t, base)
+	for _, key := range []discovery.Key{static, broken} {
+		st := p.runner.Stats(key)
+		labels := fmt.Sprintf(`{discoverer_id=%q,discoverer_service=%q}`, key.ID, key.Service)
+		require.Equal(t, float64(st.Refreshes), metrics["discovering_prometheus_discoverer_refreshes_total"+labels], key.String())
+		require.Equal(t, float64(st.Errors), metrics["discovering_prometheus_discoverer_errors_total"+labels], key.String())
+	}
+	require.Zero(t, metrics[`discovering_prometheus_discoverer_errors_total{discoverer_id="s",discoverer_service="static-discovery"}`])
+	require.Zero(t, metrics[`discovering_prometheus_discoverer_refreshes_total{discoverer_id="broken",discoverer_service="file-discovery"}`])
+	_, cluster := metrics[`discovering_prometheus_cluster_peers{cluster_id="s",cluster_service="static-discovery"}`]
+	require.False(t, cluster, "no cluster table, no cluster metrics")
+}
+
+// With a cluster table, /metrics shows the peers known and the targets this instance owns, those its
+// targets say it scrapes.
+func TestStatusMetricsCluster(t *testing.T) {
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	writePeers(t, peers, "a:1", "b:1", "c:1")
+	var targets []string
+	for port := 1; port <= 30; port++ {
+		targets = append(targets, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	p, base := startStatus(t, statusConf(`
+  status_address = "127.0.0.1:0"
+  discovery_wait = "5s"`, targets...)+fmt.Sprintf(`
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "file-discovery"
+    discoverer-id = "peers"
+    self = "a:1"
+`, peers))
+	labels := `{cluster_id="peers",cluster_service="file-discovery"}`
+	metrics := metricsPage(t, base)
+	peersBefore, shown := metrics["discovering_prometheus_cluster_peers"+labels]
+	require.True(t, shown, "the cluster metrics are shown from the start")
+	require.Zero(t, peersBefore, "no peer known before the first gather")
+
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	owned := 0
+	active := p.Targets().Active
+	require.Len(t, active, len(targets))
+	for _, a := range active {
+		if a.ScrapedHere {
+			owned++
+		}
+	}
+	require.Positive(t, owned)
+	require.Less(t, owned, len(targets), "b:1 and c:1 own some")
+	metrics = metricsPage(t, base)
+	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels])
+	require.Equal(t, float64(owned), metrics["discovering_prometheus_cluster_targets_owned"+labels])
 }
