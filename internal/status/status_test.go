@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +306,92 @@ func TestTargetsPageOwners(t *testing.T) {
 	require.Contains(t, body, `owners: <code>a:9273</code>, <code>b:9273</code></div>`)
 	require.Contains(t, body, `owners: <code>c:9273</code> · <strong>not scraped here</strong></div>`)
 	require.Equal(t, 2, strings.Count(body, `class="owners"`), "no owners line without a cluster")
+}
+
+// Basic auth guards every way of asking: other methods, paths the mux would redirect or clean, encoded
+// paths, paths it does not serve (a /debug/pprof some servers mount), and the answer names no page.
+func TestBasicAuthEveryRequest(t *testing.T) {
+	h := Handler(Config{Username: "admin", Password: "pass"}, testState())
+	for _, tc := range []struct{ method, target string }{
+		{http.MethodHead, "/targets"},
+		{http.MethodPost, "/targets"},
+		{http.MethodOptions, "/api/v1/targets"},
+		{http.MethodGet, "/targets/"},
+		{http.MethodGet, "//targets"},
+		{http.MethodGet, "/./targets"},
+		{http.MethodGet, "/x/../targets"},
+		{http.MethodGet, "/%74argets"},
+		{http.MethodGet, "/api/v1/targets?state=active"},
+		{http.MethodGet, "/debug/pprof/"},
+		{http.MethodGet, "/"},
+		{http.MethodGet, "/nothing"},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+			require.Equal(t, http.StatusUnauthorized, rec.Code)
+			require.NotContains(t, rec.Body.String(), "10.0.0.1", "no target in the refusal")
+			require.Empty(t, rec.Header().Get("Location"), "no redirect before the credentials")
+		})
+	}
+}
+
+// Every answer, the refusals and errors too, forbids scripts, foreign assets, framing and sniffing.
+func TestSecurityHeaders(t *testing.T) {
+	for name, cfg := range map[string]Config{"open": {}, "basic auth": {Username: "admin", Password: "pass"}} {
+		h := Handler(cfg, testState())
+		for _, target := range []string{"/targets", "/service-discovery", "/api/v1/targets", "/targets?health=bad", "/nothing"} {
+			t.Run(name+" "+target, func(t *testing.T) {
+				resp, _ := serve(t, h, target)
+				require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+				csp := resp.Header.Get("Content-Security-Policy")
+				require.Contains(t, csp, "default-src 'none'")
+				require.Contains(t, csp, "frame-ancestors 'none'")
+			})
+		}
+	}
+}
+
+// Every string a target, a discoverer or a configuration controls is text on the pages: no element, no
+// attribute, no javascript: link comes out of it.
+func TestPagesEscapeHostileStrings(t *testing.T) {
+	const evil = `"'><script>alert(1)</script><img src=x onerror=alert(2)>`
+	s := testState()
+	a := &s.targets.Active[0]
+	a.ScrapeURL = "javascript:alert(3)//" + evil
+	a.LastError = evil
+	a.Labels = map[string]string{evil: evil, "style": "background:url(javascript:alert(4))"}
+	a.DiscoveredLabels = map[string]string{"__address__": evil}
+	a.Owners = []string{evil}
+	s.targets.Dropped[0].DiscoveredLabels = map[string]string{"__address__": evil}
+	s.targets.Dropped[0].Rule.Replacement = evil
+	s.scrapers[0].Name, s.scrapers[0].DB, s.scrapers[0].Discoverers = evil, evil, []string{evil}
+	s.targets.ScrapePools[0], a.ScrapePool, s.targets.Dropped[0].ScrapePool = evil, evil, evil
+	s.discoverers[0].Name, s.discoverers[0].LastError = evil, evil
+	h := Handler(Config{}, s)
+	for _, target := range []string{"/targets", "/service-discovery", "/targets?scrapePool=" + url.QueryEscape(evil)} {
+		t.Run(target, func(t *testing.T) {
+			resp, body := serve(t, h, target)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, body, "&lt;script&gt;alert(1)", "the hostile string is shown, as text")
+			for _, bad := range []string{"<script", "<img", `href="javascript:`, `"'>`} {
+				require.False(t, strings.Contains(body, bad), "the page holds %s", bad)
+			}
+		})
+	}
+	_, body := serve(t, h, "/api/v1/targets")
+	require.NotContains(t, body, "<script", "the JSON escapes <, > and &")
+}
+
+// The server gives up on clients that send, read or idle too slowly, and bounds the headers it reads.
+func TestServerTimeouts(t *testing.T) {
+	s, err := Listen(Config{Address: "127.0.0.1:0"}, testState())
+	require.NoError(t, err)
+	defer s.Close()
+	srv := s.server
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
+		require.Positive(t, d, name)
+	}
+	require.Positive(t, srv.MaxHeaderBytes)
 }
