@@ -119,6 +119,9 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// MaxRenders is how many requests for a page or the API are answered at once.
+const MaxRenders = 4
+
 // Handler serves the pages and the API of src, behind basic auth when cfg.Username is set.
 func Handler(cfg Config, src Source) http.Handler {
 	mux := http.NewServeMux()
@@ -126,9 +129,21 @@ func Handler(cfg Config, src Source) http.Handler {
 		w.Header().Set("Location", "targets") // relative, for a server behind a proxy's path prefix
 		w.WriteHeader(http.StatusFound)
 	})
-	mux.HandleFunc("GET /targets", func(w http.ResponseWriter, r *http.Request) { serveTargets(w, r, src) })
-	mux.HandleFunc("GET /service-discovery", func(w http.ResponseWriter, r *http.Request) { serveServiceDiscovery(w, r, src) })
-	mux.HandleFunc("GET /api/v1/targets", func(w http.ResponseWriter, r *http.Request) { serveAPITargets(w, r, src) })
+	// Each of these copies every target and renders its answer whole: a few at a time bound the memory
+	// that many clients asking at once could take; the others wait their turn.
+	renders := make(chan struct{}, MaxRenders)
+	for pattern, serve := range map[string]func(http.ResponseWriter, *http.Request, Source){
+		"GET /targets": serveTargets, "GET /service-discovery": serveServiceDiscovery, "GET /api/v1/targets": serveAPITargets,
+	} {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case renders <- struct{}{}:
+				defer func() { <-renders }()
+				serve(w, r, src)
+			case <-r.Context().Done(): // the client went away while it waited
+			}
+		})
+	}
 	metrics := cfg.Metrics
 	if metrics == nil {
 		metrics = prometheus.NewRegistry()

@@ -1,12 +1,15 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -394,4 +397,62 @@ func TestServerTimeouts(t *testing.T) {
 		require.Positive(t, d, name)
 	}
 	require.Positive(t, srv.MaxHeaderBytes)
+}
+
+// blockingState holds every Targets call until release is closed, and counts the calls in it at once.
+type blockingState struct {
+	*state
+	in, most atomic.Int32
+	release  chan struct{}
+}
+
+func (s *blockingState) Targets() Targets {
+	n := s.in.Add(1)
+	for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+	}
+	<-s.release
+	s.in.Add(-1)
+	return s.state.Targets()
+}
+
+// Many clients asking at once get their answers, MaxRenders at a time: the copies of the targets and the
+// rendered pages in memory at once are bounded.
+func TestRendersBounded(t *testing.T) {
+	src := &blockingState{state: testState(), release: make(chan struct{})}
+	h := Handler(Config{}, src)
+	paths := []string{"/targets", "/service-discovery", "/api/v1/targets"}
+	var wg sync.WaitGroup
+	codes := make([]int, 12)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, paths[i%len(paths)], nil))
+			codes[i] = rec.Code
+		}()
+	}
+	require.Eventually(t, func() bool { return src.in.Load() == MaxRenders }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // room for more to come in, if they could
+	require.EqualValues(t, MaxRenders, src.in.Load())
+	close(src.release)
+	wg.Wait()
+	require.EqualValues(t, MaxRenders, src.most.Load())
+	for i, code := range codes {
+		require.Equal(t, http.StatusOK, code, paths[i%len(paths)])
+	}
+}
+
+// A client that gives up while it waits for its turn leaves at once.
+func TestRenderWaitEndsWithTheRequest(t *testing.T) {
+	src := &blockingState{state: testState(), release: make(chan struct{})}
+	defer close(src.release)
+	h := Handler(Config{}, src)
+	for range MaxRenders {
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/targets", nil))
+	}
+	require.Eventually(t, func() bool { return src.in.Load() == MaxRenders }, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/targets", nil).WithContext(ctx))
 }
