@@ -86,7 +86,7 @@ func TestOutageLogZooKeeper(t *testing.T) {
 	logs, stop := runSD(t, cfg)
 	defer stop()
 	waitFor(t, cfg, logs, 3, failure) // two attempts, and the first read of the paths
-	zookeeperHandshake(t, addr)
+	zookeeperHandshake(t, addr, 4*time.Second)
 	waitFor(t, cfg, logs, 1, recovery)
 	stop()
 
@@ -100,8 +100,8 @@ func TestOutageLogZooKeeper(t *testing.T) {
 }
 
 // zookeeperHandshake listens on addr and answers each connection's connect request as ZooKeeper does,
-// with a session (id 1, 4s), then reads whatever comes, answering nothing, until the test ends.
-func zookeeperHandshake(t *testing.T, addr string) {
+// with a session (id 1) of the timeout, then reads whatever comes, answering nothing, until the test ends.
+func zookeeperHandshake(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func zookeeperHandshake(t *testing.T, addr string) {
 				}
 				// connectResponse: protocol version, timeout (ms), session id, password (length-prefixed).
 				passwd := make([]byte, 16)
-				for _, field := range []any{uint32(4 + 4 + 8 + 4 + len(passwd)), int32(0), int32(4000), int64(1), int32(len(passwd)), passwd} {
+				for _, field := range []any{uint32(4 + 4 + 8 + 4 + len(passwd)), int32(0), int32(timeout.Milliseconds()), int64(1), int32(len(passwd)), passwd} {
 					_ = binary.Write(conn, binary.BigEndian, field)
 				}
 				_, _ = io.Copy(io.Discard, conn)

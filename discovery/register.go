@@ -80,7 +80,11 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 		logger.Error("cannot register", "err", err)
 		return
 	}
-	defer conn.Close() // ends the session: the znode goes at once
+	// Closing ends the session, and the znode goes at once. It also ends a create or exists that waits
+	// for a server that answers nothing, which would otherwise hold ctx's end (the plugin's Stop) until
+	// the client gives up on the connection. Close runs once; the deferred call waits for it.
+	defer context.AfterFunc(ctx, conn.Close)()
+	defer conn.Close()
 	dir := z.Paths[0]
 	node := ""
 	retry := time.NewTimer(time.Hour) // runs only after a failure
@@ -95,19 +99,30 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 			}
 		case <-retry.C:
 		}
-		if node != "" {
-			if ok, _, err := conn.Exists(node); err == nil && ok {
-				continue
-			}
+		member, err := ensureMember(conn, node, dir, data)
+		if ctx.Err() != nil { // closed under it: not a failure to report
+			return
 		}
-		node, err = createMember(conn, dir, data)
+		if err == nil && member != node {
+			logger.Info("registered", "znode", member, "address", address)
+		}
+		node = member
 		if err != nil {
 			logger.Warn("cannot register, retrying", "path", dir, "err", err)
 			retry.Reset(time.Duration(timeout) / 2)
-			continue
 		}
-		logger.Info("registered", "znode", node, "address", address)
 	}
+}
+
+// ensureMember returns node if it exists still, or else a new member znode. A failed check creates
+// nothing: the session may still hold node, and this instance would be a member twice.
+func ensureMember(conn *zk.Conn, node, dir string, data []byte) (string, error) {
+	if node != "" {
+		if ok, _, err := conn.Exists(node); err != nil || ok {
+			return node, err
+		}
+	}
+	return createMember(conn, dir, data)
 }
 
 // createMember creates dir's missing parents, persistent and empty, then the ephemeral member znode.

@@ -84,9 +84,8 @@ func serveTargets(w http.ResponseWriter, r *http.Request, src Source) {
 	byPool := map[string][]targetView{}
 	for i := range targets.Active {
 		t := &targets.Active[i]
-		v := targetView{ActiveTarget: t, Age: "never", Labels: sortedLabels(t.Labels), Discovered: sortedLabels(t.DiscoveredLabels)}
+		v := targetView{ActiveTarget: t, Age: age(now, t.LastScrape), Labels: sortedLabels(t.Labels), Discovered: sortedLabels(t.DiscoveredLabels)}
 		if !t.LastScrape.IsZero() {
-			v.Age = roundDuration(now.Sub(t.LastScrape)) + " ago"
 			v.Took = roundDuration(time.Duration(t.LastScrapeDuration * float64(time.Second)))
 		}
 		byPool[t.ScrapePool] = append(byPool[t.ScrapePool], v)
@@ -154,11 +153,7 @@ func serveServiceDiscovery(w http.ResponseWriter, r *http.Request, src Source) {
 	var view sdView
 	now := time.Now()
 	for _, d := range src.Discoverers() {
-		v := discovererView{Discoverer: d, Age: "never"}
-		if !d.LastRefresh.IsZero() {
-			v.Age = roundDuration(now.Sub(d.LastRefresh)) + " ago"
-		}
-		view.Discoverers = append(view.Discoverers, v)
+		view.Discoverers = append(view.Discoverers, discovererView{Discoverer: d, Age: age(now, d.LastRefresh)})
 	}
 	for _, s := range src.Scrapers() {
 		if f.Pool == "" || s.Name == f.Pool {
@@ -177,6 +172,14 @@ func render(w http.ResponseWriter, name string, p page) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(b.Bytes())
+}
+
+// age is how long ago t was, or "never" when it is zero.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return roundDuration(now.Sub(t)) + " ago"
 }
 
 // roundDuration shows a duration to three significant digits or so: 1.23s, 45.6ms, 3m4s.

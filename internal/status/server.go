@@ -4,6 +4,7 @@
 package status
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
@@ -92,8 +93,14 @@ func Listen(cfg Config, src Source) (*Server, error) {
 	}
 	s := &Server{
 		server: &http.Server{
-			Handler:           Handler(cfg, src),
+			Handler: Handler(cfg, src),
+			// A client that sends its request slowly, reads the answer slowly or keeps its connection
+			// idle gives it up: none holds a connection (and its goroutine and buffers) for ever.
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
 		},
 		url: (&url.URL{Scheme: scheme, Host: l.Addr().String(), Path: "/targets"}).String(),
 	}
@@ -112,6 +119,9 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// MaxRenders is how many requests for a page or the API are answered at once.
+const MaxRenders = 4
+
 // Handler serves the pages and the API of src, behind basic auth when cfg.Username is set.
 func Handler(cfg Config, src Source) http.Handler {
 	mux := http.NewServeMux()
@@ -119,9 +129,21 @@ func Handler(cfg Config, src Source) http.Handler {
 		w.Header().Set("Location", "targets") // relative, for a server behind a proxy's path prefix
 		w.WriteHeader(http.StatusFound)
 	})
-	mux.HandleFunc("GET /targets", func(w http.ResponseWriter, r *http.Request) { serveTargets(w, r, src) })
-	mux.HandleFunc("GET /service-discovery", func(w http.ResponseWriter, r *http.Request) { serveServiceDiscovery(w, r, src) })
-	mux.HandleFunc("GET /api/v1/targets", func(w http.ResponseWriter, r *http.Request) { serveAPITargets(w, r, src) })
+	// Each of these copies every target and renders its answer whole: a few at a time bound the memory
+	// that many clients asking at once could take; the others wait their turn.
+	renders := make(chan struct{}, MaxRenders)
+	for pattern, serve := range map[string]func(http.ResponseWriter, *http.Request, Source){
+		"GET /targets": serveTargets, "GET /service-discovery": serveServiceDiscovery, "GET /api/v1/targets": serveAPITargets,
+	} {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case renders <- struct{}{}:
+				defer func() { <-renders }()
+				serve(w, r, src)
+			case <-r.Context().Done(): // the client went away while it waited
+			}
+		})
+	}
 	metrics := cfg.Metrics
 	if metrics == nil {
 		metrics = prometheus.NewRegistry()
@@ -137,17 +159,27 @@ func Handler(cfg Config, src Source) http.Handler {
 		}
 		_, _ = w.Write([]byte("discovering_prometheus is Ready.\n"))
 	})
-	if cfg.Username == "" {
-		return mux
+	var h http.Handler = mux
+	if cfg.Username != "" {
+		h = basicAuth(cfg.Username, cfg.Password, mux)
 	}
-	return basicAuth(cfg.Username, cfg.Password, mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The pages run no script and fetch nothing, so a browser may forbid both: a target's string that
+		// got past html/template's escaping would still run nothing. No other site may frame the pages.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
-// basicAuth lets through the requests with the credentials, compared in constant time.
+// basicAuth lets through the requests with the credentials, compared in constant time: their SHA-256
+// digests are, so that not even their lengths show in the time an answer takes.
 func basicAuth(username, password string, next http.Handler) http.Handler {
+	wantUser, wantPassword := sha256.Sum256([]byte(username)), sha256.Sum256([]byte(password))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(username))&subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
+		user, pass := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+		if !ok || subtle.ConstantTimeCompare(user[:], wantUser[:])&subtle.ConstantTimeCompare(pass[:], wantPassword[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="discovering_prometheus", charset="UTF-8"`)
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return

@@ -1,11 +1,15 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -307,4 +311,150 @@ func TestTargetsPageOwners(t *testing.T) {
 	require.Contains(t, body, `owners: <code>a:9273</code>, <code>b:9273</code></div>`)
 	require.Contains(t, body, `owners: <code>c:9273</code> · <strong>not scraped here</strong></div>`)
 	require.Equal(t, 2, strings.Count(body, `class="owners"`), "no owners line without a cluster")
+}
+
+// Basic auth guards every way of asking: other methods, paths the mux would redirect or clean, encoded
+// paths, paths it does not serve (a /debug/pprof some servers mount), and the answer names no page.
+func TestBasicAuthEveryRequest(t *testing.T) {
+	h := Handler(Config{Username: "admin", Password: "pass"}, testState())
+	for _, tc := range []struct{ method, target string }{
+		{http.MethodHead, "/targets"},
+		{http.MethodPost, "/targets"},
+		{http.MethodOptions, "/api/v1/targets"},
+		{http.MethodGet, "/targets/"},
+		{http.MethodGet, "//targets"},
+		{http.MethodGet, "/./targets"},
+		{http.MethodGet, "/x/../targets"},
+		{http.MethodGet, "/%74argets"},
+		{http.MethodGet, "/api/v1/targets?state=active"},
+		{http.MethodGet, "/debug/pprof/"},
+		{http.MethodGet, "/"},
+		{http.MethodGet, "/nothing"},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+			require.Equal(t, http.StatusUnauthorized, rec.Code)
+			require.NotContains(t, rec.Body.String(), "10.0.0.1", "no target in the refusal")
+			require.Empty(t, rec.Header().Get("Location"), "no redirect before the credentials")
+		})
+	}
+}
+
+// Every answer, the refusals and errors too, forbids scripts, foreign assets, framing and sniffing.
+func TestSecurityHeaders(t *testing.T) {
+	for name, cfg := range map[string]Config{"open": {}, "basic auth": {Username: "admin", Password: "pass"}} {
+		h := Handler(cfg, testState())
+		for _, target := range []string{"/targets", "/service-discovery", "/api/v1/targets", "/targets?health=bad", "/nothing"} {
+			t.Run(name+" "+target, func(t *testing.T) {
+				resp, _ := serve(t, h, target)
+				require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+				csp := resp.Header.Get("Content-Security-Policy")
+				require.Contains(t, csp, "default-src 'none'")
+				require.Contains(t, csp, "frame-ancestors 'none'")
+			})
+		}
+	}
+}
+
+// Every string a target, a discoverer or a configuration controls is text on the pages: no element, no
+// attribute, no javascript: link comes out of it.
+func TestPagesEscapeHostileStrings(t *testing.T) {
+	const evil = `"'><script>alert(1)</script><img src=x onerror=alert(2)>`
+	s := testState()
+	a := &s.targets.Active[0]
+	a.ScrapeURL = "javascript:alert(3)//" + evil
+	a.LastError = evil
+	a.Labels = map[string]string{evil: evil, "style": "background:url(javascript:alert(4))"}
+	a.DiscoveredLabels = map[string]string{"__address__": evil}
+	a.Owners = []string{evil}
+	s.targets.Dropped[0].DiscoveredLabels = map[string]string{"__address__": evil}
+	s.targets.Dropped[0].Rule.Replacement = evil
+	s.scrapers[0].Name, s.scrapers[0].DB, s.scrapers[0].Discoverers = evil, evil, []string{evil}
+	s.targets.ScrapePools[0], a.ScrapePool, s.targets.Dropped[0].ScrapePool = evil, evil, evil
+	s.discoverers[0].Name, s.discoverers[0].LastError = evil, evil
+	h := Handler(Config{}, s)
+	for _, target := range []string{"/targets", "/service-discovery", "/targets?scrapePool=" + url.QueryEscape(evil)} {
+		t.Run(target, func(t *testing.T) {
+			resp, body := serve(t, h, target)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, body, "&lt;script&gt;alert(1)", "the hostile string is shown, as text")
+			for _, bad := range []string{"<script", "<img", `href="javascript:`, `"'>`} {
+				require.False(t, strings.Contains(body, bad), "the page holds %s", bad)
+			}
+		})
+	}
+	_, body := serve(t, h, "/api/v1/targets")
+	require.NotContains(t, body, "<script", "the JSON escapes <, > and &")
+}
+
+// The server gives up on clients that send, read or idle too slowly, and bounds the headers it reads.
+func TestServerTimeouts(t *testing.T) {
+	s, err := Listen(Config{Address: "127.0.0.1:0"}, testState())
+	require.NoError(t, err)
+	defer s.Close()
+	srv := s.server
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
+		require.Positive(t, d, name)
+	}
+	require.Positive(t, srv.MaxHeaderBytes)
+}
+
+// blockingState holds every Targets call until release is closed, and counts the calls in it at once.
+type blockingState struct {
+	*state
+	in, most atomic.Int32
+	release  chan struct{}
+}
+
+func (s *blockingState) Targets() Targets {
+	n := s.in.Add(1)
+	for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+	}
+	<-s.release
+	s.in.Add(-1)
+	return s.state.Targets()
+}
+
+// Many clients asking at once get their answers, MaxRenders at a time: the copies of the targets and the
+// rendered pages in memory at once are bounded.
+func TestRendersBounded(t *testing.T) {
+	src := &blockingState{state: testState(), release: make(chan struct{})}
+	h := Handler(Config{}, src)
+	paths := []string{"/targets", "/service-discovery", "/api/v1/targets"}
+	var wg sync.WaitGroup
+	codes := make([]int, 12)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, paths[i%len(paths)], nil))
+			codes[i] = rec.Code
+		}()
+	}
+	require.Eventually(t, func() bool { return src.in.Load() == MaxRenders }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // room for more to come in, if they could
+	require.EqualValues(t, MaxRenders, src.in.Load())
+	close(src.release)
+	wg.Wait()
+	require.EqualValues(t, MaxRenders, src.most.Load())
+	for i, code := range codes {
+		require.Equal(t, http.StatusOK, code, paths[i%len(paths)])
+	}
+}
+
+// A client that gives up while it waits for its turn leaves at once.
+func TestRenderWaitEndsWithTheRequest(t *testing.T) {
+	src := &blockingState{state: testState(), release: make(chan struct{})}
+	defer close(src.release)
+	h := Handler(Config{}, src)
+	for range MaxRenders {
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/targets", nil))
+	}
+	require.Eventually(t, func() bool { return src.in.Load() == MaxRenders }, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/targets", nil).WithContext(ctx))
 }

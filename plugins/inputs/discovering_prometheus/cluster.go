@@ -94,6 +94,8 @@ type cluster struct {
 	cancel                   context.CancelFunc
 	registered               sync.WaitGroup
 
+	listed int // how many times the peer discoverer listed self at the last assignOwners
+
 	mu     sync.Mutex // guards peers and owners for readers outside Gather (Targets)
 	peers  *rendezvous.Peers
 	owners map[*scrape.Target][]int // indexes into peers
@@ -147,6 +149,7 @@ func (p *DiscoveringPrometheus) assignOwners() {
 		return
 	}
 	names := []string{c.self}
+	listed := 0
 	for _, g := range p.runner.Groups(c.key) {
 		for _, t := range g.Targets {
 			addr, ok := t[model.AddressLabel]
@@ -156,6 +159,9 @@ func (p *DiscoveringPrometheus) assignOwners() {
 			if addr != "" {
 				names = append(names, string(addr))
 			}
+			if string(addr) == c.self {
+				listed++
+			}
 		}
 	}
 	peers := rendezvous.New(names...)
@@ -163,10 +169,15 @@ func (p *DiscoveringPrometheus) assignOwners() {
 		// The addresses come from discovery: quoted, and the line bounded.
 		p.Log.Info(safetext.Line(fmt.Sprintf("cluster: %d instances share the targets: %q", peers.Len(), peers.Names()), MaxLogLine))
 		// One that registers itself is missing from the list until its registration is seen.
-		if len(names) > 1 && !slices.Contains(names[1:], c.self) && !p.Cluster.Register {
+		if len(names) > 1 && listed == 0 && !p.Cluster.Register {
 			p.Log.Warnf("cluster: self %q is not among the instances %s lists: the others leave it no target, and it scrapes some of theirs", c.self, c.key)
 		}
 	}
+	// Peers are names, so two instances with one self are one peer to everyone: both scrape its targets.
+	if listed > 1 && listed != c.listed {
+		p.Log.Warnf("cluster: %s lists self %q %d times: every instance that runs as %q scrapes the same targets (duplicates); give each its own self", c.key, c.self, listed, c.self)
+	}
+	c.listed = listed
 	self := peers.Index(c.self)
 	owners := make(map[*scrape.Target][]int, len(c.owners))
 	var all []int
