@@ -60,8 +60,11 @@ fuzz:
 		done; \
 	done
 
+# Vetted twice: as built by default, and with every discoverer left out (-tags remove_all_sd), so that the
+# code and tests of a build that leaves discoverers out compile too.
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags remove_all_sd ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
 # Every relative link of every .md file must name a file of the repository (http links go where they say).

@@ -1,3 +1,5 @@
+//go:build !remove_all_sd || enable_consul_sd
+
 package discovery
 
 import (

@@ -26,7 +26,12 @@ type Provider interface {
 	Service() string
 	// SectionID returns the section's id.
 	SectionID() string
-	// SDConfig validates the section, applies its defaults and maps it onto Prometheus' SD configuration.
+}
+
+// Mapper is a Provider this build can run: its SDConfig validates the section, applies its defaults and maps
+// it onto Prometheus' SD configuration. A section whose SD the build leaves out (see Sections) is no Mapper.
+type Mapper interface {
+	Provider
 	SDConfig() (promdiscovery.Config, error)
 }
 
@@ -64,20 +69,25 @@ func (c *Common) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 
 // Sections holds every discoverer section under its Kapacitor name; the plugin embeds it so that each is a
 // sub-table of the plugin's table. Every field is a slice of pointers to a Provider.
+//
+// The sd tag names the section's Prometheus SD as Prometheus' build tags do: a build with -tags remove_all_sd
+// leaves out every SD but those it enables with enable_<sd>_sd, as Prometheus' plugins package does. Such a
+// section still parses, but Validate refuses it. A section without an sd tag is always built in.
 type Sections struct {
 	Static     []*Static     `toml:"static-discovery"`
 	File       []*File       `toml:"file-discovery"`
-	Kubernetes []*Kubernetes `toml:"kubernetes"`
-	EC2        []*EC2        `toml:"ec2"`
-	Azure      []*Azure      `toml:"azure"`
-	GCE        []*GCE        `toml:"gce"`
-	DNS        []*DNS        `toml:"dns"`
-	Nerve      []*Nerve      `toml:"nerve"`
-	Serverset  []*Serverset  `toml:"serverset"`
-	Consul     []*Consul     `toml:"consul"`
-	Marathon   []*Marathon   `toml:"marathon"`
-	Triton     []*Triton     `toml:"triton"`
-	// One line a provider, above this comment; its tag is the section's name (Services).
+	Kubernetes []*Kubernetes `toml:"kubernetes" sd:"kubernetes"`
+	EC2        []*EC2        `toml:"ec2" sd:"aws"`
+	Azure      []*Azure      `toml:"azure" sd:"azure"`
+	GCE        []*GCE        `toml:"gce" sd:"gce"`
+	DNS        []*DNS        `toml:"dns" sd:"dns"`
+	Nerve      []*Nerve      `toml:"nerve" sd:"zookeeper"`
+	Serverset  []*Serverset  `toml:"serverset" sd:"zookeeper"`
+	Consul     []*Consul     `toml:"consul" sd:"consul"`
+	Marathon   []*Marathon   `toml:"marathon" sd:"marathon"`
+	Triton     []*Triton     `toml:"triton" sd:"triton"`
+	// One line a provider, above this comment; its toml tag is the section's name (Services), its sd tag
+	// the build tag of its <name>_sd.go.
 }
 
 // Providers lists the sections, in the order of the fields and of the sections in the file.
@@ -93,7 +103,8 @@ func (s *Sections) Providers() []Provider {
 	return ps
 }
 
-// Services are the names of every discoverer section this build has, the toml tags of Sections, sorted.
+// Services are the names of every discoverer section, the toml tags of Sections, sorted. A build may leave
+// some of them out (BuiltIn).
 var Services = sectionNames()
 
 func sectionNames() []string {
@@ -104,6 +115,25 @@ func sectionNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// BuiltIn tells whether this build can run the discoverer section p.
+func BuiltIn(p Provider) bool {
+	_, ok := p.(Mapper)
+	return ok
+}
+
+// leftOut is the error for a section whose SD this build leaves out.
+func leftOut(p Provider) error {
+	typ := reflect.TypeFor[Sections]()
+	sd := ""
+	for i := range typ.NumField() {
+		if tag := typ.Field(i).Tag; tag.Get("toml") == p.Service() {
+			sd = tag.Get("sd")
+		}
+	}
+	return fmt.Errorf("this build leaves out the %s discoverer (built with -tags remove_all_sd; add enable_%s_sd)",
+		p.Service(), sd)
 }
 
 // KapacitorServices are the twelve discoverer sections of Kapacitor's configuration, the only ones a
@@ -142,7 +172,12 @@ func Validate(providers []Provider) (Configs, error) {
 			errs = append(errs, fmt.Errorf("%s: id: %q is used twice", key, key.ID))
 			continue
 		}
-		cfg, err := p.SDConfig()
+		m, ok := p.(Mapper)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: %w", key, leftOut(p)))
+			continue
+		}
+		cfg, err := m.SDConfig()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 			continue

@@ -1,3 +1,5 @@
+//go:build !remove_all_sd || enable_zookeeper_sd
+
 package discovery
 
 import (
@@ -17,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func zookeeperSD(t *testing.T, p Provider) promdiscovery.Config {
+func zookeeperSD(t *testing.T, p Mapper) promdiscovery.Config {
 	t.Helper()
 	cfg, err := p.SDConfig()
 	require.NoError(t, err)

@@ -379,8 +379,7 @@ func TestClusterZooKeeperRegister(t *testing.T) {
     self = %q
     register = true
 `, nerve, e.Addr))
-		cfg, err := LoadPlugin(t, "[[inputs.discovering_prometheus]]\n"+nerve).Nerve[0].SDConfig()
-		require.NoError(t, err)
+		cfg := SDConfig(t, "[[inputs.discovering_prometheus]]\n"+nerve)
 		sd, key := RunSD(t, cfg)
 		listed := func() []model.LabelSet {
 			var targets []model.LabelSet

@@ -334,10 +334,12 @@ func buildOnce(t testing.TB, name string, build func() (string, error)) string {
 	return built[name]
 }
 
-// buildBinary builds a main package of this module once per test run and returns the binary's path.
-func buildBinary(t testing.TB, pkg string) string {
+// buildBinary builds a main package of this module with the given build tags once per test run and returns
+// the binary's path.
+func buildBinary(t testing.TB, pkg string, tags ...string) string {
 	t.Helper()
-	return buildOnce(t, pkg, func() (string, error) {
+	name := strings.Join(append([]string{filepath.Base(pkg)}, tags...), "-")
+	return buildOnce(t, name, func() (string, error) {
 		if buildDir == "" {
 			dir, err := os.MkdirTemp("", "dp-bin-")
 			if err != nil {
@@ -345,9 +347,10 @@ func buildBinary(t testing.TB, pkg string) string {
 			}
 			buildDir = dir
 		}
-		path := filepath.Join(buildDir, filepath.Base(pkg))
-		if out, err := exec.Command("go", "build", "-o", path, "../"+pkg).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		path := filepath.Join(buildDir, name)
+		args := []string{"build", "-o", path, "-tags", strings.Join(tags, ","), "../" + pkg}
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 		return path, nil
 	})
@@ -373,6 +376,12 @@ func PrometheusOfGoMod(t testing.TB) string {
 
 // RunnerBinary is cmd/discovering-prometheus, built once per test run.
 func RunnerBinary(t testing.TB) string { return buildBinary(t, "cmd/discovering-prometheus") }
+
+// KubernetesOnlyRunner is cmd/discovering-prometheus built with the kubernetes discoverer alone (and static
+// and file, which every build has), as for a DaemonSet: -tags remove_all_sd,enable_kubernetes_sd.
+func KubernetesOnlyRunner(t testing.TB) string {
+	return buildBinary(t, "cmd/discovering-prometheus", "remove_all_sd", "enable_kubernetes_sd")
+}
 
 // TelegrafBinary is cmd/telegraf, the custom Telegraf, built once per test run.
 func TelegrafBinary(t testing.TB) string { return buildBinary(t, "cmd/telegraf") }

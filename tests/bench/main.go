@@ -6,6 +6,7 @@
 //	go run ./tests/bench -targets 50 -duration 60s    # one size
 //	go run ./tests/bench -counts 100,1000,10000       # the chart's sweep
 //	go run ./tests/bench -targets 200 -profile prof   # also a CPU and a heap profile of each system
+//	go run ./tests/bench -idle -duration 10s          # the runner builds' RSS, idle
 //
 // It prints one JSON object per system and target count, then a markdown table, and writes a PNG chart.
 package main
@@ -46,6 +47,7 @@ func main() {
 	only := flag.String("systems", "", "comma-separated systems to run (default: all)")
 	short := flag.Bool("short", false, "a quick run: 20 and 100 targets, 6s each")
 	chart := flag.String("chart", "bench.png", "where to write the PNG chart")
+	idle := flag.Bool("idle", false, "measure instead the peak RSS of each build of the runner (full, kubernetes-only) idle, scraping only itself, for -duration")
 	profile := flag.String("profile", "", "a directory: each system serves pprof, and its CPU profile of the measured time and its heap at the end are written there as SYSTEM-TARGETS.{cpu,heap}.pprof (profiling costs CPU of its own)")
 	flag.Parse()
 
@@ -71,9 +73,17 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	bins, err := build(dir)
+	// Telegraf's builds are the slow links: only for a run that has a system of Telegraf.
+	withTelegraf := !*idle && (*only == "" || strings.Contains(*only, "telegraf"))
+	bins, err := build(dir, withTelegraf)
 	if err != nil {
 		fail(err)
+	}
+	if *idle {
+		if err := measureIdle(dir, bins, *duration); err != nil {
+			fail(err)
+		}
+		return
 	}
 	var results []result
 	for _, n := range sizes {
@@ -197,21 +207,7 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	if err := cmd.Start(); err != nil {
 		return result{}, err
 	}
-	defer func() {
-		for _, f := range r.held {
-			_ = f.Close()
-		}
-		r.held = nil
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer r.stop(cmd)
 	time.Sleep(max(2*r.interval, 3*time.Second))
 	cpu0, err := cpuSeconds(cmd.Process.Pid)
 	if err != nil {
@@ -248,6 +244,49 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss}
 	res.CPUNsPerSample = res.CPUSeconds * 1e9 / float64(samples)
 	return res, nil
+}
+
+// stop stops a system and closes the files it held.
+func (r *run) stop(cmd *exec.Cmd) {
+	for _, f := range r.held {
+		_ = f.Close()
+	}
+	r.held = nil
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// measureIdle runs each build of the runner idle, on its embedded default (one target: its own metrics
+// endpoint), for the given time and prints its peak RSS: what the build costs before any target.
+func measureIdle(dir string, bins binaries, duration time.Duration) error {
+	r := &run{interval: time.Second, dir: dir, bins: bins}
+	fmt.Println("| system | idle peak RSS MiB |")
+	fmt.Println("| --- | ---: |")
+	for _, s := range []struct{ name, bin string }{{"ours-runner", bins.runner}, {"ours-runner-k8s", bins.runnerK8s}} {
+		cmd, err := r.runner(s.bin, "")
+		if err != nil {
+			return err
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		time.Sleep(duration)
+		rss, err := peakRSS(cmd.Process.Pid)
+		r.stop(cmd)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		fmt.Printf("| %s | %.1f |\n", s.name, float64(rss)/(1<<20))
+	}
+	return nil
 }
 
 // fetchProfile saves the system's /debug/pprof/<path> as DIR/SYSTEM-TARGETS.KIND.pprof.

@@ -37,30 +37,18 @@ type run struct {
 	pprof    string     // with -profile: the loopback address the system serves /debug/pprof/ on
 }
 
-type binaries struct{ runner, telegraf, telegrafBench string }
+type binaries struct{ runner, runnerK8s, telegraf, telegrafBench string }
 
 var systems = []system{
 	{name: "ours-telegraf", start: func(r *run) (*exec.Cmd, error) {
 		return r.telegraf(r.bins.telegraf, ourInput(r))
 	}},
 	{name: "ours-runner", start: func(r *run) (*exec.Cmd, error) {
-		conf, err := r.write("plugin.conf", ourInput(r))
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(r.bins.runner, "-config", conf, "-poll_interval", r.interval.String())
-		if r.pprof != "" {
-			cmd.Args = append(cmd.Args, "-pprof-addr", r.pprof)
-		}
-		cmd.Stdout = io.Discard
-		// The execd shim stops when its stdin closes, as under inputs.execd; keep it open for the run.
-		stdin, hold, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		cmd.Stdin = stdin
-		r.held = append(r.held, stdin, hold)
-		return cmd, nil
+		return r.runner(r.bins.runner, ourInput(r))
+	}},
+	// The runner as a DaemonSet would carry it: built with the kubernetes discoverer alone.
+	{name: "ours-runner-k8s", start: func(r *run) (*exec.Cmd, error) {
+		return r.runner(r.bins.runnerK8s, ourInput(r))
 	}},
 	{name: "telegraf", start: func(r *run) (*exec.Cmd, error) {
 		return r.telegraf(r.bins.telegraf, fmt.Sprintf(`
@@ -118,6 +106,31 @@ func ourInput(r *run) string {
     id = "fleet"
     targets = [%s]
 `, r.interval, r.fleet.quoted(""))
+}
+
+// runner runs a build of the runner, gathering every interval, on a plugin configuration or, given none,
+// on its embedded default, which scrapes the runner's own metrics endpoint.
+func (r *run) runner(bin, input string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, "-poll_interval", r.interval.String())
+	if input != "" {
+		conf, err := r.write("plugin.conf", input)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Args = append(cmd.Args, "-config", conf)
+	}
+	if r.pprof != "" {
+		cmd.Args = append(cmd.Args, "-pprof-addr", r.pprof)
+	}
+	cmd.Stdout = io.Discard
+	// The execd shim stops when its stdin closes, as under inputs.execd; keep it open for the run.
+	stdin, hold, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdin = stdin
+	r.held = append(r.held, stdin, hold)
+	return cmd, nil
 }
 
 func (r *run) promConfig() string {
@@ -189,18 +202,24 @@ func discardSink() (string, func(), error) {
 	return "http://" + l.Addr().String() + "/api/v1/write", func() { _ = srv.Close() }, nil
 }
 
-// build compiles the binaries the systems need, once.
-func build(dir string) (binaries, error) {
+// build compiles the binaries the systems need, once; Telegraf's only withTelegraf.
+func build(dir string, withTelegraf bool) (binaries, error) {
 	b := binaries{
 		runner:        filepath.Join(dir, "discovering-prometheus"),
+		runnerK8s:     filepath.Join(dir, "discovering-prometheus-k8s"),
 		telegraf:      filepath.Join(dir, "telegraf"),
 		telegrafBench: filepath.Join(dir, "telegraf-bench"),
 	}
-	for _, c := range [][]string{
+	builds := [][]string{
 		{"build", "-o", b.runner, "./cmd/discovering-prometheus"},
-		{"build", "-o", b.telegraf, "./cmd/telegraf"},
-		{"build", "-tags", "bench", "-o", b.telegrafBench, "./cmd/telegraf"},
-	} {
+		{"build", "-tags", "remove_all_sd,enable_kubernetes_sd", "-o", b.runnerK8s, "./cmd/discovering-prometheus"},
+	}
+	if withTelegraf {
+		builds = append(builds,
+			[]string{"build", "-o", b.telegraf, "./cmd/telegraf"},
+			[]string{"build", "-tags", "bench", "-o", b.telegrafBench, "./cmd/telegraf"})
+	}
+	for _, c := range builds {
 		cmd := exec.Command("go", c...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
