@@ -43,21 +43,7 @@ func TestClusterHostilePeerListsAgree(t *testing.T) {
 // A discoverer that lists self twice (another instance registered with the same self, say) makes two
 // instances that own and scrape the same targets: the member says so, once, and again if it changes.
 func TestClusterSelfListedTwice(t *testing.T) {
-	targets := newCountingTargets(t, 10)
-	dir := t.TempDir()
-	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
-	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
-	writePeers(t, peersFile, "a:1", "b:1", "a:1")
-	log := &testutil.CaptureLogger{}
-	p, _ := startMemberLogging(t, targetsFile, peersFile, "a:1", 1, log)
-	require.NoError(t, p.Gather(&testutil.Accumulator{}))
-	require.NoError(t, p.Gather(&testutil.Accumulator{}))
-	var warnings []string
-	for _, m := range log.Messages() {
-		if m.Level == 'W' {
-			warnings = append(warnings, m.Text)
-		}
-	}
+	_, warnings := twoGathersAsA(t, newCountingTargets(t, 10), "a:1", "b:1", "a:1")
 	require.Len(t, warnings, 1, "%q", warnings)
 	require.Contains(t, warnings[0], `cluster: file-discovery "peers" lists self "a:1" 2 times`)
 }

@@ -317,14 +317,13 @@ func TestNoClusterShowsNoOwners(t *testing.T) {
 	require.Contains(t, string(b), `"scrapedHere":true`)
 }
 
-// A member that the peer discoverer does not list says so, once; it counts itself among the peers all the
-// same, so that it scrapes its share (duplicates) rather than leave a gap.
-func TestClusterSelfNotListed(t *testing.T) {
-	targets := newCountingTargets(t, 30)
+// twoGathersAsA runs member "a:1" of the peers for two gathers of targets and returns its warnings.
+func twoGathersAsA(t *testing.T, targets *countingTargets, peers ...string) (*DiscoveringPrometheus, []string) {
+	t.Helper()
 	dir := t.TempDir()
 	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
 	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
-	writePeers(t, peersFile, "b:1", "c:1")
+	writePeers(t, peersFile, peers...)
 	log := &testutil.CaptureLogger{}
 	p, _ := startMemberLogging(t, targetsFile, peersFile, "a:1", 1, log)
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
@@ -335,6 +334,14 @@ func TestClusterSelfNotListed(t *testing.T) {
 			warnings = append(warnings, m.Text)
 		}
 	}
+	return p, warnings
+}
+
+// A member that the peer discoverer does not list says so, once; it counts itself among the peers all the
+// same, so that it scrapes its share (duplicates) rather than leave a gap.
+func TestClusterSelfNotListed(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	p, warnings := twoGathersAsA(t, targets, "b:1", "c:1")
 	require.Len(t, warnings, 1)
 	require.Contains(t, warnings[0], `cluster: self "a:1" is not among the instances file-discovery "peers" lists`)
 	owners := ownersByTarget(t, p)
