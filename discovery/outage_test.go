@@ -5,8 +5,6 @@ package discovery
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -99,39 +97,6 @@ func TestOutageLogZooKeeper(t *testing.T) {
 	// Prometheus' own error (its first read of the paths failed) is another failure, logged apart.
 	require.Equal(t, len(levels(out, slog.LevelError)), errs, out)
 	require.Equal(t, 1, strings.Count(out, `level=INFO msg="connected to ZooKeeper again"`), out)
-}
-
-// zookeeperHandshake listens on addr and answers each connection's connect request as ZooKeeper does,
-// with a session (id 1) of the timeout, then reads whatever comes, answering nothing, until the test ends.
-func zookeeperHandshake(t *testing.T, addr string, timeout time.Duration) {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				var size uint32
-				if binary.Read(conn, binary.BigEndian, &size) != nil || size > 1024 {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, conn, int64(size)); err != nil {
-					return
-				}
-				// connectResponse: protocol version, timeout (ms), session id, password (length-prefixed).
-				passwd := make([]byte, 16)
-				for _, field := range []any{uint32(4 + 4 + 8 + 4 + len(passwd)), int32(0), int32(timeout.Milliseconds()), int64(1), int32(len(passwd)), passwd} {
-					_ = binary.Write(conn, binary.BigEndian, field)
-				}
-				_, _ = io.Copy(io.Discard, conn)
-			}()
-		}
-	}()
 }
 
 // client-go retries a failing API server on its own, each failure routed to the discoverer's log: one
