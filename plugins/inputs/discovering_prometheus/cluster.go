@@ -34,6 +34,11 @@ type Cluster struct {
 	Register bool `toml:"register"`
 }
 
+// key names the peer discoverer, as a scraper's discoverer-service and discoverer-id name one.
+func (c *Cluster) key() discovery.Key {
+	return discovery.Key{Service: c.DiscovererService, ID: c.DiscovererID}
+}
+
 // initCluster checks the cluster table and applies its defaults; errors name the key.
 func (p *DiscoveringPrometheus) initCluster() []error {
 	c := p.Cluster
@@ -41,7 +46,7 @@ func (p *DiscoveringPrometheus) initCluster() []error {
 		return nil
 	}
 	var errs []error
-	key := discovery.Key{Service: c.DiscovererService, ID: c.DiscovererID}
+	key := c.key()
 	if _, ok := p.configs[key]; !ok && !p.hasSection(key) { // an invalid section has its own error already
 		errs = append(errs, errors.New(p.unknownDiscoverer(key)))
 	}
@@ -108,7 +113,7 @@ func (p *DiscoveringPrometheus) startCluster() {
 	if c == nil {
 		return
 	}
-	key := discovery.Key{Service: c.DiscovererService, ID: c.DiscovererID}
+	key := c.key()
 	tags := map[string]string{"cluster_service": key.Service, "cluster_id": key.ID}
 	cl := &cluster{
 		key:          key,
