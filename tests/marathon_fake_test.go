@@ -55,13 +55,6 @@ func (f *marathonFake) SetApps(apps ...marathonFakeApp) {
 	f.apps = apps
 }
 
-// SetAuth changes the Authorization header required.
-func (f *marathonFake) SetAuth(auth string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.auth = auth
-}
-
 // SetMode makes the fake answer normally (""), with 503 ("503"), or not at all ("hang"). Leaving "hang"
 // answers the requests held.
 func (f *marathonFake) SetMode(mode string) {
