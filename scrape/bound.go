@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
@@ -23,16 +22,6 @@ const MaxLabelBytes = 1 << 20
 // maxEncodable is the longest name or value labels.Labels can encode.
 const maxEncodable = 1 << 24
 
-// overBound returns the first label of ls whose name or value is longer than MaxLabelBytes.
-func overBound(ls []labels.Label) (labels.Label, bool) {
-	for _, l := range ls {
-		if len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes {
-			return l, true
-		}
-	}
-	return labels.Label{}, false
-}
-
 // overBoundText says which of a label's name and value is over MaxLabelBytes; what is "label", or
 // "group label" for a discovered group's.
 func overBoundText(what, name, value string) string {
@@ -42,16 +31,13 @@ func overBoundText(what, name, value string) string {
 	return fmt.Sprintf("the value of %s %s is %d bytes, over the bound of %d bytes on a label name or value", what, safetext.QuoteExcerpt(name), len(value), MaxLabelBytes)
 }
 
-// boundError says which label of a sample's labels ls is over MaxLabelBytes, naming the series by its
-// metric name, cut short.
-func boundError(ls Labels, l labels.Label) error {
-	return fmt.Errorf("%s: %s", safetext.QuoteExcerpt(ls.Get(model.MetricNameLabel)), overBoundText("label", l.Name, l.Value))
-}
-
-// checkBound fails a sample with a label over MaxLabelBytes.
+// checkBound fails a sample whose labels ls have a name or value over MaxLabelBytes, naming the series by
+// its metric name and the label, both cut short.
 func checkBound(ls Labels) error {
-	if l, over := overBound(ls); over {
-		return boundError(ls, l)
+	for _, l := range ls {
+		if len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes {
+			return fmt.Errorf("%s: %s", safetext.QuoteExcerpt(ls.Get(model.MetricNameLabel)), overBoundText("label", l.Name, l.Value))
+		}
 	}
 	return nil
 }
@@ -65,6 +51,7 @@ func longestLabel(series []byte) int {
 	for i := 0; i < len(series); i++ {
 		switch c := series[i]; c {
 		case '"':
+			run = 0
 			n := 0
 			for i++; i < len(series) && series[i] != '"'; i++ {
 				if series[i] == '\\' && i+1 < len(series) && (series[i+1] == '\\' || series[i+1] == '"' || series[i+1] == 'n') {
