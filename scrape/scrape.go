@@ -244,7 +244,7 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 		w.body, err = w.inflate(f.body, gzipped, s.cfg.BodySizeLimit)
 	}
 	if err == nil {
-		samples, kept, err = w.parse(s, t, contentType, start.UnixMilli(), sink)
+		samples, kept, err = w.safeParse(s, t, contentType, start.UnixMilli(), sink)
 	}
 	w.body, w.deadline, w.ctx = nil, time.Time{}, nil
 	duration += time.Since(parsed)
@@ -440,6 +440,11 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
 	// The text formats' series bytes can be split without allocating; protobuf's cannot.
 	_, protobuf := p.(*textparse.ProtobufParser)
+	if protobuf {
+		if err := checkProtobufBound(w.body); err != nil {
+			return 0, 0, fmt.Errorf("parsing %q body: %w", contentType, err)
+		}
+	}
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, true
 	// Errors say where in the body they are: textparse does not, but what it returns points into the body
 	// (unless it had to copy it), so the entry that failed starts on the line after the last it returned.
@@ -477,6 +482,11 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 			}
 			w.line = last
 			if protobuf || w.parserLabels || !seriesLabels(series, w.familyType, &w.parsed, &w.unescaped) {
+				if !protobuf {
+					if err := checkSeriesBound(series); err != nil {
+						return scraped, kept, w.lineError(err)
+					}
+				}
 				p.Labels(&w.ptmp)
 				w.parsed = w.parsed[:0]
 				w.ptmp.Range(w.appendParsed)
@@ -572,6 +582,11 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 // kept counts the samples delivered, and a label or sample limit broken fails the scrape.
 func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, sink Sink) error {
 	cfg := s.cfg
+	// The bound comes before anything encodes the labels (withTarget, relabeling), and again after
+	// relabeling, which can make a value longer.
+	if err := checkBound(w.parsed); err != nil {
+		return w.lineError(err)
+	}
 	lset, keep := w.sampleLabels(t, s)
 	if !keep || len(lset) == 0 {
 		return nil
@@ -579,6 +594,9 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	name := lset.Get(model.MetricNameLabel)
 	if name == "" {
 		return w.lineError(fmt.Errorf("missing metric name (%s label)", model.MetricNameLabel))
+	}
+	if err := checkBound(lset); err != nil {
+		return w.lineError(err)
 	}
 	if w.checkNames && !validNames(name, lset) {
 		// labels.String quotes what needs it; the cut keeps a label set of a megabyte short.

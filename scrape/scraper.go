@@ -146,14 +146,13 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	s.dropped = s.dropped[:0]
 	for _, g := range groups {
 		for i, labels := range g.Targets {
-			t, err := s.newTarget(labels, g.Labels)
+			t, dropped, err := s.buildTarget(labels, g.Labels)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, labels, err))
+				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, excerptLabels(labels), err))
 				continue
 			}
-			if t == nil {
-				discovered := s.discoveredLabels(labels, g.Labels)
-				s.dropped = append(s.dropped, Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)})
+			if dropped != nil {
+				s.dropped = append(s.dropped, *dropped)
 				continue
 			}
 			if blacklisted[t.Instance()] {

@@ -87,6 +87,29 @@ type Dropped struct {
 	Rule int
 }
 
+// buildTarget is newTarget for Sync: the discovered labels bounded first, the target relabeling dropped
+// as Dropped, and a panic (the labels package's, when relabeling makes a value too long to encode, which no
+// bound on the discovered labels foresees) turned into the target's error, so that one target cannot stop
+// the others of its Sync.
+func (s *Scraper) buildTarget(target, group model.LabelSet) (t *Target, dropped *Dropped, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, dropped, err = nil, nil, fmt.Errorf("panic while applying the target rules: %v", r)
+		}
+	}()
+	if err := checkDiscoveredBound("label", target); err != nil {
+		return nil, nil, err
+	}
+	if err := checkDiscoveredBound("group label", group); err != nil {
+		return nil, nil, err
+	}
+	if t, err = s.newTarget(target, group); err != nil || t != nil {
+		return t, nil, err
+	}
+	discovered := s.discoveredLabels(target, group)
+	return nil, &Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)}, nil
+}
+
 // newTarget applies Prometheus' target rules, by its own scrape.PopulateLabels, to one discovered target:
 // the scraper's defaults fill the labels the discoverer did not set, relabel-configs apply, the address is
 // checked, __meta_* labels are dropped, instance defaults to the address. A target that relabeling drops
@@ -99,6 +122,16 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	}
 	if res.IsEmpty() {
 		return nil, nil
+	}
+	// Relabeling can make a value longer than the discovered ones were ("$1$1"): the bound holds after it.
+	var over error
+	res.Range(func(l labels.Label) {
+		if over == nil && (len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes) {
+			over = fmt.Errorf("after relabeling: %s", overBoundText("label", l.Name, l.Value))
+		}
+	})
+	if over != nil {
+		return nil, over
 	}
 	t := &Target{}
 	if t.Interval, err = parseDuration(res.Get(model.ScrapeIntervalLabel)); err != nil {
