@@ -94,11 +94,23 @@ func (c marathonSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (p
 	}
 	d := &marathonDiscoverer{cfg: c, opts: opts, logger: opts.Logger, failed: make(chan struct{}, 1)}
 	var err error
-	if d.first, err = marathon.NewDiscovery(*c.SDConfig, d.opts); err != nil {
+	if d.first, err = d.newSD(); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
+
+// newSD creates Prometheus' discoverer, with its answers bounded.
+func (d *marathonDiscoverer) newSD() (*marathon.Discovery, error) {
+	sd, err := marathon.NewDiscovery(*d.cfg.SDConfig, d.opts)
+	if err == nil {
+		boundAnswers(sd, "marathon", d.logger)
+	}
+	return sd, err
+}
+
+// boundsAnswers implements boundsItsAnswers: newSD bounds each discoverer's answers.
+func (*marathonDiscoverer) boundsAnswers() {}
 
 type marathonDiscoverer struct {
 	cfg    marathonSDConfig
@@ -125,7 +137,7 @@ func (d *marathonDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.G
 		// Creating it again reads the TLS and token files again, which may have gone meanwhile.
 		for {
 			var err error
-			if sd, err = marathon.NewDiscovery(*d.cfg.SDConfig, d.opts); err == nil {
+			if sd, err = d.newSD(); err == nil {
 				break
 			}
 			d.logger.Error("cannot restart discoverer", "err", err)
