@@ -39,15 +39,26 @@ func read(path string, anyKind bool, limit int64) ([]byte, error) {
 	}
 	// The limit, not the size stat() gives: /proc/self/pagemap is a "regular file" of size 0 that reads
 	// on for gigabytes.
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
+	var data []byte
+	chunk := make([]byte, readChunk)
+	for {
+		n, err := f.Read(chunk)
+		data = append(data, chunk[:n]...)
+		if int64(len(data)) > limit {
+			return nil, tooLarge(path, limit)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(len(data)) > limit {
-		return nil, tooLarge(path, limit)
-	}
-	return data, nil
 }
+
+// readChunk is how much read asks for at once: a multiple of 8, since pagemap refuses reads of other
+// sizes (io.ReadAll's make it fail with EINVAL where it should be found too large).
+const readChunk = 64 << 10
 
 // Check tells whether a file that another reader reads whole (Prometheus' scrape_config_files) is a
 // regular file of at most MaxSize bytes. It does not open the file.
