@@ -58,6 +58,10 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 		return nil, fmt.Errorf("auth-token: %w", err)
 	}
 	cfg.AuthToken = token
+	// Checked before it is opened: opening a named pipe would wait for a writer.
+	if err := httpconfig.CheckFile("auth-token-file", m.AuthTokenFile); err != nil {
+		return nil, err
+	}
 	if m.AuthTokenFile != "" {
 		// Prometheus reads it when the discoverer starts; a missing file is a configuration error.
 		f, err := os.Open(m.AuthTokenFile)
@@ -69,7 +73,7 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 	if err := m.Auth.Apply(&cfg.HTTPClientConfig); err != nil {
 		return nil, err
 	}
-	if err := m.TLS.Validate(); err != nil {
+	if err := checkTLS(&m.TLS); err != nil {
 		return nil, err
 	}
 	cfg.HTTPClientConfig.TLSConfig = m.TLS.Prometheus()
