@@ -73,7 +73,7 @@ func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 			cfg.NodeMeta[k] = v
 		}
 	}
-	if err := c.TLS.Validate(); err != nil {
+	if err := checkTLS(&c.TLS); err != nil {
 		return nil, err
 	}
 	cfg.HTTPClientConfig.TLSConfig = c.TLS.Prometheus()

@@ -59,7 +59,7 @@ func (e *EC2) SDConfig() (promdiscovery.Config, error) {
 		}
 		cfg.Filters = append(cfg.Filters, &aws.Filter{Name: f.Name, Values: f.Values})
 	}
-	if err := e.TLS.Validate(); err != nil {
+	if err := checkTLS(&e.TLS); err != nil {
 		return nil, err
 	}
 	cfg.HTTPClientConfig.TLSConfig = e.TLS.Prometheus()

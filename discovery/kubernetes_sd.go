@@ -89,6 +89,10 @@ func (k *Kubernetes) SDConfig() (promdiscovery.Config, error) {
 		if set := append(k.apiServersKey(), k.httpOptions()...); len(set) > 0 {
 			return nil, fmt.Errorf("kubeconfig-file: cannot be combined with %s; the kubeconfig file holds the server and credentials", strings.Join(set, ", "))
 		}
+		// client-go reads it whole, as Prometheus' clients read their files.
+		if err := httpconfig.CheckFile("kubeconfig-file", k.KubeconfigFile); err != nil {
+			return nil, err
+		}
 		cfg.KubeConfig = k.KubeconfigFile
 	default:
 		if len(k.APIServers) == 0 {
@@ -239,7 +243,13 @@ func (k *Kubernetes) httpClient(c *promconfig.HTTPClientConfig) error {
 	if k.CAPath != "" && k.CA != "" {
 		return errors.New("ca-path and ssl-ca exclude each other (ca-path is Kapacitor's name for ssl-ca)")
 	}
-	if err := k.TLS.Validate(); err != nil {
+	if err := checkTLS(&k.TLS); err != nil {
+		return err
+	}
+	if err := httpconfig.CheckFile("ca-path", k.CAPath); err != nil {
+		return err
+	}
+	if err := httpconfig.CheckFile("bearer-token-file", k.BearerTokenFile); err != nil {
 		return err
 	}
 	c.TLSConfig = k.TLS.Prometheus()

@@ -108,6 +108,7 @@ func (r *Manager) Start() {
 			r.update(key, nil)
 			continue
 		}
+		boundAnswers(d, cfg.Name(), logger)
 		if w, ok := d.(failureWatcher); ok {
 			outage.watch(w)
 		}

@@ -58,6 +58,10 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 		return nil, fmt.Errorf("auth-token: %w", err)
 	}
 	cfg.AuthToken = token
+	// Checked before it is opened: opening a named pipe would wait for a writer.
+	if err := httpconfig.CheckFile("auth-token-file", m.AuthTokenFile); err != nil {
+		return nil, err
+	}
 	if m.AuthTokenFile != "" {
 		// Prometheus reads it when the discoverer starts; a missing file is a configuration error.
 		f, err := os.Open(m.AuthTokenFile)
@@ -69,7 +73,7 @@ func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 	if err := m.Auth.Apply(&cfg.HTTPClientConfig); err != nil {
 		return nil, err
 	}
-	if err := m.TLS.Validate(); err != nil {
+	if err := checkTLS(&m.TLS); err != nil {
 		return nil, err
 	}
 	cfg.HTTPClientConfig.TLSConfig = m.TLS.Prometheus()
@@ -94,11 +98,23 @@ func (c marathonSDConfig) NewDiscoverer(opts promdiscovery.DiscovererOptions) (p
 	}
 	d := &marathonDiscoverer{cfg: c, opts: opts, logger: opts.Logger, failed: make(chan struct{}, 1)}
 	var err error
-	if d.first, err = marathon.NewDiscovery(*c.SDConfig, d.opts); err != nil {
+	if d.first, err = d.newSD(); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
+
+// newSD creates Prometheus' discoverer, with its answers bounded.
+func (d *marathonDiscoverer) newSD() (*marathon.Discovery, error) {
+	sd, err := marathon.NewDiscovery(*d.cfg.SDConfig, d.opts)
+	if err == nil {
+		boundAnswers(sd, "marathon", d.logger)
+	}
+	return sd, err
+}
+
+// boundsAnswers implements boundsItsAnswers: newSD bounds each discoverer's answers.
+func (*marathonDiscoverer) boundsAnswers() {}
 
 type marathonDiscoverer struct {
 	cfg    marathonSDConfig
@@ -125,7 +141,7 @@ func (d *marathonDiscoverer) Run(ctx context.Context, up chan<- []*targetgroup.G
 		// Creating it again reads the TLS and token files again, which may have gone meanwhile.
 		for {
 			var err error
-			if sd, err = marathon.NewDiscovery(*d.cfg.SDConfig, d.opts); err == nil {
+			if sd, err = d.newSD(); err == nil {
 				break
 			}
 			d.logger.Error("cannot restart discoverer", "err", err)

@@ -60,7 +60,7 @@ func (t *Triton) SDConfig() (promdiscovery.Config, error) {
 			return nil, fmt.Errorf("groups[%d]: empty", i)
 		}
 	}
-	if err := t.TLS.Validate(); err != nil {
+	if err := checkTLS(&t.TLS); err != nil {
 		return nil, err
 	}
 	if len(t.Groups) > 0 && cfg.Role == "cn" {

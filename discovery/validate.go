@@ -45,6 +45,14 @@ func tcpPort(port, def int) (int, error) {
 // found, since cloud APIs name hosts, not exporters.
 const cloudPort = 80
 
+// checkTLS checks the TLS keys of a discoverer section, and the files they name (httpconfig.CheckFile).
+func checkTLS(t *httpconfig.TLS) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	return t.CheckFiles()
+}
+
 // httpURL parses the value of key, which must be an absolute http or https URL. The error shows the URL
 // without its password.
 func httpURL(key, raw string) (*url.URL, error) {

@@ -57,12 +57,12 @@ type Sections struct {
 // The warnings name the file and line of what is read differently from how it looks (see the package
 // comment). Errors name the file, line and section. Environment variables are not applied: Kapacitor's
 // KAPACITOR_* overrides belong to the process that runs Kapacitor, not to the file. The file must be a
-// regular file of at most conffile.MaxSize bytes.
+// regular file of at most conffile.MaxTOMLSize bytes, nesting no deeper than conffile.MaxNesting.
 func Load(path string) (*Sections, []string, error) { return load(path, false) }
 
 // load is Load, taking any kind of file (a pipe, say) when anyKind.
 func load(path string, anyKind bool) (*Sections, []string, error) {
-	data, err := conffile.Read(path, anyKind)
+	data, err := conffile.ReadTOML(path, anyKind)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package kapacitor
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -557,6 +558,22 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 	path = writeFile(t, "[[scraper]]\n  enabled = \"yes\"\n")
 	_, _, err = Load(path)
 	require.EqualError(t, err, path+":1: [[scraper]]: enabled: must be true or false")
+}
+
+// A file that would overflow the parser's stack, or take a minute or gigabytes to parse, is refused before
+// it is parsed, by Load and by Migrate, naming the file (and the line of the bracket past the bound).
+func TestLoadRefusesDeepAndLargeFiles(t *testing.T) {
+	deep := writeFile(t, "[[scraper]]\n  a = "+strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000)+"\n")
+	large := writeFile(t, "[[scraper]]\n"+strings.Repeat("# a comment of 64 bytes, to make the file larger than the bound\n", 2<<20/64+1))
+	for path, want := range map[string]string{
+		deep:  deep + ":2: [ and { nest deeper than 100 levels (at byte 118)",
+		large: large + ": larger than 2 MiB, the most a TOML configuration file may hold",
+	} {
+		_, _, err := Load(path)
+		require.EqualError(t, err, want)
+		_, err = Migrate(io.Discard, path)
+		require.EqualError(t, err, want)
+	}
 }
 
 func TestInclude(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
@@ -53,16 +54,7 @@ func Load(path string, logger *slog.Logger) ([]*Job, error) {
 		return nil, fmt.Errorf("parsing YAML file %s: %w", path, err)
 	}
 	cfg.SetDirectory(filepath.Dir(path))
-	// GetScrapeConfigs reads the scrape_config_files whole: they are checked first.
-	for _, pattern := range cfg.ScrapeConfigFiles {
-		files, _ := filepath.Glob(pattern) // a bad pattern is GetScrapeConfigs' error to report
-		for _, f := range files {
-			if err := conffile.Check(f); err != nil {
-				return nil, fmt.Errorf("%s: scrape_config_files: %w", path, err)
-			}
-		}
-	}
-	scrapeConfigs, err := cfg.GetScrapeConfigs()
+	scrapeConfigs, err := scrapeConfigs(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -71,6 +63,59 @@ func Load(path string, logger *slog.Logger) ([]*Job, error) {
 		jobs = append(jobs, convert(sc))
 	}
 	return jobs, nil
+}
+
+// scrapeConfigs is cfg.GetScrapeConfigs, with the same merge, validation and errors, but with each of the
+// scrape_config_files read by conffile.Read. Prometheus reads them with os.ReadFile, which a check of
+// stat() beforehand cannot make safe: /proc/self/pagemap is a regular file of size 0 that reads on for
+// gigabytes, and a file may change between the check and the read.
+func scrapeConfigs(cfg *promconfig.Config) ([]*promconfig.ScrapeConfig, error) {
+	scfgs := slices.Clone(cfg.ScrapeConfigs)
+	jobNames := make(map[string]string, len(scfgs))
+	for _, sc := range scfgs {
+		jobNames[sc.JobName] = "main config file"
+	}
+	for _, pattern := range cfg.ScrapeConfigFiles {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("error retrieving scrape config files for %q: %w", pattern, err)
+		}
+		for _, filename := range files {
+			content, err := conffile.Read(filename, false)
+			if err != nil {
+				return nil, fmt.Errorf("scrape_config_files: %w", err)
+			}
+			var fromFile promconfig.ScrapeConfigs
+			if err := yaml.UnmarshalStrict(content, &fromFile); err != nil {
+				return nil, fileErr(filename, err)
+			}
+			for _, sc := range fromFile.ScrapeConfigs {
+				if err := sc.Validate(cfg.GlobalConfig); err != nil {
+					return nil, fileErr(filename, err)
+				}
+				if first, ok := jobNames[sc.JobName]; ok {
+					return nil, fileErr(filename, fmt.Errorf("found multiple scrape configs with job name %q, first found in %s", sc.JobName, first))
+				}
+				jobNames[sc.JobName] = fmt.Sprintf("%q", absolute(filename))
+				sc.SetDirectory(filepath.Dir(filename))
+				scfgs = append(scfgs, sc)
+			}
+		}
+	}
+	return scfgs, nil
+}
+
+// fileErr and absolute are Prometheus' fileErr and filePath: an error of a scrape_config_files file names
+// it by its absolute path.
+func fileErr(filename string, err error) error {
+	return fmt.Errorf("%q: %w", absolute(filename), err)
+}
+
+func absolute(filename string) string {
+	if abs, err := filepath.Abs(filename); err == nil {
+		return abs
+	}
+	return filename
 }
 
 // convert maps one validated scrape_config onto a scraper and its discoverers.

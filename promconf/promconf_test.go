@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/file"
@@ -92,6 +93,9 @@ func TestLoadRefusesWhatIsNotABoundedFile(t *testing.T) {
 		{"too large", big, "", big + ": larger than 16 MiB, the most a configuration file may hold"},
 		{"scrape_config_files a named pipe", main, "fifo.yml", main + ": scrape_config_files: " + fifo + ": not a regular file (a named pipe)"},
 		{"scrape_config_files too large", main, "big.yml", main + ": scrape_config_files: " + big + ": larger than 16 MiB"},
+		{"scrape_config_files a device", main, "/dev/zero", main + ": scrape_config_files: /dev/zero: not a regular file (a character device)"},
+		// A regular file whose stat() says 0 bytes, and which reads on for gigabytes: read within the limit.
+		{"scrape_config_files /proc/self/pagemap", main, "/proc/self/pagemap", main + ": scrape_config_files: /proc/self/pagemap: larger than 16 MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.scrapeConfigFiles != "" {
@@ -99,6 +103,65 @@ func TestLoadRefusesWhatIsNotABoundedFile(t *testing.T) {
 			}
 			_, err := Load(tc.path, slog.New(slog.DiscardHandler))
 			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// The scrape_config_files are merged as Prometheus merges them: the same jobs, with the global defaults
+// and paths relative to their own file, and the same errors, naming the file.
+func TestLoadScrapeConfigFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "jobs"), 0o755))
+	main := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, writeFile(main, `
+global: {scrape_interval: 20s}
+scrape_config_files: ["jobs/*.yml"]
+scrape_configs:
+  - job_name: main
+    static_configs: [{targets: ["localhost:9100"]}]
+`))
+	require.NoError(t, writeFile(filepath.Join(dir, "jobs", "a.yml"), `
+scrape_configs:
+  - job_name: from-a
+    file_sd_configs: [{files: ["targets/*.json"]}]
+  - job_name: also-from-a
+    scrape_interval: 1m
+    static_configs: [{targets: ["localhost:9101"]}]
+`))
+	require.NoError(t, writeFile(filepath.Join(dir, "jobs", "b.yml"), "scrape_configs:\n  - job_name: from-b\n    metrics_path: /m\n"))
+
+	jobs, err := Load(main, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	prom, err := promconfig.LoadFile(main, false, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	want, err := prom.GetScrapeConfigs()
+	require.NoError(t, err)
+	require.Len(t, jobs, len(want))
+	for i, job := range jobs {
+		require.Equal(t, want[i].JobName, job.Scraper.Name)
+		require.Equal(t, want[i].ScrapeInterval, model.Duration(job.Scraper.ScrapeInterval), job.Scraper.Name)
+		require.Equal(t, want[i].MetricsPath, job.Scraper.MetricsPath, job.Scraper.Name)
+		require.Equal(t, len(want[i].ServiceDiscoveryConfigs), len(job.Discoverers), job.Scraper.Name)
+	}
+	require.Equal(t, []string{"main", "from-a", "also-from-a", "from-b"}, []string{jobs[0].Scraper.Name, jobs[1].Scraper.Name, jobs[2].Scraper.Name, jobs[3].Scraper.Name})
+	require.Equal(t, 20*time.Second, time.Duration(jobs[1].Scraper.ScrapeInterval), "the global interval")
+	fileSD := jobs[1].Discoverers[jobs[1].Keys[0]].(*file.SDConfig)
+	require.Equal(t, []string{filepath.Join(dir, "jobs", "targets/*.json")}, fileSD.Files, "relative to its own file")
+
+	// Errors: Prometheus' own words, naming the file.
+	b := filepath.Join(dir, "jobs", "b.yml")
+	for _, tc := range []struct{ name, content, want string }{
+		{"a job name twice", "scrape_configs:\n  - job_name: main\n", `found multiple scrape configs with job name "main", first found in main config file`},
+		{"an invalid job", "scrape_configs:\n  - job_name: x\n    scrape_interval: 1s\n    scrape_timeout: 2s\n", "scrape timeout greater than scrape interval"},
+		{"an unknown key", "scrape_configs:\n  - job_name: x\n    scrape_intervall: 1s\n", "field scrape_intervall not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, writeFile(b, tc.content))
+			_, err := Load(main, slog.New(slog.DiscardHandler))
+			require.ErrorContains(t, err, main+`: "`+b+`": `)
+			require.ErrorContains(t, err, tc.want)
+			_, err = prom.GetScrapeConfigs()
+			require.ErrorContains(t, err, tc.want, "Prometheus' own error")
 		})
 	}
 }

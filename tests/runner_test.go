@@ -209,19 +209,32 @@ func TestRunnerErrors(t *testing.T) {
 		{name: "misspelt key", conf: "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    nmae = \"a\"\n", want: "nmae"},
 		{name: "missing file", file: "/nonexistent.conf", want: "/nonexistent.conf"},
 		// A file that never ends is read up to the limit, not until memory runs out.
-		{name: "endless file", file: "/dev/zero", want: "-config: /dev/zero: larger than 16 MiB"},
+		{name: "endless file", file: "/dev/zero", want: "-config: /dev/zero: larger than 2 MiB"},
+		// Brackets nested deep enough to take the parser a minute (100,000) or to overflow its stack, a fatal
+		// error with a Go stack trace (8 million, 16 MB, refused by its size before its nesting).
+		{name: "nested 100k deep", conf: deepTOML(100_000), want: "plugin.conf:2: [ and { nest deeper than 100 levels (at byte 140)"},
+		{name: "nested 8M deep", conf: deepTOML(8_000_000), want: "plugin.conf: larger than 2 MiB, the most a TOML configuration file may hold"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := tc.file
 			if file == "" {
 				file = writeConfig(t, tc.conf)
 			}
+			RunnerBinary(t) // built before the clock starts
+			start := time.Now()
 			stdout, stderr, err := runOnce(t, "-config", file)
 			require.Error(t, err)
+			require.Less(t, time.Since(start), 10*time.Second, "a configuration error ends the runner promptly")
 			require.Empty(t, stdout)
 			require.Contains(t, stderr, tc.want)
+			require.NotContains(t, stderr, "goroutine ", "an error, not a crash")
 		})
 	}
+}
+
+// deepTOML is the plugin's table with a key whose array nests depth levels deep.
+func deepTOML(depth int) string {
+	return "[[inputs.discovering_prometheus]]\n  a = " + strings.Repeat("[", depth) + strings.Repeat("]", depth) + "\n"
 }
 
 // The runner reads its file with Telegraf's loader: ${VAR} is expanded and a relabel replacement's $1 is

@@ -105,8 +105,9 @@ func run(logs *stderrLog, configFile string, mode runMode) error {
 		defer self.Close()
 	} else {
 		var err error
-		// Any kind of file, so that -config <(...) works, but within the limit: /dev/zero is refused.
-		if data, err = conffile.Read(configFile, true); err != nil {
+		// Any kind of file, so that -config <(...) works, but within the limit: /dev/zero is refused, and so
+		// is TOML nested deep enough to overflow the parser's stack.
+		if data, err = conffile.ReadTOML(configFile, true); err != nil {
 			return fmt.Errorf("-config: %w", err)
 		}
 		source = configFile

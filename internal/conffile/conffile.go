@@ -17,7 +17,10 @@ const MaxSize = 16 << 20
 // pipe, a device such as /dev/zero, a directory) is refused unless anyKind: it is opened without blocking,
 // so that a named pipe with no writer is refused instead of waited on. With anyKind, a pipe is read too, as
 // a shell's <(...) gives one, within the same limit.
-func Read(path string, anyKind bool) ([]byte, error) {
+func Read(path string, anyKind bool) ([]byte, error) { return read(path, anyKind, MaxSize) }
+
+// read is Read with the limit of the file's kind.
+func read(path string, anyKind bool, limit int64) ([]byte, error) {
 	flags := os.O_RDONLY
 	if !anyKind {
 		flags |= syscall.O_NONBLOCK
@@ -31,18 +34,31 @@ func Read(path string, anyKind bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := check(path, info, anyKind); err != nil {
+	if err := check(path, info, anyKind, limit); err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return nil, err
+	// The limit, not the size stat() gives: /proc/self/pagemap is a "regular file" of size 0 that reads
+	// on for gigabytes.
+	var data []byte
+	chunk := make([]byte, readChunk)
+	for {
+		n, err := f.Read(chunk)
+		data = append(data, chunk[:n]...)
+		if int64(len(data)) > limit {
+			return nil, tooLarge(path, limit)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if len(data) > MaxSize {
-		return nil, tooLarge(path)
-	}
-	return data, nil
 }
+
+// readChunk is how much read asks for at once: a multiple of 8, since pagemap refuses reads of other
+// sizes (io.ReadAll's make it fail with EINVAL where it should be found too large).
+const readChunk = 64 << 10
 
 // Check tells whether a file that another reader reads whole (Prometheus' scrape_config_files) is a
 // regular file of at most MaxSize bytes. It does not open the file.
@@ -51,24 +67,28 @@ func Check(path string) error {
 	if err != nil {
 		return err
 	}
-	return check(path, info, false)
+	return check(path, info, false, MaxSize)
 }
 
-func check(path string, info fs.FileInfo, anyKind bool) error {
+func check(path string, info fs.FileInfo, anyKind bool, limit int64) error {
 	if info.IsDir() {
 		return fmt.Errorf("%s: is a directory, not a file", path)
 	}
 	if !anyKind && !info.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file (%s)", path, kind(info.Mode()))
 	}
-	if info.Mode().IsRegular() && info.Size() > MaxSize {
-		return tooLarge(path)
+	if info.Mode().IsRegular() && info.Size() > limit {
+		return tooLarge(path, limit)
 	}
 	return nil
 }
 
-func tooLarge(path string) error {
-	return fmt.Errorf("%s: larger than %d MiB, the most a configuration file may hold", path, MaxSize>>20)
+func tooLarge(path string, limit int64) error {
+	what := "a configuration file"
+	if limit == MaxTOMLSize {
+		what = "a TOML configuration file"
+	}
+	return fmt.Errorf("%s: larger than %d MiB, the most %s may hold", path, limit>>20, what)
 }
 
 // kind names a file type that is not a regular file.

@@ -37,6 +37,14 @@ func TestReadDevZero(t *testing.T) {
 	require.EqualError(t, err, "/dev/zero: larger than 16 MiB, the most a configuration file may hold")
 }
 
+// A regular file whose stat() says 0 bytes and which reads on for gigabytes is read up to the limit only.
+func TestReadPagemap(t *testing.T) {
+	_, err := Read("/proc/self/pagemap", false)
+	require.EqualError(t, err, "/proc/self/pagemap: larger than 16 MiB, the most a configuration file may hold")
+	_, err = ReadTOML("/proc/self/pagemap", false)
+	require.EqualError(t, err, "/proc/self/pagemap: larger than 2 MiB, the most a TOML configuration file may hold")
+}
+
 // A named pipe with no writer is refused at once, not waited on.
 func TestReadFIFO(t *testing.T) {
 	fifo := filepath.Join(t.TempDir(), "fifo.conf")

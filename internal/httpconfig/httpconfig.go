@@ -6,6 +6,7 @@ package httpconfig
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/influxdata/telegraf/config"
 	promconfig "github.com/prometheus/common/config"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
 
@@ -40,6 +42,31 @@ func (t *TLS) Prometheus() promconfig.TLSConfig {
 func (t *TLS) Validate() error {
 	if (t.Cert == "") != (t.Key == "") {
 		return errors.New("ssl-cert and ssl-key must be given together")
+	}
+	return nil
+}
+
+// CheckFiles tells whether each TLS file that is set is one a client may read whole (see CheckFile).
+func (t *TLS) CheckFiles() error {
+	for _, f := range [][2]string{{"ssl-ca", t.CA}, {"ssl-cert", t.Cert}, {"ssl-key", t.Key}} {
+		if err := CheckFile(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckFile tells whether the file of key, when set and there, is a regular file of at most
+// conffile.MaxSize bytes. Prometheus' clients read CA, certificate, key and token files whole, when they
+// start and again as they connect: /dev/zero would fill memory and a named pipe block them, so either is a
+// configuration error. A file that is not there is the client's to report when it reads it, as before: a
+// secret may be mounted after the configuration is checked.
+func CheckFile(key, path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := conffile.Check(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil
 }

@@ -38,3 +38,12 @@ func TestParseProxyErrorShowsNoPassword(t *testing.T) {
 	_, err = ParseProxy("user:s3cret@proxy:3128")
 	require.EqualError(t, err, `"user:xxxxx@proxy:3128" is not an absolute URL`)
 }
+
+// A file a client reads whole must be a regular file; one that is not there is left for the client to
+// report when it reads it.
+func TestCheckFile(t *testing.T) {
+	require.NoError(t, CheckFile("ssl-ca", ""))
+	require.NoError(t, CheckFile("ssl-ca", "/nonexistent/ca.pem"))
+	require.EqualError(t, CheckFile("ssl-ca", "/dev/zero"), "ssl-ca: /dev/zero: not a regular file (a character device)")
+	require.EqualError(t, (&TLS{Cert: "/nonexistent/c.pem", Key: "/dev/null"}).CheckFiles(), "ssl-key: /dev/null: not a regular file (a character device)")
+}
