@@ -117,6 +117,12 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	if t.Timeout, err = parseDuration(res.Get(model.ScrapeTimeoutLabel)); err != nil {
 		return nil, fmt.Errorf("%s: %w", model.ScrapeTimeoutLabel, err)
 	}
+	// Unlike Prometheus, a discoverer or relabeling may shorten the scraper's scrape-timeout but not
+	// lengthen it: a discovery answer is outside input, and a timeout of 999h would hold the target's scrape,
+	// and a one-shot run, that long. PopulateLabels has checked it against the interval as Prometheus does.
+	if most := time.Duration(s.cfg.ScrapeTimeout); most > 0 {
+		t.Timeout = min(t.Timeout, most)
+	}
 	lb.Reset(res)
 	t.URL = targetURL(lb, s.cfg.Params)
 	// Only labels without the reserved "__" prefix reach the samples, as Prometheus' Target.Labels has it.
