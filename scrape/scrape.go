@@ -400,9 +400,15 @@ func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, e
 	return w.inflated, nil
 }
 
-// checkEvery is how many lines or entries a parse reads between two looks at its deadline: a few
-// milliseconds' worth, so that a scrape overruns its timeout by little, for no cost per sample.
-const checkEvery = 4096
+// checkEvery is how many lines or entries a parse reads between two looks at its deadline when it does not
+// relabel: some tens of microseconds' worth, so that a scrape overruns its timeout by little (a sink that
+// blocks included), for a clock read per checkEvery samples. A scraper with metric-relabel-configs looks
+// after every line, since one costly rule on every sample can take longer than the whole body's parse.
+// Both readers look once more after the last line.
+const checkEvery = 256
+
+// due tells whether a parse looks at its deadline before its nth line or entry.
+func due(n int, relabels bool) bool { return relabels || n%checkEvery == 0 }
 
 // readProgress is the check readLimited makes while inflating.
 func (w *worker) readProgress(n int) error { return w.overrun("inflating", n, "bytes") }
@@ -504,15 +510,16 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 	// (unless it had to copy it), so the entry that failed starts on the line after the last it returned.
 	w.line = -1
 	last, located := -1, !protobuf
+	relabels := len(s.metricRelabel) > 0
 	for entries := 1; ; entries++ {
-		if entries%checkEvery == 0 {
+		if due(entries, relabels) {
 			if err := w.overrun("parsing", scraped, "samples"); err != nil {
 				return scraped, kept, err
 			}
 		}
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			return scraped, kept, nil
+			return scraped, kept, w.overrun("parsing", scraped, "samples")
 		}
 		if err != nil {
 			msg := safetext.CapQuoted(err.Error(), safetext.Excerpt)
@@ -591,9 +598,10 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 	}
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
+	relabels := len(s.metricRelabel) > 0
 	for body, lines := w.body, 1; len(body) > 0; lines++ {
 		w.line = len(w.body) - len(body)
-		if lines%checkEvery == 0 {
+		if due(lines, relabels) {
 			if err := w.overrun("parsing", scraped, "samples"); err != nil {
 				return scraped, kept, true, err
 			}
@@ -624,7 +632,7 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 			}
 		}
 	}
-	return scraped, kept, true, nil
+	return scraped, kept, true, w.overrun("parsing", scraped, "samples")
 }
 
 // add hands the sample of w.parsed to sink, with the target's labels, unless metric relabeling drops it;
