@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -122,4 +123,71 @@ func TestStopEndsTheScrapesAGatherLeft(t *testing.T) {
 	require.Less(t, time.Since(stop), 5*time.Second)
 	_, ok := slowUp()
 	require.False(t, ok)
+}
+
+// slowAcc takes a while over the first metric of one instance, as an accumulator whose consumer is busy
+// does, and notes when it last took one of that instance's.
+type slowAcc struct {
+	testutil.Accumulator
+	instance string
+	slowed   atomic.Bool
+	last     atomic.Int64 // UnixNano
+}
+
+func (a *slowAcc) AddMetric(m telegraf.Metric) {
+	if m.Tags()["instance"] == a.instance {
+		if !a.slowed.Swap(true) {
+			time.Sleep(2 * time.Second)
+		}
+		a.last.Store(time.Now().UnixNano())
+	}
+	a.Accumulator.AddMetric(m)
+}
+
+// Stop waits for a scrape that a gather left and that is delivering its metrics: none arrives after Stop
+// has returned (Telegraf closes the accumulator's channel then).
+func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "fast 1\n") }))
+	t.Cleanup(fast.Close)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(1500 * time.Millisecond) // past the gather's wait, the fast job's 1 s
+		fmt.Fprint(w, "slow 1\n")
+	}))
+	t.Cleanup(slow.Close)
+	p := mustLoad(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "fast"
+    db = "db"
+    rp = "rp"
+    scrape-interval = "1s"
+    discoverer-service = "static-discovery"
+    discoverer-id = "fast"
+  [[inputs.discovering_prometheus.scraper]]
+    name = "slow"
+    db = "db"
+    rp = "rp"
+    scrape-interval = "1m"
+    discoverer-service = "static-discovery"
+    discoverer-id = "slow"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "fast"
+    targets = ["%s"]
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "slow"
+    targets = ["%s"]
+`, strings.TrimPrefix(fast.URL, "http://"), strings.TrimPrefix(slow.URL, "http://")))
+	require.NoError(t, p.Init())
+	acc := &slowAcc{instance: strings.TrimPrefix(slow.URL, "http://")}
+	require.NoError(t, p.Start(acc))
+	p.GathersRepeat()
+	start := time.Now()
+	require.NoError(t, p.Gather(acc))
+	time.Sleep(time.Until(start.Add(2 * time.Second))) // the slow target's metrics are being delivered
+	p.Stop()
+	stopped := time.Now()
+	require.True(t, acc.slowed.Load(), "the slow target's metrics were on their way when Stop was called")
+	time.Sleep(3 * time.Second) // a delivery that Stop left would be over by now
+	require.NotZero(t, acc.last.Load(), "the slow target's metrics were delivered")
+	require.False(t, time.Unix(0, acc.last.Load()).After(stopped), "a metric arrived after Stop returned")
 }
