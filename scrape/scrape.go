@@ -130,6 +130,53 @@ type Sink interface {
 // the scrape ends, and one slot per fetch would hold limit of those at once, mostly waiting. newSink is
 // called once per slot, on the caller's goroutine, before any scrape starts.
 func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, newSink func() Sink) {
+	<-start(ctx, scrapers, now, limit, newSink, nil)
+}
+
+// RunWithin is Run that waits at most wait (none: until all are done) and tells whether every scrape was
+// done by then. Scrapes still running go on in the background and deliver into their own sinks as they
+// end; done, when not nil, is called once the last has ended (the sinks are free then), before RunWithin
+// returns or later on another goroutine. Until then their targets are not due (see Target.claim).
+//
+// A gather that waits for its slowest scrape lets one hanging target of a slow job hold every other job's
+// next gather for that job's timeout; a gather that stops waiting at the bound (see WaitBound) does not.
+func RunWithin(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, wait time.Duration, newSink func() Sink, done func()) bool {
+	finished := start(ctx, scrapers, now, limit, newSink, done)
+	if wait <= 0 {
+		<-finished
+		return true
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-finished:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// WaitBound is how long a gather waits for its scrapes: the shortest scrape-timeout among the scrapers that
+// have targets. A scrape that is not done by then is late for that fastest job, whose own scrapes are done
+// or timed out; waiting on for a slower job's would make the fastest miss its next interval. A job on its
+// own, or beside jobs of the same timeout, is waited for as long as before. It is 0 when no scraper has a
+// target.
+func WaitBound(scrapers []*Scraper) time.Duration {
+	var bound time.Duration
+	for _, s := range scrapers {
+		s.mu.Lock()
+		n := len(s.list)
+		s.mu.Unlock()
+		if timeout := time.Duration(s.cfg.ScrapeTimeout); n > 0 && timeout > 0 && (bound == 0 || timeout < bound) {
+			bound = timeout
+		}
+	}
+	return bound
+}
+
+// start starts Run's scrapes and returns a channel closed once all have ended and done (when not nil) has
+// been called.
+func start(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, newSink func() Sink, done func()) <-chan struct{} {
 	type job struct {
 		s *Scraper
 		t *Target
@@ -156,22 +203,34 @@ func Run(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, new
 			defer fetchers.Put(f)
 			for j := range queue {
 				f.scrape(ctx, j.s, j.t, slots)
+				j.t.release()
 			}
 		}()
 	}
-feed:
-	for _, j := range jobs {
-		select {
-		case queue <- j:
-		case <-ctx.Done(): // stopping: the scrapes not started are not started
-			break feed
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+	feed:
+		for i, j := range jobs {
+			select {
+			case queue <- j:
+			case <-ctx.Done(): // stopping: the scrapes not started are not started
+				for _, j := range jobs[i:] {
+					j.t.release()
+				}
+				break feed
+			}
 		}
-	}
-	close(queue)
-	wg.Wait()
-	for range cap(slots) {
-		workers.Put((<-slots).worker)
-	}
+		close(queue)
+		wg.Wait()
+		for range cap(slots) {
+			workers.Put((<-slots).worker)
+		}
+		if done != nil {
+			done()
+		}
+	}()
+	return finished
 }
 
 // slot is one of the parses a Run lets run at once.
@@ -341,9 +400,15 @@ func (w *worker) inflate(raw []byte, gzipped bool, limit config.Size) ([]byte, e
 	return w.inflated, nil
 }
 
-// checkEvery is how many lines or entries a parse reads between two looks at its deadline: a few
-// milliseconds' worth, so that a scrape overruns its timeout by little, for no cost per sample.
-const checkEvery = 4096
+// checkEvery is how many lines or entries a parse reads between two looks at its deadline when it does not
+// relabel: some tens of microseconds' worth, so that a scrape overruns its timeout by little (a sink that
+// blocks included), for a clock read per checkEvery samples. A scraper with metric-relabel-configs looks
+// after every line, since one costly rule on every sample can take longer than the whole body's parse.
+// Both readers look once more after the last line.
+const checkEvery = 256
+
+// due tells whether a parse looks at its deadline before its nth line or entry.
+func due(n int, relabels bool) bool { return relabels || n%checkEvery == 0 }
 
 // readProgress is the check readLimited makes while inflating.
 func (w *worker) readProgress(n int) error { return w.overrun("inflating", n, "bytes") }
@@ -450,15 +515,16 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 	// (unless it had to copy it), so the entry that failed starts on the line after the last it returned.
 	w.line = -1
 	last, located := -1, !protobuf
+	relabels := len(s.metricRelabel) > 0
 	for entries := 1; ; entries++ {
-		if entries%checkEvery == 0 {
+		if due(entries, relabels) {
 			if err := w.overrun("parsing", scraped, "samples"); err != nil {
 				return scraped, kept, err
 			}
 		}
 		entry, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			return scraped, kept, nil
+			return scraped, kept, w.overrun("parsing", scraped, "samples")
 		}
 		if err != nil {
 			msg := safetext.CapQuoted(err.Error(), safetext.Excerpt)
@@ -542,9 +608,10 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 	}
 	honorTimestamps := isTrue(s.cfg.HonorTimestamps)
 	w.family, w.familyType, w.checkNames = "", model.MetricTypeUnknown, false
+	relabels := len(s.metricRelabel) > 0
 	for body, lines := w.body, 1; len(body) > 0; lines++ {
 		w.line = len(w.body) - len(body)
-		if lines%checkEvery == 0 {
+		if due(lines, relabels) {
 			if err := w.overrun("parsing", scraped, "samples"); err != nil {
 				return scraped, kept, true, err
 			}
@@ -575,7 +642,7 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 			}
 		}
 	}
-	return scraped, kept, true, nil
+	return scraped, kept, true, w.overrun("parsing", scraped, "samples")
 }
 
 // add hands the sample of w.parsed to sink, with the target's labels, unless metric relabeling drops it;

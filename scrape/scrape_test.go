@@ -401,6 +401,7 @@ func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {
 	first := s.Targets()[0]
 	now := time.Now()
 	require.True(t, first.claim(now))
+	first.release() // its scrape ended
 	require.False(t, first.claim(now.Add(30*time.Second)))
 	require.True(t, first.claim(now.Add(55*time.Second)), "due within a tenth of the interval")
 

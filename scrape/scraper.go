@@ -63,11 +63,22 @@ func New(cfg *Config, job *Prometheus, logger *slog.Logger) (*Scraper, error) {
 	if err := client.Validate(); err != nil {
 		return nil, err
 	}
+	keys := keyNames(nil)
+	if job.HTTPClient == nil {
+		keys = kapacitorKeys
+	}
+	if err := checkFiles(&client, keys); err != nil {
+		return nil, err
+	}
 	// A live target reuses its connection every interval; one idle for longer belongs to a target discovery
 	// has dropped, and is closed instead of lingering (and holding goroutines) for minutes.
-	idle := promconfig.WithIdleConnTimeout(max(3*time.Duration(cfg.ScrapeInterval), 5*time.Second))
-	withCredentials := takeCredentials(&client, idle)
-	c, err := promconfig.NewClientFromConfig(client, cfg.Name, idle)
+	opts := []promconfig.HTTPClientOption{promconfig.WithIdleConnTimeout(max(3*time.Duration(cfg.ScrapeInterval), 5*time.Second))}
+	refs := make(fileRefs)
+	if refs.take(&client, keys); len(refs) > 0 {
+		opts = append(opts, promconfig.WithSecretManager(refs))
+	}
+	withCredentials := takeCredentials(&client, keys, opts...)
+	c, err := promconfig.NewClientFromConfig(client, cfg.Name, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -28,9 +28,10 @@ type Target struct {
 	Interval time.Duration
 	Timeout  time.Duration
 
-	mu     sync.Mutex
-	next   time.Time // the target is due from then on
-	health Health
+	mu      sync.Mutex
+	next    time.Time // the target is due from then on
+	running bool      // a scrape of the target has started and not ended
+	health  Health
 	// elsewhere is set when other instances of a cluster scrape the target and this one does not.
 	elsewhere atomic.Bool
 }
@@ -61,16 +62,25 @@ func (t *Target) Health() Health {
 	return t.health
 }
 
-// claim reports whether the target is due at now and, if it is, books its next scrape. A small tolerance
-// keeps a target whose interval equals the gather interval from slipping a whole gather on timer jitter.
+// claim reports whether the target is due at now and, if it is, books its next scrape and marks it running
+// until release. A small tolerance keeps a target whose interval equals the gather interval from slipping a
+// whole gather on timer jitter. A target whose last scrape still runs (a gather stopped waiting for it) is
+// not due: one target never has two scrapes at once.
 func (t *Target) claim(now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if now.Before(t.next.Add(-t.Interval / 10)) {
+	if t.running || now.Before(t.next.Add(-t.Interval/10)) {
 		return false
 	}
-	t.next = now.Add(t.Interval)
+	t.next, t.running = now.Add(t.Interval), true
 	return true
+}
+
+// release ends what claim started: the target's scrape has ended, or will not start.
+func (t *Target) release() {
+	t.mu.Lock()
+	t.running = false
+	t.mu.Unlock()
 }
 
 func (t *Target) report(h Health) {
@@ -139,6 +149,12 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	}
 	if t.Timeout, err = parseDuration(res.Get(model.ScrapeTimeoutLabel)); err != nil {
 		return nil, fmt.Errorf("%s: %w", model.ScrapeTimeoutLabel, err)
+	}
+	// Unlike Prometheus, a discoverer or relabeling may shorten the scraper's scrape-timeout but not
+	// lengthen it: a discovery answer is outside input, and a timeout of 999h would hold the target's scrape,
+	// and a one-shot run, that long. PopulateLabels has checked it against the interval as Prometheus does.
+	if most := time.Duration(s.cfg.ScrapeTimeout); most > 0 {
+		t.Timeout = min(t.Timeout, most)
 	}
 	lb.Reset(res)
 	t.URL = targetURL(lb, s.cfg.Params)

@@ -207,6 +207,11 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 	if err != nil {
 		return errors.Join(err, out.close())
 	}
+	// Gathers follow one another here: the first too stops waiting for a scrape of a slow job that hangs,
+	// which ends in the background and is written with a later gather.
+	if r, ok := input.(interface{ GathersRepeat() }); ok {
+		r.GathersRepeat()
+	}
 	var tick <-chan time.Time
 	if poll > 0 {
 		ticker := time.NewTicker(poll)

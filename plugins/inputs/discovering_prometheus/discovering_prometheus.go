@@ -75,6 +75,14 @@ type DiscoveringPrometheus struct {
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+
+	// background counts the gathers whose scrapes still run after the gather returned (see scrape); Stop
+	// waits for them, so that none delivers to an accumulator Telegraf has closed. stopped, under mu, keeps
+	// a gather that starts after Stop from adding to it.
+	background sync.WaitGroup
+	stopped    bool
+	// gathered is set once a gather has run; repeats by GathersRepeat.
+	gathered, repeats bool
 }
 
 // scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
@@ -306,7 +314,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	runner := discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.mu.Lock()
-	p.scrapers, p.routes, p.runner = scrapers, routes, runner
+	p.scrapers, p.routes, p.runner, p.stopped = scrapers, routes, runner, false
 	p.mu.Unlock()
 	p.startCluster()
 	p.runner.Start()
@@ -339,10 +347,11 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 		k := &sink{acc: acc, convert: p.convert(), routes: p.routes, strs: strs, infs: p.infs}
 		sinks = append(sinks, k)
 		return k
+	}, func() {
+		for _, k := range sinks {
+			p.interns.Put(k.strs)
+		}
 	})
-	for _, k := range sinks {
-		p.interns.Put(k.strs)
-	}
 }
 
 // GatherLineProtocol gathers as Gather does but writes the metrics straight to w as line protocol, byte for
@@ -371,10 +380,11 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 		k.w = w
 		sinks = append(sinks, k)
 		return k
+	}, func() {
+		for _, k := range sinks {
+			p.lineSinks.Put(k) // its buffer, grown to a scrape's size, serves the next gather
+		}
 	})
-	for _, k := range sinks {
-		p.lineSinks.Put(k) // its buffer, grown to a scrape's size, serves the next gather
-	}
 }
 
 // awaitDiscovery waits, on the first gather only, up to discovery_wait for every discoverer's first answer,
@@ -426,20 +436,56 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	p.assignOwners()
 }
 
-// scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics.
-func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink) {
-	scrape.Run(p.ctx, p.scrapers, now, p.MaxConcurrentScrapes, newSink)
+// scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics; release
+// is called once the sinks are free again, which may be after scrape returns.
+//
+// A gather waits for its scrapes up to scrape.WaitBound, the shortest scrape-timeout of the jobs: a target
+// of a slow job that hangs does not hold the next gathers of a fast one. Its scrape ends in the background,
+// delivering into its sink (Telegraf's accumulator, or the runner's writer, outlives the gather), and its
+// target is not scraped again meanwhile. A one-shot run (telegraf --once or --test, the runner's -once and
+// -targets) gathers once and then stops, which would cut such scrapes short: so the first gather waits for
+// every scrape, up to its timeout, unless GathersRepeat said that more gathers follow.
+func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink, release func()) {
+	var wait time.Duration
+	if p.gathered || p.repeats {
+		wait = scrape.WaitBound(p.scrapers)
+	}
+	p.gathered = true
+	p.mu.Lock()
+	stopped := p.stopped
+	if !stopped {
+		p.background.Add(1)
+	}
+	p.mu.Unlock()
+	if stopped {
+		wait = 0 // Stop waits for no more: nothing of this gather may outlive it
+	}
+	scrape.RunWithin(p.ctx, p.scrapers, now, p.MaxConcurrentScrapes, wait, newSink, func() {
+		release()
+		if !stopped {
+			p.background.Done()
+		}
+	})
 	p.stats.publish(p.runner)
 }
 
+// GathersRepeat tells the plugin that gathers follow one another until it stops (the runner's serve mode),
+// so that the first gather too stops waiting at scrape.WaitBound.
+func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
+
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
 // returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
-// the discoverers a second at most (see discovery.Manager.Stop).
+// the scrapes that gathers left running, which end within moments once cancelled, and for the discoverers
+// a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
 	p.stopStatus()
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
 	if p.cancel != nil {
 		p.cancel()
 	}
+	p.background.Wait()
 	if p.runner != nil {
 		p.runner.Stop()
 	}

@@ -324,11 +324,13 @@ func FuzzLineProtocol(f *testing.F) {
 		e.body, e.contentType, e.gzipped = body, contentType, gzipped
 		e.mu.Unlock()
 		var got, want bytes.Buffer
+		done := make(chan struct{}) // every scrape delivered, even one past the gather's wait bound
 		p.scrape(clock.next(), func() scrape.Sink {
 			line := newLineSink(p.routes)
 			line.w = &got
 			return &teeSink{t: t, line: line, serializer: serializer, route: p.routes[p.scrapers[0]], strs: newInterner(), want: &want}
-		})
+		}, func() { close(done) })
+		<-done
 		if got.String() != want.String() {
 			t.Fatalf("direct line protocol:\n%s\nTelegraf's serializer:\n%s", got.String(), want.String())
 		}
