@@ -136,9 +136,11 @@ func checkProtobufBound(body []byte) error {
 }
 
 // walkFields calls f with each length-delimited field of a protobuf message, skipping the others, and
-// stops at the first byte it cannot read.
+// stops at the first byte it cannot read. The fields of a group (the deprecated wire types 3 and 4, start and
+// end) are skipped as the parser skips an unknown one: stopping at a group would leave the family's metrics
+// after it unchecked, for the parser to encode.
 func walkFields(msg []byte, f func(field uint64, b []byte)) {
-	for len(msg) > 0 {
+	for depth := 0; len(msg) > 0; {
 		key, n := binary.Uvarint(msg)
 		if n <= 0 {
 			return
@@ -165,8 +167,16 @@ func walkFields(msg []byte, f func(field uint64, b []byte)) {
 			if n <= 0 || size > uint64(len(msg)-n) {
 				return
 			}
-			f(key>>3, msg[n:n+int(size)])
+			if depth == 0 {
+				f(key>>3, msg[n:n+int(size)])
+			}
 			msg = msg[n+int(size):]
+		case 3: // start group
+			depth++
+		case 4: // end group
+			if depth--; depth < 0 {
+				return // the parser refuses it
+			}
 		default:
 			return
 		}

@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -46,6 +47,33 @@ func TestSixteenMiBValueThroughTextparseFailsAtTheBound(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hostile, _ := serve(t, tc.contentType, []byte(tc.body), false)
+			s := newScraper(t, valid(), strings.TrimPrefix(hostile.URL, "http://"))
+			r := scrapeOnce(t, s)
+			require.Empty(t, r.series("m"), "nothing of the failed scrape")
+			lastError := s.Targets()[0].Health().LastError
+			require.Contains(t, lastError, boundText)
+			require.NotContains(t, lastError, "panic")
+		})
+	}
+}
+
+// A protobuf family may hold an unknown field of the deprecated group wire types (3 and 4), which the
+// parser skips: the bound's walk must skip it too, not stop there and leave the family's metrics unchecked
+// for the parser to encode (a value of 17 MiB panicked, one of 16 MiB came back as forged labels).
+func TestProtobufGroupFieldDoesNotHideALabel(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value string
+	}{{"17 MiB", hostileLabel}, {"16 MiB", strings.Repeat(forgingValue(t), 16)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			plain := protobufBody(t, tc.value)
+			size, n := binary.Uvarint(plain)
+			family := plain[n : n+int(size)]
+			// Field 15 as a start group, then its end group, before the family's fields.
+			withGroup := append([]byte{15<<3 | 3, 15<<3 | 4}, family...)
+			body := binary.AppendUvarint(nil, uint64(len(withGroup)))
+			body = append(body, withGroup...)
+			hostile, _ := serve(t, protobufType, body, false)
 			s := newScraper(t, valid(), strings.TrimPrefix(hostile.URL, "http://"))
 			r := scrapeOnce(t, s)
 			require.Empty(t, r.series("m"), "nothing of the failed scrape")
