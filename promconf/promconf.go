@@ -5,14 +5,18 @@
 package promconf
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/influxdata/telegraf/config"
+	commonconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"go.yaml.in/yaml/v2"
@@ -60,6 +64,9 @@ func Load(path string, logger *slog.Logger) ([]*Job, error) {
 	}
 	jobs := make([]*Job, 0, len(scrapeConfigs))
 	for _, sc := range scrapeConfigs {
+		if err := checkSDFiles(sc); err != nil {
+			return nil, fmt.Errorf("%s: job %q: %w", path, sc.JobName, err)
+		}
 		jobs = append(jobs, convert(sc))
 	}
 	return jobs, nil
@@ -210,4 +217,75 @@ func ignored(sc *promconfig.ScrapeConfig) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkSDFiles refuses a file that a service discovery configuration of the job names for its discoverer
+// to read (a CA, certificate, key, credential, header or kubeconfig file) when it exists but is not a
+// regular file of at most conffile.MaxSize bytes, as scrape.New refuses the scraper's own. Prometheus'
+// discoverers read them whole with os.ReadFile when they start and on every request: a named pipe held the
+// plugin's Start forever, /dev/zero ran it out of memory. A file not there yet is let be, as Prometheus
+// lets it be. The files are found by their keys: every string whose YAML key ends in _file, and the files of
+// http_headers.
+func checkSDFiles(sc *promconfig.ScrapeConfig) error {
+	var errs []error
+	seen := make(map[string]int)
+	for _, sd := range sc.ServiceDiscoveryConfigs {
+		section := fmt.Sprintf("%s_sd_configs[%d]", sd.Name(), seen[sd.Name()])
+		seen[sd.Name()]++
+		walkFiles(reflect.ValueOf(sd), "", func(key, path string) {
+			if err := conffile.Check(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", section, key, err))
+			}
+		})
+	}
+	return errors.Join(errs...)
+}
+
+// walkFiles calls f with the key (dotted YAML keys) and path of each file that v, a configuration as
+// Prometheus' YAML loader filled it, names.
+func walkFiles(v reflect.Value, key string, f func(key, path string)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkFiles(v.Elem(), key, f)
+		}
+	case reflect.Map:
+		if v.Type().Key().Kind() == reflect.String {
+			for _, k := range v.MapKeys() {
+				walkFiles(v.MapIndex(k), joinKey(key, k.String()), f)
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			walkFiles(v.Index(i), key, f)
+		}
+	case reflect.Struct:
+		if h, ok := v.Interface().(commonconfig.Header); ok {
+			for _, path := range h.Files {
+				f(joinKey(key, "files"), path)
+			}
+			return
+		}
+		for i := range v.NumField() {
+			field := v.Type().Field(i)
+			name, _, _ := strings.Cut(field.Tag.Get("yaml"), ",")
+			if !field.IsExported() || name == "-" {
+				continue
+			}
+			if field.Type.Kind() == reflect.String && strings.HasSuffix(name, "_file") {
+				if path := v.Field(i).String(); path != "" {
+					f(joinKey(key, name), path)
+				}
+				continue
+			}
+			walkFiles(v.Field(i), joinKey(key, name), f)
+		}
+	}
+}
+
+func joinKey(key, name string) string {
+	if key == "" || name == "" {
+		return key + name
+	}
+	return key + "." + name
 }

@@ -281,3 +281,33 @@ func TestEveryScrapeConfigFieldIsHandled(t *testing.T) {
 	}
 	require.ElementsMatch(t, fields, slices.Concat(used, reported))
 }
+
+// The credential, certificate and kubeconfig files of a job's service discovery are checked as the
+// scraper's are: Prometheus' discoverers read them whole with os.ReadFile when they start (and on every
+// request), so a named pipe held the plugin's Start forever, and /dev/zero ran it out of memory.
+func TestLoadRefusesSDFilesThatAreNotBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	main := filepath.Join(dir, "prometheus.yml")
+	for _, tc := range []struct{ name, sd, want string }{
+		{"http_sd ca_file", "http_sd_configs: [{url: 'http://127.0.0.1:1/', tls_config: {ca_file: " + fifo + "}}]",
+			`job "a": http_sd_configs[0]: tls_config.ca_file: ` + fifo + ": not a regular file (a named pipe)"},
+		{"http_sd credentials_file", "http_sd_configs: [{url: 'http://127.0.0.1:1/', authorization: {credentials_file: /dev/zero}}]",
+			`job "a": http_sd_configs[0]: authorization.credentials_file: /dev/zero: not a regular file (a character device)`},
+		{"kubernetes kubeconfig_file", "kubernetes_sd_configs: [{role: pod, kubeconfig_file: /dev/zero}]",
+			`job "a": kubernetes_sd_configs[0]: kubeconfig_file: /dev/zero: not a regular file (a character device)`},
+		{"consul http_headers", "consul_sd_configs: [{server: '127.0.0.1:1', http_headers: {X: {files: [/dev/zero]}}}]",
+			`job "a": consul_sd_configs[0]: http_headers.X.files: /dev/zero: not a regular file (a character device)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, writeFile(main, "scrape_configs:\n  - job_name: a\n    "+tc.sd+"\n"))
+			_, err := Load(main, slog.New(slog.DiscardHandler))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	// A file not there yet is let be, as for the scraper's (a token mounted later).
+	require.NoError(t, writeFile(main, "scrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: 'http://127.0.0.1:1/', authorization: {credentials_file: "+filepath.Join(dir, "later")+"}}]\n"))
+	_, err := Load(main, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
@@ -19,8 +20,10 @@ import (
 // left out. It must stay at most maxEncodable.
 const MaxLabelBytes = 1 << 20
 
-// maxEncodable is the longest name or value labels.Labels can encode.
-const maxEncodable = 1 << 24
+// maxEncodable is the longest name or value labels.Labels can encode. Its panic comes above 1<<24 bytes,
+// but its size field holds 3 bytes: a value of 1<<24 exactly is encoded with a size of 0, and its own bytes
+// are read back as labels, which a target can shape as it likes (and which are each under MaxLabelBytes).
+const maxEncodable = 1<<24 - 1
 
 // overBoundText says which of a label's name and value is over MaxLabelBytes; what is "label", or
 // "group label" for a discovered group's.
@@ -40,6 +43,20 @@ func checkBound(ls Labels) error {
 		}
 	}
 	return nil
+}
+
+// checkBuilderBound is checkBound for the labels of a builder, before anything encodes them.
+func checkBuilderBound(lb *labels.Builder) error {
+	var over *labels.Label
+	lb.Range(func(l labels.Label) {
+		if over == nil && (len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes) {
+			over = &l
+		}
+	})
+	if over == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", safetext.QuoteExcerpt(lb.Get(model.MetricNameLabel)), overBoundText("label", over.Name, over.Value))
 }
 
 // longestLabel is the length of the longest name or value in the bytes of a text or OpenMetrics series
@@ -119,9 +136,11 @@ func checkProtobufBound(body []byte) error {
 }
 
 // walkFields calls f with each length-delimited field of a protobuf message, skipping the others, and
-// stops at the first byte it cannot read.
+// stops at the first byte it cannot read. The fields of a group (the deprecated wire types 3 and 4, start and
+// end) are skipped as the parser skips an unknown one: stopping at a group would leave the family's metrics
+// after it unchecked, for the parser to encode.
 func walkFields(msg []byte, f func(field uint64, b []byte)) {
-	for len(msg) > 0 {
+	for depth := 0; len(msg) > 0; {
 		key, n := binary.Uvarint(msg)
 		if n <= 0 {
 			return
@@ -148,8 +167,16 @@ func walkFields(msg []byte, f func(field uint64, b []byte)) {
 			if n <= 0 || size > uint64(len(msg)-n) {
 				return
 			}
-			f(key>>3, msg[n:n+int(size)])
+			if depth == 0 {
+				f(key>>3, msg[n:n+int(size)])
+			}
 			msg = msg[n+int(size):]
+		case 3: // start group
+			depth++
+		case 4: // end group
+			if depth--; depth < 0 {
+				return // the parser refuses it
+			}
 		default:
 			return
 		}

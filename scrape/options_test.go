@@ -317,7 +317,8 @@ func TestSampleLabelsMergeAllocatesNothing(t *testing.T) {
 			if honor {
 				want = `{__name__="x", job="node"}`
 			}
-			lset, keep := w.sampleLabels(tg, s)
+			lset, keep, err := w.sampleLabels(tg, s)
+			require.NoError(t, err)
 			require.True(t, keep)
 			require.Equal(t, want, lset.String())
 			require.Zero(t, testing.AllocsPerRun(100, func() { w.sampleLabels(tg, s) }), "honor-labels %t", honor)

@@ -654,7 +654,10 @@ func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, 
 	if err := checkBound(w.parsed); err != nil {
 		return w.lineError(err)
 	}
-	lset, keep := w.sampleLabels(t, s)
+	lset, keep, err := w.sampleLabels(t, s)
+	if err != nil {
+		return w.lineError(err)
+	}
 	if !keep || len(lset) == 0 {
 		return nil
 	}
@@ -762,15 +765,22 @@ func inFamily(name, family string) bool {
 // still be there twice (exposed twice, and kept so), for add to refuse. The common case, no metric
 // relabeling and no exposed value that a target label displaces, is a merge of two sorted lists into a
 // buffer reused from sample to sample: no allocation.
-func (w *worker) sampleLabels(t *Target, s *Scraper) (lset Labels, keep bool) {
+func (w *worker) sampleLabels(t *Target, s *Scraper) (lset Labels, keep bool, err error) {
 	if len(s.metricRelabel) == 0 && w.mergeSorted(t, s.cfg.HonorLabels) {
-		return w.merged, true
+		return w.merged, true, nil
 	}
 	w.withTarget(t, s.cfg.HonorLabels)
 	if len(s.metricRelabel) > 0 && !relabel.ProcessBuilder(w.lb, s.metricRelabel...) {
-		return nil, false
+		return nil, false, nil
 	}
-	return w.builderLabels(), true
+	// Relabeling can make a value longer (16 copies of a 1 MiB value), and builderLabels encodes the
+	// builder's labels: the bound is checked on the builder, which holds them unencoded. A value of exactly
+	// 16 MiB does not panic the encoding but is encoded with a size of 0, its bytes then read back as
+	// labels of the target's choosing; checked after the encoding, the bound would see those.
+	if err := checkBuilderBound(w.lb); err != nil {
+		return nil, false, err
+	}
+	return w.builderLabels(), true, nil
 }
 
 // mergeSorted merges the parsed labels and the target's, both sorted by name, into w.merged, with the

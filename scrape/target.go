@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 	promscrape "github.com/prometheus/prometheus/scrape"
 )
 
@@ -126,22 +127,28 @@ func (s *Scraper) buildTarget(target, group model.LabelSet) (t *Target, dropped 
 // comes back nil, with a nil error.
 func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	lb := labels.NewBuilder(labels.EmptyLabels())
+	// Relabeling can make a value longer than the discovered ones were ("$1$1"), and PopulateLabels encodes
+	// its result: the rules run first on the builder, which holds the labels unencoded, for the bound. Checked
+	// on PopulateLabels' result it missed a value of exactly 16 MiB, which the encoding takes without a panic
+	// but with a size of 0, reading the value's bytes back as labels of the target's choosing.
+	promscrape.PopulateDiscoveredLabels(lb, s.prometheus, target, group)
+	if relabel.ProcessBuilder(lb, s.relabel...) {
+		var over error
+		lb.Range(func(l labels.Label) {
+			if over == nil && (len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes) {
+				over = fmt.Errorf("after relabeling: %s", overBoundText("label", l.Name, l.Value))
+			}
+		})
+		if over != nil {
+			return nil, over
+		}
+	}
 	res, err := promscrape.PopulateLabels(lb, s.prometheus, target, group)
 	if err != nil {
 		return nil, err
 	}
 	if res.IsEmpty() {
 		return nil, nil
-	}
-	// Relabeling can make a value longer than the discovered ones were ("$1$1"): the bound holds after it.
-	var over error
-	res.Range(func(l labels.Label) {
-		if over == nil && (len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes) {
-			over = fmt.Errorf("after relabeling: %s", overBoundText("label", l.Name, l.Value))
-		}
-	})
-	if over != nil {
-		return nil, over
 	}
 	t := &Target{}
 	if t.Interval, err = parseDuration(res.Get(model.ScrapeIntervalLabel)); err != nil {
