@@ -317,6 +317,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.scrapers, p.routes, p.runner, p.stopped = scrapers, routes, runner, false
 	p.mu.Unlock()
 	p.startCluster()
+	if p.cluster != nil {
+		p.stats.addCluster(p.cluster)
+	}
 	p.runner.Start()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
