@@ -351,7 +351,8 @@ const MaxErrorLen = 1024
 func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (contentType string, gzipped bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
 	if err != nil {
-		return "", false, err
+		// The URL does not parse (an __address__ with userinfo): the parser's error quotes it, password and all.
+		return "", false, httpconfig.URLError(t.URL, err)
 	}
 	req.Header = s.header
 	resp, err := s.client.Do(req)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"github.com/influxdata/telegraf/models"
 	"github.com/influxdata/telegraf/plugins/common/shim"
 	"github.com/influxdata/telegraf/plugins/serializers/influx"
+
+	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
 // The execd protocol as Telegraf's shim speaks it: a line on stdin asks for a gather (or a poll interval
@@ -122,22 +123,11 @@ type unwritable struct {
 }
 
 func (u *unwritable) add(m telegraf.Metric, err error) {
-	if !nonFinite(m) {
+	if !plugin.NonFinite(m) {
 		if u.n++; u.first == nil {
 			u.first = err
 		}
 	}
-}
-
-// nonFinite tells whether a metric has fields and all of them are NaN or ±Inf.
-func nonFinite(m telegraf.Metric) bool {
-	fields := m.FieldList()
-	for _, f := range fields {
-		if v, ok := f.Value.(float64); !ok || (!math.IsNaN(v) && !math.IsInf(v, 0)) {
-			return false
-		}
-	}
-	return len(fields) > 0
 }
 
 func (u *unwritable) report(logs *stderrLog) {

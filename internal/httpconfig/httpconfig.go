@@ -173,7 +173,8 @@ func redact(raw string) (masked, userinfo string) {
 }
 
 // URLError is the error for raw, which url.Parse refused with err: raw with its password masked, and
-// what url.Parse said, but for any part of the userinfo it quotes (an escape or a "port" in the password).
+// what url.Parse said, but for any part of the userinfo it quotes (an escape or a "port" in the password),
+// and any quote that holds the password (the "port" of a scrape URL whose __address__ holds userinfo).
 func URLError(raw string, err error) error {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
@@ -187,10 +188,15 @@ func URLError(raw string, err error) error {
 	return fmt.Errorf("%q is not a valid URL: %s", masked, detail)
 }
 
-// maskQuoted masks each Go-quoted string of msg that quotes a part of secret.
+// maskQuoted masks each Go-quoted string of msg that quotes a part of the userinfo secret, or holds its
+// password (what follows the user name's colon, or all of it without one: RedactURL masks as much).
 func maskQuoted(msg, secret string) string {
+	_, password, found := strings.Cut(secret, ":")
+	if !found {
+		password = secret
+	}
 	return safetext.ReplaceQuoted(msg, func(q string) (string, bool) {
 		text, err := strconv.Unquote(q)
-		return `"xxxxx"`, err == nil && text != "" && strings.Contains(secret, text)
+		return `"xxxxx"`, err == nil && text != "" && (strings.Contains(secret, text) || password != "" && strings.Contains(text, password))
 	})
 }

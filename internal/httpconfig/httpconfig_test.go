@@ -1,13 +1,16 @@
 package httpconfig
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// A URL's password is masked wherever an error or a log shows the URL, whether it parses or not; what is
-// not a password (a path or query with @, a user name alone in a valid URL) is left as it is.
+// A URL's password is masked wherever an error, a log or the /targets page shows the URL, whether it parses
+// or not, with or without a scheme; what is not a password (a path or query with @, a user name alone in a
+// valid URL) is left as it is. This is the one policy: the plugin's /targets page once had its own, which
+// showed an unparsable URL as "(invalid URL)" and a scheme-less one, password and all, as it was.
 func TestRedactURL(t *testing.T) {
 	for raw, want := range map[string]string{
 		"http://host:9100/metrics":                  "http://host:9100/metrics",
@@ -35,6 +38,9 @@ func TestParseProxyErrorShowsNoPassword(t *testing.T) {
 	// Without userinfo, nothing is masked.
 	_, err = ParseProxy("http://proxy:31a8")
 	require.EqualError(t, err, `"http://proxy:31a8" is not a valid URL: invalid port ":31a8" after host`)
+	// A scrape URL built from an __address__ with userinfo: the parser quotes the password with the host.
+	require.EqualError(t, URLError("http://user:s3cret%40host:1/metrics", errors.New(`invalid port ":s3cret%40host:1" after host`)),
+		`"http://user:xxxxx%40host:1/metrics" is not a valid URL: invalid port "xxxxx" after host`)
 	_, err = ParseProxy("user:s3cret@proxy:3128")
 	require.EqualError(t, err, `"user:xxxxx@proxy:3128" is not an absolute URL`)
 }

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -95,7 +95,7 @@ type cluster struct {
 	self string
 	r    int
 
-	peersKnown, targetsOwned selfstat.Stat
+	peersKnown, targetsOwned atomic.Int64 // for the self-metrics (selfmetrics.go)
 	cancel                   context.CancelFunc
 	registered               sync.WaitGroup
 
@@ -114,14 +114,11 @@ func (p *DiscoveringPrometheus) startCluster() {
 		return
 	}
 	key := c.key()
-	tags := map[string]string{"cluster_service": key.Service, "cluster_id": key.ID}
 	cl := &cluster{
-		key:          key,
-		self:         c.Self,
-		r:            *c.ReplicationFactor,
-		peersKnown:   p.stats.collector.Register(statsMeasurement, "peers", tags),
-		targetsOwned: p.stats.collector.Register(statsMeasurement, "targets_owned", tags),
-		peers:        rendezvous.New(c.Self),
+		key:   key,
+		self:  c.Self,
+		r:     *c.ReplicationFactor,
+		peers: rendezvous.New(c.Self),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cl.cancel = cancel
@@ -204,8 +201,8 @@ func (p *DiscoveringPrometheus) assignOwners() {
 	c.mu.Lock()
 	c.peers, c.owners = peers, owners
 	c.mu.Unlock()
-	c.peersKnown.Set(int64(peers.Len()))
-	c.targetsOwned.Set(int64(owned))
+	c.peersKnown.Store(int64(peers.Len()))
+	c.targetsOwned.Store(int64(owned))
 }
 
 // targetKey is what identifies a target alike on every instance: its scraper's name and its labels after

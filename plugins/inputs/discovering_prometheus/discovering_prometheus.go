@@ -55,9 +55,9 @@ type DiscoveringPrometheus struct {
 	Statistics *selfstat.Collector `toml:"-"`
 
 	logger    *slog.Logger
-	convert   func() converter
+	format    *metricFormat
 	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
-	lineSinks sync.Pool // *lineSink, likewise
+	lineSinks sync.Pool // lineWriter, likewise
 	configs   discovery.Configs
 	enabled   []*scraper
 	runner    *discovery.Manager
@@ -122,7 +122,7 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.MetricFormat = "kapacitor"
 	}
 	var errs []error
-	if p.convert = formats[p.MetricFormat]; p.convert == nil {
+	if p.format = formats[p.MetricFormat]; p.format == nil {
 		errs = append(errs, fmt.Errorf("metric_format: %q is not one of %s", p.MetricFormat, strings.Join(formatNames(), ", ")))
 	}
 	if p.DBTag == "" {
@@ -181,7 +181,7 @@ func routingTagName(name string) error {
 		return fmt.Errorf("%q is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)", name)
 	case strings.HasPrefix(name, "__"):
 		return fmt.Errorf("%q: names starting with __ are Prometheus' own", name)
-	case slices.Contains([]string{"instance", "job", "url", "le", "quantile"}, name):
+	case slices.Contains(reservedTags(), name):
 		return fmt.Errorf("%q would replace the %s tag of every metric", name, name)
 	}
 	return nil
@@ -317,6 +317,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.scrapers, p.routes, p.runner, p.stopped = scrapers, routes, runner, false
 	p.mu.Unlock()
 	p.startCluster()
+	if p.cluster != nil {
+		p.stats.addCluster(p.cluster)
+	}
 	p.runner.Start()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
@@ -344,7 +347,7 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 		if !ok {
 			strs = newInterner()
 		}
-		k := &sink{acc: acc, convert: p.convert(), routes: p.routes, strs: strs, infs: p.infs}
+		k := newSink(acc, p.format, p.routes, strs, p.infs)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -356,10 +359,11 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 
 // GatherLineProtocol gathers as Gather does but writes the metrics straight to w as line protocol, byte for
 // byte what Telegraf's influx serializer would write for them, without building Telegraf metrics: for the
-// runner, whose output is line protocol anyway. It serves the kapacitor format only, and says so (false)
-// for the others, which go through Gather. Writes to w must be safe for concurrent use.
+// runner, whose output is line protocol anyway. It serves the formats that have a line writer (the
+// kapacitor format), and says so (false) for the others, which go through Gather. Writes to w must be safe
+// for concurrent use.
 func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
-	if p.MetricFormat != "kapacitor" {
+	if p.format.newLineWriter == nil {
 		return false, nil
 	}
 	if p.awaitDiscovery() {
@@ -371,13 +375,13 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 
 // gatherLineProtocolAt scrapes the targets due at now straight to line protocol.
 func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time) {
-	var sinks []*lineSink
+	var sinks []lineWriter
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
-		k, ok := p.lineSinks.Get().(*lineSink)
+		k, ok := p.lineSinks.Get().(lineWriter)
 		if !ok {
-			k = newLineSink(p.routes)
+			k = p.format.newLineWriter(p.routes)
 		}
-		k.w = w
+		k.writeTo(w)
 		sinks = append(sinks, k)
 		return k
 	}, func() {

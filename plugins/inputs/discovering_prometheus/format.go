@@ -1,18 +1,39 @@
 package discovering_prometheus
 
 import (
+	"io"
+	"math"
+
 	"github.com/influxdata/telegraf"
 
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
-// formats are the metric formats, by their metric_format name. Each sink gets a converter of its own, so a
-// format that must see a whole scrape before it can build its metrics (a histogram's buckets become one
-// metric) keeps that scrape's state in its converter.
-var formats = map[string]func() converter{
-	"kapacitor":     func() converter { return &kapacitorFormat{} },
-	"prometheus-v1": func() converter { return newPromConverter(1) },
-	"prometheus-v2": func() converter { return newPromConverter(2) },
+// formats are the metric formats, by their metric_format name; each is all the plugin knows of it (see
+// metricFormat), and this table is the one place that names it.
+var formats = map[string]*metricFormat{
+	"kapacitor":     kapacitorMetricFormat,
+	"prometheus-v1": promMetricFormat(1),
+	"prometheus-v2": promMetricFormat(2),
+}
+
+// metricFormat is one metric format: how samples become its metrics, whether it can write them as line
+// protocol itself, the tags it writes, and what it does with values line protocol cannot carry.
+type metricFormat struct {
+	// newConverter makes the converter of one sink. Each sink gets its own, so a format that must see a
+	// whole scrape before it can build its metrics (a histogram's buckets become one metric) keeps that
+	// scrape's state in its converter.
+	newConverter func() converter
+	// newLineWriter, when set, makes the writer of one parse slot that writes the format's metrics straight
+	// to line protocol, byte for byte what Telegraf's influx serializer writes for the converter's metrics
+	// (GatherLineProtocol, for the runner). Without it the runner serializes the converter's metrics.
+	newLineWriter func(routes map[*scrape.Scraper]*routing) lineWriter
+	// tags are the tag names the format writes itself, on a series of any labels: db_tag and rp_tag may
+	// take none of them (of any format), or the routing tag would replace it.
+	tags []string
+	// keptInf, when set, hears of the ±Inf samples a scrape of a target had, which the format keeps but line
+	// protocol cannot carry; a format without it drops them (and NaN) itself, without a word.
+	keptInf func(r *infReport, t *scrape.Target, n int)
 }
 
 // converter turns the samples of one scrape at a time into metrics.
@@ -27,8 +48,42 @@ type converter interface {
 	drop()
 }
 
+// lineWriter is a format's sink that writes line protocol itself: a scrape's lines reach w in one Write
+// when the scrape has succeeded.
+type lineWriter interface {
+	scrape.Sink
+	// writeTo sets w, which the parse slots share: its Write must be safe for concurrent use.
+	writeTo(w io.Writer)
+}
+
 // routing is what every metric of a scraper carries so that Telegraf's InfluxDB outputs route it.
 type routing struct {
 	dbTag, db string
 	rpTag, rp string
+}
+
+// finite tells whether line protocol can carry a value: NaN and ±Inf it cannot.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// NonFinite tells whether every field of a metric is NaN or ±Inf (and it has any): line protocol cannot
+// carry it, and its writer drops it without a word, as Telegraf's InfluxDB output does. Each format has
+// dealt with such values already: the kapacitor format writes none, the prometheus formats report a
+// target's ±Inf samples themselves, once (metricFormat.keptInf).
+func NonFinite(m telegraf.Metric) bool {
+	fields := m.FieldList()
+	for _, f := range fields {
+		if v, ok := f.Value.(float64); !ok || finite(v) {
+			return false
+		}
+	}
+	return len(fields) > 0
+}
+
+// reservedTags are the tag names any format writes itself.
+func reservedTags() []string {
+	var tags []string
+	for _, f := range formats {
+		tags = append(tags, f.tags...)
+	}
+	return tags
 }

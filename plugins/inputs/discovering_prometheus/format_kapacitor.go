@@ -1,7 +1,6 @@
 package discovering_prometheus
 
 import (
-	"math"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -12,19 +11,27 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
-// kapacitorFormat is the "kapacitor" format. It needs nothing from one sample to the next, so each sample
-// becomes its metric at once.
+// kapacitorMetricFormat is the "kapacitor" format: what Kapacitor wrote, a point per finite sample (see
+// kapacitorPoints.point), as a Telegraf metric (kapacitorFormat) or straight as line protocol (lineSink).
+var kapacitorMetricFormat = &metricFormat{
+	newConverter:  func() converter { return &kapacitorFormat{} },
+	newLineWriter: func(routes map[*scrape.Scraper]*routing) lineWriter { return newLineSink(routes) },
+	// Every label is a tag: the target's instance, and a bucket's or quantile's bound.
+	tags: []string{"instance", "le", "quantile"},
+}
+
+// kapacitorFormat is the "kapacitor" format's converter. It needs nothing from one sample to the next, so
+// each sample becomes its metric at once.
 type kapacitorFormat struct {
 	points kapacitorPoints
 	draft  draft
 }
 
 func (k *kapacitorFormat) add(ms []telegraf.Metric, sample *scrape.Sample, _ *scrape.Scraper, _ *scrape.Target, r *routing, strs *interner) []telegraf.Metric {
-	k.points.apply(sample, strs)
-	if m := k.metric(sample, r, strs); m != nil {
-		ms = append(ms, m)
+	if !k.points.point(sample, strs) {
+		return ms
 	}
-	return ms
+	return append(ms, k.metric(sample, r, strs))
 }
 
 func (*kapacitorFormat) flush(ms []telegraf.Metric, _ *interner) []telegraf.Metric { return ms }
@@ -32,12 +39,9 @@ func (*kapacitorFormat) flush(ms []telegraf.Metric, _ *interner) []telegraf.Metr
 func (*kapacitorFormat) drop() {}
 
 // metric is what Kapacitor wrote for a sample: measurement = metric name, one float field "value", every
-// label as a tag (instance and __name__ included, job not), NaN dropped.
+// label as a tag (instance and __name__ included, job not), of a sample that kapacitorPoints.point made a
+// point.
 func (k *kapacitorFormat) metric(s *scrape.Sample, r *routing, strs *interner) telegraf.Metric {
-	// NaN is dropped as Kapacitor dropped it; ±Inf too, as line protocol cannot carry it.
-	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
-		return nil
-	}
 	d := &k.draft
 	d.name, d.tm = strs.get(s.Labels.Get(model.MetricNameLabel)), time.UnixMilli(s.Timestamp)
 	d.field = telegraf.Field{Key: "value", Value: s.Value}

@@ -33,8 +33,6 @@ type promConverter struct {
 	instance, job  string // the target's labels of these names, "" when it has none
 	restoreExports bool   // exported_instance and exported_job are scraped labels the target's displaced
 
-	infs int // the scrape's samples of value ±Inf, which line protocol cannot carry
-
 	groups map[string]*promGroup // the histograms and summaries of the scrape, by family and labels
 	order  []*promGroup          // the same, in order of appearance
 	spare  []*promGroup          // groups of earlier scrapes, for reuse
@@ -56,6 +54,17 @@ type promGroup struct {
 type promPoint struct {
 	bound string
 	value float64
+}
+
+// promMetricFormat is the "prometheus-v<version>" format. It keeps ±Inf samples, as inputs.prometheus does,
+// and has them reported.
+func promMetricFormat(version int) *metricFormat {
+	return &metricFormat{
+		newConverter: func() converter { return newPromConverter(version) },
+		// Every label is a tag, the target's instance and job given back their scraped values, and url.
+		tags:    []string{"instance", "job", "url", "le", "quantile"},
+		keptInf: (*infReport).report,
+	}
 }
 
 func newPromConverter(version int) *promConverter {
@@ -129,9 +138,6 @@ func (c *promConverter) add(ms []telegraf.Metric, sample *scrape.Sample, s *scra
 		c.instance = safeValue(t.Labels.Get(model.InstanceLabel))
 		c.job = safeValue(t.Labels.Get(model.JobLabel))
 		c.restoreExports = !s.Config().HonorLabels
-	}
-	if math.IsInf(sample.Value, 0) {
-		c.infs++
 	}
 	name := sample.Labels.Get(model.MetricNameLabel)
 	role, typ := classify(sample, name)
@@ -350,7 +356,6 @@ func (c *promConverter) suffixed(family, suffix string, strs *interner) string {
 }
 
 func (c *promConverter) drop() {
-	c.infs = 0
 	clear(c.groups)
 	for _, g := range c.order {
 		g.count, g.sum, g.points = 0, 0, g.points[:0]

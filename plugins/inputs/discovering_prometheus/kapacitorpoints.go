@@ -11,7 +11,8 @@ import (
 )
 
 // kapacitorPoints makes a sample what Kapacitor wrote for it where Prometheus 3's scraping gives another
-// answer. Both writers of the kapacitor format (kapacitorFormat and lineSink) apply it, after lineSafe:
+// answer. Both writers of the kapacitor format (kapacitorFormat and lineSink) take their points from its
+// point, after lineSafe:
 //
 //   - The le of a histogram's series and the quantile of a summary's are spelled as Go's fmt.Sprint spells
 //     the float they hold ("1", "0", "2500", "1e-05", "1e+06", "0.99", "+Inf"): Kapacitor decoded samples
@@ -25,6 +26,13 @@ import (
 type kapacitorPoints struct {
 	failed bool           // the up of the scrape under way is 0
 	labels []labels.Label // the labels of the sample, re-spelled
+}
+
+// point makes the sample the point Kapacitor wrote for it (apply), and tells whether there is one: NaN is
+// dropped as Kapacitor dropped it; ±Inf too, as line protocol cannot carry it.
+func (k *kapacitorPoints) point(s *scrape.Sample, strs *interner) bool {
+	k.apply(s, strs)
+	return finite(s.Value)
 }
 
 // apply changes the sample in place; the labels it gives the sample live until the next apply. strs keeps

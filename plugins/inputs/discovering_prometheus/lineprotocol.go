@@ -2,7 +2,6 @@ package discovering_prometheus
 
 import (
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/prometheus/common/model"
@@ -10,7 +9,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
-// lineSink writes the kapacitor format straight to line protocol, byte for byte what Telegraf's influx
+// lineSink is the kapacitor format's line writer: it writes the format straight to line protocol, byte for byte what Telegraf's influx
 // serializer writes for kapacitorFormat's metric, without building the metric: the runner's output is line
 // protocol anyway, and the metric and its serialization were most of what a sample cost there. Each parse
 // slot has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
@@ -35,9 +34,8 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	if keep, err := k.safe.apply(sample); !keep {
 		return err
 	}
-	k.points.apply(sample, k.strs)
-	if math.IsNaN(sample.Value) || math.IsInf(sample.Value, 0) {
-		return nil // NaN is dropped by the kapacitor format, Inf cannot be written in line protocol
+	if !k.points.point(sample, k.strs) {
+		return nil
 	}
 	start := len(k.buf)
 	k.buf = appendEscaped(k.buf, sample.Labels.Get(model.MetricNameLabel), false)
@@ -55,6 +53,8 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	k.buf = append(k.buf, '\n')
 	return nil
 }
+
+func (k *lineSink) writeTo(w io.Writer) { k.w = w }
 
 func (k *lineSink) appendTag(key, value string) { k.buf = appendTag(k.buf, key, value) }
 

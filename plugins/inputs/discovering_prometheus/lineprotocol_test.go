@@ -40,10 +40,11 @@ func TestLineSinkMatchesSerializer(t *testing.T) {
 	}
 	for _, r := range routes {
 		var out bytes.Buffer
-		k := newLineSink(map[*scrape.Scraper]*routing{nil: r})
-		k.w = &out
+		// The pieces as the format's table has them: the line writer the runner takes, the converter Gather does.
+		k := kapacitorMetricFormat.newLineWriter(map[*scrape.Scraper]*routing{nil: r})
+		k.writeTo(&out)
 		var want []byte
-		strs, format, safe := newInterner(), &kapacitorFormat{}, &lineSafe{}
+		strs, format, safe := newInterner(), kapacitorMetricFormat.newConverter(), &lineSafe{}
 		for i := range samples {
 			own := samples[i] // each writer gets the sample as scraped: both change it in place
 			own.Labels = slices.Clone(samples[i].Labels)

@@ -1,6 +1,7 @@
 package discovering_prometheus
 
 import (
+	"math"
 	"strings"
 	"sync"
 
@@ -14,32 +15,48 @@ import (
 // has succeeded.
 type sink struct {
 	acc     telegraf.Accumulator
-	convert converter
+	format  *metricFormat
+	convert converter // the format's
 	routes  map[*scrape.Scraper]*routing
 	strs    *interner
 	infs    *infReport
 	safe    lineSafe
 	metrics []telegraf.Metric
+
+	// The target of the scrape under way (nil before the first) and its samples of value ±Inf, for the
+	// format's keptInf.
+	target *scrape.Target
+	nInf   int
+}
+
+func newSink(acc telegraf.Accumulator, format *metricFormat, routes map[*scrape.Scraper]*routing, strs *interner, infs *infReport) *sink {
+	return &sink{acc: acc, format: format, convert: format.newConverter(), routes: routes, strs: strs, infs: infs}
 }
 
 func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) error {
 	if keep, err := k.safe.apply(sample); !keep {
 		return err
 	}
+	k.target = t
+	if math.IsInf(sample.Value, 0) {
+		k.nInf++
+	}
 	k.metrics = k.convert.add(k.metrics, sample, s, t, k.routes[s], k.strs)
 	return nil
 }
 
 func (k *sink) Drop() {
+	k.nInf = 0
 	k.convert.drop()
 	clear(k.metrics)
 	k.metrics = k.metrics[:0]
 }
 
 func (k *sink) Flush() {
-	if c, ok := k.convert.(*promConverter); ok && c.target != nil {
-		k.infs.report(c.target, c.infs)
+	if k.format.keptInf != nil && k.target != nil {
+		k.format.keptInf(k.infs, k.target, k.nInf)
 	}
+	k.nInf = 0
 	k.metrics = k.convert.flush(k.metrics, k.strs)
 	for _, m := range k.metrics {
 		k.acc.AddMetric(m)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/tls"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
@@ -151,80 +150,5 @@ func (s statusSource) Ready() bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// Metrics is a prometheus.Collector of the plugin's own metrics, those inputs.internal shows as
-// internal_discovering_prometheus: its scrapers' counters (scrapes, errors, samples, time spent, targets),
-// its discoverers' refreshes and errors and, with a cluster table, the peers known and the targets owned.
-// plugin returns the plugin to read; a nil one, or one not started, has none. They are what /metrics of the
-// status server shows, and the runner's own endpoint.
-func Metrics(plugin func() *DiscoveringPrometheus) prometheus.Collector {
-	return collector(plugin)
-}
-
-type collector func() *DiscoveringPrometheus
-
-var (
-	scrapesDesc      = scraperDesc("scrapes_total", "Scrapes done.")
-	errorsDesc       = scraperDesc("scrape_errors_total", "Scrapes that failed.")
-	samplesDesc      = scraperDesc("samples_total", "Samples scraped.")
-	durationDesc     = scraperDesc("scrape_duration_seconds_total", "Time spent scraping.")
-	targetsDesc      = scraperDesc("targets", "Targets discovered and not blacklisted.")
-	refreshesDesc    = discovererDesc("discoverer_refreshes_total", "Updates the discoverer sent.")
-	discoErrorsDesc  = discovererDesc("discoverer_errors_total", "Failures the discoverer logged.")
-	peersDesc        = clusterDesc("cluster_peers", "Instances that share the targets, this one included.")
-	targetsOwnedDesc = clusterDesc("cluster_targets_owned", "Targets this instance owns and scrapes.")
-)
-
-// The labels are the tags of the same counters in internal_discovering_prometheus.
-func scraperDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc("discovering_prometheus_"+name, help, []string{"scraper"}, nil)
-}
-
-func discovererDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc("discovering_prometheus_"+name, help, []string{"discoverer_service", "discoverer_id"}, nil)
-}
-
-func clusterDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc("discovering_prometheus_"+name, help, []string{"cluster_service", "cluster_id"}, nil)
-}
-
-// Describe implements prometheus.Collector.
-func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc,
-		refreshesDesc, discoErrorsDesc, peersDesc, targetsOwnedDesc,
-	} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (plugin collector) Collect(ch chan<- prometheus.Metric) {
-	p := plugin()
-	if p == nil {
-		return
-	}
-	scrapers, runner, cl := p.running()
-	for _, sc := range scrapers {
-		name, st := sc.Config().Name, sc.Stats()
-		ch <- prometheus.MustNewConstMetric(scrapesDesc, prometheus.CounterValue, float64(st.Scrapes.Load()), name)
-		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(st.Errors.Load()), name)
-		ch <- prometheus.MustNewConstMetric(samplesDesc, prometheus.CounterValue, float64(st.Samples.Load()), name)
-		ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.CounterValue, float64(st.DurationNano.Load())/1e9, name)
-		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(st.Targets.Load()), name)
-	}
-	if runner == nil {
-		return
-	}
-	for key := range p.configs {
-		st := runner.Stats(key)
-		ch <- prometheus.MustNewConstMetric(refreshesDesc, prometheus.CounterValue, float64(st.Refreshes), key.Service, key.ID)
-		ch <- prometheus.MustNewConstMetric(discoErrorsDesc, prometheus.CounterValue, float64(st.Errors), key.Service, key.ID)
-	}
-	if cl != nil {
-		ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(cl.peersKnown.Get()), cl.key.Service, cl.key.ID)
-		ch <- prometheus.MustNewConstMetric(targetsOwnedDesc, prometheus.GaugeValue, float64(cl.targetsOwned.Get()), cl.key.Service, cl.key.ID)
 	}
 }

@@ -1,10 +1,9 @@
 package discovering_prometheus
 
 import (
-	"net/url"
-
 	"github.com/prometheus/common/model"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/status"
 )
 
@@ -28,7 +27,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 				DiscoveredLabels:   t.Discovered.Map(),
 				Labels:             t.Labels.Map(),
 				ScrapePool:         cfg.Name,
-				ScrapeURL:          redactURL(t.URL),
+				ScrapeURL:          httpconfig.RedactURL(t.URL),
 				DB:                 cfg.DB,
 				RP:                 cfg.RP,
 				LastError:          h.LastError,
@@ -59,14 +58,4 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 		}
 	}
 	return out
-}
-
-// redactURL masks the password of a URL's userinfo. Only an __address__ that holds "user:password@" makes
-// a scrape URL that does not parse; none of it is shown then.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return u.Redacted()
 }
