@@ -94,7 +94,11 @@ func TestStatusInit(t *testing.T) {
 		{"0.0.0.0 refused", `status_address = "0.0.0.0:9274"`, fmt.Sprintf(refused, "0.0.0.0:9274")},
 		{"a host name refused", `status_address = "telegraf.example.com:9274"`, fmt.Sprintf(refused, "telegraf.example.com:9274")},
 		{"plain allowed", "status_address = \"0.0.0.0:9274\"\nstatus_allow_plain = true", ""},
-		{"basic auth", "status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"", ""},
+		{"basic auth in plain refused", "status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"",
+			`status_basic_password: "0.0.0.0:9274" is reachable from other hosts and basic auth over plain HTTP sends the password in clear: serve it with TLS (tls_cert and tls_key), or set status_allow_plain = true`},
+		{"basic auth in plain allowed", "status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"\nstatus_allow_plain = true", ""},
+		{"basic auth in plain on loopback", "status_address = \"127.0.0.1:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"", ""},
+		{"basic auth with tls", fmt.Sprintf("status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"\ntls_cert = %q\ntls_key = %q", cert, key), ""},
 		{"tls", fmt.Sprintf("status_address = \"0.0.0.0:9274\"\ntls_cert = %q\ntls_key = %q", cert, key), ""},
 		{"username without password", "status_address = \"127.0.0.1:9274\"\nstatus_basic_username = \"u\"",
 			"status_basic_username, status_basic_password: set both or neither"},
@@ -284,16 +288,37 @@ func TestStatusTLS(t *testing.T) {
 	require.Contains(t, body, "HTTP request to an HTTPS server")
 }
 
-// An address in use fails Start with the key and the address, and leaves nothing running.
+// An address in use is logged as an error with the key and the address, and the plugin runs on without its
+// page: the page cannot take Telegraf down. With the runner's fallback, the page goes to a free port.
 func TestStatusAddressInUse(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	p := mustLoad(t, statusConf(fmt.Sprintf("status_address = %q", l.Addr().String()), "127.0.0.1:1"))
-	require.NoError(t, p.Init())
-	err = p.Start(&testutil.Accumulator{})
-	require.ErrorContains(t, err, "status_address: listen tcp "+l.Addr().String()+": bind: address already in use")
-	require.Empty(t, p.StatusURL())
+	for _, fallback := range []bool{false, true} {
+		p := mustLoad(t, statusConf(fmt.Sprintf("status_address = %q", l.Addr().String()), "127.0.0.1:1"))
+		logs := &testutil.CaptureLogger{}
+		p.Log = logs
+		if fallback {
+			p.StatusFallBackToFreePort()
+		}
+		require.NoError(t, p.Init())
+		require.NoError(t, p.Start(&testutil.Accumulator{}))
+		t.Cleanup(p.Stop)
+		acc := &testutil.Accumulator{}
+		require.NoError(t, p.Gather(acc))
+		require.NotEmpty(t, acc.GetTelegrafMetrics(), "it scrapes")
+		inUse := "status_address: listen tcp " + l.Addr().String() + ": bind: address already in use"
+		if !fallback {
+			require.Empty(t, p.StatusURL())
+			require.Contains(t, logs.Errors(), "E! [] "+inUse+"; running without the status page")
+			continue
+		}
+		require.Contains(t, logs.Warnings(), "W! [] "+inUse+"; serving the status page on a free port")
+		require.Regexp(t, `^http://127\.0\.0\.1:\d+/targets$`, p.StatusURL())
+		require.NotEqual(t, "http://"+l.Addr().String()+"/targets", p.StatusURL())
+		code, _ := get(t, &http.Client{Timeout: 10 * time.Second}, p.StatusURL(), "", "")
+		require.Equal(t, http.StatusOK, code)
+	}
 }
 
 // BenchmarkStatus10kTargets reads the status server of a plugin with 10,000 targets, each scraped once
