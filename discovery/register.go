@@ -87,6 +87,7 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 	defer conn.Close()
 	dir := z.Paths[0]
 	node := ""
+	var watch <-chan zk.Event         // fires when node changes or goes
 	retry := time.NewTimer(time.Hour) // runs only after a failure
 	retry.Stop()
 	for {
@@ -98,15 +99,18 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 				continue
 			}
 		case <-retry.C:
+		// A znode deleted while the session lives (by hand, by a cleanup script) would leave this instance
+		// out of the peers for as long as it runs: it is created again.
+		case <-watch:
 		}
-		member, err := ensureMember(conn, node, dir, data)
+		member, w, err := ensureMember(conn, node, dir, data)
 		if ctx.Err() != nil { // closed under it: not a failure to report
 			return
 		}
 		if err == nil && member != node {
 			logger.Info("registered", "znode", member, "address", address)
 		}
-		node = member
+		node, watch = member, w
 		if err != nil {
 			logger.Warn("cannot register, retrying", "path", dir, "err", err)
 			retry.Reset(time.Duration(timeout) / 2)
@@ -114,15 +118,22 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 	}
 }
 
-// ensureMember returns node if it exists still, or else a new member znode. A failed check creates
-// nothing: the session may still hold node, and this instance would be a member twice.
-func ensureMember(conn *zk.Conn, node, dir string, data []byte) (string, error) {
+// ensureMember returns node if it exists still, or else a new member znode, with a watch on it. A failed
+// check creates nothing: the session may still hold node, and this instance would be a member twice.
+func ensureMember(conn *zk.Conn, node, dir string, data []byte) (string, <-chan zk.Event, error) {
 	if node != "" {
-		if ok, _, err := conn.Exists(node); err != nil || ok {
-			return node, err
+		ok, _, watch, err := conn.ExistsW(node)
+		if err != nil || ok {
+			return node, watch, err
 		}
 	}
-	return createMember(conn, dir, data)
+	node, err := createMember(conn, dir, data)
+	if err != nil {
+		return "", nil, err
+	}
+	// Gone already between the create and the watch: the next check creates it again.
+	_, _, watch, err := conn.ExistsW(node)
+	return node, watch, err
 }
 
 // createMember creates dir's missing parents, persistent and empty, then the ephemeral member znode.
