@@ -126,6 +126,7 @@ func run(logs *stderrLog, configFile string, mode runMode) error {
 		}
 		if mode.once || mode.targets {
 			p.StatusAddress = "" // a one-shot run serves no status page, nor takes its port from a running one
+			p.OneShot()
 		}
 	}
 	if mode.targets {

@@ -125,7 +125,11 @@ func (p *DiscoveringPrometheus) startCluster() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cl.cancel = cancel
-	if r, ok := p.registrar(key); ok && c.Register {
+	if c.Register && p.oneShot {
+		// A debugging run reads the peers but does not join them: its registration would reshard the
+		// cluster twice, on joining and on leaving a moment later.
+		p.Log.Infof("cluster: a one-shot run does not register %q in %s", c.Self, key)
+	} else if r, ok := p.registrar(key); ok && c.Register {
 		cl.registered.Add(1)
 		go func() {
 			defer cl.registered.Done()
@@ -136,6 +140,11 @@ func (p *DiscoveringPrometheus) startCluster() {
 	p.cluster = cl
 	p.mu.Unlock()
 }
+
+// OneShot marks a debugging run (the runner's -once and -targets, Telegraf's --once and --test), which
+// gathers once and exits: it never registers in the cluster. Call it before Start. A plugin cannot learn
+// Telegraf's flags by itself: the runner and this project's Telegraf call it; another Telegraf build cannot.
+func (p *DiscoveringPrometheus) OneShot() { p.oneShot = true }
 
 // stopCluster ends the registration, whose znode goes with its session.
 func (p *DiscoveringPrometheus) stopCluster() {

@@ -64,6 +64,7 @@ type DiscoveringPrometheus struct {
 	registry  *prometheus.Registry
 	stats     *statistics
 	cluster   *cluster // nil without a cluster table
+	oneShot   bool     // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
 	// mu guards scrapers, and runner and cluster as Start sets them, for readers outside Gather (the
