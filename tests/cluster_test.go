@@ -505,3 +505,106 @@ func TestClusterTelegrafInfluxDB(t *testing.T) {
 	}
 	require.EqualValues(t, clusterFleet, owned)
 }
+
+// A debugging run never joins the cluster: the runner's -once and -targets and Telegraf's --once and --test
+// with register = true leave no member znode at any moment, while the children are polled as they run.
+func TestClusterDebuggingRunsDoNotRegister(t *testing.T) {
+	zk := StartZooKeeper(t)
+	conn := zk.Connect()
+	f := startFleet(t)
+	fleetFile := f.fileSD(t)
+	peers := func(dir string) string {
+		return fmt.Sprintf(`  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = [%q]
+    paths = [%q]
+    timeout = "4s"`, zk.Addr, dir)
+	}
+	for i, run := range []struct {
+		name string
+		cmd  func(conf string) *exec.Cmd
+	}{
+		{"runner -once", func(conf string) *exec.Cmd { return exec.Command(RunnerBinary(t), "-once", "-config", conf) }},
+		{"runner -targets", func(conf string) *exec.Cmd { return exec.Command(RunnerBinary(t), "-targets", "-config", conf) }},
+		{"telegraf --once", func(conf string) *exec.Cmd {
+			return exec.Command(TelegrafBinary(t), "--once", "--config", telegrafConf(t, conf, "[[outputs.discard]]\n"))
+		}},
+		{"telegraf --test", func(conf string) *exec.Cmd {
+			return exec.Command(TelegrafBinary(t), "--test", "--config", telegrafConf(t, conf, ""))
+		}},
+	} {
+		t.Run(run.name, func(t *testing.T) {
+			dir := fmt.Sprintf("/debug/%d", i)
+			zookeeperMkdirs(t, conn, dir)
+			self := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+			cmd := run.cmd(clusterConfig(t, "debug", fleetFile, peers(dir), "serverset", self, 1, true))
+			var out lockedBuffer
+			cmd.Stdout, cmd.Stderr = io.Discard, &out
+			require.NoError(t, cmd.Start())
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			polls := 0
+			for {
+				children, _, err := conn.Children(dir)
+				require.NoError(t, err)
+				require.Empty(t, children, "a member znode while %s runs; its log:\n%s", run.name, out.String())
+				polls++
+				select {
+				case err := <-done:
+					require.NoError(t, err, out.String())
+					t.Logf("%d polls of %s's children while it ran", polls, dir)
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		})
+	}
+}
+
+// telegrafConf is a Telegraf configuration of the plugin's table in file conf, with the outputs given.
+func telegrafConf(t *testing.T, conf, outputs string) string {
+	data, err := os.ReadFile(conf)
+	require.NoError(t, err)
+	return writeConfig(t, agentConf+string(data)+outputs)
+}
+
+// A registered member znode deleted while its session lives (by hand, by a cleanup script) is created
+// again: the instance stays among the peers.
+func TestClusterRegisterRecreatesDeletedMember(t *testing.T) {
+	zk := StartZooKeeper(t)
+	conn := zk.Connect()
+	dir := "/cluster/recreate"
+	e := StartExporter(t, "self")
+	StartPlugin(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "self"
+    db = "d"
+    rp = "r"
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = [%q]
+    paths = [%q]
+    timeout = "4s"
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+    self = %q
+    register = true
+`, zk.Addr, dir, e.Addr))
+	member := func() []string {
+		children, _, _ := conn.Children(dir)
+		return children
+	}
+	Eventually(t, 30*time.Second, "the plugin registered", func() bool { return len(member()) == 1 })
+	first := member()[0]
+	require.NoError(t, conn.Delete(dir+"/"+first, -1))
+	Eventually(t, 5*time.Second, "the member znode created again", func() bool {
+		children := member()
+		return len(children) == 1 && children[0] != first
+	})
+	time.Sleep(time.Second)
+	require.Len(t, member(), 1, "one member, not two")
+}
