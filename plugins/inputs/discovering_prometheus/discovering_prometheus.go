@@ -405,6 +405,9 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 func (p *DiscoveringPrometheus) syncTargets() {
 	v := p.runner.Version()
 	if v == p.seen {
+		if p.cluster.fallbackDue(time.Now()) {
+			p.assignOwners()
+		}
 		return
 	}
 	p.seen = v

@@ -197,6 +197,7 @@ var (
 	discoErrorsDesc  = discovererDesc("discoverer_errors_total", "Failures the discoverer logged.")
 	peersDesc        = clusterDesc("cluster_peers", "Instances that share the targets, this one included.")
 	targetsOwnedDesc = clusterDesc("cluster_targets_owned", "Targets this instance owns and scrapes.")
+	peersStaleDesc   = clusterDesc("cluster_peers_stale", "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.")
 )
 
 // The labels are the tags of the same counters in internal_discovering_prometheus.
@@ -216,7 +217,7 @@ func clusterDesc(name, help string) *prometheus.Desc {
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		scrapesDesc, errorsDesc, samplesDesc, durationDesc, targetsDesc,
-		refreshesDesc, discoErrorsDesc, peersDesc, targetsOwnedDesc,
+		refreshesDesc, discoErrorsDesc, peersDesc, targetsOwnedDesc, peersStaleDesc,
 	} {
 		ch <- d
 	}
@@ -248,5 +249,6 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 	if cl != nil {
 		ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(cl.peersKnown.Get()), cl.key.Service, cl.key.ID)
 		ch <- prometheus.MustNewConstMetric(targetsOwnedDesc, prometheus.GaugeValue, float64(cl.targetsOwned.Get()), cl.key.Service, cl.key.ID)
+		ch <- prometheus.MustNewConstMetric(peersStaleDesc, prometheus.GaugeValue, float64(cl.peersStale.Get()), cl.key.Service, cl.key.ID)
 	}
 }

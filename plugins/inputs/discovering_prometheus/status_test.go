@@ -476,3 +476,46 @@ func TestStatusMetricsCluster(t *testing.T) {
 	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels])
 	require.Equal(t, float64(owned), metrics["discovering_prometheus_cluster_targets_owned"+labels])
 }
+
+// An empty answer of the peer discoverer keeps the last peers and says so on /metrics: cluster_peers_stale
+// is 1 while they are kept, 0 otherwise. Once empty-peers-after has passed, a gather falls back to alone
+// without news from discovery (the file is watched; its refresh-interval never comes).
+func TestStatusMetricsClusterPeersStale(t *testing.T) {
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	writePeers(t, peers, "a:1", "b:1", "c:1")
+	p, base := startStatus(t, statusConf(`
+  status_address = "127.0.0.1:0"
+  discovery_wait = "5s"`, "127.0.0.1:1", "127.0.0.1:2")+fmt.Sprintf(`
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]
+    refresh-interval = "1h"
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "file-discovery"
+    discoverer-id = "peers"
+    self = "a:1"
+    empty-peers-after = "1s"
+`, peers))
+	labels := `{cluster_id="peers",cluster_service="file-discovery"}`
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	metrics := metricsPage(t, base)
+	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels])
+	require.Equal(t, 0.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
+
+	seen := p.runner.Version()
+	require.NoError(t, os.WriteFile(peers, []byte("[]"), 0o644))
+	require.Eventually(t, func() bool { return p.runner.Version() != seen }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	metrics = metricsPage(t, base)
+	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels], "the last peers are kept")
+	require.Equal(t, 1.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
+
+	time.Sleep(time.Second) // a:1 is first of the last peers: it falls back after empty-peers-after
+	seen = p.runner.Version()
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	require.Equal(t, seen, p.runner.Version(), "no news from discovery")
+	metrics = metricsPage(t, base)
+	require.Equal(t, 1.0, metrics["discovering_prometheus_cluster_peers"+labels], "alone")
+	require.Equal(t, 0.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
+	require.Equal(t, 2.0, metrics["discovering_prometheus_cluster_targets_owned"+labels])
+}
