@@ -608,3 +608,94 @@ func TestClusterRegisterRecreatesDeletedMember(t *testing.T) {
 	time.Sleep(time.Second)
 	require.Len(t, member(), 1, "one member, not two")
 }
+
+// An empty answer of the peer discoverer after peers were known is not "alone": the instances keep the last
+// peers, each target scraped exactly once per interval, and warn, until empty-peers-after (by default three
+// refresh-intervals of the peer discoverer: 9 s here) has passed. Then they fall back as a lone instance
+// does, to scraping every target, one after another rather than all at once.
+func TestClusterEmptyPeersKeepsTheLast(t *testing.T) {
+	f := startFleet(t)
+	fleetFile := f.fileSD(t)
+	peersFile := filepath.Join(t.TempDir(), "peers.json")
+	const emptyPeersAfter = 9 * time.Second
+	names := []string{"a", "b", "c"}
+	var selves []string
+	var members []*clusterMember
+	for _, name := range names {
+		self := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		selves = append(selves, self)
+		peers := fmt.Sprintf(`  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]
+    refresh-interval = "3s"`, peersFile)
+		members = append(members, &clusterMember{name: name, self: self,
+			conf: clusterConfig(t, name, fleetFile, peers, "file-discovery", self, 1, false)})
+	}
+	write := func(data []byte) {
+		require.NoError(t, os.WriteFile(peersFile+".tmp", data, 0o644))
+		require.NoError(t, os.Rename(peersFile+".tmp", peersFile))
+	}
+	b, err := json.Marshal([]map[string]any{{"targets": selves}})
+	require.NoError(t, err)
+	write(b)
+	for _, m := range members {
+		m.start(t)
+	}
+	for _, m := range members {
+		Eventually(t, 60*time.Second, m.name+" sees three instances", func() bool { return m.sees(3) })
+	}
+	time.Sleep(2 * clusterInterval) // settled
+
+	write([]byte("[]"))
+	emptied := time.Now()
+	for _, m := range members {
+		Eventually(t, 5*time.Second, m.name+" warns that the peers are gone", func() bool {
+			return strings.Contains(m.stderr.String(), "W! [inputs.discovering_prometheus] cluster: file-discovery \"peers\" lists no instance: keeping the last 3")
+		})
+	}
+	// Until empty-peers-after: every target scraped by one runner, once per interval.
+	time.Sleep(time.Until(emptied.Add(emptyPeersAfter)))
+	kept := f.between(emptied, emptied.Add(emptyPeersAfter-clusterSlack))
+	byTarget := scrapersOf(kept)
+	require.Len(t, byTarget, clusterFleet, "every target is scraped")
+	for n, runners := range byTarget {
+		require.Len(t, runners, 1, "target %d is scraped by one runner while the peers are stale: %v", n, runners)
+	}
+	perTarget := map[int]int{}
+	for _, h := range kept {
+		perTarget[h.n]++
+	}
+	want := float64(emptyPeersAfter-clusterSlack) / float64(clusterInterval)
+	for n, count := range perTarget {
+		require.InDelta(t, want, count, 1.01, "scrapes of target %d while the peers are stale", n)
+	}
+
+	// Then each falls back, between empty-peers-after and twice that, and scrapes every target.
+	time.Sleep(time.Until(emptied.Add(2*emptyPeersAfter + 2*clusterInterval)))
+	end := time.Now()
+	after := scrapersOf(f.between(end.Add(-clusterInterval-clusterSlack), end))
+	for n := range clusterFleet {
+		require.Equal(t, names, after[n], "target %d after the fallback", n)
+	}
+	// When each runner first scraped a target it did not own: not all at the same moment.
+	first := map[string]time.Time{}
+	for _, h := range f.between(emptied, end) {
+		if by := byTarget[h.n]; len(by) == 1 && by[0] != h.runner {
+			if _, ok := first[h.runner]; !ok {
+				first[h.runner] = h.at
+			}
+		}
+	}
+	require.Len(t, first, 3)
+	var times []time.Time
+	for name, at := range first {
+		t.Logf("%s falls back %s after the peers were emptied", name, at.Sub(emptied).Round(time.Millisecond))
+		require.GreaterOrEqual(t, at.Sub(emptied), emptyPeersAfter-clusterSlack, name)
+		times = append(times, at)
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	require.GreaterOrEqual(t, times[2].Sub(times[0]), 3*time.Second, "the runners fall back one after another")
+	for _, m := range members {
+		require.Contains(t, m.stderr.String(), "cluster: 1 instances share the targets")
+	}
+}
