@@ -36,6 +36,9 @@ type Cluster struct {
 	ReplicationFactor *int   `toml:"replication-factor"`
 	// Register keeps this instance listed by the discoverer (serverset and nerve only).
 	Register bool `toml:"register"`
+	// ACL, "user:password", makes the registered member znode that digest identity's to change and
+	// everyone's to read.
+	ACL config.Secret `toml:"acl"`
 	// EmptyPeersAfter is how long an empty answer of the peer discoverer, once it listed peers, keeps the
 	// last peers before this instance shares with no one.
 	EmptyPeersAfter config.Duration `toml:"empty-peers-after"`
@@ -91,6 +94,8 @@ func (p *DiscoveringPrometheus) initCluster() []error {
 		if _, _, err := discovery.SplitMember(c.Self); err != nil {
 			errs = append(errs, fmt.Errorf("register: self %q is not the host:port of a member: %w", c.Self, err))
 		}
+	} else if !c.ACL.Empty() {
+		errs = append(errs, errors.New("acl: only with register = true"))
 	}
 	for i, err := range errs {
 		errs[i] = fmt.Errorf("cluster: %w", err)
@@ -152,10 +157,14 @@ type cluster struct {
 
 // startCluster prepares the cluster state, if there is a cluster table, and registers this instance if
 // asked to.
-func (p *DiscoveringPrometheus) startCluster() {
+func (p *DiscoveringPrometheus) startCluster() error {
 	c := p.Cluster
 	if c == nil {
-		return
+		return nil
+	}
+	digest, err := c.digest()
+	if err != nil {
+		return err
 	}
 	key := c.key()
 	tags := map[string]string{"cluster_service": key.Service, "cluster_id": key.ID}
@@ -179,12 +188,30 @@ func (p *DiscoveringPrometheus) startCluster() {
 		cl.registered.Add(1)
 		go func() {
 			defer cl.registered.Done()
-			r.Register(ctx, c.Self, p.logger.With("cluster", key.String()))
+			r.Register(ctx, c.Self, digest, p.logger.With("cluster", key.String()))
 		}()
 	}
 	p.mu.Lock()
 	p.cluster = cl
 	p.mu.Unlock()
+	return nil
+}
+
+// digest reads acl, a secret that may come from a store, when it is set: "user:password", user not empty.
+func (c *Cluster) digest() (string, error) {
+	if c.ACL.Empty() {
+		return "", nil
+	}
+	secret, err := c.ACL.Get()
+	if err != nil {
+		return "", fmt.Errorf("cluster: acl: %w", err)
+	}
+	defer secret.Destroy()
+	digest := secret.String()
+	if user, _, ok := strings.Cut(digest, ":"); !ok || user == "" {
+		return "", errors.New(`cluster: acl: not "user:password"`) // the secret itself is not shown
+	}
+	return digest, nil
 }
 
 // OneShot marks a debugging run (the runner's -once and -targets, Telegraf's --once and --test), which

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
@@ -469,5 +470,25 @@ func TestClusterKeepsTheLastPeers(t *testing.T) {
 		require.Equal(t, last, c.current(nil, start, logs))
 		require.Equal(t, []string{"b:1"}, c.current([]string{"b:1"}, start.Add(time.Second), logs), "a new answer ends it")
 		require.Zero(t, c.peersStale.Get())
+	}
+}
+
+// acl is for register only, and must be "user:password"; the error does not show it.
+func TestClusterACL(t *testing.T) {
+	p := mustLoad(t, scraperConf("", `
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    acl = "u:p"`))
+	require.ErrorContains(t, p.Init(), "cluster: acl: only with register = true")
+	for acl, want := range map[string]string{"u:p": "", "u:": "", "nocolon": `cluster: acl: not "user:password"`, ":p": `cluster: acl: not "user:password"`, "": ""} {
+		c := &Cluster{ACL: config.NewSecret([]byte(acl))}
+		digest, err := c.digest()
+		if want != "" {
+			require.EqualError(t, err, want, acl)
+			continue
+		}
+		require.NoError(t, err, acl)
+		require.Equal(t, acl, digest)
 	}
 }

@@ -309,7 +309,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.mu.Lock()
 	p.scrapers, p.routes, p.runner = scrapers, routes, runner
 	p.mu.Unlock()
-	p.startCluster()
+	if err := p.startCluster(); err != nil {
+		return err
+	}
 	p.runner.Start()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
