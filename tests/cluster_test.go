@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/influxdata/telegraf"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -698,4 +699,56 @@ func TestClusterEmptyPeersKeepsTheLast(t *testing.T) {
 	for _, m := range members {
 		require.Contains(t, m.stderr.String(), "cluster: 1 instances share the targets")
 	}
+}
+
+// With acl, the member znode and the path the instance creates for it are the digest identity's to change
+// and everyone's to read: another ZooKeeper client sees the member but can neither delete nor rewrite it.
+func TestClusterRegisterWithACL(t *testing.T) {
+	server := StartZooKeeper(t)
+	conn := server.Connect() // no credentials
+	dir := "/cluster/acl"
+	e := StartExporter(t, "self")
+	run := StartPlugin(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "self"
+    db = "d"
+    rp = "r"
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = [%q]
+    paths = [%q]
+    timeout = "4s"
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+    self = %q
+    register = true
+    acl = "member:s3cret"
+`, server.Addr, dir, e.Addr))
+	var children []string
+	Eventually(t, 30*time.Second, "the plugin registered", func() bool {
+		children, _, _ = conn.Children(dir)
+		return len(children) == 1
+	})
+	member := dir + "/" + children[0]
+	for _, node := range []string{dir, member} {
+		acl, _, err := conn.GetACL(node)
+		require.NoError(t, err, node)
+		// ZooKeeper masks a digest's hash ("member:x") to a client without the ADMIN permission.
+		require.Len(t, acl, 2, node)
+		slices.SortFunc(acl, func(a, b zk.ACL) int { return strings.Compare(a.Scheme, b.Scheme) })
+		require.Equal(t, zk.ACL{Perms: zk.PermAll, Scheme: "digest", ID: acl[0].ID}, acl[0], node)
+		require.True(t, strings.HasPrefix(acl[0].ID, "member:"), node)
+		require.Equal(t, zk.WorldACL(zk.PermRead)[0], acl[1], node)
+	}
+	_, err := conn.Set(member, []byte("{}"), -1)
+	require.ErrorIs(t, err, zk.ErrNoAuth, "rewriting the member")
+	require.ErrorIs(t, conn.Delete(member, -1), zk.ErrNoAuth, "deleting the member")
+	// The discoverer reads it without credentials: the plugin scrapes itself through its registration.
+	run.GatherUntil(20*time.Second, "the plugin scrapes its own registration", func(ms []telegraf.Metric) bool {
+		return slices.Equal(Instances(ms, "up"), []string{e.Addr})
+	})
 }
