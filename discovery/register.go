@@ -19,8 +19,9 @@ import (
 type Registrar interface {
 	Provider
 	// Register keeps address (host:port) registered as a member until ctx is done, and says what it does
-	// on logger. It returns when ctx is done.
-	Register(ctx context.Context, address string, logger *slog.Logger)
+	// on logger. It returns when ctx is done. With digest ("user:password"), the member is that identity's
+	// to change and everyone's to read.
+	Register(ctx context.Context, address, digest string, logger *slog.Logger)
 }
 
 // SplitMember splits a member's address into the host and the numeric port a ZooKeeper member has.
@@ -36,8 +37,8 @@ func SplitMember(address string) (host string, port int, err error) {
 }
 
 // Register implements Registrar: a serverset member, as Prometheus' serverset discovery parses it.
-func (s *Serverset) Register(ctx context.Context, address string, logger *slog.Logger) {
-	s.register(ctx, address, logger, func(host string, port int) any {
+func (s *Serverset) Register(ctx context.Context, address, digest string, logger *slog.Logger) {
+	s.register(ctx, address, digest, logger, func(host string, port int) any {
 		type endpoint struct {
 			Host string `json:"host"`
 			Port int    `json:"port"`
@@ -51,8 +52,8 @@ func (s *Serverset) Register(ctx context.Context, address string, logger *slog.L
 }
 
 // Register implements Registrar: a nerve member, as Prometheus' nerve discovery parses it, named by its host.
-func (n *Nerve) Register(ctx context.Context, address string, logger *slog.Logger) {
-	n.register(ctx, address, logger, func(host string, port int) any {
+func (n *Nerve) Register(ctx context.Context, address, digest string, logger *slog.Logger) {
+	n.register(ctx, address, digest, logger, func(host string, port int) any {
 		return struct {
 			Host string `json:"host"`
 			Port int    `json:"port"`
@@ -63,7 +64,7 @@ func (n *Nerve) Register(ctx context.Context, address string, logger *slog.Logge
 
 // register keeps an ephemeral member znode under the first path, its data member's JSON, for as long as
 // ctx lasts. A session that expires takes the znode with it; the next session creates it again.
-func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.Logger, member func(host string, port int) any) {
+func (z *ZooKeeper) register(ctx context.Context, address, digest string, logger *slog.Logger, member func(host string, port int) any) {
 	host, port, err := SplitMember(address)
 	if err != nil {
 		logger.Error("cannot register", "address", address, "err", err)
@@ -85,8 +86,17 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 	// the client gives up on the connection. Close runs once; the deferred call waits for it.
 	defer context.AfterFunc(ctx, conn.Close)()
 	defer conn.Close()
+	acl := zk.WorldACL(zk.PermAll)
+	authed := digest == ""
+	if !authed {
+		user, password, _ := strings.Cut(digest, ":") // the plugin checked it
+		// Others read the members (the discoverers need no credentials) but cannot change or delete them:
+		// deleting a child takes a permission on its parent, which the path created here has too.
+		acl = append(zk.DigestACL(zk.PermAll, user, password), zk.WorldACL(zk.PermRead)...)
+	}
 	dir := z.Paths[0]
 	node := ""
+	var watch <-chan zk.Event         // fires when node changes or goes
 	retry := time.NewTimer(time.Hour) // runs only after a failure
 	retry.Stop()
 	for {
@@ -98,15 +108,27 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 				continue
 			}
 		case <-retry.C:
+		// A znode deleted while the session lives (by hand, by a cleanup script) would leave this instance
+		// out of the peers for as long as it runs: it is created again.
+		case <-watch:
 		}
-		member, err := ensureMember(conn, node, dir, data)
+		// The client sends the credentials again on every later connection and session.
+		var err error
+		if !authed {
+			err = conn.AddAuth("digest", []byte(digest))
+			authed = err == nil
+		}
+		member, w := node, watch
+		if err == nil {
+			member, w, err = ensureMember(conn, node, dir, data, acl)
+		}
 		if ctx.Err() != nil { // closed under it: not a failure to report
 			return
 		}
 		if err == nil && member != node {
 			logger.Info("registered", "znode", member, "address", address)
 		}
-		node = member
+		node, watch = member, w
 		if err != nil {
 			logger.Warn("cannot register, retrying", "path", dir, "err", err)
 			retry.Reset(time.Duration(timeout) / 2)
@@ -114,28 +136,36 @@ func (z *ZooKeeper) register(ctx context.Context, address string, logger *slog.L
 	}
 }
 
-// ensureMember returns node if it exists still, or else a new member znode. A failed check creates
-// nothing: the session may still hold node, and this instance would be a member twice.
-func ensureMember(conn *zk.Conn, node, dir string, data []byte) (string, error) {
+// ensureMember returns node if it exists still, or else a new member znode, with a watch on it. A failed
+// check creates nothing: the session may still hold node, and this instance would be a member twice.
+func ensureMember(conn *zk.Conn, node, dir string, data []byte, acl []zk.ACL) (string, <-chan zk.Event, error) {
 	if node != "" {
-		if ok, _, err := conn.Exists(node); err != nil || ok {
-			return node, err
+		ok, _, watch, err := conn.ExistsW(node)
+		if err != nil || ok {
+			return node, watch, err
 		}
 	}
-	return createMember(conn, dir, data)
+	node, err := createMember(conn, dir, data, acl)
+	if err != nil {
+		return "", nil, err
+	}
+	// Gone already between the create and the watch: the next check creates it again.
+	_, _, watch, err := conn.ExistsW(node)
+	return node, watch, err
 }
 
-// createMember creates dir's missing parents, persistent and empty, then the ephemeral member znode.
-func createMember(conn *zk.Conn, dir string, data []byte) (string, error) {
+// createMember creates dir's missing parents, persistent and empty, then the ephemeral member znode, all
+// with acl.
+func createMember(conn *zk.Conn, dir string, data []byte, acl []zk.ACL) (string, error) {
 	for i := 2; i <= len(dir); i++ {
 		if i < len(dir) && dir[i] != '/' {
 			continue
 		}
-		if _, err := conn.Create(dir[:i], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
+		if _, err := conn.Create(dir[:i], nil, 0, acl); err != nil && err != zk.ErrNodeExists {
 			return "", fmt.Errorf("creating %s: %w", dir[:i], err)
 		}
 	}
-	return conn.CreateProtectedEphemeralSequential(path.Join(dir, "member_"), data, zk.WorldACL(zk.PermAll))
+	return conn.CreateProtectedEphemeralSequential(path.Join(dir, "member_"), data, acl)
 }
 
 // zkLog passes the ZooKeeper client's lines on at debug level: a lost connection shows in the discoverer's

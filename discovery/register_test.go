@@ -27,7 +27,7 @@ func TestRegisterStopsWhileZooKeeperHangs(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.Register(ctx, "127.0.0.1:9273", slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s.Register(ctx, "127.0.0.1:9273", "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	time.Sleep(500 * time.Millisecond) // connected, the create sent and not answered
 	cancel()

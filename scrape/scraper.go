@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	promcfg "github.com/prometheus/prometheus/config"
@@ -33,7 +34,7 @@ type Scraper struct {
 	prometheus *promcfg.ScrapeConfig
 
 	mu      sync.Mutex
-	targets map[uint64]*Target // by the hash of the discovered labels
+	targets map[uint64]*Target // by identity: the final labels, URL, interval and timeout
 	list    []*Target
 	dropped []Dropped
 
@@ -169,7 +170,10 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 			if blacklisted[t.Instance()] {
 				continue
 			}
-			key := t.Discovered.Hash()
+			key := identity(t)
+			if _, ok := next[key]; ok {
+				continue // one target already, under other discovered labels
+			}
 			if old, ok := s.targets[key]; ok {
 				t = old
 			}
@@ -184,6 +188,13 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	sort.Slice(s.list, func(i, j int) bool { return s.list[i].URL < s.list[j].URL })
 	s.stats.Targets.Store(int64(len(s.list)))
 	return errs
+}
+
+// identity is what makes two targets one, as Prometheus' scrape pool has it (Target.hash): targets equal in
+// their labels after relabeling and in what they are scraped with (URL, interval, timeout) would write the
+// same series twice, so only the first discovered is kept.
+func identity(t *Target) uint64 {
+	return xxhash.Sum64String(fmt.Sprintf("%016x\xff%s\xff%d\xff%d", t.Labels.Hash(), t.URL, t.Interval, t.Timeout))
 }
 
 // Dropped returns the targets relabeling dropped at the last Sync.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/influxdata/telegraf"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -504,4 +505,250 @@ func TestClusterTelegrafInfluxDB(t *testing.T) {
 		owned += s.Column("owned")[0].(float64)
 	}
 	require.EqualValues(t, clusterFleet, owned)
+}
+
+// A debugging run never joins the cluster: the runner's -once and -targets and Telegraf's --once and --test
+// with register = true leave no member znode at any moment, while the children are polled as they run.
+func TestClusterDebuggingRunsDoNotRegister(t *testing.T) {
+	zk := StartZooKeeper(t)
+	conn := zk.Connect()
+	f := startFleet(t)
+	fleetFile := f.fileSD(t)
+	peers := func(dir string) string {
+		return fmt.Sprintf(`  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = [%q]
+    paths = [%q]
+    timeout = "4s"`, zk.Addr, dir)
+	}
+	for i, run := range []struct {
+		name string
+		cmd  func(conf string) *exec.Cmd
+	}{
+		{"runner -once", func(conf string) *exec.Cmd { return exec.Command(RunnerBinary(t), "-once", "-config", conf) }},
+		{"runner -targets", func(conf string) *exec.Cmd { return exec.Command(RunnerBinary(t), "-targets", "-config", conf) }},
+		{"telegraf --once", func(conf string) *exec.Cmd {
+			return exec.Command(TelegrafBinary(t), "--once", "--config", telegrafConf(t, conf, "[[outputs.discard]]\n"))
+		}},
+		{"telegraf --test", func(conf string) *exec.Cmd {
+			return exec.Command(TelegrafBinary(t), "--test", "--config", telegrafConf(t, conf, ""))
+		}},
+	} {
+		t.Run(run.name, func(t *testing.T) {
+			dir := fmt.Sprintf("/debug/%d", i)
+			zookeeperMkdirs(t, conn, dir)
+			self := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+			cmd := run.cmd(clusterConfig(t, "debug", fleetFile, peers(dir), "serverset", self, 1, true))
+			var out lockedBuffer
+			cmd.Stdout, cmd.Stderr = io.Discard, &out
+			require.NoError(t, cmd.Start())
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			polls := 0
+			for {
+				children, _, err := conn.Children(dir)
+				require.NoError(t, err)
+				require.Empty(t, children, "a member znode while %s runs; its log:\n%s", run.name, out.String())
+				polls++
+				select {
+				case err := <-done:
+					require.NoError(t, err, out.String())
+					t.Logf("%d polls of %s's children while it ran", polls, dir)
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		})
+	}
+}
+
+// telegrafConf is a Telegraf configuration of the plugin's table in file conf, with the outputs given.
+func telegrafConf(t *testing.T, conf, outputs string) string {
+	data, err := os.ReadFile(conf)
+	require.NoError(t, err)
+	return writeConfig(t, agentConf+string(data)+outputs)
+}
+
+// A registered member znode deleted while its session lives (by hand, by a cleanup script) is created
+// again: the instance stays among the peers.
+func TestClusterRegisterRecreatesDeletedMember(t *testing.T) {
+	zk := StartZooKeeper(t)
+	conn := zk.Connect()
+	dir := "/cluster/recreate"
+	e := StartExporter(t, "self")
+	StartPlugin(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "self"
+    db = "d"
+    rp = "r"
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = [%q]
+    paths = [%q]
+    timeout = "4s"
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+    self = %q
+    register = true
+`, zk.Addr, dir, e.Addr))
+	member := func() []string {
+		children, _, _ := conn.Children(dir)
+		return children
+	}
+	Eventually(t, 30*time.Second, "the plugin registered", func() bool { return len(member()) == 1 })
+	first := member()[0]
+	require.NoError(t, conn.Delete(dir+"/"+first, -1))
+	Eventually(t, 5*time.Second, "the member znode created again", func() bool {
+		children := member()
+		return len(children) == 1 && children[0] != first
+	})
+	time.Sleep(time.Second)
+	require.Len(t, member(), 1, "one member, not two")
+}
+
+// An empty answer of the peer discoverer after peers were known is not "alone": the instances keep the last
+// peers, each target scraped exactly once per interval, and warn, until empty-peers-after (by default three
+// refresh-intervals of the peer discoverer: 9 s here) has passed. Then they fall back as a lone instance
+// does, to scraping every target, one after another rather than all at once.
+func TestClusterEmptyPeersKeepsTheLast(t *testing.T) {
+	f := startFleet(t)
+	fleetFile := f.fileSD(t)
+	peersFile := filepath.Join(t.TempDir(), "peers.json")
+	const emptyPeersAfter = 9 * time.Second
+	names := []string{"a", "b", "c"}
+	var selves []string
+	var members []*clusterMember
+	for _, name := range names {
+		self := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		selves = append(selves, self)
+		peers := fmt.Sprintf(`  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]
+    refresh-interval = "3s"`, peersFile)
+		members = append(members, &clusterMember{name: name, self: self,
+			conf: clusterConfig(t, name, fleetFile, peers, "file-discovery", self, 1, false)})
+	}
+	write := func(data []byte) {
+		require.NoError(t, os.WriteFile(peersFile+".tmp", data, 0o644))
+		require.NoError(t, os.Rename(peersFile+".tmp", peersFile))
+	}
+	b, err := json.Marshal([]map[string]any{{"targets": selves}})
+	require.NoError(t, err)
+	write(b)
+	for _, m := range members {
+		m.start(t)
+	}
+	for _, m := range members {
+		Eventually(t, 60*time.Second, m.name+" sees three instances", func() bool { return m.sees(3) })
+	}
+	time.Sleep(2 * clusterInterval) // settled
+
+	write([]byte("[]"))
+	emptied := time.Now()
+	for _, m := range members {
+		Eventually(t, 5*time.Second, m.name+" warns that the peers are gone", func() bool {
+			return strings.Contains(m.stderr.String(), "W! [inputs.discovering_prometheus] cluster: file-discovery \"peers\" lists no instance: keeping the last 3")
+		})
+	}
+	// Until empty-peers-after: every target scraped by one runner, once per interval.
+	time.Sleep(time.Until(emptied.Add(emptyPeersAfter)))
+	kept := f.between(emptied, emptied.Add(emptyPeersAfter-clusterSlack))
+	byTarget := scrapersOf(kept)
+	require.Len(t, byTarget, clusterFleet, "every target is scraped")
+	for n, runners := range byTarget {
+		require.Len(t, runners, 1, "target %d is scraped by one runner while the peers are stale: %v", n, runners)
+	}
+	perTarget := map[int]int{}
+	for _, h := range kept {
+		perTarget[h.n]++
+	}
+	want := float64(emptyPeersAfter-clusterSlack) / float64(clusterInterval)
+	for n, count := range perTarget {
+		require.InDelta(t, want, count, 1.01, "scrapes of target %d while the peers are stale", n)
+	}
+
+	// Then each falls back, between empty-peers-after and twice that, and scrapes every target.
+	time.Sleep(time.Until(emptied.Add(2*emptyPeersAfter + 2*clusterInterval)))
+	end := time.Now()
+	after := scrapersOf(f.between(end.Add(-clusterInterval-clusterSlack), end))
+	for n := range clusterFleet {
+		require.Equal(t, names, after[n], "target %d after the fallback", n)
+	}
+	// When each runner first scraped a target it did not own: not all at the same moment.
+	first := map[string]time.Time{}
+	for _, h := range f.between(emptied, end) {
+		if by := byTarget[h.n]; len(by) == 1 && by[0] != h.runner {
+			if _, ok := first[h.runner]; !ok {
+				first[h.runner] = h.at
+			}
+		}
+	}
+	require.Len(t, first, 3)
+	var times []time.Time
+	for name, at := range first {
+		t.Logf("%s falls back %s after the peers were emptied", name, at.Sub(emptied).Round(time.Millisecond))
+		require.GreaterOrEqual(t, at.Sub(emptied), emptyPeersAfter-clusterSlack, name)
+		times = append(times, at)
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	require.GreaterOrEqual(t, times[2].Sub(times[0]), 3*time.Second, "the runners fall back one after another")
+	for _, m := range members {
+		require.Contains(t, m.stderr.String(), "cluster: 1 instances share the targets")
+	}
+}
+
+// With acl, the member znode and the path the instance creates for it are the digest identity's to change
+// and everyone's to read: another ZooKeeper client sees the member but can neither delete nor rewrite it.
+func TestClusterRegisterWithACL(t *testing.T) {
+	server := StartZooKeeper(t)
+	conn := server.Connect() // no credentials
+	dir := "/cluster/acl"
+	e := StartExporter(t, "self")
+	run := StartPlugin(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  [[inputs.discovering_prometheus.scraper]]
+    name = "self"
+    db = "d"
+    rp = "r"
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = [%q]
+    paths = [%q]
+    timeout = "4s"
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "serverset"
+    discoverer-id = "peers"
+    self = %q
+    register = true
+    acl = "member:s3cret"
+`, server.Addr, dir, e.Addr))
+	var children []string
+	Eventually(t, 30*time.Second, "the plugin registered", func() bool {
+		children, _, _ = conn.Children(dir)
+		return len(children) == 1
+	})
+	member := dir + "/" + children[0]
+	for _, node := range []string{dir, member} {
+		acl, _, err := conn.GetACL(node)
+		require.NoError(t, err, node)
+		// ZooKeeper masks a digest's hash ("member:x") to a client without the ADMIN permission.
+		require.Len(t, acl, 2, node)
+		slices.SortFunc(acl, func(a, b zk.ACL) int { return strings.Compare(a.Scheme, b.Scheme) })
+		require.Equal(t, zk.ACL{Perms: zk.PermAll, Scheme: "digest", ID: acl[0].ID}, acl[0], node)
+		require.True(t, strings.HasPrefix(acl[0].ID, "member:"), node)
+		require.Equal(t, zk.WorldACL(zk.PermRead)[0], acl[1], node)
+	}
+	_, err := conn.Set(member, []byte("{}"), -1)
+	require.ErrorIs(t, err, zk.ErrNoAuth, "rewriting the member")
+	require.ErrorIs(t, conn.Delete(member, -1), zk.ErrNoAuth, "deleting the member")
+	// The discoverer reads it without credentials: the plugin scrapes itself through its registration.
+	run.GatherUntil(20*time.Second, "the plugin scrapes its own registration", func(ms []telegraf.Metric) bool {
+		return slices.Equal(Instances(ms, "up"), []string{e.Addr})
+	})
 }

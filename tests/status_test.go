@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -298,4 +299,68 @@ func TestStatusRunnerDefault(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Active, 1)
 	require.Equal(t, v1.HealthGood, res.Active[0].Health, "the runner scrapes its own metrics")
+}
+
+// The status page is an aid: its port taken by another process does not take Telegraf down. With
+// startup_error_behavior = "retry" (or none) Telegraf runs on, the plugin scrapes without its page and
+// logs why, and the other inputs gather.
+func TestStatusPortTakenInTelegraf(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	e := StartExporter(t, "e")
+	out := filepath.Join(t.TempDir(), "metrics.out")
+	logs := StartTelegraf(t, agentConf+fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  startup_error_behavior = "retry"
+  status_address = %q
+  [[inputs.discovering_prometheus.scraper]]
+    name = "e"
+    db = "d"
+    rp = "r"
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    scrape-interval = "1s"
+  [[inputs.discovering_prometheus.static-discovery]]
+    id = "s"
+    targets = [%q]
+[[inputs.internal]]
+  collect_memstats = false
+[[outputs.file]]
+  files = [%q]
+  data_format = "influx"
+`, taken.Addr().String(), e.Addr, out))
+	Eventually(t, 60*time.Second, "the target's up and the internal input's metrics in the output", func() bool {
+		data, _ := os.ReadFile(out)
+		return regexp.MustCompile(`(?m)^up,.*instance=`+regexp.QuoteMeta(e.Addr)+`.* value=1`).Match(data) &&
+			regexp.MustCompile(`(?m)^internal_agent`).Match(data)
+	})
+	require.Contains(t, logs.String(), "E! [inputs.discovering_prometheus] status_address: listen tcp "+taken.Addr().String()+": bind: address already in use")
+}
+
+// Two runners with the embedded default configuration: the second finds the status port taken, serves its
+// page on a free loopback port instead and logs that URL.
+func TestStatusRunnerDefaultPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	cmd := exec.Command(RunnerBinary(t), "-poll_interval", "500ms")
+	cmd.Env = append(os.Environ(), statusEnv+"="+taken.Addr().String())
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	stopAtCleanup(t, cmd, func() { _ = stdin.Close() }, "runner stderr", stderr.String)
+	var base string
+	Eventually(t, 20*time.Second, "the runner logs its status page URL", func() bool {
+		m := statusLine.FindStringSubmatch(stderr.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	})
+	require.NotEqual(t, "http://"+taken.Addr().String(), base)
+	require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
+	waitScraped(t, base)
 }

@@ -122,9 +122,12 @@ func run(logs *stderrLog, configFile string, mode runMode) error {
 	if p, ok := input.(*plugin.DiscoveringPrometheus); ok {
 		if self != nil {
 			self.watch(p)
+			// The default's fixed port may be another runner's: this one then serves its page elsewhere.
+			p.StatusFallBackToFreePort()
 		}
 		if mode.once || mode.targets {
 			p.StatusAddress = "" // a one-shot run serves no status page, nor takes its port from a running one
+			p.OneShot()
 		}
 	}
 	if mode.targets {

@@ -34,7 +34,7 @@ import (
 	_ "github.com/influxdata/telegraf/plugins/serializers/influx"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/profiling"
-	_ "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
 )
 
 // list is a repeatable string flag.
@@ -127,6 +127,15 @@ func run(ctx context.Context, c *config.Config, configs, dirs []string, mode run
 	log.Printf("I! Loaded inputs: %s", strings.Join(c.InputNames(), " "))
 	log.Printf("I! Loaded outputs: %s", strings.Join(c.OutputNames(), " "))
 
+	if mode.once || mode.test {
+		// A debugging run reads the cluster's peers but never joins them; only this build can say so, as
+		// Telegraf tells its plugins nothing of --once and --test.
+		for _, input := range c.Inputs {
+			if p, ok := input.Input.(*plugin.DiscoveringPrometheus); ok {
+				p.OneShot()
+			}
+		}
+	}
 	a := agent.NewAgent(c)
 	switch {
 	case mode.once:

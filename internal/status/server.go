@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,6 +123,10 @@ func (s *Server) Close() error {
 // MaxRenders is how many requests for a page or the API are answered at once.
 const MaxRenders = 4
 
+// renderWait is how long a request for a page or the API waits for its turn before it is answered 503: a
+// client that asks again later is better served than one whose request piles up behind many others.
+var renderWait = 3 * time.Second
+
 // Handler serves the pages and the API of src, behind basic auth when cfg.Username is set.
 func Handler(cfg Config, src Source) http.Handler {
 	mux := http.NewServeMux()
@@ -136,10 +141,15 @@ func Handler(cfg Config, src Source) http.Handler {
 		"GET /targets": serveTargets, "GET /service-discovery": serveServiceDiscovery, "GET /api/v1/targets": serveAPITargets,
 	} {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			wait := time.NewTimer(renderWait)
+			defer wait.Stop()
 			select {
 			case renders <- struct{}{}:
 				defer func() { <-renders }()
 				serve(w, r, src)
+			case <-wait.C:
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "Service Unavailable: too many requests at once, try again", http.StatusServiceUnavailable)
 			case <-r.Context().Done(): // the client went away while it waited
 			}
 		})
@@ -163,13 +173,40 @@ func Handler(cfg Config, src Source) http.Handler {
 	if cfg.Username != "" {
 		h = basicAuth(cfg.Username, cfg.Password, mux)
 	}
+	// On loopback, only this machine's names may be asked for: a page of another site whose name an
+	// attacker points at 127.0.0.1 (DNS rebinding) would otherwise read the answers in the victim's browser.
+	hostOK := func(string) bool { return true }
+	if loopback, _ := Loopback(cfg.Address); loopback {
+		bound, _, _ := net.SplitHostPort(cfg.Address)
+		hostOK = func(host string) bool { return localHost(host, bound) }
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The pages run no script and fetch nothing, so a browser may forbid both: a target's string that
 		// got past html/template's escaping would still run nothing. No other site may frame the pages.
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Every answer is the state of a moment, and may name internal hosts: no cache keeps it.
+		w.Header().Set("Cache-Control", "no-store")
+		if !hostOK(r.Host) {
+			http.Error(w, "Misdirected Request: this server answers to localhost and loopback addresses only", http.StatusMisdirectedRequest)
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// localHost tells whether a request's Host (with or without its port) names this machine: localhost, a
+// loopback IP, or the host the server is bound to.
+func localHost(host, bound string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.EqualFold(host, bound) {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // basicAuth lets through the requests with the credentials, compared in constant time: their SHA-256

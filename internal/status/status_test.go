@@ -458,3 +458,66 @@ func TestRenderWaitEndsWithTheRequest(t *testing.T) {
 	cancel()
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/targets", nil).WithContext(ctx))
 }
+
+// No answer is kept by a cache: every one is the state of a moment.
+func TestNoStore(t *testing.T) {
+	h := Handler(Config{Username: "admin", Password: "pass"}, testState())
+	for _, target := range []string{"/targets", "/service-discovery", "/api/v1/targets", "/metrics", "/-/ready", "/nothing"} {
+		resp, _ := serve(t, h, target)
+		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), target)
+	}
+}
+
+// Bound to loopback, the server answers only requests for this machine's names (DNS rebinding); bound
+// elsewhere, any name.
+func TestHostCheckOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		address, host string
+		want          int
+	}{
+		{"127.0.0.1:9274", "127.0.0.1:9274", http.StatusOK},
+		{"127.0.0.1:9274", "localhost:9274", http.StatusOK},
+		{"127.0.0.1:9274", "LOCALHOST", http.StatusOK},
+		{"127.0.0.1:9274", "127.5.6.7:80", http.StatusOK},
+		{"127.0.0.1:9274", "[::1]:9274", http.StatusOK},
+		{"127.0.0.1:9274", "attacker.example:9274", http.StatusMisdirectedRequest},
+		{"127.0.0.1:9274", "attacker.example", http.StatusMisdirectedRequest},
+		{"127.0.0.1:9274", "10.0.0.1:9274", http.StatusMisdirectedRequest},
+		{"127.0.0.1:9274", "", http.StatusMisdirectedRequest},
+		{"[::1]:9274", "[::1]:9274", http.StatusOK},
+		{"[::1]:9274", "rebind.example", http.StatusMisdirectedRequest},
+		{"localhost:9274", "localhost:9274", http.StatusOK},
+		{"0.0.0.0:9274", "telegraf.example:9274", http.StatusOK},
+		{"", "anything", http.StatusOK},
+	} {
+		h := Handler(Config{Address: tc.address}, testState())
+		for _, path := range []string{"/targets", "/api/v1/targets", "/metrics", "/-/healthy"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Host = tc.host
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, tc.want, rec.Code, "bound to %q, Host %q, %s", tc.address, tc.host, path)
+		}
+	}
+}
+
+// A request that waits for a render slot longer than renderWait is answered 503, and asks to retry.
+func TestRenderWaitBounded(t *testing.T) {
+	defer func(d time.Duration) { renderWait = d }(renderWait)
+	renderWait = 200 * time.Millisecond
+	src := &blockingState{state: testState(), release: make(chan struct{})}
+	defer close(src.release)
+	h := Handler(Config{}, src)
+	for range MaxRenders {
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/targets", nil))
+	}
+	require.Eventually(t, func() bool { return src.in.Load() == MaxRenders }, 5*time.Second, time.Millisecond)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // a server that waits for ever fails
+	defer cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/targets", nil).WithContext(ctx))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Equal(t, "1", rec.Header().Get("Retry-After"))
+	require.Less(t, time.Since(start), 2*time.Second)
+}

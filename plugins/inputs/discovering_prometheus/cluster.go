@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -32,7 +36,16 @@ type Cluster struct {
 	ReplicationFactor *int   `toml:"replication-factor"`
 	// Register keeps this instance listed by the discoverer (serverset and nerve only).
 	Register bool `toml:"register"`
+	// ACL, "user:password", makes the registered member znode that digest identity's to change and
+	// everyone's to read.
+	ACL config.Secret `toml:"acl"`
+	// EmptyPeersAfter is how long an empty answer of the peer discoverer, once it listed peers, keeps the
+	// last peers before this instance shares with no one.
+	EmptyPeersAfter config.Duration `toml:"empty-peers-after"`
 }
+
+// defaultEmptyPeersAfter is empty-peers-after for a peer discoverer without a refresh interval (a watch).
+const defaultEmptyPeersAfter = 5 * time.Minute
 
 // key names the peer discoverer, as a scraper's discoverer-service and discoverer-id name one.
 func (c *Cluster) key() discovery.Key {
@@ -59,6 +72,15 @@ func (p *DiscoveringPrometheus) initCluster() []error {
 	} else if strings.TrimSpace(c.Self) != c.Self {
 		errs = append(errs, fmt.Errorf("self: %q has spaces around it", c.Self))
 	}
+	if c.EmptyPeersAfter < 0 {
+		errs = append(errs, fmt.Errorf("empty-peers-after: %s is negative", time.Duration(c.EmptyPeersAfter)))
+	}
+	if c.EmptyPeersAfter == 0 {
+		c.EmptyPeersAfter = config.Duration(defaultEmptyPeersAfter)
+		if every, ok := refreshInterval(p.configs[key]); ok {
+			c.EmptyPeersAfter = config.Duration(3 * every)
+		}
+	}
 	if c.ReplicationFactor == nil {
 		c.ReplicationFactor = new(int)
 		*c.ReplicationFactor = 1
@@ -72,11 +94,32 @@ func (p *DiscoveringPrometheus) initCluster() []error {
 		if _, _, err := discovery.SplitMember(c.Self); err != nil {
 			errs = append(errs, fmt.Errorf("register: self %q is not the host:port of a member: %w", c.Self, err))
 		}
+	} else if !c.ACL.Empty() {
+		errs = append(errs, errors.New("acl: only with register = true"))
 	}
 	for i, err := range errs {
 		errs[i] = fmt.Errorf("cluster: %w", err)
 	}
 	return errs
+}
+
+// refreshInterval is how often a discoverer asks again, for the kinds that poll (file, dns, consul, the
+// clouds): each Prometheus SD configuration of those has a RefreshInterval. The watching kinds have none.
+func refreshInterval(cfg any) (time.Duration, bool) {
+	v := reflect.Indirect(reflect.ValueOf(cfg))
+	if v.Kind() != reflect.Struct {
+		return 0, false
+	}
+	field, ok := v.Type().FieldByName("RefreshInterval")
+	if !ok {
+		return 0, false
+	}
+	f, err := v.FieldByIndexErr(field.Index) // through an embedded pointer, which may be nil
+	if err != nil || !f.CanInterface() {
+		return 0, false
+	}
+	d, ok := f.Interface().(model.Duration)
+	return time.Duration(d), ok && d > 0
 }
 
 // registrar is the enabled discoverer section of key, if it can register members.
@@ -95,11 +138,17 @@ type cluster struct {
 	self string
 	r    int
 
-	peersKnown, targetsOwned atomic.Int64 // for the self-metrics (selfmetrics.go)
-	cancel                   context.CancelFunc
-	registered               sync.WaitGroup
+	peersKnown, targetsOwned, peersStale atomic.Int64 // for the self-metrics (selfmetrics.go)
+	cancel                               context.CancelFunc
+	registered                           sync.WaitGroup
 
 	listed int // how many times the peer discoverer listed self at the last assignOwners
+
+	// The last peers the discoverer listed, kept through an empty answer for emptyAfter; emptySince is
+	// when that answer came, zero while it lists peers.
+	last       []string
+	emptySince time.Time
+	emptyAfter time.Duration
 
 	mu     sync.Mutex // guards peers and owners for readers outside Gather (Targets)
 	peers  *rendezvous.Peers
@@ -108,31 +157,63 @@ type cluster struct {
 
 // startCluster prepares the cluster state, if there is a cluster table, and registers this instance if
 // asked to.
-func (p *DiscoveringPrometheus) startCluster() {
+func (p *DiscoveringPrometheus) startCluster() error {
 	c := p.Cluster
 	if c == nil {
-		return
+		return nil
+	}
+	digest, err := c.digest()
+	if err != nil {
+		return err
 	}
 	key := c.key()
 	cl := &cluster{
-		key:   key,
-		self:  c.Self,
-		r:     *c.ReplicationFactor,
-		peers: rendezvous.New(c.Self),
+		key:        key,
+		self:       c.Self,
+		r:          *c.ReplicationFactor,
+		peers:      rendezvous.New(c.Self),
+		emptyAfter: time.Duration(c.EmptyPeersAfter),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cl.cancel = cancel
-	if r, ok := p.registrar(key); ok && c.Register {
+	if c.Register && p.oneShot {
+		// A debugging run reads the peers but does not join them: its registration would reshard the
+		// cluster twice, on joining and on leaving a moment later.
+		p.Log.Infof("cluster: a one-shot run does not register %q in %s", c.Self, key)
+	} else if r, ok := p.registrar(key); ok && c.Register {
 		cl.registered.Add(1)
 		go func() {
 			defer cl.registered.Done()
-			r.Register(ctx, c.Self, p.logger.With("cluster", key.String()))
+			r.Register(ctx, c.Self, digest, p.logger.With("cluster", key.String()))
 		}()
 	}
 	p.mu.Lock()
 	p.cluster = cl
 	p.mu.Unlock()
+	return nil
 }
+
+// digest reads acl, a secret that may come from a store, when it is set: "user:password", user not empty.
+func (c *Cluster) digest() (string, error) {
+	if c.ACL.Empty() {
+		return "", nil
+	}
+	secret, err := c.ACL.Get()
+	if err != nil {
+		return "", fmt.Errorf("cluster: acl: %w", err)
+	}
+	defer secret.Destroy()
+	digest := secret.String()
+	if user, _, ok := strings.Cut(digest, ":"); !ok || user == "" {
+		return "", errors.New(`cluster: acl: not "user:password"`) // the secret itself is not shown
+	}
+	return digest, nil
+}
+
+// OneShot marks a debugging run (the runner's -once and -targets, Telegraf's --once and --test), which
+// gathers once and exits: it never registers in the cluster. Call it before Start. A plugin cannot learn
+// Telegraf's flags by itself: the runner and this project's Telegraf call it; another Telegraf build cannot.
+func (p *DiscoveringPrometheus) OneShot() { p.oneShot = true }
 
 // stopCluster ends the registration, whose znode goes with its session.
 func (p *DiscoveringPrometheus) stopCluster() {
@@ -150,7 +231,7 @@ func (p *DiscoveringPrometheus) assignOwners() {
 	if c == nil {
 		return
 	}
-	names := []string{c.self}
+	var discovered []string
 	listed := 0
 	for _, g := range p.runner.Groups(c.key) {
 		for _, t := range g.Targets {
@@ -159,13 +240,14 @@ func (p *DiscoveringPrometheus) assignOwners() {
 				addr = g.Labels[model.AddressLabel]
 			}
 			if addr != "" {
-				names = append(names, string(addr))
+				discovered = append(discovered, string(addr))
 			}
 			if string(addr) == c.self {
 				listed++
 			}
 		}
 	}
+	names := append([]string{c.self}, c.current(discovered, time.Now(), p.Log)...)
 	peers := rendezvous.New(names...)
 	if !slices.Equal(peers.Names(), c.peers.Names()) {
 		// The addresses come from discovery: quoted, and the line bounded.
@@ -203,6 +285,52 @@ func (p *DiscoveringPrometheus) assignOwners() {
 	c.mu.Unlock()
 	c.peersKnown.Store(int64(peers.Len()))
 	c.targetsOwned.Store(int64(owned))
+}
+
+// current returns the peers discovered or, when the answer is empty after peers were listed, the last ones
+// listed, until emptyAfter has passed: an emptied file, a DNS name with no ready pod or a Consul service with
+// no healthy instance would otherwise make every instance scrape every target at once. The instances then
+// fall back one after another, each later by its rank among the last peers (up to twice emptyAfter).
+func (c *cluster) current(discovered []string, now time.Time, log telegraf.Logger) []string {
+	if len(discovered) > 0 {
+		if !c.emptySince.IsZero() {
+			log.Infof("cluster: %s lists instances again", c.key)
+		}
+		c.last, c.emptySince = discovered, time.Time{}
+		c.peersStale.Store(0)
+		return discovered
+	}
+	if c.last == nil { // never listed, or given up on: alone
+		return nil
+	}
+	if c.emptySince.IsZero() {
+		c.emptySince = now
+		log.Warnf("cluster: %s lists no instance: keeping the last %d for up to %s (empty-peers-after) before scraping every target",
+			c.key, rendezvous.New(c.last...).Len(), c.fallbackIn())
+	}
+	if now.Sub(c.emptySince) < c.fallbackIn() {
+		c.peersStale.Store(1)
+		return c.last
+	}
+	log.Warnf("cluster: %s has listed no instance for %s (empty-peers-after): scraping every target", c.key, c.fallbackIn())
+	c.last, c.emptySince = nil, time.Time{}
+	c.peersStale.Store(0)
+	return nil
+}
+
+// fallbackIn is how long this instance keeps the last peers through an empty answer: emptyAfter, plus its
+// rank among the last peers (by address) times emptyAfter over their number, so that not all instances
+// take every target at the same moment.
+func (c *cluster) fallbackIn() time.Duration {
+	names := rendezvous.New(append([]string{c.self}, c.last...)...).Names() // sorted, each once
+	rank := max(slices.Index(names, c.self), 0)
+	return c.emptyAfter + time.Duration(rank)*c.emptyAfter/time.Duration(len(names))
+}
+
+// fallbackDue tells whether the last peers kept through an empty answer have expired: the owners are then
+// recomputed without news from discovery.
+func (c *cluster) fallbackDue(now time.Time) bool {
+	return c != nil && !c.emptySince.IsZero() && now.Sub(c.emptySince) >= c.fallbackIn()
 }
 
 // targetKey is what identifies a target alike on every instance: its scraper's name and its labels after

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
@@ -386,4 +387,108 @@ func BenchmarkAssignOwners(b *testing.B) {
 		p.assignOwners()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/target")
+}
+
+// empty-peers-after defaults to three refresh-intervals of the peer discoverer, or 5 minutes for one that
+// has none (static, watches); a negative one is refused.
+func TestClusterEmptyPeersAfterDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name, peers, cluster string
+		want                 time.Duration
+	}{
+		{"file's refresh-interval", `
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = ["/nonexistent.json"]
+    refresh-interval = "7s"`, "", 21 * time.Second},
+		{"file's default refresh-interval", `
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = ["/nonexistent.json"]`, "", 15 * time.Minute},
+		{"dns", `
+  [[inputs.discovering_prometheus.dns]]
+    id = "peers"
+    record-names = ["peers.example"]
+    refresh-interval = "10s"`, "", 30 * time.Second},
+		{"no refresh interval", `
+  [[inputs.discovering_prometheus.serverset]]
+    id = "peers"
+    servers = ["127.0.0.1:2181"]
+    paths = ["/scrapers"]`, "", 5 * time.Minute},
+		{"set", `
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = ["/nonexistent.json"]`, `empty-peers-after = "1m"`, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			service := strings.TrimSuffix(strings.TrimPrefix(strings.Fields(tc.peers)[0], "[[inputs.discovering_prometheus."), "]]")
+			conf := scraperConf("", tc.peers+fmt.Sprintf(`
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = %q
+    discoverer-id = "peers"
+    %s`, service, tc.cluster))
+			p := mustLoad(t, conf)
+			require.NoError(t, p.Init())
+			require.Equal(t, tc.want, time.Duration(p.Cluster.EmptyPeersAfter))
+		})
+	}
+	p := mustLoad(t, scraperConf("", `
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    empty-peers-after = "-1s"`))
+	require.ErrorContains(t, p.Init(), "cluster: empty-peers-after: -1s is negative")
+}
+
+// Through an empty answer the last peers are kept for empty-peers-after, plus this instance's rank among
+// them times empty-peers-after over their number; then it is alone. A new answer ends it.
+func TestClusterKeepsTheLastPeers(t *testing.T) {
+	start := time.Now()
+	for _, tc := range []struct {
+		self  string
+		after time.Duration // when it falls back
+	}{{"a:1", 30 * time.Second}, {"b:1", 40 * time.Second}, {"c:1", 50 * time.Second}} {
+		logs := &testutil.CaptureLogger{}
+		c := &cluster{self: tc.self, emptyAfter: 30 * time.Second}
+		last := []string{"a:1", "b:1", "c:1"}
+		require.Nil(t, c.current(nil, start, logs), "never listed: alone")
+		require.Equal(t, last, c.current(last, start, logs))
+		require.Zero(t, c.peersStale.Load())
+		require.Equal(t, last, c.current(nil, start, logs), "empty: the last peers")
+		require.EqualValues(t, 1, c.peersStale.Load())
+		require.Len(t, logs.Warnings(), 1)
+		require.False(t, c.fallbackDue(start.Add(tc.after-time.Millisecond)))
+		require.Equal(t, last, c.current(nil, start.Add(tc.after-time.Millisecond), logs), tc.self)
+		require.True(t, c.fallbackDue(start.Add(tc.after)))
+		require.Nil(t, c.current(nil, start.Add(tc.after), logs), tc.self)
+		require.Zero(t, c.peersStale.Load())
+		require.Len(t, logs.Warnings(), 2)
+		require.Nil(t, c.current(nil, start.Add(2*tc.after), logs), "given up on: alone")
+		require.False(t, c.fallbackDue(start.Add(2*tc.after)))
+
+		require.Equal(t, last, c.current(last, start, logs))
+		require.Equal(t, last, c.current(nil, start, logs))
+		require.Equal(t, []string{"b:1"}, c.current([]string{"b:1"}, start.Add(time.Second), logs), "a new answer ends it")
+		require.Zero(t, c.peersStale.Load())
+	}
+}
+
+// acl is for register only, and must be "user:password"; the error does not show it.
+func TestClusterACL(t *testing.T) {
+	p := mustLoad(t, scraperConf("", `
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    acl = "u:p"`))
+	require.ErrorContains(t, p.Init(), "cluster: acl: only with register = true")
+	for acl, want := range map[string]string{"u:p": "", "u:": "", "nocolon": `cluster: acl: not "user:password"`, ":p": `cluster: acl: not "user:password"`, "": ""} {
+		c := &Cluster{ACL: config.NewSecret([]byte(acl))}
+		digest, err := c.digest()
+		if want != "" {
+			require.EqualError(t, err, want, acl)
+			continue
+		}
+		require.NoError(t, err, acl)
+		require.Equal(t, acl, digest)
+	}
 }

@@ -64,6 +64,7 @@ type DiscoveringPrometheus struct {
 	registry  *prometheus.Registry
 	stats     *statistics
 	cluster   *cluster // nil without a cluster table
+	oneShot   bool     // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
 	// mu guards scrapers, and runner and cluster as Start sets them, for readers outside Gather (the
@@ -316,7 +317,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.mu.Lock()
 	p.scrapers, p.routes, p.runner, p.stopped = scrapers, routes, runner, false
 	p.mu.Unlock()
-	p.startCluster()
+	if err := p.startCluster(); err != nil {
+		return err
+	}
 	if p.cluster != nil {
 		p.stats.addCluster(p.cluster)
 	}
@@ -418,6 +421,9 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 func (p *DiscoveringPrometheus) syncTargets() {
 	v := p.runner.Version()
 	if v == p.seen {
+		if p.cluster.fallbackDue(time.Now()) {
+			p.assignOwners()
+		}
 		return
 	}
 	p.seen = v

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,4 +424,58 @@ func TestKubernetesSeveralAPIServersWarnOnce(t *testing.T) {
 	}
 	require.Len(t, warnings, 1, "%v", logger.Warnings())
 	require.Contains(t, warnings[0], `kubernetes "k": api-servers: Prometheus' Kubernetes discovery watches one API server: "https://10.0.0.1:6443" is used, "https://10.0.0.2:6443" not`)
+}
+
+// Two discovered targets whose labels after relabeling and URL are equal are one target, as in Prometheus'
+// scrape pool: scraped once, one up per gather. Targets that differ in their URL stay apart.
+func TestEqualTargetsAfterRelabelingAreOne(t *testing.T) {
+	var scrapes atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		scrapes.Add(1)
+		fmt.Fprintln(w, "m 1")
+	}))
+	defer target.Close()
+	addr := strings.TrimPrefix(target.URL, "http://")
+	sd := filepath.Join(t.TempDir(), "targets.json")
+	require.NoError(t, os.WriteFile(sd, []byte(fmt.Sprintf(`[
+  {"targets": [%[1]q], "labels": {"pod": "a"}},
+  {"targets": [%[1]q], "labels": {"pod": "b"}},
+  {"targets": [%[1]q], "labels": {"pod": "c", "__param_x": "1"}}
+]`, addr)), 0o644))
+	p := mustLoad(t, fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  discovery_wait = "5s"
+  [[inputs.discovering_prometheus.scraper]]
+    name = "a"
+    db = "db"
+    rp = "rp"
+    discoverer-service = "file-discovery"
+    discoverer-id = "f"
+    [[inputs.discovering_prometheus.scraper.relabel-configs]]
+      action = "labeldrop"
+      regex = "pod"
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "f"
+    files = [%q]
+`, sd))
+	require.NoError(t, p.Init())
+	require.NoError(t, p.Start(&testutil.Accumulator{}))
+	defer p.Stop()
+	acc := &testutil.Accumulator{}
+	require.NoError(t, p.Gather(acc))
+	var ups []string
+	for _, m := range acc.GetTelegrafMetrics() {
+		if m.Name() == "up" {
+			ups = append(ups, m.Tags()["instance"])
+		}
+	}
+	require.Equal(t, []string{addr, addr}, ups, "pods a and b are one target; c's URL has ?x=1")
+	require.EqualValues(t, 2, scrapes.Load())
+	targets := p.RunningScrapers()[0].Targets()
+	require.Len(t, targets, 2)
+	var pods []string
+	for _, target := range targets {
+		pods = append(pods, target.Discovered.Get("pod"))
+	}
+	require.ElementsMatch(t, []string{"a", "c"}, pods, "the first discovered of equal targets is kept")
 }

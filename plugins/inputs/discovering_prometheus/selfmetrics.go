@@ -76,6 +76,8 @@ var (
 			read: func(c *cluster) uint64 { return uint64(c.peersKnown.Load()) }},
 		selfMetric[*cluster]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
 			read: func(c *cluster) uint64 { return uint64(c.targetsOwned.Load()) }},
+		selfMetric[*cluster]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
+			read: func(c *cluster) uint64 { return uint64(c.peersStale.Load()) }},
 	)
 )
 

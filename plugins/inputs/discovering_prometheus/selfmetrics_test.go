@@ -61,10 +61,10 @@ func TestSelfMetricsBothOutputsFromTheTable(t *testing.T) {
 		check(m.field, m.metric, m.kind, map[string]string{"cluster_service": "file-discovery", "cluster_id": "peers"}, "peers")
 	}
 	require.Equal(t, []string{"scrapes", "scrape_errors", "samples", "scrape_time_ns", "targets", "refreshes", "errors",
-		"peers", "targets_owned"}, fields)
+		"peers", "targets_owned", "peers_stale"}, fields)
 	require.Equal(t, []string{"scrapes_total", "scrape_errors_total", "samples_total", "scrape_duration_seconds_total",
-		"targets", "discoverer_refreshes_total", "discoverer_errors_total", "cluster_peers", "cluster_targets_owned"}, names)
-	require.Len(t, shown, 5+2*2+2, "nothing on /metrics but the table's") // two discoverers: targets, peers
+		"targets", "discoverer_refreshes_total", "discoverer_errors_total", "cluster_peers", "cluster_targets_owned", "cluster_peers_stale"}, names)
+	require.Len(t, shown, 5+2*2+3, "nothing on /metrics but the table's") // two discoverers: targets, peers
 	require.EqualValues(t, 2, clusterStat(stats, "peers"))
 	require.EqualValues(t, 3, stats.Get(statsMeasurement, "targets", map[string]string{"scraper": "counted"}).Get())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"sync/atomic"
 
@@ -25,8 +26,13 @@ type StatusOptions struct {
 	StatusBasicPassword config.Secret `toml:"status_basic_password"`
 	tls.ServerConfig
 
-	status atomic.Pointer[status.Server] // Stop may run on two goroutines at once (the runner's signal watch)
+	status         atomic.Pointer[status.Server] // Stop may run on two goroutines at once (the runner's signal watch)
+	statusFreePort bool                          // a status_address in use falls back to a free port of its host
 }
+
+// StatusFallBackToFreePort makes a status_address in use fall back to a free port of the same host, for the
+// runner's embedded default: a second runner on the machine serves its page too, and logs where.
+func (p *DiscoveringPrometheus) StatusFallBackToFreePort() { p.statusFreePort = true }
 
 // initStatus checks the status options. Secure by default: an address other hosts can reach needs TLS or
 // basic auth, unless status_allow_plain says otherwise.
@@ -54,6 +60,11 @@ func (p *DiscoveringPrometheus) initStatus() error {
 			"or basic auth (status_basic_username and status_basic_password), or set status_allow_plain = true "+
 			"to serve the page in plain HTTP to anyone who can reach it", p.StatusAddress)
 	}
+	// Basic auth over plain HTTP sends the password in clear to whoever sees the network between.
+	if !loopback && !withTLS && withAuth && !p.StatusAllowPlain {
+		return fmt.Errorf("status_basic_password: %q is reachable from other hosts and basic auth over plain HTTP "+
+			"sends the password in clear: serve it with TLS (tls_cert and tls_key), or set status_allow_plain = true", p.StatusAddress)
+	}
 	return nil
 }
 
@@ -78,9 +89,20 @@ func (p *DiscoveringPrometheus) startStatus() error {
 	if err := p.registry.Register(Metrics(func() *DiscoveringPrometheus { return p })); err != nil {
 		return err
 	}
+	// The page is an aid to the scrapes, not their condition: an address in use (a second instance on the
+	// machine, say) is logged and the plugin scrapes on without its page, rather than failing Start, which
+	// would end the whole Telegraf. A plugin outside Telegraf's module cannot return its retryable
+	// StartupError (internal/), so startup_error_behavior could not help.
 	server, err := status.Listen(cfg, statusSource{p})
+	if err != nil && p.statusFreePort {
+		p.Log.Warnf("status_address: %v; serving the status page on a free port", err)
+		host, _, _ := net.SplitHostPort(cfg.Address) // Init checked it
+		cfg.Address = net.JoinHostPort(host, "0")
+		server, err = status.Listen(cfg, statusSource{p})
+	}
 	if err != nil {
-		return fmt.Errorf("status_address: %w", err)
+		p.Log.Errorf("status_address: %v; running without the status page", err)
+		return nil
 	}
 	p.status.Store(server)
 	p.Log.Infof("status page at %s", server.URL())

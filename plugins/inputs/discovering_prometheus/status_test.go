@@ -94,7 +94,11 @@ func TestStatusInit(t *testing.T) {
 		{"0.0.0.0 refused", `status_address = "0.0.0.0:9274"`, fmt.Sprintf(refused, "0.0.0.0:9274")},
 		{"a host name refused", `status_address = "telegraf.example.com:9274"`, fmt.Sprintf(refused, "telegraf.example.com:9274")},
 		{"plain allowed", "status_address = \"0.0.0.0:9274\"\nstatus_allow_plain = true", ""},
-		{"basic auth", "status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"", ""},
+		{"basic auth in plain refused", "status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"",
+			`status_basic_password: "0.0.0.0:9274" is reachable from other hosts and basic auth over plain HTTP sends the password in clear: serve it with TLS (tls_cert and tls_key), or set status_allow_plain = true`},
+		{"basic auth in plain allowed", "status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"\nstatus_allow_plain = true", ""},
+		{"basic auth in plain on loopback", "status_address = \"127.0.0.1:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"", ""},
+		{"basic auth with tls", fmt.Sprintf("status_address = \"0.0.0.0:9274\"\nstatus_basic_username = \"u\"\nstatus_basic_password = \"p\"\ntls_cert = %q\ntls_key = %q", cert, key), ""},
 		{"tls", fmt.Sprintf("status_address = \"0.0.0.0:9274\"\ntls_cert = %q\ntls_key = %q", cert, key), ""},
 		{"username without password", "status_address = \"127.0.0.1:9274\"\nstatus_basic_username = \"u\"",
 			"status_basic_username, status_basic_password: set both or neither"},
@@ -284,16 +288,37 @@ func TestStatusTLS(t *testing.T) {
 	require.Contains(t, body, "HTTP request to an HTTPS server")
 }
 
-// An address in use fails Start with the key and the address, and leaves nothing running.
+// An address in use is logged as an error with the key and the address, and the plugin runs on without its
+// page: the page cannot take Telegraf down. With the runner's fallback, the page goes to a free port.
 func TestStatusAddressInUse(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	p := mustLoad(t, statusConf(fmt.Sprintf("status_address = %q", l.Addr().String()), "127.0.0.1:1"))
-	require.NoError(t, p.Init())
-	err = p.Start(&testutil.Accumulator{})
-	require.ErrorContains(t, err, "status_address: listen tcp "+l.Addr().String()+": bind: address already in use")
-	require.Empty(t, p.StatusURL())
+	for _, fallback := range []bool{false, true} {
+		p := mustLoad(t, statusConf(fmt.Sprintf("status_address = %q", l.Addr().String()), "127.0.0.1:1"))
+		logs := &testutil.CaptureLogger{}
+		p.Log = logs
+		if fallback {
+			p.StatusFallBackToFreePort()
+		}
+		require.NoError(t, p.Init())
+		require.NoError(t, p.Start(&testutil.Accumulator{}))
+		t.Cleanup(p.Stop)
+		acc := &testutil.Accumulator{}
+		require.NoError(t, p.Gather(acc))
+		require.NotEmpty(t, acc.GetTelegrafMetrics(), "it scrapes")
+		inUse := "status_address: listen tcp " + l.Addr().String() + ": bind: address already in use"
+		if !fallback {
+			require.Empty(t, p.StatusURL())
+			require.Contains(t, logs.Errors(), "E! [] "+inUse+"; running without the status page")
+			continue
+		}
+		require.Contains(t, logs.Warnings(), "W! [] "+inUse+"; serving the status page on a free port")
+		require.Regexp(t, `^http://127\.0\.0\.1:\d+/targets$`, p.StatusURL())
+		require.NotEqual(t, "http://"+l.Addr().String()+"/targets", p.StatusURL())
+		code, _ := get(t, &http.Client{Timeout: 10 * time.Second}, p.StatusURL(), "", "")
+		require.Equal(t, http.StatusOK, code)
+	}
 }
 
 // BenchmarkStatus10kTargets reads the status server of a plugin with 10,000 targets, each scraped once
@@ -450,4 +475,47 @@ func TestStatusMetricsCluster(t *testing.T) {
 	metrics = metricsPage(t, base)
 	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels])
 	require.Equal(t, float64(owned), metrics["discovering_prometheus_cluster_targets_owned"+labels])
+}
+
+// An empty answer of the peer discoverer keeps the last peers and says so on /metrics: cluster_peers_stale
+// is 1 while they are kept, 0 otherwise. Once empty-peers-after has passed, a gather falls back to alone
+// without news from discovery (the file is watched; its refresh-interval never comes).
+func TestStatusMetricsClusterPeersStale(t *testing.T) {
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	writePeers(t, peers, "a:1", "b:1", "c:1")
+	p, base := startStatus(t, statusConf(`
+  status_address = "127.0.0.1:0"
+  discovery_wait = "5s"`, "127.0.0.1:1", "127.0.0.1:2")+fmt.Sprintf(`
+  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]
+    refresh-interval = "1h"
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "file-discovery"
+    discoverer-id = "peers"
+    self = "a:1"
+    empty-peers-after = "1s"
+`, peers))
+	labels := `{cluster_id="peers",cluster_service="file-discovery"}`
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	metrics := metricsPage(t, base)
+	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels])
+	require.Equal(t, 0.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
+
+	seen := p.runner.Version()
+	require.NoError(t, os.WriteFile(peers, []byte("[]"), 0o644))
+	require.Eventually(t, func() bool { return p.runner.Version() != seen }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	metrics = metricsPage(t, base)
+	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels], "the last peers are kept")
+	require.Equal(t, 1.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
+
+	time.Sleep(time.Second) // a:1 is first of the last peers: it falls back after empty-peers-after
+	seen = p.runner.Version()
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	require.Equal(t, seen, p.runner.Version(), "no news from discovery")
+	metrics = metricsPage(t, base)
+	require.Equal(t, 1.0, metrics["discovering_prometheus_cluster_peers"+labels], "alone")
+	require.Equal(t, 0.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
+	require.Equal(t, 2.0, metrics["discovering_prometheus_cluster_targets_owned"+labels])
 }
