@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"bytes"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/stretchr/testify/require"
@@ -25,7 +27,15 @@ import (
 // target's address, the observations made and the families as the registry gathers them.
 func nativeExporter(t *testing.T) (addr string, observed []float64, families map[string]*dto.MetricFamily) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg, observed, families, extra := nativeFamilies()
+	srv := httptest.NewServer(promhttp.HandlerFor(prometheus.Gatherers{reg, extra}, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), observed, families
+}
+
+// nativeFamilies makes nativeExporter's families: the registry, and the hand-made ones.
+func nativeFamilies() (reg *prometheus.Registry, observed []float64, families map[string]*dto.MetricFamily, extra prometheus.Gatherer) {
+	reg = prometheus.NewRegistry()
 	native := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "native_seconds", Help: "n", NativeHistogramBucketFactor: 1.1})
 	both := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "both_seconds", Help: "b", NativeHistogramBucketFactor: 1.1, Buckets: []float64{-1, 0, 1, 10}})
 	reg.MustRegister(native, both)
@@ -40,7 +50,9 @@ func nativeExporter(t *testing.T) (addr string, observed []float64, families map
 		observed = append(observed, v)
 	}
 	gathered, err := reg.Gather()
-	require.NoError(t, err)
+	if err != nil {
+		panic(err)
+	}
 	families = map[string]*dto.MetricFamily{}
 	for _, f := range gathered {
 		families[f.GetName()] = f
@@ -48,17 +60,29 @@ func nativeExporter(t *testing.T) (addr string, observed []float64, families map
 	// A gauge histogram: the native part of native_seconds as a gauge.
 	gauge := proto.Clone(families["native_seconds"]).(*dto.MetricFamily)
 	gauge.Name, gauge.Type = proto.String("queue_size"), dto.MetricType_GAUGE_HISTOGRAM.Enum()
-	// A float histogram, schema 0: buckets (0.5,1] 1.5, (1,2] 0, (2,4] 2.5; zero bucket 0.5.
+	// A float histogram, schema 0: buckets (0.5,1] 1.5, (1,2] 0, (2,4] 2.5; zero bucket 0.5; and a NaN
+	// observation, in the count but in no bucket.
 	float := &dto.MetricFamily{Name: proto.String("float_ratio"), Type: dto.MetricType_HISTOGRAM.Enum(), Metric: []*dto.Metric{{Histogram: &dto.Histogram{
-		SampleCountFloat: proto.Float64(4.5), SampleSum: proto.Float64(10), Schema: proto.Int32(0),
+		SampleCountFloat: proto.Float64(5), SampleSum: proto.Float64(10), Schema: proto.Int32(0),
 		ZeroThreshold: proto.Float64(0.001), ZeroCountFloat: proto.Float64(0.5),
 		PositiveSpan: []*dto.BucketSpan{{Offset: proto.Int32(0), Length: proto.Uint32(3)}}, PositiveCount: []float64{1.5, 0, 2.5},
 	}}}}
 	families["queue_size"], families["float_ratio"] = gauge, float
-	extra := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return []*dto.MetricFamily{gauge, float}, nil })
-	srv := httptest.NewServer(promhttp.HandlerFor(prometheus.Gatherers{reg, extra}, promhttp.HandlerOpts{}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), observed, families
+	extra = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return []*dto.MetricFamily{gauge, float}, nil })
+	return reg, observed, families, extra
+}
+
+// nativeProtobufBody is nativeFamilies' families in the delimited protobuf format, as promhttp sends them.
+func nativeProtobufBody() []byte {
+	_, _, families, _ := nativeFamilies()
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, name := range slices.Sorted(maps.Keys(families)) {
+		if err := enc.Encode(families[name]); err != nil {
+			panic(err)
+		}
+	}
+	return buf.Bytes()
 }
 
 // buckets parses a recorder's _bucket series of one histogram into le -> cumulative count.
@@ -190,8 +214,8 @@ func TestNativeHistogramsAsClassicSeries(t *testing.T) {
 	require.Equal(t, model.MetricTypeGaugeHistogram, r.types["queue_size_bucket"])
 	require.Equal(t, model.MetricTypeGaugeHistogram, r.types["queue_size_count"])
 
-	require.Equal(t, map[float64]float64{-0.001: 0, 0.001: 0.5, 0.5: 0.5, 1: 2, 2: 2, 4: 4.5, math.Inf(1): 4.5}, buckets(t, r, "float_ratio"))
-	require.Equal(t, 4.5, valueOf(t, r, "float_ratio_count"))
+	require.Equal(t, map[float64]float64{-0.001: 0, 0.001: 0.5, 0.5: 0.5, 1: 2, 2: 2, 4: 4.5, math.Inf(1): 5}, buckets(t, r, "float_ratio"))
+	require.Equal(t, 5.0, valueOf(t, r, "float_ratio_count"))
 	require.Equal(t, 10.0, valueOf(t, r, "float_ratio_sum"))
 
 	// A native histogram is one sample, as in Prometheus: 4 histograms, the classic parts of both_seconds
