@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -312,4 +313,32 @@ func TestCustomBucketsAsClassic(t *testing.T) {
 	require.Equal(t, []bound{{0.1, 1}, {0.5, 1}, {1, 1}, {5, 4}, {math.Inf(1), 6}}, classicBuckets(fh, nil))
 	require.ErrorContains(t, nativeOptions{bucketLimit: 2, maxSchema: 8}.limitResolution(fh), "histogram bucket limit of 2 exceeded")
 	require.NoError(t, nativeOptions{bucketLimit: 3, maxSchema: 8}.limitResolution(fh))
+}
+
+// BenchmarkParseNative parses nativeFamilies' protobuf body with native histograms: what the classic
+// expansion costs beyond the parser's own allocations (it makes each histogram's spans and buckets).
+func BenchmarkParseNative(b *testing.B) {
+	body := nativeProtobufBody()
+	c := valid()
+	c.ScrapeNativeHistograms = true
+	if err := c.Init(); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(c, nil, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Sync([]*targetgroup.Group{{Source: "b", Targets: []model.LabelSet{{model.AddressLabel: "node:9100"}}}})
+	t := s.Targets()[0]
+	w := workers.Get().(*worker)
+	w.body = body
+	sink := &countSink{}
+	b.ReportAllocs()
+	for b.Loop() {
+		sink.n = 0
+		if _, _, err := w.parse(s, t, protobufContentType, 0, sink); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerSample(b, sink.n)
 }
