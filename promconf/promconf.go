@@ -146,6 +146,12 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 			LabelNameLengthLimit:  int(sc.LabelNameLengthLimit),
 			LabelValueLengthLimit: int(sc.LabelValueLengthLimit),
 			EnableCompression:     &sc.EnableCompression,
+			// Native histograms are written as their classic series; the loader has set the job's
+			// scrape_protocols to protobuf first when it scrapes them (the Accept header below).
+			ScrapeNativeHistograms:         sc.ScrapeNativeHistogramsEnabled(),
+			NativeHistogramBucketLimit:     int(sc.NativeHistogramBucketLimit),
+			NativeHistogramMinBucketFactor: sc.NativeHistogramMinBucketFactor,
+			AlwaysScrapeClassicHistograms:  sc.AlwaysScrapeClassicHistogramsEnabled(),
 		},
 		Prometheus: &scrape.Prometheus{
 			Relabel:       sc.RelabelConfigs,
@@ -191,21 +197,18 @@ func acceptHeader(sc *promconfig.ScrapeConfig) string {
 }
 
 // ignored lists the options of a job that this scraper does not implement, each set to something else
-// than what it does: it scrapes classic histograms only (so always_scrape_classic_histograms holds
-// whatever its value), reads a body without a known Content-Type as the text format, accepts UTF-8 names,
+// than what it does. Native histograms are scraped as the job says and written as the classic series they
+// equal, so convert_classic_histograms_to_nhcb needs nothing: an NHCB is written as the classic histogram
+// it came from. It reads a body without a known Content-Type as the text format, accepts UTF-8 names,
 // adds only the four synthetic series, and keeps no TSDB and no limit on targets. Every other field of a
 // scrape_config is used (scrape_protocols and metric_name_escaping_scheme make the Accept header).
 func ignored(sc *promconfig.ScrapeConfig) []string {
 	var out []string
 	for option, set := range map[string]bool{
-		"target_limit":                       sc.TargetLimit > 0,
-		"keep_dropped_targets":               sc.KeepDroppedTargets > 0,
-		"scrape_failure_log_file":            sc.ScrapeFailureLogFile != "",
-		"scrape_native_histograms":           sc.ScrapeNativeHistogramsEnabled(),
-		"native_histogram_bucket_limit":      sc.NativeHistogramBucketLimit > 0,
-		"native_histogram_min_bucket_factor": sc.NativeHistogramMinBucketFactor > 0,
-		"convert_classic_histograms_to_nhcb": sc.ConvertClassicHistogramsToNHCBEnabled(),
-		"track_timestamps_staleness":         sc.TrackTimestampsStaleness,
+		"target_limit":               sc.TargetLimit > 0,
+		"keep_dropped_targets":       sc.KeepDroppedTargets > 0,
+		"scrape_failure_log_file":    sc.ScrapeFailureLogFile != "",
+		"track_timestamps_staleness": sc.TrackTimestampsStaleness,
 		"fallback_scrape_protocol": sc.ScrapeFallbackProtocol != "" &&
 			sc.ScrapeFallbackProtocol != promconfig.PrometheusText0_0_4,
 		"metric_name_validation_scheme": sc.MetricNameValidationScheme == model.LegacyValidation,

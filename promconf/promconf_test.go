@@ -224,10 +224,6 @@ func TestIgnored(t *testing.T) {
 		{"target_limit", "", "target_limit: 10", []string{"target_limit"}},
 		{"keep_dropped_targets", "", "keep_dropped_targets: 5", []string{"keep_dropped_targets"}},
 		{"scrape_failure_log_file", "", "scrape_failure_log_file: /tmp/failures.log", []string{"scrape_failure_log_file"}},
-		{"scrape_native_histograms", "", "scrape_native_histograms: true", []string{"scrape_native_histograms"}},
-		{"native_histogram_bucket_limit", "", "native_histogram_bucket_limit: 160", []string{"native_histogram_bucket_limit"}},
-		{"native_histogram_min_bucket_factor", "", "native_histogram_min_bucket_factor: 1.1", []string{"native_histogram_min_bucket_factor"}},
-		{"convert_classic_histograms_to_nhcb", "", "convert_classic_histograms_to_nhcb: true", []string{"convert_classic_histograms_to_nhcb"}},
 		{"track_timestamps_staleness", "", "track_timestamps_staleness: true", []string{"track_timestamps_staleness"}},
 		{"fallback_scrape_protocol", "", "fallback_scrape_protocol: OpenMetricsText1.0.0", []string{"fallback_scrape_protocol"}},
 		{"metric_name_validation_scheme", "", "metric_name_validation_scheme: legacy", []string{"metric_name_validation_scheme"}},
@@ -243,6 +239,10 @@ func TestIgnored(t *testing.T) {
 		{"always_scrape_classic_histograms", "", "always_scrape_classic_histograms: true", nil},
 		{"extra_scrape_metrics false", "", "extra_scrape_metrics: false", nil},
 		{"scrape_native_histograms false", "", "scrape_native_histograms: false", nil},
+		{"scrape_native_histograms", "", "scrape_native_histograms: true", nil},
+		{"native_histogram_bucket_limit", "", "native_histogram_bucket_limit: 160", nil},
+		{"native_histogram_min_bucket_factor", "", "native_histogram_min_bucket_factor: 1.1", nil},
+		{"convert_classic_histograms_to_nhcb", "", "convert_classic_histograms_to_nhcb: true", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Ignored)
@@ -257,12 +257,12 @@ func TestEveryScrapeConfigFieldIsHandled(t *testing.T) {
 		"scrape_protocols", "metrics_path", "scheme", "enable_compression", "body_size_limit", "sample_limit",
 		"label_limit", "label_name_length_limit", "label_value_length_limit", "metric_name_escaping_scheme",
 		"relabel_configs", "metric_relabel_configs",
-		// Without effect when only classic histograms are scraped: they always are.
-		"always_scrape_classic_histograms",
+		// Native histograms, written as their classic series; an NHCB is the classic histogram it came from.
+		"always_scrape_classic_histograms", "scrape_native_histograms", "native_histogram_bucket_limit",
+		"native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		// Service discovery and the HTTP client configuration come whole.
 		"<service discovery>", "<http client>"}
-	reported := []string{"target_limit", "keep_dropped_targets", "scrape_failure_log_file", "scrape_native_histograms",
-		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
+	reported := []string{"target_limit", "keep_dropped_targets", "scrape_failure_log_file",
 		"track_timestamps_staleness", "fallback_scrape_protocol", "metric_name_validation_scheme", "extra_scrape_metrics"}
 	var fields []string
 	typ := reflect.TypeFor[promconfig.ScrapeConfig]()
@@ -310,4 +310,17 @@ func TestLoadRefusesSDFilesThatAreNotBounded(t *testing.T) {
 	require.NoError(t, writeFile(main, "scrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: 'http://127.0.0.1:1/', authorization: {credentials_file: "+filepath.Join(dir, "later")+"}}]\n"))
 	_, err := Load(main, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
+}
+
+// A job's native-histogram options reach its scraper, and scraping them asks for protobuf first, as
+// Prometheus does.
+func TestNativeHistogramOptions(t *testing.T) {
+	job := loadJob(t, "", "scrape_native_histograms: true\nnative_histogram_bucket_limit: 160\n"+
+		"native_histogram_min_bucket_factor: 1.1\nalways_scrape_classic_histograms: true")
+	require.True(t, job.Scraper.ScrapeNativeHistograms)
+	require.Equal(t, 160, job.Scraper.NativeHistogramBucketLimit)
+	require.Equal(t, 1.1, job.Scraper.NativeHistogramMinBucketFactor)
+	require.True(t, job.Scraper.AlwaysScrapeClassicHistograms)
+	require.True(t, strings.HasPrefix(job.Prometheus.Accept, "application/vnd.google.protobuf;"), job.Prometheus.Accept)
+	require.False(t, loadJob(t, "", "").Scraper.ScrapeNativeHistograms)
 }

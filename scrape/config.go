@@ -5,6 +5,7 @@ package scrape
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,11 @@ type Config struct {
 	LabelValueLengthLimit int         `toml:"label-value-length-limit"`
 	FollowRedirects       *bool       `toml:"follow-redirects"`
 	EnableCompression     *bool       `toml:"enable-compression"`
+	// Native histograms (native.go): scraped when asked for, and written as their classic series.
+	ScrapeNativeHistograms         bool    `toml:"scrape-native-histograms"`
+	NativeHistogramBucketLimit     int     `toml:"native-histogram-bucket-limit"`
+	NativeHistogramMinBucketFactor float64 `toml:"native-histogram-min-bucket-factor"`
+	AlwaysScrapeClassicHistograms  bool    `toml:"always-scrape-classic-histograms"`
 
 	// relabel-configs and metric-relabel-configs as Prometheus' rules, made by Init.
 	relabel       []*relabel.Config
@@ -177,10 +183,14 @@ func (c *Config) Init() error {
 	for key, limit := range map[string]int64{
 		"sample-limit": int64(c.SampleLimit), "label-limit": int64(c.LabelLimit),
 		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),
+		"native-histogram-bucket-limit": int64(c.NativeHistogramBucketLimit),
 	} {
 		if limit < 0 {
 			fail(key, "%d is negative", limit)
 		}
+	}
+	if c.NativeHistogramMinBucketFactor < 0 || math.IsNaN(c.NativeHistogramMinBucketFactor) {
+		fail("native-histogram-min-bucket-factor", "%v is not a factor (1 or more; 0 or 1: no minimum)", c.NativeHistogramMinBucketFactor)
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)

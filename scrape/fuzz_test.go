@@ -25,6 +25,15 @@ const (
 	fuzzFakeGzip
 )
 
+// Bits of the fuzzed encoding byte above its first two: the scraper scrapes native histograms, with a
+// bucket limit.
+const (
+	fuzzNative      uint8 = 4
+	fuzzBucketLimit uint8 = 8
+)
+
+const protobufContentType = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+
 // fuzzBodyLimit is the body-size-limit of the fuzzed scrapes, and fuzzAllocLimit what one scrape of a
 // small body may allocate in all: a body that makes the scraper allocate beyond its limit is a bug.
 const (
@@ -104,9 +113,15 @@ func FuzzScrape(f *testing.F) {
 		f.Add([]byte(seed.body), seed.contentType, fuzzPlain)
 		f.Add([]byte(seed.body), seed.contentType, fuzzGzip)
 	}
+	// Native histograms (negative, zero and positive buckets; a gauge, a float one, one with classic
+	// buckets too), scraped with native histograms, with a bucket limit, and without.
+	native := nativeProtobufBody()
+	for _, encoding := range []uint8{fuzzPlain, fuzzPlain | fuzzNative, fuzzGzip | fuzzNative | fuzzBucketLimit} {
+		f.Add(native, protobufContentType, encoding)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, contentType string, encoding uint8) {
 		rt := &bodyTransport{body: body, contentType: contentType}
-		switch encoding % 3 {
+		switch (encoding & 3) % 3 { // the two low bits; fuzzNative and fuzzBucketLimit are above
 		case fuzzGzip:
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
@@ -118,6 +133,10 @@ func FuzzScrape(f *testing.F) {
 		}
 		c := valid()
 		c.BodySizeLimit = config.Size(fuzzBodyLimit)
+		c.ScrapeNativeHistograms = encoding&fuzzNative != 0
+		if encoding&fuzzBucketLimit != 0 {
+			c.NativeHistogramBucketLimit = 4
+		}
 		if err := c.Init(); err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +185,9 @@ func FuzzScrape(f *testing.F) {
 		if synthetic["up"] != 1 {
 			t.Fatalf("good scrape delivered up=%v", synthetic["up"])
 		}
-		if float64(kept) != synthetic["scrape_samples_post_metric_relabeling"] || synthetic["scrape_samples_post_metric_relabeling"] > synthetic["scrape_samples_scraped"] {
+		// A native histogram is one sample counted, and at least its +Inf bucket, _count and _sum delivered.
+		if (float64(kept) != synthetic["scrape_samples_post_metric_relabeling"] && !c.ScrapeNativeHistograms) ||
+			float64(kept) < synthetic["scrape_samples_post_metric_relabeling"] || synthetic["scrape_samples_post_metric_relabeling"] > synthetic["scrape_samples_scraped"] {
 			t.Fatalf("delivered %d samples, counted %v", kept, synthetic)
 		}
 	})

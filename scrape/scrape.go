@@ -20,6 +20,7 @@ import (
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
@@ -38,6 +39,16 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4," +
 	"text/plain;version=0.0.4;q=0.3," +
 	"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2," +
+	"*/*;q=0.1"
+
+// acceptHeaderProtoFirst is the header of a scraper that scrapes native histograms, which only the protobuf
+// format carries: protobuf first, as Prometheus asks with scrape_native_histograms
+// (DefaultProtoFirstScrapeProtocols).
+const acceptHeaderProtoFirst = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6," +
+	"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5," +
+	"application/openmetrics-text;version=0.0.1;q=0.4," +
+	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3," +
+	"text/plain;version=0.0.4;q=0.2," +
 	"*/*;q=0.1"
 
 func requestHeader(timeout time.Duration, compression bool, accept string) http.Header {
@@ -279,6 +290,13 @@ type worker struct {
 	deadline time.Time
 	timeout  time.Duration
 	ctx      context.Context
+	// What native histograms reuse (native.go): the histogram as floats, its classic buckets, a series'
+	// labels, and the names and le values made so far.
+	fh        *histogram.FloatHistogram
+	bounds    []bound
+	native    []labels.Label
+	histNames map[string]nativeNames
+	les       map[float64]string
 }
 
 // scrape fetches the target's body, then takes a slot to inflate and parse it in. The scrape timeout covers
@@ -475,9 +493,10 @@ func readLimited(buf []byte, r io.Reader, limit, size int64, progress interface{
 	return buf, nil
 }
 
-// parserOptions are textparse's options for every scrape.
+// parserOptions are textparse's options for every scrape; parserOptionsFor (native.go) sets a scraper's
+// native histograms.
 var parserOptions = textparse.ParserOptions{
-	// Classic buckets, not native histograms: every format yields the same flat series.
+	// Classic buckets, not native histograms, unless the scraper asks for them.
 	IgnoreNativeHistograms: true,
 	// An unknown or missing Content-Type is read as the text format, as Prometheus did for years.
 	FallbackContentType: "text/plain",
@@ -486,7 +505,7 @@ var parserOptions = textparse.ParserOptions{
 // parse hands every sample of w.body to sink; it returns how many samples the body held and how many were
 // kept after metric relabeling.
 func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sink Sink) (scraped, kept int, err error) {
-	p, err := textparse.New(w.body, contentType, w.symbols, parserOptions)
+	p, err := textparse.New(w.body, contentType, w.symbols, s.parserOptions)
 	if p == nil {
 		return 0, 0, err
 	}
@@ -542,6 +561,11 @@ func (w *worker) parseEntries(p textparse.Parser, s *Scraper, t *Target, content
 			last, located = track(w.body, name, last, located)
 		case textparse.EntryHelp, textparse.EntryUnit, textparse.EntryComment:
 			last, located = track(w.body, p.Comment(), last, located) // the text of the line, for all three
+		case textparse.EntryHistogram: // only when the scraper asks for native histograms
+			scraped++
+			if err := w.histogram(p, s, t, now, &kept, sink); err != nil {
+				return scraped, kept, err
+			}
 		case textparse.EntrySeries:
 			series, ts, value := p.Series()
 			if last, located = track(w.body, series, last, located); !located {
@@ -649,42 +673,58 @@ func (w *worker) parseText(s *Scraper, t *Target, now int64, sink Sink) (scraped
 // add hands the sample of w.parsed to sink, with the target's labels, unless metric relabeling drops it;
 // kept counts the samples delivered, and a label or sample limit broken fails the scrape.
 func (w *worker) add(s *Scraper, t *Target, value float64, ts int64, kept *int, sink Sink) error {
+	lset, name, keep, err := w.admit(s, t, kept)
+	if !keep || err != nil {
+		return err
+	}
+	return w.deliver(s, t, lset, name, value, ts, sink)
+}
+
+// admit gives the labels of the sample of w.parsed (a series, or a native histogram) as add writes them, and
+// their metric name: keep is false when metric relabeling drops it. It fails the scrape as Prometheus does
+// for the sample: a label or sample limit broken, an invalid name, a label name twice. kept counts it.
+func (w *worker) admit(s *Scraper, t *Target, kept *int) (lset Labels, name string, keep bool, err error) {
 	cfg := s.cfg
 	// The bound comes before anything encodes the labels (withTarget, relabeling), and again after
 	// relabeling, which can make a value longer.
 	if err := checkBound(w.parsed); err != nil {
-		return w.lineError(err)
+		return nil, "", false, w.lineError(err)
 	}
-	lset, keep, err := w.sampleLabels(t, s)
+	lset, keep, err = w.sampleLabels(t, s)
 	if err != nil {
-		return w.lineError(err)
+		return nil, "", false, w.lineError(err)
 	}
 	if !keep || len(lset) == 0 {
-		return nil
+		return nil, "", false, nil
 	}
-	name := lset.Get(model.MetricNameLabel)
+	name = lset.Get(model.MetricNameLabel)
 	if name == "" {
-		return w.lineError(fmt.Errorf("missing metric name (%s label)", model.MetricNameLabel))
+		return nil, "", false, w.lineError(fmt.Errorf("missing metric name (%s label)", model.MetricNameLabel))
 	}
 	if err := checkBound(lset); err != nil {
-		return w.lineError(err)
+		return nil, "", false, w.lineError(err)
 	}
 	if w.checkNames && !validNames(name, lset) {
 		// labels.String quotes what needs it; the cut keeps a label set of a megabyte short.
-		return w.lineError(fmt.Errorf("invalid metric name or label names: %s", safetext.Line(lset.String(), 2*safetext.Excerpt)))
+		return nil, "", false, w.lineError(fmt.Errorf("invalid metric name or label names: %s", safetext.Line(lset.String(), 2*safetext.Excerpt)))
 	}
 	if err := checkLabelLimits(cfg, lset); err != nil {
-		return w.lineError(err)
+		return nil, "", false, w.lineError(err)
 	}
 	if cfg.SampleLimit > 0 && *kept >= cfg.SampleLimit {
-		return fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
+		return nil, "", false, fmt.Errorf("sample limit of %d exceeded", cfg.SampleLimit)
 	}
 	// As in Prometheus' storage, a label name still there twice refuses the sample, which fails the scrape
 	// (and InfluxDB would refuse a point with a tag key twice).
 	if label, dup := lset.duplicate(); dup {
-		return w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample", safetext.QuoteExcerpt(name), safetext.QuoteExcerpt(label)))
+		return nil, "", false, w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample", safetext.QuoteExcerpt(name), safetext.QuoteExcerpt(label)))
 	}
 	*kept++
+	return lset, name, true, nil
+}
+
+// deliver hands one sample of labels lset, named name, to sink, typed by the family being read.
+func (w *worker) deliver(s *Scraper, t *Target, lset Labels, name string, value float64, ts int64, sink Sink) error {
 	w.sample.Labels, w.sample.Value, w.sample.Timestamp = lset, value, ts
 	w.sample.Type, w.sample.Family, w.sample.Synthetic = model.MetricTypeUnknown, "", false
 	if inFamily(name, w.family) {

@@ -17,6 +17,7 @@ import (
 	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/relabel"
+	"github.com/prometheus/prometheus/model/textparse"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
@@ -32,6 +33,9 @@ type Scraper struct {
 	metricRelabel []*relabel.Config
 	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
 	prometheus *promcfg.ScrapeConfig
+	// parserOptions and native say how native histograms are parsed and written (native.go).
+	parserOptions textparse.ParserOptions
+	native        nativeOptions
 
 	mu      sync.Mutex
 	targets map[uint64]*Target // by identity: the final labels, URL, interval and timeout
@@ -84,11 +88,17 @@ func New(cfg *Config, job *Prometheus, logger *slog.Logger) (*Scraper, error) {
 		return nil, err
 	}
 	c.Transport = withCredentials(c.Transport)
+	accept := job.Accept
+	if accept == "" && cfg.ScrapeNativeHistograms {
+		accept = acceptHeaderProtoFirst
+	}
 	s := &Scraper{
 		cfg:           cfg,
 		client:        c,
 		logger:        logger.With("scraper", cfg.Name),
-		header:        requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), job.Accept),
+		header:        requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), accept),
+		parserOptions: parserOptionsFor(cfg),
+		native:        newNativeOptions(cfg),
 		relabel:       append(slices.Clone(job.Relabel), cfg.relabel...),
 		metricRelabel: append(slices.Clone(job.MetricRelabel), cfg.metricRelabel...),
 		targets:       make(map[uint64]*Target),
