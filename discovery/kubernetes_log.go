@@ -136,12 +136,12 @@ func (r *kubeRoute) claim() bool {
 			continue
 		}
 		r.mu.Lock()
-		defer r.mu.Unlock()
-		if f.GetMetric()[0].GetCounter().GetValue() <= r.claimed {
-			return false
+		claimed := f.GetMetric()[0].GetCounter().GetValue() > r.claimed
+		if claimed {
+			r.claimed++
 		}
-		r.claimed++
-		return true
+		r.mu.Unlock()
+		return claimed
 	}
 	return false
 }

@@ -29,7 +29,7 @@ func (s *Static) SDConfig() (promdiscovery.Config, error) {
 		group.Targets = append(group.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(t)})
 	}
 	for name, value := range s.Labels {
-		if !model.LabelName(name).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(name) {
 			return nil, fmt.Errorf("labels: %q is not a valid label name", name)
 		}
 		group.Labels[model.LabelName(name)] = model.LabelValue(value)

@@ -63,7 +63,7 @@ func TestLoad(t *testing.T) {
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "apps/file/0"}, {Service: Service, ID: "apps/static/1"}}, apps.Keys)
 	fileSD, ok := apps.Discoverers[apps.Keys[0]].(*file.SDConfig)
 	require.True(t, ok)
-	require.Equal(t, []string{filepath.Join("testdata", "targets/*.json")}, fileSD.Files)
+	require.Equal(t, []string{filepath.Join("testdata", "targets", "*.json")}, fileSD.Files)
 	require.IsType(t, discovery.StaticConfig{}, apps.Discoverers[apps.Keys[1]])
 	require.Equal(t, []string{"target_limit"}, apps.Ignored)
 }
@@ -146,7 +146,7 @@ scrape_configs:
 	require.Equal(t, []string{"main", "from-a", "also-from-a", "from-b"}, []string{jobs[0].Scraper.Name, jobs[1].Scraper.Name, jobs[2].Scraper.Name, jobs[3].Scraper.Name})
 	require.Equal(t, 20*time.Second, time.Duration(jobs[1].Scraper.ScrapeInterval), "the global interval")
 	fileSD := jobs[1].Discoverers[jobs[1].Keys[0]].(*file.SDConfig)
-	require.Equal(t, []string{filepath.Join(dir, "jobs", "targets/*.json")}, fileSD.Files, "relative to its own file")
+	require.Equal(t, []string{filepath.Join(dir, "jobs", "targets", "*.json")}, fileSD.Files, "relative to its own file")
 
 	// Errors: Prometheus' own words, naming the file.
 	b := filepath.Join(dir, "jobs", "b.yml")

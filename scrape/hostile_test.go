@@ -93,7 +93,7 @@ func TestSampleErrorsQuoteShortAndSayWhere(t *testing.T) {
 	s, _ := loggedScraper(t, c, strings.TrimPrefix(srv.URL, "http://"))
 	scrapeOnce(t, s)
 	lastError := s.Targets()[0].Health().LastError
-	require.Equal(t, fmt.Sprintf(`line at byte offset %d: label limit of 4 exceeded by "%s"... (%d bytes) (6 labels)`, len(prefix), strings.Repeat("n", 100), len(name)), lastError)
+	require.Equal(t, fmt.Sprintf(`line at byte offset %d: label limit of 4 exceeded by %q... (%d bytes) (6 labels)`, len(prefix), strings.Repeat("n", 100), len(name)), lastError)
 }
 
 // What a target sends back in place of a body, its status line's reason phrase, reaches the target's last

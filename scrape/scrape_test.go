@@ -444,7 +444,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	var targets []string
 	for range 8 {
 		srv := httptest.NewServer(handler)
-		defer srv.Close()
+		t.Cleanup(srv.Close)
 		targets = append(targets, strings.TrimPrefix(srv.URL, "http://"))
 	}
 	s := newScraper(t, valid(), targets...)

@@ -27,11 +27,10 @@ import (
 // fuzzExporter serves whatever body the fuzz function set last, on a real loopback socket.
 type fuzzExporter struct {
 	*httptest.Server
-	mu                   sync.Mutex
-	body                 []byte
-	contentType          string
-	gzipped              bool
-	uncompressedBodySize int
+	mu          sync.Mutex
+	body        []byte
+	contentType string
+	gzipped     bool
 }
 
 func startFuzzExporter(f *testing.F) *fuzzExporter {

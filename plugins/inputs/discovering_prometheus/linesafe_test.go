@@ -131,7 +131,7 @@ func TestExposedLabelsCannotReroute(t *testing.T) {
 			w.Header().Set("Content-Type", e.contentType)
 			_, _ = w.Write(e.body)
 		}))
-		defer srv.Close()
+		t.Cleanup(srv.Close)
 		addr := strings.TrimPrefix(srv.URL, "http://")
 		for _, format := range formatNames() {
 			for _, honor := range []bool{false, true} {
