@@ -513,4 +513,5 @@ func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager
 
 func init() {
 	inputs.Add("discovering_prometheus", func() telegraf.Input { return &DiscoveringPrometheus{} })
+	discovery.SetKubernetesClientLog(kubernetesClientLog{})
 }
