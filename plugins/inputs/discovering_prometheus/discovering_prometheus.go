@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
-	root "github.com/discovering-prometheus/discovering-prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
@@ -99,9 +98,6 @@ type scraper struct {
 func sectionScraper(c *scrape.Config) *scraper {
 	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
 }
-
-// SampleConfig returns the sample configuration.
-func (*DiscoveringPrometheus) SampleConfig() string { return root.SampleConfig }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
