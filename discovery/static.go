@@ -19,7 +19,7 @@ type Static struct {
 // Service implements Provider.
 func (*Static) Service() string { return "static-discovery" }
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (s *Static) SDConfig() (promdiscovery.Config, error) {
 	group := &targetgroup.Group{Source: s.ID, Labels: make(model.LabelSet, len(s.Labels))}
 	for i, t := range s.Targets {

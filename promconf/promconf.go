@@ -29,8 +29,8 @@ const Service = "prometheus"
 type Job struct {
 	// Scraper is the job's scraper configuration, not yet initialised: it has no db or rp.
 	Scraper *scrape.Config
-	// Prometheus is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
-	Prometheus *scrape.Prometheus
+	// Extras is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
+	Extras *scrape.JobExtras
 	// Discoverers are the job's service-discovery configurations, one per key. A job's static_configs
 	// are one of them, as in Prometheus.
 	Discoverers discovery.Configs
@@ -140,7 +140,7 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 			LabelValueLengthLimit: int(sc.LabelValueLengthLimit),
 			EnableCompression:     &sc.EnableCompression,
 		},
-		Prometheus: &scrape.Prometheus{
+		Extras: &scrape.JobExtras{
 			Relabel:       sc.RelabelConfigs,
 			MetricRelabel: sc.MetricRelabelConfigs,
 			HTTPClient:    &client,

@@ -51,11 +51,11 @@ func TestLoad(t *testing.T) {
 	require.False(t, *c.EnableCompression)
 	require.Equal(t, 1000, c.SampleLimit)
 	require.EqualValues(t, 10<<20, c.BodySizeLimit)
-	require.Len(t, apps.Prometheus.Relabel, 1)
-	require.Equal(t, "drop", string(apps.Prometheus.Relabel[0].Action))
-	require.Len(t, apps.Prometheus.MetricRelabel, 1)
+	require.Len(t, apps.Extras.Relabel, 1)
+	require.Equal(t, "drop", string(apps.Extras.Relabel[0].Action))
+	require.Len(t, apps.Extras.MetricRelabel, 1)
 	// The HTTP client configuration comes whole, with relative files resolved against the file's directory.
-	client := apps.Prometheus.HTTPClient
+	client := apps.Extras.HTTPClient
 	require.Equal(t, "scraper", client.BasicAuth.Username)
 	require.Equal(t, "s3cret", string(client.BasicAuth.Password))
 	require.Equal(t, filepath.Join("testdata", "ca.pem"), client.TLSConfig.CAFile)
@@ -209,7 +209,7 @@ func TestAcceptHeader(t *testing.T) {
 			"text/plain;version=1.0.0;escaping=underscores;q=0.7,*/*;q=0.6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Prometheus.Accept)
+			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Extras.Accept)
 		})
 	}
 }

@@ -89,7 +89,7 @@ func newScraper(t *testing.T, c *Config, targets ...string) *Scraper {
 }
 
 // newJobScraper is newScraper for the scraper of a Prometheus configuration's job.
-func newJobScraper(t *testing.T, c *Config, job *Prometheus, targets ...string) *Scraper {
+func newJobScraper(t *testing.T, c *Config, job *JobExtras, targets ...string) *Scraper {
 	t.Helper()
 	require.NoError(t, c.Init())
 	s, err := New(c, job, discard)

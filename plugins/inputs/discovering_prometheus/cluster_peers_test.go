@@ -43,7 +43,7 @@ func TestClusterPeerAddressFromItsGroup(t *testing.T) {
 	require.Equal(t, []string{"a:1", "b:1"}, p.cluster.peers.Names())
 
 	// No discoverer here lists a target without its own address: make b:1's come from its group only.
-	groups := p.runner.Groups(p.cluster.key)
+	groups := p.sd.Groups(p.cluster.key)
 	require.Len(t, groups, 1)
 	g := groups[0]
 	require.Equal(t, model.LabelValue("b:1"), g.Targets[1][model.AddressLabel])

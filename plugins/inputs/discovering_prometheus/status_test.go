@@ -394,12 +394,12 @@ func TestStatusMetricsDiscoverers(t *testing.T) {
 	static := discovery.Key{Service: "static-discovery", ID: "s"}
 	broken := discovery.Key{Service: "file-discovery", ID: "broken"}
 	require.Eventually(t, func() bool {
-		return p.runner.Stats(static).Refreshes > 0 && p.runner.Stats(broken).Errors > 0
+		return p.sd.Stats(static).Refreshes > 0 && p.sd.Stats(broken).Errors > 0
 	}, 10*time.Second, 20*time.Millisecond)
 
 	metrics := metricsPage(t, base)
 	for _, key := range []discovery.Key{static, broken} {
-		st := p.runner.Stats(key)
+		st := p.sd.Stats(key)
 		labels := fmt.Sprintf(`{discoverer_id=%q,discoverer_service=%q}`, key.ID, key.Service)
 		require.Equal(t, float64(st.Refreshes), metrics["discovering_prometheus_discoverer_refreshes_total"+labels], key.String())
 		require.Equal(t, float64(st.Errors), metrics["discovering_prometheus_discoverer_errors_total"+labels], key.String())
