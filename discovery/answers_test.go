@@ -87,7 +87,7 @@ func TestAnswerLimitReachesEveryClient(t *testing.T) {
 
 // answerServer serves an answer of size bytes: a JSON value padded with spaces, with its Content-Length
 // when withLength, else chunked.
-func answerServer(t *testing.T, value string, size int, withLength bool) *httptest.Server {
+func answerServer(value string, size int, withLength bool) *httptest.Server {
 	body := value + strings.Repeat(" ", max(0, size-len(value)))
 	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -119,11 +119,11 @@ func TestAnswerLimit(t *testing.T) {
 	setAnswerLimit(t, 1<<20)
 	over := 1<<20 + 1
 	group := `[{"targets": ["10.0.0.1:9100"]}]`
-	chunked := startServer(t, answerServer(t, group, over, false), false)
-	withLength := startServer(t, answerServer(t, group, over, true), false)
-	under := startServer(t, answerServer(t, group, 1<<20, false), false)
-	marathonServer := startServer(t, answerServer(t, `{"apps": []}`, over, false), false)
-	tritonServer := startServer(t, answerServer(t, `{"containers": []}`, over, false), true)
+	chunked := startServer(t, answerServer(group, over, false), false)
+	withLength := startServer(t, answerServer(group, over, true), false)
+	under := startServer(t, answerServer(group, 1<<20, false), false)
+	marathonServer := startServer(t, answerServer(`{"apps": []}`, over, false), false)
+	tritonServer := startServer(t, answerServer(`{"containers": []}`, over, false), true)
 
 	marathonSD, err := (&Marathon{Servers: []string{marathonServer.URL}}).SDConfig()
 	require.NoError(t, err)

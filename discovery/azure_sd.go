@@ -15,7 +15,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (a *Azure) SDConfig() (promdiscovery.Config, error) {
 	cfg := &azure.SDConfig{
 		SubscriptionID:   a.SubscriptionID,

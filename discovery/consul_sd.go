@@ -16,7 +16,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (c *Consul) SDConfig() (promdiscovery.Config, error) {
 	cfg := &consul.SDConfig{
 		Server:           strings.TrimSpace(c.Address),

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +21,6 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-
-	discoveringprometheus "github.com/discovering-prometheus/discovering-prometheus"
 )
 
 // Each Sections field is named after its provider's service, no name twice, and every one of
@@ -38,17 +35,6 @@ func TestSectionsMatchServices(t *testing.T) {
 	require.Equal(t, slices.Compact(slices.Clone(Services)), Services, "a section name used twice")
 	require.Len(t, KapacitorServices, 12)
 	require.Subset(t, Services, KapacitorServices)
-}
-
-// Every section is documented in the sample configuration, as a sub-table of the plugin's (commented out
-// or not); tests/TestDiscoverers fails for one with no end-to-end test.
-func TestSampleConfigHasEverySection(t *testing.T) {
-	for _, service := range Services {
-		t.Run(service, func(t *testing.T) {
-			header := regexp.MustCompile(`(?m)^\s*(# )?\[\[inputs\.discovering_prometheus\.` + regexp.QuoteMeta(service) + `\]\]$`)
-			require.Regexp(t, header, discoveringprometheus.SampleConfig, "sample.conf has no [[inputs.discovering_prometheus.%s]]", service)
-		})
-	}
 }
 
 func TestValidate(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (d *DNS) SDConfig() (promdiscovery.Config, error) {
 	if len(d.RecordNames) == 0 {
 		return nil, errors.New("record-names: at least one name is required")

@@ -15,7 +15,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (e *EC2) SDConfig() (promdiscovery.Config, error) {
 	cfg := &aws.EC2SDConfig{
 		Region:           e.Region,

@@ -25,7 +25,7 @@ var filePattern = regexp.MustCompile(`^[^*]*(\*[^/]*)?\.(?i:json|yml|yaml)$`)
 // Service implements Provider.
 func (*File) Service() string { return "file-discovery" }
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (f *File) SDConfig() (promdiscovery.Config, error) {
 	if len(f.Files) == 0 {
 		return nil, errors.New("files: at least one file is required")

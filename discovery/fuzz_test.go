@@ -3,7 +3,6 @@
 package discovery
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
-
-	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // The ZooKeeper discoverers parse each member znode with these functions of Prometheus' zookeeper package.
@@ -26,32 +23,18 @@ func parseNerveMember(data []byte, path string) (model.LabelSet, error)
 //go:linkname parseServersetMember github.com/prometheus/prometheus/discovery/zookeeper.parseServersetMember
 func parseServersetMember(data []byte, path string) (model.LabelSet, error)
 
-// fuzzScraper builds targets from discovered groups with the scraper's own rules, so that every fuzz target
-// of a discovery format also checks that whatever a provider hands over cannot break a scraper.
-func fuzzScraper(t *testing.T) *scrape.Scraper {
-	c := &scrape.Config{Name: "fuzz", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "x"}
-	if err := c.Init(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := scrape.New(c, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// syncGroups hands the groups to a scraper: every target is built or refused with an error, none panics.
-func syncGroups(t *testing.T, groups []*targetgroup.Group) {
-	s := fuzzScraper(t)
-	errs := s.Sync(groups)
-	for _, err := range errs {
-		if err.Error() == "" {
-			t.Fatal("an empty error")
+// checkGroups checks what a provider hands over: groups, each with its source and targets that are label
+// sets. That a scraper builds targets from any label set, or refuses them with an error, is scrape's
+// FuzzSync.
+func checkGroups(t *testing.T, groups []*targetgroup.Group) {
+	for _, g := range groups {
+		if g == nil || g.Source == "" {
+			t.Fatalf("group %+v without a source", g)
 		}
-	}
-	for _, target := range s.Targets() {
-		if target.URL == "" || target.Instance() == "" {
-			t.Fatalf("target %+v built without URL or instance", target)
+		for _, target := range g.Targets {
+			if target == nil {
+				t.Fatalf("group %q: a nil target", g.Source)
+			}
 		}
 	}
 }
@@ -70,8 +53,8 @@ func boundAlloc(t *testing.T, size int, f func()) {
 
 // FuzzFileSD has the file discoverer that [[file-discovery]] sections and file_sd_configs run read a fuzzed
 // JSON or YAML file (readFileSD, which each refresh calls per file: running the whole discoverer would
-// spend each exec closing an inotify watcher): it either returns the file's groups or an error, and the
-// groups build targets or errors.
+// spend each exec closing an inotify watcher): it either returns the file's groups, each with its source
+// and file path, or an error.
 func FuzzFileSD(f *testing.F) {
 	f.Add([]byte(`[{"targets":["10.0.0.1:9100","node-b:9100"],"labels":{"team":"web","env":"prod"}}]`), false)
 	f.Add([]byte("- targets:\n    - \"db-1:9104\"\n  labels:\n    team: \"db\"\n"), true)
@@ -98,13 +81,13 @@ func FuzzFileSD(f *testing.F) {
 					t.Fatalf("group %+v: no source or file path", g)
 				}
 			}
-			syncGroups(t, groups)
+			checkGroups(t, groups)
 		})
 	})
 }
 
-// fuzzMember checks one ZooKeeper member parser: an error, or labels with an address that build a target
-// or an error.
+// fuzzMember checks one ZooKeeper member parser: an error, or labels with an address (what a scraper
+// makes of any labels is scrape's FuzzSync).
 func fuzzMember(t *testing.T, parse func([]byte, string) (model.LabelSet, error), data []byte) {
 	boundAlloc(t, len(data), func() {
 		labels, err := parse(data, "/services/web/member_0000000001")
@@ -117,7 +100,6 @@ func fuzzMember(t *testing.T, parse func([]byte, string) (model.LabelSet, error)
 		if labels[model.AddressLabel] == "" {
 			t.Fatalf("member %q parsed without an address", data)
 		}
-		syncGroups(t, []*targetgroup.Group{{Source: "/services/web", Targets: []model.LabelSet{labels}}})
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/gce"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (g *GCE) SDConfig() (promdiscovery.Config, error) {
 	cfg := &gce.SDConfig{Project: g.Project, Zone: g.Zone, Filter: g.Filter, TagSeparator: g.TagSeparator}
 	if cfg.Project == "" {

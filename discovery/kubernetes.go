@@ -1,6 +1,9 @@
 package discovery
 
 import (
+	"log/slog"
+	"sync/atomic"
+
 	"github.com/influxdata/telegraf/config"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -49,3 +52,12 @@ type KubernetesAttachMetadata struct {
 
 // Service implements Provider.
 func (*Kubernetes) Service() string { return "kubernetes" }
+
+// kubeClientLog is where the records of client-go go that are no kubernetes discoverer's failure.
+var kubeClientLog atomic.Pointer[slog.Handler]
+
+// SetKubernetesClientLog says where the records of client-go (the Kubernetes client of the kubernetes
+// discoverers) go that are no discoverer's failure: client-go logs through klog, which is process-wide, so
+// they belong to no section's log. The plugin decides how such a line looks in its process's log. Until it
+// is set, they go to slog's default logger.
+func SetKubernetesClientLog(h slog.Handler) { kubeClientLog.Store(&h) }

@@ -4,9 +4,7 @@ package discovery
 
 import (
 	"context"
-	"log"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,8 +12,6 @@ import (
 	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"k8s.io/klog/v2"
-
-	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 )
 
 // Prometheus' kubernetes discoverer never logs a failing list or watch itself: client-go reports it
@@ -25,43 +21,11 @@ import (
 // (Prometheus' prometheus_sd_kubernetes_failures_total, kept per discoverer here) has grown past the
 // records it was handed, since client-go counts each failure right before logging it. (When several
 // discoverers fail at once, a record may reach another failing discoverer than its own.) Anything else
-// goes to Go's standard logger, which Telegraf and the runner point at their own log, at its level.
+// goes to the handler of SetKubernetesClientLog.
 var (
-	kubeLogs        = &kubeLogRouter{routes: map[*kubeRoute]struct{}{}, stderr: stdlogHandler{}}
+	kubeLogs        = &kubeLogRouter{routes: map[*kubeRoute]struct{}{}}
 	kubeLogsInstall sync.Once
 )
-
-// stdlogHandler writes each record through Go's standard logger as one line that starts with the level
-// indicator Telegraf's logger reads ("W! "): a line of klog's own format, written straight to stderr, was
-// an error of unknown origin in the log of Telegraf's inputs.execd, and could be of any length.
-type stdlogHandler struct{}
-
-func (stdlogHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (stdlogHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString("kubernetes client: ")
-	b.WriteString(r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		b.WriteString(" " + a.Key + "=" + a.Value.String())
-		return true
-	})
-	indicator := "D! "
-	switch {
-	case r.Level >= slog.LevelError:
-		indicator = "E! "
-	case r.Level >= slog.LevelWarn:
-		indicator = "W! "
-	case r.Level >= slog.LevelInfo:
-		indicator = "I! "
-	}
-	log.Print(indicator + "[inputs.discovering_prometheus] " + safetext.Line(b.String(), 4096))
-	return nil
-}
-
-func (h stdlogHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-
-func (h stdlogHandler) WithGroup(string) slog.Handler { return h }
 
 // kubernetesSDConfig is Prometheus' kubernetes SD configuration whose discoverers log client-go's failures
 // through their own logger, once an outage.
@@ -136,12 +100,12 @@ func (r *kubeRoute) claim() bool {
 			continue
 		}
 		r.mu.Lock()
-		defer r.mu.Unlock()
-		if f.GetMetric()[0].GetCounter().GetValue() <= r.claimed {
-			return false
+		claimed := f.GetMetric()[0].GetCounter().GetValue() > r.claimed
+		if claimed {
+			r.claimed++
 		}
-		r.claimed++
-		return true
+		r.mu.Unlock()
+		return claimed
 	}
 	return false
 }
@@ -162,7 +126,6 @@ func (r *kubeRoute) failed(ctx context.Context, rec slog.Record) {
 type kubeLogRouter struct {
 	mu     sync.Mutex
 	routes map[*kubeRoute]struct{}
-	stderr slog.Handler
 }
 
 func (k *kubeLogRouter) add(r *kubeRoute) {
@@ -193,7 +156,10 @@ func (k *kubeLogRouter) Handle(ctx context.Context, rec slog.Record) error {
 			}
 		}
 	}
-	return k.stderr.Handle(ctx, rec)
+	if h := kubeClientLog.Load(); h != nil {
+		return (*h).Handle(ctx, rec)
+	}
+	return slog.Default().Handler().Handle(ctx, rec)
 }
 
 // WithAttrs and WithGroup are not needed by the routing, which reads only the record's own attributes.

@@ -41,7 +41,7 @@ func kubernetesRole(name string) (kubernetes.Role, error) {
 	return role, nil
 }
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (k *Kubernetes) SDConfig() (promdiscovery.Config, error) {
 	role, err := k.role()
 	if err != nil {

@@ -5,7 +5,6 @@ package discovery
 import (
 	"bytes"
 	"context"
-	"log"
 	"log/slog"
 	"net/url"
 	"testing"
@@ -146,19 +145,28 @@ func TestKubernetesValidation(t *testing.T) {
 	require.EqualError(t, err, `kubernetes "k": role: required (resource is Kapacitor's name for it): pod, service, endpoints, endpointslice, node or ingress`)
 }
 
-// A klog record that belongs to no failing discoverer goes through Go's standard logger (Telegraf's and
-// the runner's log) as one line that starts with its level, as Telegraf's logger and inputs.execd read it.
-func TestKubeLogsOtherRecordsGoToTheStandardLoggerAtTheirLevel(t *testing.T) {
+// A klog record that belongs to no failing discoverer goes to the handler of SetKubernetesClientLog, whole.
+func TestKubeLogsOtherRecordsGoToTheClientLog(t *testing.T) {
 	var buf bytes.Buffer
-	prevOut, prevFlags := log.Writer(), log.Flags()
-	log.SetOutput(&buf)
-	log.SetFlags(0)
-	defer func() { log.SetOutput(prevOut); log.SetFlags(prevFlags) }()
+	prev := kubeClientLog.Load()
+	SetKubernetesClientLog(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	defer func() {
+		if prev != nil {
+			SetKubernetesClientLog(*prev)
+		} else {
+			kubeClientLog.Store(nil)
+		}
+	}()
 
-	rec := slog.NewRecord(time.Now(), slog.LevelWarn, "Use tokens from the TokenRequest API\nor manually created", 0)
+	rec := slog.NewRecord(time.Now(), slog.LevelWarn, "Use tokens from the TokenRequest API", 0)
 	rec.AddAttrs(slog.String("reason", "deprecated"))
 	require.NoError(t, kubeLogs.Handle(context.Background(), rec))
-	require.Equal(t, `W! [inputs.discovering_prometheus] kubernetes client: Use tokens from the TokenRequest API\nor manually created reason=deprecated`+"\n", buf.String())
+	require.Equal(t, `level=WARN msg="Use tokens from the TokenRequest API" reason=deprecated`+"\n", buf.String())
 }
 
 // Prometheus' SD watches one API server: of several, the warning names the key, the one used and the

@@ -19,7 +19,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (m *Marathon) SDConfig() (promdiscovery.Config, error) {
 	cfg := &marathon.SDConfig{
 		AuthTokenFile:    m.AuthTokenFile,

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/zookeeper"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (n *Nerve) SDConfig() (promdiscovery.Config, error) {
 	timeout, err := n.check()
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/zookeeper"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (s *Serverset) SDConfig() (promdiscovery.Config, error) {
 	timeout, err := s.check()
 	if err != nil {

@@ -19,7 +19,7 @@ type Static struct {
 // Service implements Provider.
 func (*Static) Service() string { return "static-discovery" }
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (s *Static) SDConfig() (promdiscovery.Config, error) {
 	group := &targetgroup.Group{Source: s.ID, Labels: make(model.LabelSet, len(s.Labels))}
 	for i, t := range s.Targets {
@@ -29,7 +29,7 @@ func (s *Static) SDConfig() (promdiscovery.Config, error) {
 		group.Targets = append(group.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(t)})
 	}
 	for name, value := range s.Labels {
-		if !model.LabelName(name).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(name) {
 			return nil, fmt.Errorf("labels: %q is not a valid label name", name)
 		}
 		group.Labels[model.LabelName(name)] = model.LabelValue(value)

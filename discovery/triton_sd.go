@@ -16,7 +16,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
-// SDConfig implements Provider.
+// SDConfig implements Mapper.
 func (t *Triton) SDConfig() (promdiscovery.Config, error) {
 	cfg := &triton.SDConfig{
 		Account:   t.Account,

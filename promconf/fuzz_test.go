@@ -48,7 +48,7 @@ func FuzzLoad(f *testing.F) {
 			if err := cfg.Init(); err != nil {
 				continue // a job Prometheus accepts and this scraper refuses says so, with an error
 			}
-			if s, err := scrape.New(cfg, job.Prometheus, logger); err == nil && s.Config() != cfg {
+			if s, err := scrape.New(cfg, job.Extras, logger); err == nil && s.Config() != cfg {
 				t.Fatal("the scraper lost its configuration")
 			}
 		}

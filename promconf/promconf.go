@@ -33,8 +33,8 @@ const Service = "prometheus"
 type Job struct {
 	// Scraper is the job's scraper configuration, not yet initialised: it has no db or rp.
 	Scraper *scrape.Config
-	// Prometheus is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
-	Prometheus *scrape.Prometheus
+	// Extras is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
+	Extras *scrape.JobExtras
 	// Discoverers are the job's service-discovery configurations, one per key. A job's static_configs
 	// are one of them, as in Prometheus.
 	Discoverers discovery.Configs
@@ -153,7 +153,7 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 			NativeHistogramMinBucketFactor: sc.NativeHistogramMinBucketFactor,
 			AlwaysScrapeClassicHistograms:  sc.AlwaysScrapeClassicHistogramsEnabled(),
 		},
-		Prometheus: &scrape.Prometheus{
+		Extras: &scrape.JobExtras{
 			Relabel:       sc.RelabelConfigs,
 			MetricRelabel: sc.MetricRelabelConfigs,
 			HTTPClient:    &client,

@@ -51,11 +51,11 @@ func TestLoad(t *testing.T) {
 	require.False(t, *c.EnableCompression)
 	require.Equal(t, 1000, c.SampleLimit)
 	require.EqualValues(t, 10<<20, c.BodySizeLimit)
-	require.Len(t, apps.Prometheus.Relabel, 1)
-	require.Equal(t, "drop", string(apps.Prometheus.Relabel[0].Action))
-	require.Len(t, apps.Prometheus.MetricRelabel, 1)
+	require.Len(t, apps.Extras.Relabel, 1)
+	require.Equal(t, "drop", string(apps.Extras.Relabel[0].Action))
+	require.Len(t, apps.Extras.MetricRelabel, 1)
 	// The HTTP client configuration comes whole, with relative files resolved against the file's directory.
-	client := apps.Prometheus.HTTPClient
+	client := apps.Extras.HTTPClient
 	require.Equal(t, "scraper", client.BasicAuth.Username)
 	require.Equal(t, "s3cret", string(client.BasicAuth.Password))
 	require.Equal(t, filepath.Join("testdata", "ca.pem"), client.TLSConfig.CAFile)
@@ -63,7 +63,7 @@ func TestLoad(t *testing.T) {
 	require.Equal(t, []dpdiscovery.Key{{Service: Service, ID: "apps/file/0"}, {Service: Service, ID: "apps/static/1"}}, apps.Keys)
 	fileSD, ok := apps.Discoverers[apps.Keys[0]].(*file.SDConfig)
 	require.True(t, ok)
-	require.Equal(t, []string{filepath.Join("testdata", "targets/*.json")}, fileSD.Files)
+	require.Equal(t, []string{filepath.Join("testdata", "targets", "*.json")}, fileSD.Files)
 	require.IsType(t, discovery.StaticConfig{}, apps.Discoverers[apps.Keys[1]])
 	require.Equal(t, []string{"target_limit"}, apps.Ignored)
 }
@@ -146,7 +146,7 @@ scrape_configs:
 	require.Equal(t, []string{"main", "from-a", "also-from-a", "from-b"}, []string{jobs[0].Scraper.Name, jobs[1].Scraper.Name, jobs[2].Scraper.Name, jobs[3].Scraper.Name})
 	require.Equal(t, 20*time.Second, time.Duration(jobs[1].Scraper.ScrapeInterval), "the global interval")
 	fileSD := jobs[1].Discoverers[jobs[1].Keys[0]].(*file.SDConfig)
-	require.Equal(t, []string{filepath.Join(dir, "jobs", "targets/*.json")}, fileSD.Files, "relative to its own file")
+	require.Equal(t, []string{filepath.Join(dir, "jobs", "targets", "*.json")}, fileSD.Files, "relative to its own file")
 
 	// Errors: Prometheus' own words, naming the file.
 	b := filepath.Join(dir, "jobs", "b.yml")
@@ -209,7 +209,7 @@ func TestAcceptHeader(t *testing.T) {
 			"text/plain;version=1.0.0;escaping=underscores;q=0.7,*/*;q=0.6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Prometheus.Accept)
+			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Extras.Accept)
 		})
 	}
 }
@@ -321,6 +321,6 @@ func TestNativeHistogramOptions(t *testing.T) {
 	require.Equal(t, 160, job.Scraper.NativeHistogramBucketLimit)
 	require.Equal(t, 1.1, job.Scraper.NativeHistogramMinBucketFactor)
 	require.True(t, job.Scraper.AlwaysScrapeClassicHistograms)
-	require.True(t, strings.HasPrefix(job.Prometheus.Accept, "application/vnd.google.protobuf;"), job.Prometheus.Accept)
+	require.True(t, strings.HasPrefix(job.Extras.Accept, "application/vnd.google.protobuf;"), job.Extras.Accept)
 	require.False(t, loadJob(t, "", "").Scraper.ScrapeNativeHistograms)
 }

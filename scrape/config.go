@@ -78,9 +78,9 @@ type Config struct {
 	metricRelabel []*relabel.Config
 }
 
-// Prometheus is what a job of a Prometheus configuration (package promconf) gives its scraper beyond the
-// keys of its Config, all of it read by Prometheus' own loader.
-type Prometheus struct {
+// JobExtras is what a job of a prometheus.yml (package promconf) gives its scraper beyond the keys of its
+// Config, all of it read by Prometheus' own loader.
+type JobExtras struct {
 	// Relabel and MetricRelabel are the job's rules, applied before any relabel-configs and
 	// metric-relabel-configs.
 	Relabel, MetricRelabel []*relabel.Config

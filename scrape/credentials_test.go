@@ -53,7 +53,7 @@ func TestCredentialFilesMustBeRegularFiles(t *testing.T) {
 	// A job's keys are named as in prometheus.yml.
 	c := valid()
 	require.NoError(t, c.Init())
-	_, err := New(c, &Prometheus{HTTPClient: &promconfig.HTTPClientConfig{
+	_, err := New(c, &JobExtras{HTTPClient: &promconfig.HTTPClientConfig{
 		BasicAuth: &promconfig.BasicAuth{Username: "u", PasswordFile: "/dev/zero"},
 		TLSConfig: promconfig.TLSConfig{CAFile: pipe},
 	}}, discard)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"runtime"
@@ -189,6 +190,54 @@ func FuzzScrape(f *testing.F) {
 		if (float64(kept) != synthetic["scrape_samples_post_metric_relabeling"] && !c.ScrapeNativeHistograms) ||
 			float64(kept) < synthetic["scrape_samples_post_metric_relabeling"] || synthetic["scrape_samples_post_metric_relabeling"] > synthetic["scrape_samples_scraped"] {
 			t.Fatalf("delivered %d samples, counted %v", kept, synthetic)
+		}
+	})
+}
+
+// FuzzSync hands a scraper a discovered group of any labels, as a discoverer may (a file SD's file, a
+// ZooKeeper member, an API's answer): every target is built or refused with an error, none panics, and
+// a built one has its URL and instance. The discovery package's fuzz targets check what its providers
+// hand over; this one, that whatever they hand over cannot break a scraper.
+func FuzzSync(f *testing.F) {
+	f.Add([]byte(`[{"__address__":"10.0.0.1:9100"},{"__address__":"node-b:9100"}]`), []byte(`{"team":"web","env":"prod"}`))
+	f.Add([]byte(`[{"__address__":"db-1:9104","__meta_filepath":"/etc/targets.yml"}]`), []byte(`{"team":"db"}`))
+	f.Add([]byte(`[{"__address__":"[::1]:80","__meta_nerve_path":"/services/web","__meta_nerve_endpoint_name":"web-1"}]`), []byte(`{}`))
+	f.Add([]byte(`[{"__address__":"10.0.0.2:9100","__meta_serverset_shard":"3","__meta_serverset_status":"ALIVE"}]`), []byte(`{"__scheme__":"https"}`))
+	f.Add([]byte(`[{"__address__":""},{"x":"y"}]`), []byte(`{"__metrics_path__":"%zz"}`))
+	f.Fuzz(func(t *testing.T, targetsJSON, labelsJSON []byte) {
+		var targets []map[string]string
+		var labels map[string]string
+		if json.Unmarshal(targetsJSON, &targets) != nil || json.Unmarshal(labelsJSON, &labels) != nil {
+			return
+		}
+		g := &targetgroup.Group{Source: "fuzz", Labels: model.LabelSet{}}
+		for name, value := range labels {
+			g.Labels[model.LabelName(name)] = model.LabelValue(value)
+		}
+		for _, target := range targets {
+			ls := model.LabelSet{}
+			for name, value := range target {
+				ls[model.LabelName(name)] = model.LabelValue(value)
+			}
+			g.Targets = append(g.Targets, ls)
+		}
+		c := &Config{Name: "fuzz", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "x"}
+		if err := c.Init(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(c, nil, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range s.Sync([]*targetgroup.Group{g}) {
+			if err.Error() == "" {
+				t.Fatal("an empty error")
+			}
+		}
+		for _, target := range s.Targets() {
+			if target.URL == "" || target.Instance() == "" {
+				t.Fatalf("target %+v built without URL or instance", target)
+			}
 		}
 	})
 }

@@ -73,7 +73,7 @@ func TestLabelOverTheBoundFailsOnlyItsScrape(t *testing.T) {
 			require.Equal(t, []string{
 				`{__name__="up", env="test", instance="` + healthyAddr + `", job="node"} 1`,
 				`{__name__="up", env="test", instance="` + hostileAddr + `", job="node"} 0`,
-			}, sortedByAddr(r.series("up"), healthyAddr, hostileAddr))
+			}, sortedByAddr(r.series("up"), healthyAddr))
 			require.Equal(t, []string{`{__name__="ok", env="test", instance="` + healthyAddr + `", job="node"} 1`}, r.series("ok"))
 			require.Empty(t, r.series("ok_before"), "the failed scrape keeps nothing")
 			for _, target := range s.Targets() {
@@ -100,7 +100,7 @@ var (
 )
 
 // sortedByAddr orders the up series of the healthy target first.
-func sortedByAddr(series []string, first, second string) []string {
+func sortedByAddr(series []string, first string) []string {
 	var a, b []string
 	for _, s := range series {
 		if strings.Contains(s, `instance="`+first+`"`) {

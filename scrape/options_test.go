@@ -48,7 +48,7 @@ func TestJobRulesComeFirst(t *testing.T) {
 	require.NoError(t, c.Init())
 	jobRules, err := relabelConfigs("relabel_configs", []*Relabel{{SourceLabels: []string{"__meta_role"}, Regex: ptr("cache"), Action: "drop"}})
 	require.NoError(t, err)
-	s, err := New(c, &Prometheus{Relabel: jobRules}, discard)
+	s, err := New(c, &JobExtras{Relabel: jobRules}, discard)
 	require.NoError(t, err)
 	require.Equal(t, append(slices.Clone(jobRules), c.relabel...), s.TargetRelabeling())
 	require.Len(t, c.relabel, 1, "the Config keeps its own rules only")

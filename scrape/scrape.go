@@ -858,7 +858,8 @@ func (w *worker) mergeSorted(t *Target, honor bool) bool {
 		}
 		j = k
 	}
-	w.merged = append(merged, target[i:]...)
+	merged = append(merged, target[i:]...)
+	w.merged = merged
 	return true
 }
 

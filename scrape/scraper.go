@@ -57,9 +57,9 @@ type Stats struct {
 // New builds the scraper of an initialised Config, and of the job of a Prometheus configuration it was made
 // from, if any (job may be nil): its HTTP client carries the scraper's auth, proxy and TLS settings.
 // Secrets are resolved here.
-func New(cfg *Config, job *Prometheus, logger *slog.Logger) (*Scraper, error) {
+func New(cfg *Config, job *JobExtras, logger *slog.Logger) (*Scraper, error) {
 	if job == nil {
-		job = &Prometheus{}
+		job = &JobExtras{}
 	}
 	client, err := httpClientConfig(cfg, job.HTTPClient)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 
 // countingSink counts the samples flushed; Flush waits a little, as a sink whose consumer is busy does.
 type countingSink struct {
-	pending, flushed *atomic.Int64
-	n                int64
+	flushed *atomic.Int64
+	n       int64
 }
 
 func (k *countingSink) Add(*Scraper, *Target, *Sample) error { k.n++; return nil }

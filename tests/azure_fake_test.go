@@ -190,7 +190,7 @@ func (f *azureFake) arm(w http.ResponseWriter, r *http.Request) {
 			return ok
 		})
 		f.page(w, r, sets, func(vm azureFakeVM) any {
-			id := vm.ID()[:strings.Index(vm.ID(), "/virtualMachines/")]
+			id, _, _ := strings.Cut(vm.ID(), "/virtualMachines/")
 			return map[string]any{"id": id, "name": vm.ScaleSet, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"}
 		})
 	case len(p) == 5 && strings.HasPrefix(path, "providers/microsoft.compute/virtualmachinescalesets/") && p[4] == "virtualmachines":

@@ -6,20 +6,24 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 )
 
-// sdPackages are the packages each discoverer's SD brings in: Prometheus' SD and its API client. (The core
-// of the AWS, Azure and Google SDKs is in every build: Prometheus' remote-write configuration, which its
-// scrape package loads, signs requests with them.)
+// sdPackages are the packages each SD of the discoverers brings in, by the sd tag of discovery.Sections
+// (Prometheus' name of the SD, as in its enable_<sd>_sd build tag): Prometheus' SD and its API client. (The
+// core of the AWS, Azure and Google SDKs is in every build: Prometheus' remote-write configuration, which
+// its scrape package loads, signs requests with them.) TestBuildTagsKnowEverySD checks it against Sections.
 var sdPackages = map[string][]string{
 	"kubernetes": {"github.com/prometheus/prometheus/discovery/kubernetes", "k8s.io/client-go/tools/cache"},
-	"ec2":        {"github.com/prometheus/prometheus/discovery/aws", "github.com/aws/aws-sdk-go-v2/service/ec2"},
+	"aws":        {"github.com/prometheus/prometheus/discovery/aws", "github.com/aws/aws-sdk-go-v2/service/ec2"},
 	"azure": {"github.com/prometheus/prometheus/discovery/azure",
 		"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"},
 	"gce":       {"github.com/prometheus/prometheus/discovery/gce", "google.golang.org/api/compute/v1"},
@@ -28,6 +32,26 @@ var sdPackages = map[string][]string{
 	"marathon":  {"github.com/prometheus/prometheus/discovery/marathon"},
 	"triton":    {"github.com/prometheus/prometheus/discovery/triton"},
 	"zookeeper": {"github.com/prometheus/prometheus/discovery/zookeeper"},
+}
+
+// Every SD of discovery.Sections, and no other, has its packages in sdPackages, the first of them
+// Prometheus' SD package of that name: a new discoverer's SD is checked in the builds below.
+func TestBuildTagsKnowEverySD(t *testing.T) {
+	var sds []string
+	sections := reflect.TypeFor[discovery.Sections]()
+	for i := range sections.NumField() {
+		if sd := sections.Field(i).Tag.Get("sd"); sd != "" && !slices.Contains(sds, sd) {
+			sds = append(sds, sd)
+		}
+	}
+	var listed []string
+	for sd, pkgs := range sdPackages {
+		listed = append(listed, sd)
+		require.Equal(t, "github.com/prometheus/prometheus/discovery/"+sd, pkgs[0], "the first package of %s", sd)
+	}
+	slices.Sort(sds)
+	slices.Sort(listed)
+	require.Equal(t, sds, listed, "the SDs of discovery.Sections, against sdPackages")
 }
 
 // linkedSDs lists the packages of sdPackages a binary links, as "sd: package", by its symbol table (go tool

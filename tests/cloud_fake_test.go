@@ -167,6 +167,7 @@ func cloudControl(fake cloudFake) http.Handler {
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
 	})
 	mux.HandleFunc("PUT /failing", func(w http.ResponseWriter, r *http.Request) {

@@ -480,7 +480,7 @@ func testFaultZooKeeperRestart(t *testing.T) {
 	require.NoError(t, err)
 	good := []*Exporter{StartExporter(t, "good-1"), StartExporter(t, "good-2")}
 	r := StartPlugin(t, faultProvider(good, "nerve", fmt.Sprintf("    servers = [%q]\n    paths = [\"/nerve/services/web\"]\n    timeout = \"10s\"", z.Addr)))
-	all := append(good[:2:2], member)
+	all := []*Exporter{good[0], good[1], member}
 	r.GatherUntil(15*time.Second, "the member and the static targets scraped", func(ms []telegraf.Metric) bool {
 		return len(Up(ms)) == 3
 	})

@@ -110,8 +110,11 @@ func TestKapacitorConfig(t *testing.T) {
 		return len(Find(all, "exporter_info", map[string]string{"db": db, "instance": instance})) > 0
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !(seen("prometheus_raw", k.A.Addr) && seen("prometheus_raw", k.B.Addr) && seen("telegraf_scraped", k.Files.Addr) &&
-		seen("own_db", k.A.Addr) && seen("own_db", k.B.Addr) && seen("own_db", k.Blacklisted.Addr)) {
+	everyScraper := func() bool {
+		return seen("prometheus_raw", k.A.Addr) && seen("prometheus_raw", k.B.Addr) && seen("telegraf_scraped", k.Files.Addr) &&
+			seen("own_db", k.A.Addr) && seen("own_db", k.B.Addr) && seen("own_db", k.Blacklisted.Addr)
+	}
+	for !everyScraper() {
 		require.True(t, time.Now().Before(deadline), "metrics of every scraper; got instances %v", Instances(all, "exporter_info"))
 		all = append(all, r.Gather()...)
 		time.Sleep(500 * time.Millisecond)

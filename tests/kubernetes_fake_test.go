@@ -43,7 +43,7 @@ func kubernetesFakeResource(obj runtime.Object) string {
 		return "pods"
 	case *corev1.Service:
 		return "services"
-	case *corev1.Endpoints:
+	case *corev1.Endpoints: //nolint:staticcheck // Prometheus' role endpoints still watches v1 Endpoints; the fake serves them
 		return "endpoints"
 	case *corev1.Node:
 		return "nodes"
@@ -316,7 +316,7 @@ func kubernetesFakePath(path string) (resource, namespace string, ok bool) {
 		return "", "", false
 	}
 	kind, known := kubernetesFakeKinds[resource]
-	return resource, namespace, known && kind[0] == groupVersion && !(resource == "nodes" && namespace != "")
+	return resource, namespace, known && kind[0] == groupVersion && (resource != "nodes" || namespace == "")
 }
 
 func (f *kubernetesFake) currentLocked(resource string, match func(kubernetesFakeEvent) bool) []runtime.Object {

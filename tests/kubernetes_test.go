@@ -453,9 +453,9 @@ func testKubernetesEndpoints(t *testing.T) {
 	f := startKubernetesFake(t, kubernetesToken)
 	a := StartExporter(t, "a")
 	port, _ := strconv.Atoi(a.Port())
-	endpoints := &corev1.Endpoints{
+	endpoints := &corev1.Endpoints{ //nolint:staticcheck // what Prometheus' role endpoints watches
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
-		Subsets: []corev1.EndpointSubset{{
+		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck // see above
 			Addresses: []corev1.EndpointAddress{{IP: "127.0.0.1", NodeName: ptr.To("node-1"),
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-a"}}},
 			NotReadyAddresses: []corev1.EndpointAddress{{IP: "127.0.0.2"}},

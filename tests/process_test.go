@@ -36,7 +36,7 @@ func NewNetNS(t testing.TB) *NetNS {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
-	ns := &NetNS{Name: name, dir: filepath.Join("/etc/netns", name)}
+	ns := &NetNS{Name: name, dir: "/etc/netns/" + name}
 	t.Cleanup(ns.remove)
 	require.NoError(t, exec.Command("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up").Run())
 	require.NoError(t, os.MkdirAll(ns.dir, 0o755))

@@ -206,7 +206,7 @@ func TestRunnerErrors(t *testing.T) {
     targets = ["localhost:1"]
 `, want: `scraper "a": db: required`},
 		{name: "wrong type names the line", conf: "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    name = 1\n", want: "line 3"},
-		{name: "misspelt key", conf: "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    nmae = \"a\"\n", want: "nmae"},
+		{name: "misspelt key", conf: "[[inputs.discovering_prometheus]]\n  [[inputs.discovering_prometheus.scraper]]\n    nmae = \"a\"\n", want: "nmae"}, //nolint:misspell // the misspelling is the test
 		{name: "missing file", file: "/nonexistent.conf", want: "/nonexistent.conf"},
 		// A file that never ends is read up to the limit, not until memory runs out.
 		{name: "endless file", file: "/dev/zero", want: "-config: /dev/zero: larger than 2 MiB"},

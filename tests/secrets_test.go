@@ -113,7 +113,7 @@ func TestSecretsStaySecret(t *testing.T) {
 			health.WriteString(target.Health().LastError + "\n")
 		}
 		// What a panic or a debug print of the configuration would show.
-		health.WriteString(fmt.Sprintf("%+v\n%#v\n", *s.Config(), *s.Config()))
+		fmt.Fprintf(&health, "%+v\n%#v\n", *s.Config(), *s.Config())
 	}
 	requireNoSecret(t, "the scrape errors and the printed configuration", health.String())
 

@@ -196,8 +196,8 @@ func TestStatusPageInChromium(t *testing.T) {
 
 func keys[V any](m map[string]V) []string { return slices.Collect(maps.Keys(m)) }
 
-// comparable is what two runs of one configuration agree on about a target: all but its timings.
-func comparable(res v1.TargetsResult) v1.TargetsResult {
+// withoutTimings is what two runs of one configuration agree on about a target: all but its timings.
+func withoutTimings(res v1.TargetsResult) v1.TargetsResult {
 	for i := range res.Active {
 		res.Active[i].LastScrape, res.Active[i].LastScrapeDuration = time.Time{}, 0
 	}
@@ -225,7 +225,7 @@ func TestStatusAPIMatchesTargetsJSON(t *testing.T) {
 	require.Len(t, served.Active, 3)
 	require.Len(t, served.Dropped, 1)
 	require.Equal(t, "127.0.0.1:1", served.Dropped[0].DiscoveredLabels["__address__"])
-	require.Equal(t, comparable(printed), comparable(served))
+	require.Equal(t, withoutTimings(printed), withoutTimings(served))
 }
 
 // Inside the custom Telegraf, the page shows the targets the Telegraf's own gathers scrape, with the health

@@ -31,7 +31,7 @@ func TestServeTakesLongLinesAsRequests(t *testing.T) {
 	stdoutR, stdoutW := io.Pipe()
 	done := make(chan error, 1)
 	input := &countingInput{}
-	go func() { done <- serve(input, stdinR, stdoutW, 0, newStderrLog(io.Discard, telegraf.Info, logQueueLen)) }()
+	go func() { done <- serve(input, stdinR, stdoutW, 0, newStderrLog(io.Discard, logQueueLen)) }()
 	out := bufio.NewScanner(stdoutR)
 	for i, line := range []string{strings.Repeat("x", 1<<20), "", strings.Repeat("y", 70<<10)} {
 		_, err := io.WriteString(stdinW, line+"\n")
@@ -67,7 +67,7 @@ func TestServeEndsWhenStdoutFails(t *testing.T) {
 			done := make(chan error, 1)
 			input := &countingInput{}
 			go func() {
-				done <- serve(input, stdinR, &failingWriter{n: n}, 0, newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+				done <- serve(input, stdinR, &failingWriter{n: n}, 0, newStderrLog(io.Discard, logQueueLen))
 			}()
 			// The first request's gather fails to write; the second must find serve gone, not gathering.
 			_, err := io.WriteString(stdinW, "\n")
@@ -87,6 +87,6 @@ func TestServeEndsWhenStdoutFails(t *testing.T) {
 
 // gatherOnce names stdout in its write error too.
 func TestGatherOnceNamesStdout(t *testing.T) {
-	err := gatherOnce(&countingInput{}, &failingWriter{}, newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+	err := gatherOnce(&countingInput{}, &failingWriter{}, newStderrLog(io.Discard, logQueueLen))
 	require.EqualError(t, err, "writing metrics to stdout: write |1: broken pipe")
 }

@@ -38,15 +38,15 @@ type stderrLog struct {
 	once    sync.Once
 }
 
-// newStderrLog starts writing the records of level and above to w.
-func newStderrLog(w io.Writer, level telegraf.LogLevel, queue int) *stderrLog {
+// newStderrLog starts writing the records of level Info and above to w; setLevel changes the level.
+func newStderrLog(w io.Writer, queue int) *stderrLog {
 	l := &stderrLog{
 		lines:   make(chan []byte, queue),
 		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	l.setLevel(level)
+	l.setLevel(telegraf.Info)
 	go l.drain(w)
 	return l
 }

@@ -52,7 +52,7 @@ func (w *stuckWriter) String() string {
 // lines queued before the drops.
 func TestStderrLogNeverBlocksOnAnUnreadStderr(t *testing.T) {
 	w := newStuckWriter()
-	logs := newStderrLog(w, telegraf.Info, 4)
+	logs := newStderrLog(w, 4)
 	plugin := logs.logger("inputs.discovering_prometheus")
 	plugin.Info("line 0")
 	<-w.entered // the writer holds line 0 and blocks; the queue is empty
@@ -77,7 +77,7 @@ W! [discovering-prometheus] 96 log lines dropped: stderr was not read fast enoug
 // any other line for an error), with its newlines and control bytes escaped and its length bounded.
 func TestStderrLogWritesOneLinePerRecordLevelFirst(t *testing.T) {
 	var out bytes.Buffer
-	logs := newStderrLog(&out, telegraf.Info, logQueueLen)
+	logs := newStderrLog(&out, logQueueLen)
 	plugin := logs.logger("inputs.discovering_prometheus")
 	plugin.Error("an error\nwith a second line")
 	plugin.Warnf("%s", "a \x1b[31mred\x1b[0m warning")
@@ -103,7 +103,7 @@ func TestStderrLogWritesOneLinePerRecordLevelFirst(t *testing.T) {
 // its logging is set up.
 func TestTelegrafLoggerGoesThroughTheQueue(t *testing.T) {
 	var out bytes.Buffer
-	logs := newStderrLog(&out, telegraf.Info, logQueueLen)
+	logs := newStderrLog(&out, logQueueLen)
 	logger.RedirectLogging(logs)
 	log.Printf("W! [serializers.influx] a warning")
 	log.Printf("a line without a level")
@@ -121,7 +121,7 @@ E! [inputs.discovering_prometheus] from a model's logger
 // samples itself), as Telegraf's InfluxDB output drops them.
 func TestUnwritableMetricsAreLoggedOncePerGather(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	logs := newStderrLog(&stderr, telegraf.Info, logQueueLen)
+	logs := newStderrLog(&stderr, logQueueLen)
 	out := newLineOutput(&stdout, logs)
 	now := time.Unix(1700000000, 0)
 	for range 2 {
@@ -146,7 +146,7 @@ func TestUnwritableMetricsAreLoggedOncePerGather(t *testing.T) {
 func TestSelfMetricsCountDroppedLogLines(t *testing.T) {
 	t.Setenv(selfEnv, "") // restored when the test ends
 	w := newStuckWriter()
-	logs := newStderrLog(w, telegraf.Info, 1)
+	logs := newStderrLog(w, 1)
 	defer close(w.release)
 	logs.print(telegraf.Info, runnerSource, "taken")
 	<-w.entered

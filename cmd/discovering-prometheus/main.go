@@ -47,7 +47,7 @@ func main() {
 
 	// Every record, the plugin's and those of Telegraf's and Go's standard loggers, goes through one queue to
 	// stderr, as lines Telegraf's inputs.execd reads at their level (log.go).
-	logs := newStderrLog(os.Stderr, telegraf.Info, logQueueLen)
+	logs := newStderrLog(os.Stderr, logQueueLen)
 	logger.RedirectLogging(logs)
 
 	if *pprofAddr != "" {

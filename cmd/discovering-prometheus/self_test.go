@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -20,7 +19,7 @@ import (
 // endpoint listens on loopback only, and no other address of the machine reaches it.
 func TestSelfMetricsListenOnLoopbackOnly(t *testing.T) {
 	t.Setenv(selfEnv, "") // restored when the test ends
-	s, err := serveSelfMetrics(newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+	s, err := serveSelfMetrics(newStderrLog(io.Discard, logQueueLen))
 	require.NoError(t, err)
 	defer s.Close()
 
@@ -52,7 +51,7 @@ func TestSelfMetricsListenOnLoopbackOnly(t *testing.T) {
 // none before the plugin starts, then its scrapers' and discoverers' counters as the plugin keeps them.
 func TestSelfMetricsShowThePlugin(t *testing.T) {
 	t.Setenv(selfEnv, "") // restored when the test ends
-	s, err := serveSelfMetrics(newStderrLog(io.Discard, telegraf.Info, logQueueLen))
+	s, err := serveSelfMetrics(newStderrLog(io.Discard, logQueueLen))
 	require.NoError(t, err)
 	defer s.Close()
 	input, _, err := loadInput([]byte(`

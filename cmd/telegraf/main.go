@@ -72,12 +72,12 @@ func main() {
 		return
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	c := config.NewConfig()
 	c.InputFilters = split(*inputFilter)
 	c.OutputFilters = split(*outputFilter)
 	c.TestMode = *test && !*once
 	err := run(ctx, c, configs, dirs, runMode{test: *test, once: *once, wait: time.Duration(*testWait) * time.Second, debug: *debug, quiet: *quiet})
+	cancel()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Printf("E! %s", err)
 		os.Exit(1)

@@ -30,7 +30,7 @@ func seriesOf(kind string, n int) []string {
 		for h := 0; len(out) < n; h++ {
 			name := fmt.Sprintf("bench_request_duration_seconds_%d", h/8)
 			for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"} {
-				out = append(out, fmt.Sprintf(`%s_bucket{handler="/api/%d",method="GET",le="%s"}`, name, h%8, le))
+				out = append(out, fmt.Sprintf(`%s_bucket{handler="/api/%d",method="GET",le=%q}`, name, h%8, le))
 			}
 			out = append(out, fmt.Sprintf(`%s_sum{handler="/api/%d",method="GET"}`, name, h%8), fmt.Sprintf(`%s_count{handler="/api/%d",method="GET"}`, name, h%8))
 		}

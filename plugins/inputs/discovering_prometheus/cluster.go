@@ -233,7 +233,7 @@ func (p *DiscoveringPrometheus) assignOwners() {
 	}
 	var discovered []string
 	listed := 0
-	for _, g := range p.runner.Groups(c.key) {
+	for _, g := range p.sd.Groups(c.key) {
 		for _, t := range g.Targets {
 			addr, ok := t[model.AddressLabel]
 			if !ok {

@@ -263,7 +263,7 @@ func TestClusterSharesTargets(t *testing.T) {
 // listedPeers are the addresses the peer discoverer lists now.
 func listedPeers(p *DiscoveringPrometheus) []string {
 	var peers []string
-	for _, g := range p.runner.Groups(p.cluster.key) {
+	for _, g := range p.sd.Groups(p.cluster.key) {
 		for _, t := range g.Targets {
 			peers = append(peers, string(t["__address__"]))
 		}

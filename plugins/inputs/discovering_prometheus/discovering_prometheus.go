@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
-	root "github.com/discovering-prometheus/discovering-prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
@@ -60,14 +59,14 @@ type DiscoveringPrometheus struct {
 	lineSinks sync.Pool // lineWriter, likewise
 	configs   discovery.Configs
 	enabled   []*scraper
-	runner    *discovery.Manager
+	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
 	cluster   *cluster // nil without a cluster table
 	oneShot   bool     // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
-	// mu guards scrapers, and runner and cluster as Start sets them, for readers outside Gather (the
+	// mu guards scrapers, and sd and cluster as Start sets them, for readers outside Gather (the
 	// runner's self-metrics); scrapers[i] runs enabled[i].
 	mu       sync.Mutex
 	scrapers []*scrape.Scraper
@@ -91,8 +90,8 @@ type DiscoveringPrometheus struct {
 // read beyond them, and takes its targets from all its discoverers.
 type scraper struct {
 	config  *scrape.Config
-	job     *scrape.Prometheus // nil for a [[scraper]] section
-	sources []discovery.Key    // the discoverers it takes its targets from
+	job     *scrape.JobExtras // nil for a [[scraper]] section
+	sources []discovery.Key   // the discoverers it takes its targets from
 }
 
 // sectionScraper is the scraper of a validated [[scraper]] section: its discoverer is the one its
@@ -100,9 +99,6 @@ type scraper struct {
 func sectionScraper(c *scrape.Config) *scraper {
 	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
 }
-
-// SampleConfig returns the sample configuration.
-func (*DiscoveringPrometheus) SampleConfig() string { return root.SampleConfig }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
@@ -312,10 +308,10 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		routes[s] = &routing{dbTag: p.DBTag, db: cfg.DB, rpTag: p.RPTag, rp: cfg.RP}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	runner := discovery.NewManager(p.configs, p.logger, p.registry)
+	sd := discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.mu.Lock()
-	p.scrapers, p.routes, p.runner, p.stopped = scrapers, routes, runner, false
+	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
 	p.mu.Unlock()
 	if err := p.startCluster(); err != nil {
 		return err
@@ -323,7 +319,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	if p.cluster != nil {
 		p.stats.addCluster(p.cluster)
 	}
-	p.runner.Start()
+	p.sd.Start()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
 		return err
@@ -403,10 +399,10 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 	}
 	p.waited = true
 	select {
-	case <-p.runner.Ready():
+	case <-p.sd.Ready():
 	case <-time.After(time.Duration(p.DiscoveryWait)):
 		var waiting []string
-		for _, key := range p.runner.Waiting() {
+		for _, key := range p.sd.Waiting() {
 			waiting = append(waiting, key.String())
 		}
 		p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
@@ -419,7 +415,7 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 
 // syncTargets brings the scrapers' targets up to date with discovery, when it has news.
 func (p *DiscoveringPrometheus) syncTargets() {
-	v := p.runner.Version()
+	v := p.sd.Version()
 	if v == p.seen {
 		if p.cluster.fallbackDue(time.Now()) {
 			p.assignOwners()
@@ -430,7 +426,7 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	for i, s := range p.scrapers {
 		var groups []*targetgroup.Group
 		for _, key := range p.enabled[i].sources {
-			groups = append(groups, p.runner.Groups(key)...)
+			groups = append(groups, p.sd.Groups(key)...)
 		}
 		for _, err := range s.Sync(groups) {
 			p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
@@ -476,7 +472,7 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 			p.background.Done()
 		}
 	})
-	p.stats.publish(p.runner)
+	p.stats.publish(p.sd)
 }
 
 // GathersRepeat tells the plugin that gathers follow one another until it stops (the runner's serve mode),
@@ -496,8 +492,8 @@ func (p *DiscoveringPrometheus) Stop() {
 		p.cancel()
 	}
 	p.background.Wait()
-	if p.runner != nil {
-		p.runner.Stop()
+	if p.sd != nil {
+		p.sd.Stop()
 	}
 	p.stopCluster()
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
@@ -513,14 +509,15 @@ func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	return p.scrapers
 }
 
-// running returns what Start set (all nil before): the scrapers, the discovery runner and the cluster
+// running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster
 // state, for the plugin's own metrics.
 func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.scrapers, p.runner, p.cluster
+	return p.scrapers, p.sd, p.cluster
 }
 
 func init() {
 	inputs.Add("discovering_prometheus", func() telegraf.Input { return &DiscoveringPrometheus{} })
+	discovery.SetKubernetesClientLog(kubernetesClientLog{})
 }

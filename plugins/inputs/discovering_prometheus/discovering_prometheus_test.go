@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	root "github.com/discovering-prometheus/discovering-prometheus"
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 )
 
 // loadTelegraf decodes a configuration with Telegraf's own loader (influxdata/toml).
@@ -48,14 +49,25 @@ func loadShim(t *testing.T, toml string) *DiscoveringPrometheus {
 	return p
 }
 
+// Every discoverer section is documented in the sample configuration, as a sub-table of the plugin's
+// (commented out or not); tests/TestDiscoverers fails for one with no end-to-end test.
+func TestSampleConfigHasEverySection(t *testing.T) {
+	for _, service := range discovery.Services {
+		t.Run(service, func(t *testing.T) {
+			header := regexp.MustCompile(`(?m)^\s*(# )?\[\[inputs\.discovering_prometheus\.` + regexp.QuoteMeta(service) + `\]\]$`)
+			require.Regexp(t, header, sampleConfig, "sample.conf has no [[inputs.discovering_prometheus.%s]]", service)
+		})
+	}
+}
+
 func TestSampleConfigLoadsInTelegrafAndShim(t *testing.T) {
-	p, err := loadTelegraf(t, root.SampleConfig)
+	p, err := loadTelegraf(t, sampleConfig)
 	require.NoError(t, err)
 	require.NoError(t, p.Init())
 	require.Len(t, p.Scrapers, 1)
 	require.Equal(t, "node", p.Scrapers[0].Name)
 
-	p = loadShim(t, root.SampleConfig)
+	p = loadShim(t, sampleConfig)
 	require.NoError(t, p.Init())
 	require.Equal(t, []string{"localhost:9100"}, p.Static[0].Targets)
 }

@@ -156,10 +156,10 @@ func startOurs(t *testing.T, url, format, extra string) (*DiscoveringPrometheus,
 // synthetic are the series Prometheus adds for every scrape, which inputs.prometheus does not have.
 var synthetic = []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling"}
 
-// comparable is what of our metrics inputs.prometheus can have as well: without the synthetic series
+// likeInputsPrometheus is what of our metrics inputs.prometheus can have as well: without the synthetic series
 // (measurement up, ... in v1; field up, ... of measurement prometheus in v2) and without the db and rp
 // tags, which only this plugin adds, on purpose, for the InfluxDB outputs to route by.
-func comparable(ms []telegraf.Metric) []telegraf.Metric {
+func likeInputsPrometheus(ms []telegraf.Metric) []telegraf.Metric {
 	var out []telegraf.Metric
 	for _, m := range ms {
 		if slices.Contains(synthetic, m.Name()) {
@@ -200,7 +200,7 @@ func TestPrometheusFormatsMatchInputsPrometheus(t *testing.T) {
 				defer srv.Close()
 				theirs := gatherTelegraf(t, srv.URL+"/metrics", v.version)
 				_, acc := startOurs(t, srv.URL, v.format, tc.extra)
-				ours := comparable(acc.GetTelegrafMetrics())
+				ours := likeInputsPrometheus(acc.GetTelegrafMetrics())
 				opts := []cmp.Option{testutil.SortMetrics()}
 				if !tc.exactTime {
 					opts = append(opts, testutil.IgnoreTime())
@@ -248,7 +248,7 @@ func TestPrometheusFormatsMatchInputsPrometheusOverOpenMetrics(t *testing.T) {
 		t.Run(v.format, func(t *testing.T) {
 			theirs := gatherTelegraf(t, srv.URL+"/metrics", v.version)
 			_, acc := startOurs(t, srv.URL, v.format, "")
-			ours := comparable(acc.GetTelegrafMetrics())
+			ours := likeInputsPrometheus(acc.GetTelegrafMetrics())
 			mu.Lock()
 			require.Contains(t, served["discovering-prometheus"], "application/openmetrics-text")
 			for agent, contentType := range served {
@@ -335,7 +335,7 @@ func TestPrometheusFormatsReadOpenMetricsAsText(t *testing.T) {
 			_, acc := startOurs(t, srv.URL, v.format, "")
 			require.True(t, openMetricsServed.Load())
 			require.NotEmpty(t, theirs)
-			testutil.RequireMetricsEqual(t, theirs, comparable(acc.GetTelegrafMetrics()), testutil.SortMetrics(), testutil.IgnoreTime())
+			testutil.RequireMetricsEqual(t, theirs, likeInputsPrometheus(acc.GetTelegrafMetrics()), testutil.SortMetrics(), testutil.IgnoreTime())
 		})
 	}
 }
@@ -357,7 +357,7 @@ func TestPrometheusFormatsDropFailedScrape(t *testing.T) {
 		t.Run(v.format, func(t *testing.T) {
 			broken.Store(true)
 			p, acc := startOurs(t, srv.URL, v.format, "")
-			require.Empty(t, comparable(acc.GetTelegrafMetrics()))
+			require.Empty(t, likeInputsPrometheus(acc.GetTelegrafMetrics()))
 			up := acc.GetTelegrafMetrics()
 			require.Len(t, up, len(synthetic))
 			for _, m := range up {
@@ -370,7 +370,7 @@ func TestPrometheusFormatsDropFailedScrape(t *testing.T) {
 			theirs := gatherTelegraf(t, srv.URL+"/metrics", v.version)
 			acc.ClearMetrics()
 			p.gatherAt(acc, time.Now().Add(time.Minute)) // the next gather the target is due
-			testutil.RequireMetricsEqual(t, theirs, comparable(acc.GetTelegrafMetrics()), testutil.SortMetrics(), testutil.IgnoreTime())
+			testutil.RequireMetricsEqual(t, theirs, likeInputsPrometheus(acc.GetTelegrafMetrics()), testutil.SortMetrics(), testutil.IgnoreTime())
 		})
 	}
 }
@@ -382,7 +382,7 @@ func TestPrometheusFormatsNaN(t *testing.T) {
 	srv := httptest.NewServer(textExporter(nanExposition))
 	defer srv.Close()
 	fields := func(acc *testutil.Accumulator, name string, tags map[string]string) map[string]any {
-		for _, m := range comparable(acc.GetTelegrafMetrics()) {
+		for _, m := range likeInputsPrometheus(acc.GetTelegrafMetrics()) {
 			if m.Name() != name || len(m.Tags()) != len(tags)+1 {
 				continue
 			}

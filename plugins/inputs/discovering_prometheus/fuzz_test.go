@@ -19,7 +19,6 @@ import (
 	"github.com/influxdata/telegraf/plugins/serializers/influx"
 	"github.com/influxdata/telegraf/testutil"
 
-	root "github.com/discovering-prometheus/discovering-prometheus"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -27,11 +26,10 @@ import (
 // fuzzExporter serves whatever body the fuzz function set last, on a real loopback socket.
 type fuzzExporter struct {
 	*httptest.Server
-	mu                   sync.Mutex
-	body                 []byte
-	contentType          string
-	gzipped              bool
-	uncompressedBodySize int
+	mu          sync.Mutex
+	body        []byte
+	contentType string
+	gzipped     bool
 }
 
 func startFuzzExporter(f *testing.F) *fuzzExporter {
@@ -215,7 +213,7 @@ func requireOwnRouting(t *testing.T, m telegraf.Metric) {
 // whatever the file holds, the result is a plugin or an error, never a panic, and an initialised plugin's
 // scrapers are all complete.
 func FuzzConfig(f *testing.F) {
-	f.Add(root.SampleConfig)
+	f.Add(sampleConfig)
 	f.Add(everyKey)
 	f.Add(scraperConf(`    scrape-interval = "often"`, ""))
 	f.Fuzz(func(t *testing.T, toml string) {

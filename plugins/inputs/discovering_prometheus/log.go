@@ -2,6 +2,7 @@ package discovering_prometheus
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"strings"
 
@@ -90,3 +91,37 @@ func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h *slogHandler) WithGroup(name string) slog.Handler {
 	return &slogHandler{log: h.log, prefix: h.prefix, group: name}
 }
+
+// kubernetesClientLog writes the records of client-go that are no kubernetes discoverer's failure (see
+// discovery.SetKubernetesClientLog) through Go's standard logger, which Telegraf and the runner point at
+// their own log, as one line that starts with the level indicator Telegraf's logger reads ("W! "): a line
+// of klog's own format, written straight to stderr, was an error of unknown origin in the log of Telegraf's
+// inputs.execd, and could be of any length.
+type kubernetesClientLog struct{}
+
+func (kubernetesClientLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (kubernetesClientLog) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("kubernetes client: ")
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	indicator := "D! "
+	switch level(r.Level) {
+	case telegraf.Error:
+		indicator = "E! "
+	case telegraf.Warn:
+		indicator = "W! "
+	case telegraf.Info:
+		indicator = "I! "
+	}
+	log.Print(indicator + "[inputs.discovering_prometheus] " + safetext.Line(b.String(), MaxLogLine))
+	return nil
+}
+
+func (h kubernetesClientLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h kubernetesClientLog) WithGroup(string) slog.Handler { return h }

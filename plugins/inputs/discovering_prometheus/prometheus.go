@@ -72,7 +72,7 @@ func (p *DiscoveringPrometheus) initPrometheus() []error {
 		for key, sd := range job.Discoverers {
 			p.configs[key] = sd
 		}
-		p.enabled = append(p.enabled, &scraper{config: cfg, job: job.Prometheus, sources: job.Keys})
+		p.enabled = append(p.enabled, &scraper{config: cfg, job: job.Extras, sources: job.Keys})
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.PrometheusJobs)) {
 		if !slices.ContainsFunc(jobs, func(j *promconf.Job) bool { return j.Scraper.Name == name }) {

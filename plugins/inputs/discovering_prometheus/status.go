@@ -145,7 +145,7 @@ func (s statusSource) Scrapers() []status.Scraper {
 }
 
 func (s statusSource) Discoverers() []status.Discoverer {
-	r := s.p.runner
+	r := s.p.sd
 	waiting := r.Waiting()
 	keys := slices.SortedFunc(maps.Keys(s.p.configs), func(a, b discovery.Key) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.ID, b.ID))
@@ -168,7 +168,7 @@ func (s statusSource) Discoverers() []status.Discoverer {
 
 func (s statusSource) Ready() bool {
 	select {
-	case <-s.p.runner.Ready():
+	case <-s.p.sd.Ready():
 		return true
 	default:
 		return false

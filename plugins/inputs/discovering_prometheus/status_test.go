@@ -419,12 +419,12 @@ func TestStatusMetricsDiscoverers(t *testing.T) {
 	static := discovery.Key{Service: "static-discovery", ID: "s"}
 	broken := discovery.Key{Service: "file-discovery", ID: "broken"}
 	require.Eventually(t, func() bool {
-		return p.runner.Stats(static).Refreshes > 0 && p.runner.Stats(broken).Errors > 0
+		return p.sd.Stats(static).Refreshes > 0 && p.sd.Stats(broken).Errors > 0
 	}, 10*time.Second, 20*time.Millisecond)
 
 	metrics := metricsPage(t, base)
 	for _, key := range []discovery.Key{static, broken} {
-		st := p.runner.Stats(key)
+		st := p.sd.Stats(key)
 		labels := fmt.Sprintf(`{discoverer_id=%q,discoverer_service=%q}`, key.ID, key.Service)
 		require.Equal(t, float64(st.Refreshes), metrics["discovering_prometheus_discoverer_refreshes_total"+labels], key.String())
 		require.Equal(t, float64(st.Errors), metrics["discovering_prometheus_discoverer_errors_total"+labels], key.String())
@@ -502,18 +502,18 @@ func TestStatusMetricsClusterPeersStale(t *testing.T) {
 	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels])
 	require.Equal(t, 0.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
 
-	seen := p.runner.Version()
+	seen := p.sd.Version()
 	require.NoError(t, os.WriteFile(peers, []byte("[]"), 0o644))
-	require.Eventually(t, func() bool { return p.runner.Version() != seen }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return p.sd.Version() != seen }, 10*time.Second, 20*time.Millisecond)
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
 	metrics = metricsPage(t, base)
 	require.Equal(t, 3.0, metrics["discovering_prometheus_cluster_peers"+labels], "the last peers are kept")
 	require.Equal(t, 1.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])
 
 	time.Sleep(time.Second) // a:1 is first of the last peers: it falls back after empty-peers-after
-	seen = p.runner.Version()
+	seen = p.sd.Version()
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
-	require.Equal(t, seen, p.runner.Version(), "no news from discovery")
+	require.Equal(t, seen, p.sd.Version(), "no news from discovery")
 	metrics = metricsPage(t, base)
 	require.Equal(t, 1.0, metrics["discovering_prometheus_cluster_peers"+labels], "alone")
 	require.Equal(t, 0.0, metrics["discovering_prometheus_cluster_peers_stale"+labels])

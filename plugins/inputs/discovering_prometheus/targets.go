@@ -9,8 +9,11 @@ import (
 
 // The types of Targets live with the status server, which serves them as /api/v1/targets.
 type (
-	Targets       = status.Targets
-	ActiveTarget  = status.ActiveTarget
+	// Targets is what /api/v1/targets serves: every scraper's targets.
+	Targets = status.Targets
+	// ActiveTarget is a target being scraped.
+	ActiveTarget = status.ActiveTarget
+	// DroppedTarget is a discovered target that relabeling dropped.
 	DroppedTarget = status.DroppedTarget
 )
 

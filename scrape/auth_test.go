@@ -215,7 +215,7 @@ func TestPrometheusConfigCredentialsStayAtOrigin(t *testing.T) {
 			c := valid()
 			client := tc.client
 			client.FollowRedirects, client.EnableHTTP2 = true, true
-			s := newJobScraper(t, c, &Prometheus{HTTPClient: &client}, strings.TrimPrefix(origin.URL, "http://"))
+			s := newJobScraper(t, c, &JobExtras{HTTPClient: &client}, strings.TrimPrefix(origin.URL, "http://"))
 			r := scrapeOnce(t, s)
 			require.Len(t, r.series("m"), 1, "the redirect is followed: %s", s.Targets()[0].Health().LastError)
 			require.Equal(t, []string{tc.value}, origin.values(), "the origin gets it")
