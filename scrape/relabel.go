@@ -83,3 +83,9 @@ func droppedBy(lset labels.Labels, rules []*relabel.Config) int {
 	}
 	return -1
 }
+
+// RelabelConfigs converts a list of rules, as a scraper's are, for the other tables that take
+// relabel-configs (the cluster's); errors name the key and the rule's index.
+func RelabelConfigs(key string, rules []*Relabel) ([]*relabel.Config, error) {
+	return relabelConfigs(key, rules)
+}

@@ -752,3 +752,56 @@ func TestClusterRegisterWithACL(t *testing.T) {
 		return slices.Equal(Instances(ms, "up"), []string{e.Addr})
 	})
 }
+
+// A self the peer discoverer does not list costs no coverage: "A.example:1" is the instance listed as
+// "a.example:1" (host names compare case-insensitively), and a fourth runner whose self is not listed at
+// all scrapes none of the targets and says so, as an error, at once and every minute. Counted at the
+// targets, each is scraped exactly once per interval, by a, b or c.
+func TestClusterSelfNotListedCostsNoCoverage(t *testing.T) {
+	f := startFleet(t)
+	fleetFile := f.fileSD(t)
+	peersFile := filepath.Join(t.TempDir(), "peers.json")
+	require.NoError(t, os.WriteFile(peersFile, []byte(`[{"targets": ["a.example:1", "b.example:1", "c.example:1"]}]`), 0o644))
+	peers := fmt.Sprintf(`  [[inputs.discovering_prometheus.file-discovery]]
+    id = "peers"
+    files = [%q]`, peersFile)
+	var members []*clusterMember
+	for name, self := range map[string]string{"a": "A.example:1", "b": "b.example:1", "c": "c.example:1", "d": "d.example:1"} {
+		m := &clusterMember{name: name, self: self, conf: clusterConfig(t, name, fleetFile, peers, "file-discovery", self, 1, false)}
+		m.start(t)
+		members = append(members, m)
+	}
+	started := time.Now()
+	for _, m := range members {
+		Eventually(t, 60*time.Second, m.name+" knows the peers", func() bool {
+			return strings.Contains(m.stderr.String(), "instances share the targets")
+		})
+	}
+	from := time.Now().Add(clusterInterval)
+	time.Sleep(4 * clusterInterval)
+	steady := f.between(from, from.Add(3*clusterInterval))
+	byTarget := scrapersOf(steady)
+	require.Len(t, byTarget, clusterFleet, "every target is scraped")
+	perTarget := map[int]int{}
+	for _, h := range steady {
+		perTarget[h.n]++
+	}
+	for n, runners := range byTarget {
+		require.Len(t, runners, 1, "target %d is scraped by one runner: %v", n, runners)
+		require.NotEqual(t, "d", runners[0], "target %d", n)
+		require.InDelta(t, 3, perTarget[n], 1, "scrapes of target %d in three intervals", n)
+	}
+	for _, m := range members {
+		if m.name != "d" {
+			require.NotContains(t, m.stderr.String(), "E! ", m.name)
+		}
+	}
+	d := members[slices.IndexFunc(members, func(m *clusterMember) bool { return m.name == "d" })]
+	unlisted := `E! [inputs.discovering_prometheus] cluster: self "d.example:1" is not among the 3 instances file-discovery "peers" lists`
+	require.Equal(t, 1, strings.Count(d.stderr.String(), unlisted), d.stderr.String())
+	time.Sleep(time.Until(started.Add(time.Minute + 2*clusterInterval)))
+	require.Equal(t, 2, strings.Count(d.stderr.String(), unlisted), "again after a minute: %s", d.stderr.String())
+	for _, h := range f.between(from, time.Now()) {
+		require.NotEqual(t, "d", h.runner, "d scrapes nothing")
+	}
+}

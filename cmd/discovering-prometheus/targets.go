@@ -44,6 +44,9 @@ func writeTargetTable(out io.Writer, targets plugin.Targets) error {
 		dropped[t.ScrapePool] = append(dropped[t.ScrapePool], t)
 	}
 	var b strings.Builder
+	if c := targets.Cluster; c != nil && c.Error != "" {
+		fmt.Fprintf(&b, "%s\n", c.Error)
+	}
 	for _, pool := range targets.ScrapePools {
 		ts := active[pool]
 		where := ""

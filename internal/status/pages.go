@@ -56,6 +56,7 @@ type page struct {
 	Scrapers []string // every scraper's name, for the filter
 	Healths  []string
 	Filters  filters
+	Alert    string // a problem that concerns every target (an instance the cluster does not list)
 	Content  any
 }
 
@@ -103,7 +104,11 @@ func serveTargets(w http.ResponseWriter, r *http.Request, src Source) {
 		}
 		pools = append(pools, p)
 	}
-	render(w, "targets", page{Title: "Targets", Scrapers: targets.ScrapePools, Healths: Healths, Filters: f, Content: pools})
+	pg := page{Title: "Targets", Scrapers: targets.ScrapePools, Healths: Healths, Filters: f, Content: pools}
+	if targets.Cluster != nil {
+		pg.Alert = targets.Cluster.Error
+	}
+	render(w, "targets", pg)
 }
 
 type sdPool struct {

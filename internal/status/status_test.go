@@ -311,6 +311,12 @@ func TestTargetsPageOwners(t *testing.T) {
 	require.Contains(t, body, `owners: <code>a:9273</code>, <code>b:9273</code></div>`)
 	require.Contains(t, body, `owners: <code>c:9273</code> · <strong>not scraped here</strong></div>`)
 	require.Equal(t, 2, strings.Count(body, `class="owners"`), "no owners line without a cluster")
+	require.NotContains(t, body, `class="alert"`)
+
+	// An instance the peer discoverer does not list says so above every target, escaped.
+	st.targets.Cluster = &ClusterMember{Self: "a:1", Error: `cluster: self "a:1" is not among <the> instances`}
+	_, body = serve(t, Handler(Config{}, st), "/targets?scrapePool=web")
+	require.Contains(t, body, `<p class="alert"><strong>cluster: self &#34;a:1&#34; is not among &lt;the&gt; instances</strong></p>`)
 }
 
 // Basic auth guards every way of asking: other methods, paths the mux would redirect or clean, encoded

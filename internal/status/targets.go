@@ -15,6 +15,17 @@ type Targets struct {
 	Dropped []DroppedTarget `json:"droppedTargets"`
 	// ScrapePools names every scraper, also those without a target (Prometheus' /api/v1/scrape_pools).
 	ScrapePools []string `json:"scrapePools"`
+	// Cluster is this instance's standing among the instances that share the targets; none without a
+	// cluster table.
+	Cluster *ClusterMember `json:"cluster,omitempty"`
+}
+
+// ClusterMember is whether the peer discoverer lists this instance (self) among those that share the
+// targets; Error says, while it does not, that the instance scrapes none of them and why.
+type ClusterMember struct {
+	Self   string `json:"self"`
+	Listed bool   `json:"listed"`
+	Error  string `json:"error,omitempty"`
 }
 
 // ActiveTarget is a target that is scraped, with what its last scrape found.
@@ -58,7 +69,7 @@ var Healths = []string{"up", "down", "unknown"}
 // filter keeps the targets of one scrape pool (all when pool is empty), and of the active targets those
 // whose health is in healths (all when it is empty).
 func (t Targets) filter(pool string, healths []string) Targets {
-	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: t.ScrapePools}
+	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: t.ScrapePools, Cluster: t.Cluster}
 	for _, a := range t.Active {
 		if (pool == "" || a.ScrapePool == pool) && (len(healths) == 0 || slices.Contains(healths, a.Health)) {
 			out.Active = append(out.Active, a)

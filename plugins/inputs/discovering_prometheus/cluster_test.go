@@ -3,6 +3,7 @@ package discovering_prometheus
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,11 +79,15 @@ func TestClusterDefaults(t *testing.T) {
   [inputs.discovering_prometheus.cluster]
     discoverer-service = "static-discovery"
     discoverer-id = "s"`)
-	host, err := os.Hostname()
+	self, err := defaultSelf()
 	require.NoError(t, err)
+	host, port, err := net.SplitHostPort(self)
+	require.NoError(t, err)
+	require.Equal(t, "9273", port, "the port the sharded manifest lists its replicas with")
+	require.True(t, net.ParseIP(host).IsGlobalUnicast(), "an address of this host, not its name: %s", self)
 	for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, conf), "shim": loadShim(t, conf)} {
 		require.NoError(t, p.Init(), loader)
-		require.Equal(t, host, p.Cluster.Self, loader)
+		require.Equal(t, self, p.Cluster.Self, loader)
 		require.Equal(t, 1, *p.Cluster.ReplicationFactor, loader)
 		require.False(t, p.Cluster.Register, loader)
 	}
@@ -145,6 +150,11 @@ func startMember(t testing.TB, targetsFile, peersFile, self string, r int) (*Dis
 }
 
 func startMemberLogging(t testing.TB, targetsFile, peersFile, self string, r int, log telegraf.Logger) (*DiscoveringPrometheus, *selfstat.Collector) {
+	return startMemberWith(t, targetsFile, peersFile, self, r, log, "")
+}
+
+// startMemberWith starts a member whose cluster table has the lines of extra too.
+func startMemberWith(t testing.TB, targetsFile, peersFile, self string, r int, log telegraf.Logger, extra string) (*DiscoveringPrometheus, *selfstat.Collector) {
 	p, err := loadTelegraf(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
   discovery_wait = "1s"
@@ -166,7 +176,8 @@ func startMemberLogging(t testing.TB, targetsFile, peersFile, self string, r int
     discoverer-id = "peers"
     self = %q
     replication-factor = %d
-`, targetsFile, peersFile, self, r))
+%s
+`, targetsFile, peersFile, self, r, extra))
 	require.NoError(t, err)
 	stats := selfstat.NewCollector(map[string]string{"member": self}) // selfstat's registry is global
 	p.Statistics = stats
@@ -321,39 +332,180 @@ func TestNoClusterShowsNoOwners(t *testing.T) {
 // twoGathersAsA runs member "a:1" of the peers for two gathers of targets and returns its warnings.
 func twoGathersAsA(t *testing.T, targets *countingTargets, peers ...string) (*DiscoveringPrometheus, []string) {
 	t.Helper()
+	p, log, _ := twoGathers(t, targets, "a:1", "", peers...)
+	return p, log.Warnings()
+}
+
+// twoGathers runs member self, with the cluster table's extra lines, for two gathers of targets.
+func twoGathers(t *testing.T, targets *countingTargets, self, extra string, peers ...string) (*DiscoveringPrometheus, *testutil.CaptureLogger, *selfstat.Collector) {
+	t.Helper()
 	dir := t.TempDir()
 	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
 	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
 	writePeers(t, peersFile, peers...)
 	log := &testutil.CaptureLogger{}
-	p, _ := startMemberLogging(t, targetsFile, peersFile, "a:1", 1, log)
+	p, stats := startMemberWith(t, targetsFile, peersFile, self, 1, log, extra)
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
-	var warnings []string
-	for _, m := range log.Messages() {
-		if m.Level == 'W' {
-			warnings = append(warnings, m.Text)
-		}
-	}
-	return p, warnings
+	return p, log, stats
 }
 
-// A member that the peer discoverer does not list says so, once; it counts itself among the peers all the
-// same, so that it scrapes its share (duplicates) rather than leave a gap.
-func TestClusterSelfNotListed(t *testing.T) {
-	targets := newCountingTargets(t, 30)
-	p, warnings := twoGathersAsA(t, targets, "b:1", "c:1")
-	require.Len(t, warnings, 1)
-	require.Contains(t, warnings[0], `cluster: self "a:1" is not among the instances file-discovery "peers" lists`)
-	owners := ownersByTarget(t, p)
-	here := 0
-	for _, o := range owners {
-		if slices.Contains(o, "a:1") {
-			here++
+func errorsOf(log *testutil.CaptureLogger) []string {
+	var out []string
+	for _, m := range log.Messages() {
+		if m.Level == 'E' {
+			out = append(out, m.Text)
 		}
 	}
-	require.Positive(t, here)
-	require.Len(t, targets.take(), here, "it scrapes the targets it counts as its own")
+	return out
+}
+
+// A member that the peer discoverer does not list (its self does not match) is no member: it scrapes none
+// of the targets, which the listed ones share among themselves, and says so with an error that names self
+// and the nearest instances listed, at once and every minute while it lasts, on the status page, in
+// -targets and as cluster_self_listed 0.
+func TestClusterSelfNotListed(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	p, log, stats := twoGathers(t, targets, "a:1", "", "a.example:1", "b:1", "c:1", "xyz.example:1")
+	require.Empty(t, targets.take(), "an unlisted member scrapes nothing")
+	require.Empty(t, log.Warnings())
+	errs := errorsOf(log)
+	require.Len(t, errs, 1, "once, at the first answer: not again at the next gather")
+	require.Contains(t, errs[0], `cluster: self "a:1" is not among the 4 instances file-discovery "peers" lists (nearest: ["b:1" "c:1" "a.example:1"])`)
+	require.Contains(t, errs[0], "it scrapes none of the shared targets")
+	for _, a := range p.Targets().Active {
+		require.False(t, a.ScrapedHere)
+		require.Len(t, a.Owners, 1)
+		require.NotEqual(t, "a:1", a.Owners[0])
+	}
+	require.EqualValues(t, 0, clusterStat(stats, "self_listed"))
+	require.EqualValues(t, 0, clusterStat(stats, "targets_owned"))
+	require.EqualValues(t, 4, clusterStat(stats, "peers"), "the listed ones; not self")
+	require.Equal(t, &ClusterMember{Self: "a:1", Error: errs[0]}, p.Targets().Cluster)
+
+	// Every minute while it lasts, also without news from discovery.
+	p.cluster.remind(time.Now().Add(unlistedEvery-time.Second), log)
+	require.Len(t, errorsOf(log), 1)
+	p.cluster.remind(time.Now().Add(unlistedEvery+time.Second), log)
+	require.Len(t, errorsOf(log), 2)
+	require.Equal(t, errs[0], errorsOf(log)[1])
+
+	// Listed at last: a member, that scrapes its share and says no more.
+	writePeers(t, peersFileOf(t, p), "a:1", "b:1")
+	require.Eventually(t, func() bool {
+		require.NoError(t, p.Gather(&testutil.Accumulator{}))
+		return clusterStat(stats, "self_listed") == 1
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, &ClusterMember{Self: "a:1", Listed: true}, p.Targets().Cluster)
+	p.cluster.remind(time.Now().Add(2*unlistedEvery), log)
+	require.Len(t, errorsOf(log), 2)
+	require.Positive(t, clusterStat(stats, "targets_owned"))
+}
+
+// peersFileOf is the file of a member's peer discoverer.
+func peersFileOf(t *testing.T, p *DiscoveringPrometheus) string {
+	for _, f := range p.File {
+		if f.ID == "peers" {
+			return f.Files[0]
+		}
+	}
+	t.Fatal("no peers file")
+	return ""
+}
+
+// The nearest instances listed: those of self's host first, else by edit distance, case aside.
+func TestClusterNearestPeers(t *testing.T) {
+	require.Equal(t, []string{"a:2", "A:3"}, nearest("a:1", []string{"b:1", "a:2", "a.example:1", "A:3"}))
+	require.Equal(t, []string{"10.0.0.7:9273", "10.1.0.9:9273", "10.0.0.17:9273"}, // a tie keeps the order listed
+		nearest("10.0.0.8:9273", []string{"192.168.1.1:9273", "10.1.0.9:9273", "10.0.0.17:9273", "10.0.0.7:9273"}))
+	require.Empty(t, nearest("a:1", nil))
+}
+
+// Host names compare case-insensitively: self "A:1" is the instance listed as "a:1", a member that takes
+// its share under the listed spelling, which is the one the others hash.
+func TestClusterSelfMatchesCaseInsensitively(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	upper, log, stats := twoGathers(t, targets, "A:1", "", "a:1", "b:1")
+	hits := targets.take()
+	lower, _, _ := twoGathers(t, targets, "a:1", "", "a:1", "b:1")
+	require.Equal(t, hits, targets.take(), "A:1 scrapes what a:1 does")
+	require.NotEmpty(t, hits)
+	require.Empty(t, errorsOf(log))
+	require.Empty(t, log.Warnings())
+	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
+	require.EqualValues(t, 2, clusterStat(stats, "peers"))
+	require.Equal(t, ownersByTarget(t, lower), func() map[string][]string {
+		owners := map[string][]string{}
+		for _, a := range upper.Targets().Active {
+			owners[a.Labels["n"]] = a.Owners
+		}
+		return owners
+	}())
+	require.Equal(t, &ClusterMember{Self: "A:1", Listed: true}, upper.Targets().Cluster)
+}
+
+// Without relabel-configs, the peer discoverer's targets on another port than self's are no instances (a
+// pod's other container ports, a portless container's bare IP): they are dropped, with one warning that
+// names them, again only when they change.
+func TestClusterPortFilter(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	p, log, stats := twoGathers(t, targets, "a:1", "", "a:1", "a:2", "10.0.0.9", "b:1")
+	require.Equal(t, []string{"a:1", "b:1"}, p.cluster.peers.Names())
+	require.EqualValues(t, 2, clusterStat(stats, "peers"))
+	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
+	require.Len(t, log.Warnings(), 1, "once, not at each gather: %q", log.Warnings())
+	require.Contains(t, log.Warnings()[0], `cluster: file-discovery "peers" lists 2 targets on another port than self "a:1"'s, which are not taken for instances: ["a:2" "10.0.0.9"]`)
+	require.Len(t, targets.take(), 30-len(ownedBy(t, p, "b:1")))
+}
+
+// ownedBy are the targets (by n) whose owners are the one given.
+func ownedBy(t *testing.T, p *DiscoveringPrometheus, owner string) []string {
+	var out []string
+	for n, owners := range ownersByTarget(t, p) {
+		if slices.Equal(owners, []string{owner}) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// relabel-configs choose the instances among the peer discoverer's targets, by their labels, and may
+// rewrite their __address__; then no port filter applies.
+func TestClusterRelabelConfigs(t *testing.T) {
+	targets := newCountingTargets(t, 30)
+	dir := t.TempDir()
+	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
+	b, _ := json.Marshal([]map[string]any{
+		{"targets": []string{"10.0.0.1:9273", "10.0.0.2:9273"}, "labels": map[string]string{"port_name": "peer", "ready": "true"}},
+		{"targets": []string{"10.0.0.1:8080", "10.0.0.1"}, "labels": map[string]string{"port_name": "http", "ready": "true"}},
+		{"targets": []string{"10.0.0.3:9273"}, "labels": map[string]string{"port_name": "peer", "ready": "false"}},
+		{"targets": []string{"10.0.0.4:1"}, "labels": map[string]string{"port_name": "peer", "ready": "true", "other_port": "9273"}},
+	})
+	require.NoError(t, os.WriteFile(peersFile, b, 0o644))
+	log := &testutil.CaptureLogger{}
+	p, stats := startMemberWith(t, targetsFile, peersFile, "10.0.0.1:9273", 1, log, `
+    [[inputs.discovering_prometheus.cluster.relabel-configs]]
+      source-labels = ["port_name", "ready"]
+      regex = "peer;true"
+      action = "keep"
+    [[inputs.discovering_prometheus.cluster.relabel-configs]]
+      source-labels = ["__address__", "other_port"]
+      regex = '([^:]+):\d+;(\d+)'
+      target-label = "__address__"
+      replacement = "$1:$2"`)
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	require.Equal(t, []string{"10.0.0.1:9273", "10.0.0.2:9273", "10.0.0.4:9273"}, p.cluster.peers.Names())
+	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
+	require.Empty(t, log.Warnings())
+
+	bad := mustLoad(t, scraperConf("", `
+  [inputs.discovering_prometheus.cluster]
+    discoverer-service = "static-discovery"
+    discoverer-id = "s"
+    [[inputs.discovering_prometheus.cluster.relabel-configs]]
+      action = "nonsense"`))
+	require.ErrorContains(t, bad.Init(), `cluster: relabel-configs[0]: action: "nonsense" is not a relabel action`)
 }
 
 // BenchmarkAssignOwners is what a change of peers or targets costs the plugin: every target's key (its

@@ -415,6 +415,7 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 
 // syncTargets brings the scrapers' targets up to date with discovery, when it has news.
 func (p *DiscoveringPrometheus) syncTargets() {
+	p.cluster.remind(time.Now(), p.Log) // an unlisted instance says so every minute, news or not
 	v := p.sd.Version()
 	if v == p.seen {
 		if p.cluster.fallbackDue(time.Now()) {

@@ -78,6 +78,8 @@ var (
 			read: func(c *cluster) uint64 { return uint64(c.targetsOwned.Load()) }},
 		selfMetric[*cluster]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
 			read: func(c *cluster) uint64 { return uint64(c.peersStale.Load()) }},
+		selfMetric[*cluster]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
+			read: func(c *cluster) uint64 { return uint64(c.selfListed.Load()) }},
 	)
 )
 

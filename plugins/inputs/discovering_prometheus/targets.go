@@ -15,12 +15,13 @@ type (
 	ActiveTarget = status.ActiveTarget
 	// DroppedTarget is a discovered target that relabeling dropped.
 	DroppedTarget = status.DroppedTarget
+	ClusterMember = status.ClusterMember
 )
 
 // Targets returns the current targets of every scraper, in the order of the scrapers and, within one,
 // of the scrape URLs; nothing before Start.
 func (p *DiscoveringPrometheus) Targets() Targets {
-	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: []string{}}
+	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: []string{}, Cluster: p.membership()}
 	for _, s := range p.RunningScrapers() {
 		cfg := s.Config()
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
