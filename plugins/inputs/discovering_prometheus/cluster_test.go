@@ -332,19 +332,19 @@ func TestNoClusterShowsNoOwners(t *testing.T) {
 // twoGathersAsA runs member "a:1" of the peers for two gathers of targets and returns its warnings.
 func twoGathersAsA(t *testing.T, targets *countingTargets, peers ...string) (*DiscoveringPrometheus, []string) {
 	t.Helper()
-	p, log, _ := twoGathers(t, targets, "a:1", "", peers...)
+	p, log, _ := twoGathers(t, targets, "a:1", peers...)
 	return p, log.Warnings()
 }
 
-// twoGathers runs member self, with the cluster table's extra lines, for two gathers of targets.
-func twoGathers(t *testing.T, targets *countingTargets, self, extra string, peers ...string) (*DiscoveringPrometheus, *testutil.CaptureLogger, *selfstat.Collector) {
+// twoGathers runs member self for two gathers of targets.
+func twoGathers(t *testing.T, targets *countingTargets, self string, peers ...string) (*DiscoveringPrometheus, *testutil.CaptureLogger, *selfstat.Collector) {
 	t.Helper()
 	dir := t.TempDir()
 	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
 	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
 	writePeers(t, peersFile, peers...)
 	log := &testutil.CaptureLogger{}
-	p, stats := startMemberWith(t, targetsFile, peersFile, self, 1, log, extra)
+	p, stats := startMemberWith(t, targetsFile, peersFile, self, 1, log, "")
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
 	return p, log, stats
@@ -366,7 +366,7 @@ func errorsOf(log *testutil.CaptureLogger) []string {
 // -targets and as cluster_self_listed 0.
 func TestClusterSelfNotListed(t *testing.T) {
 	targets := newCountingTargets(t, 30)
-	p, log, stats := twoGathers(t, targets, "a:1", "", "a.example:1", "b:1", "c:1", "xyz.example:1")
+	p, log, stats := twoGathers(t, targets, "a:1", "a.example:1", "b:1", "c:1", "xyz.example:1")
 	require.Empty(t, targets.take(), "an unlisted member scrapes nothing")
 	require.Empty(t, log.Warnings())
 	errs := errorsOf(log)
@@ -425,9 +425,9 @@ func TestClusterNearestPeers(t *testing.T) {
 // its share under the listed spelling, which is the one the others hash.
 func TestClusterSelfMatchesCaseInsensitively(t *testing.T) {
 	targets := newCountingTargets(t, 30)
-	upper, log, stats := twoGathers(t, targets, "A:1", "", "a:1", "b:1")
+	upper, log, stats := twoGathers(t, targets, "A:1", "a:1", "b:1")
 	hits := targets.take()
-	lower, _, _ := twoGathers(t, targets, "a:1", "", "a:1", "b:1")
+	lower, _, _ := twoGathers(t, targets, "a:1", "a:1", "b:1")
 	require.Equal(t, hits, targets.take(), "A:1 scrapes what a:1 does")
 	require.NotEmpty(t, hits)
 	require.Empty(t, errorsOf(log))
@@ -449,7 +449,7 @@ func TestClusterSelfMatchesCaseInsensitively(t *testing.T) {
 // names them, again only when they change.
 func TestClusterPortFilter(t *testing.T) {
 	targets := newCountingTargets(t, 30)
-	p, log, stats := twoGathers(t, targets, "a:1", "", "a:1", "a:2", "10.0.0.9", "b:1")
+	p, log, stats := twoGathers(t, targets, "a:1", "a:1", "a:2", "10.0.0.9", "b:1")
 	require.Equal(t, []string{"a:1", "b:1"}, p.cluster.peers.Names())
 	require.EqualValues(t, 2, clusterStat(stats, "peers"))
 	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))

@@ -15,6 +15,7 @@ type (
 	ActiveTarget = status.ActiveTarget
 	// DroppedTarget is a discovered target that relabeling dropped.
 	DroppedTarget = status.DroppedTarget
+	// ClusterMember says whether this instance is among the peers its cluster table lists.
 	ClusterMember = status.ClusterMember
 )
 
