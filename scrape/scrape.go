@@ -304,9 +304,15 @@ type worker struct {
 // because ctx is done (the plugin is stopping) reports nothing.
 func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan *slot) {
 	start := time.Now()
-	fetchCtx, cancel := context.WithTimeout(ctx, t.Timeout)
-	contentType, gzipped, err := f.fetch(fetchCtx, s, t)
-	cancel()
+	// A scraper over its target-limit fetches nothing: its targets report the error, up = 0 and no samples.
+	var contentType string
+	var gzipped bool
+	err := s.targetLimitErr()
+	if err == nil {
+		fetchCtx, cancel := context.WithTimeout(ctx, t.Timeout)
+		contentType, gzipped, err = f.fetch(fetchCtx, s, t)
+		cancel()
+	}
 	duration := time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		return

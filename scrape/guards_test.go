@@ -1,0 +1,105 @@
+package scrape
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/stretchr/testify/require"
+)
+
+// A scraper with more targets than target-limit scrapes none of them: each reports Prometheus' error, up = 0
+// and no samples of its own. At the limit, every target is scraped.
+func TestTargetLimitFailsEveryTarget(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		srv, _ := serve(t, "text/plain", []byte("ok_metric 1\n"), false)
+		addrs = append(addrs, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	for _, tc := range []struct {
+		limit int
+		want  string // every target's last error
+		up    string
+	}{
+		{2, "target_limit exceeded (number of targets: 3, limit: 2)", "0"},
+		{3, "", "1"},
+		{0, "", "1"},
+	} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			c := valid()
+			c.TargetLimit = tc.limit
+			s := newScraper(t, c, addrs...)
+			r := scrapeOnce(t, s)
+			require.Len(t, s.Targets(), 3)
+			for _, target := range s.Targets() {
+				require.Equal(t, tc.want, target.Health().LastError, target.URL)
+				require.Equal(t, tc.want == "", target.Health().Up)
+			}
+			var up []string
+			for _, a := range addrs {
+				up = append(up, `{__name__="up", env="test", instance="`+a+`", job="node"} `+tc.up)
+			}
+			require.ElementsMatch(t, up, r.series("up"))
+			if tc.want != "" {
+				require.Empty(t, r.series("ok_metric"))
+				require.Equal(t, uint64(3), s.Stats().Errors.Load())
+			} else {
+				require.Len(t, r.series("ok_metric"), 3)
+			}
+		})
+	}
+}
+
+// The limit follows the targets: a Sync back within it lifts the error.
+func TestTargetLimitLiftedBySync(t *testing.T) {
+	c := valid()
+	c.TargetLimit = 1
+	s := newScraper(t, c, "a:1", "b:1")
+	require.EqualError(t, s.targetLimitErr(), "target_limit exceeded (number of targets: 2, limit: 1)")
+	require.Empty(t, s.Sync([]*targetgroup.Group{{Source: "g", Targets: []model.LabelSet{{model.AddressLabel: "a:1"}}}}))
+	require.NoError(t, s.targetLimitErr())
+}
+
+// keep-dropped-targets bounds the list of dropped targets; the count is of them all.
+func TestKeepDroppedTargetsBoundsTheList(t *testing.T) {
+	sync := func(keep int) *Scraper {
+		c := valid()
+		c.KeepDroppedTargets = keep
+		c.RelabelConfigs = []*Relabel{{SourceLabels: []string{"__meta_role"}, Regex: ptr("db"), Action: "drop"}}
+		require.NoError(t, c.Init())
+		s, err := New(c, nil, discard)
+		require.NoError(t, err)
+		g := &targetgroup.Group{Source: "g", Targets: []model.LabelSet{{model.AddressLabel: "web:1"}}}
+		for i := range 5 {
+			g.Targets = append(g.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(fmt.Sprintf("db:%d", i)), "__meta_role": "db"})
+		}
+		require.Empty(t, s.Sync([]*targetgroup.Group{g}))
+		require.Len(t, s.Targets(), 1)
+		return s
+	}
+	s := sync(2)
+	require.Len(t, s.Dropped(), 2)
+	require.Equal(t, "db:0", s.Dropped()[0].Discovered.Get(model.AddressLabel), "the first dropped are kept")
+	require.Equal(t, 5, s.DroppedCount())
+	// A second Sync starts the list and the count over.
+	require.Empty(t, s.Sync(nil))
+	require.Empty(t, s.Dropped())
+	require.Zero(t, s.DroppedCount())
+
+	for keep, want := range map[int]int{0: 5, -1: 5, 5: 5, 4: 4} {
+		s := sync(keep)
+		require.Len(t, s.Dropped(), want, "keep-dropped-targets = %d", keep)
+		require.Equal(t, 5, s.DroppedCount())
+	}
+	c := valid()
+	require.NoError(t, c.Init())
+	require.Equal(t, DefaultKeepDroppedTargets, c.KeepDroppedTargets)
+}
+
+func TestTargetLimitNegative(t *testing.T) {
+	c := valid()
+	c.TargetLimit = -1
+	require.ErrorContains(t, c.Init(), "target-limit: -1 is negative")
+}
