@@ -70,6 +70,9 @@ type Config struct {
 	SampleLimit          int        `toml:"sample-limit"`
 	// TargetLimit fails every target of the scraper when it has more (0: no limit).
 	TargetLimit int `toml:"target-limit"`
+	// SeriesLimit bounds the series of each target within a day (seriesWindow), as vmagent's series_limit:
+	// the samples of new series past it are dropped and counted (0: no limit).
+	SeriesLimit int `toml:"series-limit"`
 	// KeepDroppedTargets bounds the list of targets relabeling dropped (0: DefaultKeepDroppedTargets,
 	// negative: no bound).
 	KeepDroppedTargets    int         `toml:"keep-dropped-targets"`
@@ -196,7 +199,8 @@ func (c *Config) Init() error {
 		c.KeepDroppedTargets = DefaultKeepDroppedTargets // a negative one means no bound
 	}
 	for key, limit := range map[string]int64{
-		"sample-limit": int64(c.SampleLimit), "target-limit": int64(c.TargetLimit), "label-limit": int64(c.LabelLimit),
+		"sample-limit": int64(c.SampleLimit), "target-limit": int64(c.TargetLimit),
+		"series-limit": int64(c.SeriesLimit), "label-limit": int64(c.LabelLimit),
 		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),
 		"native-histogram-bucket-limit": int64(c.NativeHistogramBucketLimit),
 	} {

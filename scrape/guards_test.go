@@ -1,9 +1,14 @@
 package scrape
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -102,4 +107,84 @@ func TestTargetLimitNegative(t *testing.T) {
 	c := valid()
 	c.TargetLimit = -1
 	require.ErrorContains(t, c.Init(), "target-limit: -1 is negative")
+}
+
+// series-limit lets a target write at most that many series within the window: the samples of new series
+// past it are dropped and counted, the scrape stays up, and the series already known keep coming.
+func TestSeriesLimitDropsNewSeries(t *testing.T) {
+	var mu sync.Mutex
+	body := "a 1\nb 1\nc 1\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	c := valid()
+	c.SeriesLimit = 2
+	s := newScraper(t, c, strings.TrimPrefix(srv.URL, "http://"))
+	target := s.Targets()[0]
+	scrape := func(at time.Time) *recorder {
+		r := &recorder{}
+		Run(context.Background(), []*Scraper{s}, at, 4, r.sink)
+		return r
+	}
+	names := func(r *recorder) (out []string) {
+		for _, n := range []string{"a", "b", "c", "d"} {
+			if len(r.series(n)) > 0 {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	now := time.Now()
+	r := scrape(now)
+	require.Equal(t, []string{"a", "b"}, names(r), "c is past the limit")
+	h := target.Health()
+	require.True(t, h.Up, h.LastError)
+	require.Equal(t, 1, h.SeriesDropped)
+	require.Equal(t, 3, h.Samples, "scrape_samples_scraped counts them all")
+	require.Equal(t, []string{`{__name__="scrape_samples_post_metric_relabeling", env="test", instance="` + strings.TrimPrefix(srv.URL, "http://") + `", job="node"} 2`}, r.series("scrape_samples_post_metric_relabeling"))
+
+	// Known series pass whatever their order; a new one does not.
+	mu.Lock()
+	body = "d 1\nb 2\na 2\n"
+	mu.Unlock()
+	now = now.Add(time.Minute)
+	require.Equal(t, []string{"a", "b"}, names(scrape(now)))
+	require.Equal(t, 1, target.Health().SeriesDropped)
+	require.Equal(t, uint64(2), s.Stats().SeriesDropped.Load())
+
+	// A new window starts over (a scrape's clock is its own: the window is moved back instead).
+	target.series.start = target.series.start.Add(-seriesWindow)
+	now = now.Add(time.Minute)
+	require.Equal(t, []string{"b", "d"}, names(scrape(now)), "the window's first two series, in the body's order")
+}
+
+// The set of a target holds at most limit hashes.
+func TestSeriesSetIsBounded(t *testing.T) {
+	var set seriesSet
+	set.startScrape(time.Now())
+	for i := range 100 {
+		set.admit(uint64(i), 10)
+	}
+	require.Equal(t, 10, set.n)
+	require.Len(t, set.slots, 64)
+	require.True(t, set.admit(3, 10))
+	require.False(t, set.admit(50, 10))
+}
+
+// Series differ by where a label's name ends and its value starts.
+func TestSeriesHashSeparatesLabels(t *testing.T) {
+	w := workers.Get().(*worker)
+	defer workers.Put(w)
+	a := w.seriesHash(Labels{{Name: "a", Value: "bc"}})
+	require.NotEqual(t, a, w.seriesHash(Labels{{Name: "ab", Value: "c"}}))
+	require.Equal(t, a, w.seriesHash(Labels{{Name: "a", Value: "bc"}}))
+}
+
+func TestSeriesLimitNegative(t *testing.T) {
+	c := valid()
+	c.SeriesLimit = -1
+	require.ErrorContains(t, c.Init(), "series-limit: -1 is negative")
 }

@@ -57,6 +57,8 @@ type Stats struct {
 	Samples      atomic.Uint64
 	DurationNano atomic.Uint64
 	Targets      atomic.Int64
+	// SeriesDropped counts the samples of new series that series-limit dropped.
+	SeriesDropped atomic.Uint64
 }
 
 // New builds the scraper of an initialised Config, and of the job of a Prometheus configuration it was made
