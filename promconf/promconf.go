@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"math"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -130,17 +131,20 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 	client := sc.HTTPClientConfig
 	job := &Job{
 		Scraper: &scrape.Config{
-			Name:                  sc.JobName,
-			Scheme:                sc.Scheme,
-			MetricsPath:           sc.MetricsPath,
-			Params:                maps.Clone(sc.Params),
-			ScrapeInterval:        config.Duration(sc.ScrapeInterval),
-			ScrapeTimeout:         config.Duration(sc.ScrapeTimeout),
-			DiscovererService:     Service,
-			DiscovererID:          sc.JobName,
-			HonorLabels:           sc.HonorLabels,
-			HonorTimestamps:       &sc.HonorTimestamps,
-			SampleLimit:           int(sc.SampleLimit),
+			Name:              sc.JobName,
+			Scheme:            sc.Scheme,
+			MetricsPath:       sc.MetricsPath,
+			Params:            maps.Clone(sc.Params),
+			ScrapeInterval:    config.Duration(sc.ScrapeInterval),
+			ScrapeTimeout:     config.Duration(sc.ScrapeTimeout),
+			DiscovererService: Service,
+			DiscovererID:      sc.JobName,
+			HonorLabels:       sc.HonorLabels,
+			HonorTimestamps:   &sc.HonorTimestamps,
+			SampleLimit:       int(sc.SampleLimit),
+			TargetLimit:       int(min(sc.TargetLimit, math.MaxInt)),
+			// Prometheus' 0 keeps every dropped target; here it is the scrapers' bound, on purpose.
+			KeepDroppedTargets:    int(min(sc.KeepDroppedTargets, math.MaxInt)),
 			BodySizeLimit:         config.Size(sc.BodySizeLimit),
 			LabelLimit:            int(sc.LabelLimit),
 			LabelNameLengthLimit:  int(sc.LabelNameLengthLimit),
@@ -200,13 +204,11 @@ func acceptHeader(sc *promconfig.ScrapeConfig) string {
 // than what it does. Native histograms are scraped as the job says and written as the classic series they
 // equal, so convert_classic_histograms_to_nhcb needs nothing: an NHCB is written as the classic histogram
 // it came from. It reads a body without a known Content-Type as the text format, accepts UTF-8 names,
-// adds only the four synthetic series, and keeps no TSDB and no limit on targets. Every other field of a
+// adds only the four synthetic series, and keeps no TSDB. Every other field of a
 // scrape_config is used (scrape_protocols and metric_name_escaping_scheme make the Accept header).
 func ignored(sc *promconfig.ScrapeConfig) []string {
 	var out []string
 	for option, set := range map[string]bool{
-		"target_limit":               sc.TargetLimit > 0,
-		"keep_dropped_targets":       sc.KeepDroppedTargets > 0,
 		"scrape_failure_log_file":    sc.ScrapeFailureLogFile != "",
 		"track_timestamps_staleness": sc.TrackTimestampsStaleness,
 		"fallback_scrape_protocol": sc.ScrapeFallbackProtocol != "" &&

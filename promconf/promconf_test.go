@@ -65,7 +65,8 @@ func TestLoad(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, []string{filepath.Join("testdata", "targets", "*.json")}, fileSD.Files)
 	require.IsType(t, discovery.StaticConfig{}, apps.Discoverers[apps.Keys[1]])
-	require.Equal(t, []string{"target_limit"}, apps.Ignored)
+	require.Empty(t, apps.Ignored)
+	require.Equal(t, 10, c.TargetLimit, "target_limit is target-limit")
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -221,8 +222,6 @@ func TestIgnored(t *testing.T) {
 		name, global, options string
 		want                  []string
 	}{
-		{"target_limit", "", "target_limit: 10", []string{"target_limit"}},
-		{"keep_dropped_targets", "", "keep_dropped_targets: 5", []string{"keep_dropped_targets"}},
 		{"scrape_failure_log_file", "", "scrape_failure_log_file: /tmp/failures.log", []string{"scrape_failure_log_file"}},
 		{"track_timestamps_staleness", "", "track_timestamps_staleness: true", []string{"track_timestamps_staleness"}},
 		{"fallback_scrape_protocol", "", "fallback_scrape_protocol: OpenMetricsText1.0.0", []string{"fallback_scrape_protocol"}},
@@ -230,7 +229,7 @@ func TestIgnored(t *testing.T) {
 		{"metric_name_validation_scheme, global", "metric_name_validation_scheme: legacy", "", []string{"metric_name_validation_scheme"}},
 		{"extra_scrape_metrics", "", "extra_scrape_metrics: true", []string{"extra_scrape_metrics"}},
 		{"extra_scrape_metrics, global", "extra_scrape_metrics: true", "", []string{"extra_scrape_metrics"}},
-		{"several, sorted", "", "track_timestamps_staleness: true\ntarget_limit: 1", []string{"target_limit", "track_timestamps_staleness"}},
+		{"several, sorted", "", "track_timestamps_staleness: true\nextra_scrape_metrics: true", []string{"extra_scrape_metrics", "track_timestamps_staleness"}},
 		// What is done here.
 		{"fallback to the text format", "", "fallback_scrape_protocol: PrometheusText0.0.4", nil},
 		{"scrape_protocols", "", "scrape_protocols: [PrometheusText0.0.4]", nil},
@@ -243,6 +242,8 @@ func TestIgnored(t *testing.T) {
 		{"native_histogram_bucket_limit", "", "native_histogram_bucket_limit: 160", nil},
 		{"native_histogram_min_bucket_factor", "", "native_histogram_min_bucket_factor: 1.1", nil},
 		{"convert_classic_histograms_to_nhcb", "", "convert_classic_histograms_to_nhcb: true", nil},
+		{"target_limit", "", "target_limit: 10", nil},
+		{"keep_dropped_targets", "", "keep_dropped_targets: 5", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, loadJob(t, tc.global, tc.options).Ignored)
@@ -256,13 +257,13 @@ func TestEveryScrapeConfigFieldIsHandled(t *testing.T) {
 	used := []string{"job_name", "honor_labels", "honor_timestamps", "params", "scrape_interval", "scrape_timeout",
 		"scrape_protocols", "metrics_path", "scheme", "enable_compression", "body_size_limit", "sample_limit",
 		"label_limit", "label_name_length_limit", "label_value_length_limit", "metric_name_escaping_scheme",
-		"relabel_configs", "metric_relabel_configs",
+		"relabel_configs", "metric_relabel_configs", "target_limit", "keep_dropped_targets",
 		// Native histograms, written as their classic series; an NHCB is the classic histogram it came from.
 		"always_scrape_classic_histograms", "scrape_native_histograms", "native_histogram_bucket_limit",
 		"native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		// Service discovery and the HTTP client configuration come whole.
 		"<service discovery>", "<http client>"}
-	reported := []string{"target_limit", "keep_dropped_targets", "scrape_failure_log_file",
+	reported := []string{"scrape_failure_log_file",
 		"track_timestamps_staleness", "fallback_scrape_protocol", "metric_name_validation_scheme", "extra_scrape_metrics"}
 	var fields []string
 	typ := reflect.TypeFor[promconfig.ScrapeConfig]()
@@ -323,4 +324,25 @@ func TestNativeHistogramOptions(t *testing.T) {
 	require.True(t, job.Scraper.AlwaysScrapeClassicHistograms)
 	require.True(t, strings.HasPrefix(job.Extras.Accept, "application/vnd.google.protobuf;"), job.Extras.Accept)
 	require.False(t, loadJob(t, "", "").Scraper.ScrapeNativeHistograms)
+}
+
+// A job's target_limit and keep_dropped_targets are the scraper's target-limit and keep-dropped-targets;
+// Prometheus' keep_dropped_targets of 0 (keep them all) is the scrapers' bound here.
+func TestTargetGuards(t *testing.T) {
+	for _, tc := range []struct {
+		name, global, options string
+		limit, keep           int
+	}{
+		{"unset", "", "", 0, scrape.DefaultKeepDroppedTargets},
+		{"set", "", "target_limit: 3\nkeep_dropped_targets: 2", 3, 2},
+		{"global", "keep_dropped_targets: 7", "", 0, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := loadJob(t, tc.global, tc.options).Scraper
+			c.DB, c.RP = "d", "r"
+			require.NoError(t, c.Init())
+			require.Equal(t, tc.limit, c.TargetLimit)
+			require.Equal(t, tc.keep, c.KeepDroppedTargets)
+		})
+	}
 }

@@ -3,6 +3,7 @@ package scrape
 import (
 	"io"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -62,6 +63,55 @@ func (c *countSink) Flush()                               {}
 func BenchmarkParse(b *testing.B) {
 	body := nodeExporterBody(b)
 	c := valid()
+	if err := c.Init(); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(c, nil, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Sync([]*targetgroup.Group{{Source: "b", Labels: model.LabelSet{"env": "bench"}, Targets: []model.LabelSet{{model.AddressLabel: "node:9100"}}}})
+	t := s.Targets()[0]
+	w := workers.Get().(*worker)
+	w.body = body
+	sink := &countSink{}
+	b.ReportAllocs()
+	for b.Loop() {
+		sink.n = 0
+		if _, _, err := w.parse(s, t, "text/plain; version=0.0.4", 0, sink); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerSample(b, sink.n)
+}
+
+// BenchmarkSeriesSet measures what series-limit holds per tracked series: a target's set of 1M
+// series, heap bytes per series (the README states it).
+func BenchmarkSeriesSet(b *testing.B) {
+	const n = 1 << 20
+	var sets []*seriesSet
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		set := &seriesSet{}
+		for i := range uint64(n) {
+			set.admit(i*0x9e3779b97f4a7c15, n)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		sets = append(sets[:0], set) // kept alive through the second reading
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/series")
+	}
+	runtime.KeepAlive(sets)
+}
+
+// BenchmarkParseSeriesLimit is BenchmarkParse with series-limit on, every series known: the cost of the
+// hash and the look-up per sample.
+func BenchmarkParseSeriesLimit(b *testing.B) {
+	body := nodeExporterBody(b)
+	c := valid()
+	c.SeriesLimit = 1 << 20
 	if err := c.Init(); err != nil {
 		b.Fatal(err)
 	}

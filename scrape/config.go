@@ -32,6 +32,13 @@ const (
 // that job.
 const DefaultBodySizeLimit = 64 << 20
 
+// DefaultKeepDroppedTargets is keep-dropped-targets' default: the status page and the targets API list at
+// most 1,000 of a scraper's dropped targets, and count the rest. Prometheus keeps them all by default, but
+// each holds every label discovery gave it, and a job that keeps a few targets of a large discovery (one
+// app's pods of a Kubernetes cluster) drops nearly all the others: held whole, a cluster of 100,000 pods
+// costs some 200 MB at 2 KiB of labels a pod, for a list nobody reads past its first screens.
+const DefaultKeepDroppedTargets = 1000
+
 // Config is one [[scraper]] section, with Kapacitor's keys.
 type Config struct {
 	Enabled           *bool               `toml:"enabled"`
@@ -56,11 +63,19 @@ type Config struct {
 	httpconfig.TLS
 
 	// Beyond Kapacitor: Prometheus' scrape options, with its semantics.
-	RelabelConfigs        []*Relabel  `toml:"relabel-configs"`
-	MetricRelabelConfigs  []*Relabel  `toml:"metric-relabel-configs"`
-	HonorLabels           bool        `toml:"honor-labels"`
-	HonorTimestamps       *bool       `toml:"honor-timestamps"`
-	SampleLimit           int         `toml:"sample-limit"`
+	RelabelConfigs       []*Relabel `toml:"relabel-configs"`
+	MetricRelabelConfigs []*Relabel `toml:"metric-relabel-configs"`
+	HonorLabels          bool       `toml:"honor-labels"`
+	HonorTimestamps      *bool      `toml:"honor-timestamps"`
+	SampleLimit          int        `toml:"sample-limit"`
+	// TargetLimit fails every target of the scraper when it has more (0: no limit).
+	TargetLimit int `toml:"target-limit"`
+	// SeriesLimit bounds the series of each target within a day (seriesWindow), as vmagent's series_limit:
+	// the samples of new series past it are dropped and counted (0: no limit).
+	SeriesLimit int `toml:"series-limit"`
+	// KeepDroppedTargets bounds the list of targets relabeling dropped (0: DefaultKeepDroppedTargets,
+	// negative: no bound).
+	KeepDroppedTargets    int         `toml:"keep-dropped-targets"`
 	BodySizeLimit         config.Size `toml:"body-size-limit"`
 	LabelLimit            int         `toml:"label-limit"`
 	LabelNameLengthLimit  int         `toml:"label-name-length-limit"`
@@ -180,8 +195,12 @@ func (c *Config) Init() error {
 	if c.BodySizeLimit == 0 {
 		c.BodySizeLimit = DefaultBodySizeLimit // a negative one means no limit
 	}
+	if c.KeepDroppedTargets == 0 {
+		c.KeepDroppedTargets = DefaultKeepDroppedTargets // a negative one means no bound
+	}
 	for key, limit := range map[string]int64{
-		"sample-limit": int64(c.SampleLimit), "label-limit": int64(c.LabelLimit),
+		"sample-limit": int64(c.SampleLimit), "target-limit": int64(c.TargetLimit),
+		"series-limit": int64(c.SeriesLimit), "label-limit": int64(c.LabelLimit),
 		"label-name-length-limit": int64(c.LabelNameLengthLimit), "label-value-length-limit": int64(c.LabelValueLengthLimit),
 		"native-histogram-bucket-limit": int64(c.NativeHistogramBucketLimit),
 	} {

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/influxdata/telegraf/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
@@ -252,7 +253,7 @@ type slot struct {
 
 var (
 	workers = sync.Pool{New: func() any {
-		return &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
+		return &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable(), digest: xxhash.New()}
 	}}
 	fetchers = sync.Pool{New: func() any { return &fetcher{} }}
 )
@@ -276,6 +277,10 @@ type worker struct {
 	conflicts  []labels.Label
 	scratch    labels.ScratchBuilder // the parsed labels as labels.Labels, for withTarget
 	sample     Sample
+	// digest hashes a series' labels for series-limit, and seriesDropped counts the scrape's samples of
+	// series it dropped.
+	digest        *xxhash.Digest
+	seriesDropped int
 	// The family of the last TYPE line, and its type.
 	family     string
 	familyType model.MetricType
@@ -304,9 +309,15 @@ type worker struct {
 // because ctx is done (the plugin is stopping) reports nothing.
 func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan *slot) {
 	start := time.Now()
-	fetchCtx, cancel := context.WithTimeout(ctx, t.Timeout)
-	contentType, gzipped, err := f.fetch(fetchCtx, s, t)
-	cancel()
+	// A scraper over its target-limit fetches nothing: its targets report the error, up = 0 and no samples.
+	var contentType string
+	var gzipped bool
+	err := s.targetLimitErr()
+	if err == nil {
+		fetchCtx, cancel := context.WithTimeout(ctx, t.Timeout)
+		contentType, gzipped, err = f.fetch(fetchCtx, s, t)
+		cancel()
+	}
 	duration := time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		return
@@ -317,12 +328,17 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	w, sink := slot.worker, slot.sink
 	w.deadline, w.timeout, w.ctx = parsed.Add(t.Timeout-duration), t.Timeout, ctx
 	samples, kept := 0, 0
+	w.seriesDropped = 0
+	if s.cfg.SeriesLimit > 0 {
+		t.series.startScrape(start)
+	}
 	if err == nil {
 		w.body, err = w.inflate(f.body, gzipped, s.cfg.BodySizeLimit)
 	}
 	if err == nil {
 		samples, kept, err = w.safeParse(s, t, contentType, start.UnixMilli(), sink)
 	}
+	seriesDropped := w.seriesDropped
 	w.body, w.deadline, w.ctx = nil, time.Time{}, nil
 	duration += time.Since(parsed)
 	if err != nil {
@@ -343,7 +359,8 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	s.stats.Scrapes.Add(1)
 	s.stats.Samples.Add(uint64(samples))
 	s.stats.DurationNano.Add(uint64(duration))
-	health := Health{Up: err == nil, LastScrape: start, Duration: duration, Samples: samples}
+	s.stats.SeriesDropped.Add(uint64(seriesDropped))
+	health := Health{Up: err == nil, LastScrape: start, Duration: duration, Samples: samples, SeriesDropped: seriesDropped}
 	if err != nil {
 		s.stats.Errors.Add(1)
 		// What a target sent (a line of its body, its reason phrase) reaches the error short and escaped.
@@ -517,6 +534,7 @@ func (w *worker) parse(s *Scraper, t *Target, contentType string, now int64, sin
 			return scraped, kept, err
 		}
 		sink.Drop()
+		w.seriesDropped = 0 // counted again by textparse's pass
 	}
 	return w.parseEntries(p, s, t, contentType, now, sink)
 }
@@ -718,6 +736,12 @@ func (w *worker) admit(s *Scraper, t *Target, kept *int) (lset Labels, name stri
 	// (and InfluxDB would refuse a point with a tag key twice).
 	if label, dup := lset.duplicate(); dup {
 		return nil, "", false, w.lineError(fmt.Errorf("%s: label name %s is not unique: invalid sample", safetext.QuoteExcerpt(name), safetext.QuoteExcerpt(label)))
+	}
+	// As vmagent's series limit: a series new in the window past the limit is dropped and counted, the
+	// scrape goes on. Known series still pass.
+	if cfg.SeriesLimit > 0 && !t.series.admit(w.seriesHash(lset), cfg.SeriesLimit) {
+		w.seriesDropped++
+		return nil, "", false, nil
 	}
 	*kept++
 	return lset, name, true, nil

@@ -40,7 +40,12 @@ type Scraper struct {
 	mu      sync.Mutex
 	targets map[uint64]*Target // by identity: the final labels, URL, interval and timeout
 	list    []*Target
-	dropped []Dropped
+	// dropped are the first keep-dropped-targets targets relabeling dropped at the last Sync, of
+	// droppedCount in all.
+	dropped      []Dropped
+	droppedCount int
+	// limitErr, set when the scraper has more targets than target-limit, fails each of their scrapes.
+	limitErr error
 
 	stats Stats
 }
@@ -52,6 +57,8 @@ type Stats struct {
 	Samples      atomic.Uint64
 	DurationNano atomic.Uint64
 	Targets      atomic.Int64
+	// SeriesDropped counts the samples of new series that series-limit dropped.
+	SeriesDropped atomic.Uint64
 }
 
 // New builds the scraper of an initialised Config, and of the job of a Prometheus configuration it was made
@@ -165,7 +172,7 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	defer s.mu.Unlock()
 	var errs []error
 	next := make(map[uint64]*Target, len(s.targets))
-	s.dropped = s.dropped[:0]
+	s.dropped, s.droppedCount = s.dropped[:0], 0
 	for _, g := range groups {
 		for i, labels := range g.Targets {
 			t, dropped, err := s.buildTarget(labels, g.Labels)
@@ -174,7 +181,10 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 				continue
 			}
 			if dropped != nil {
-				s.dropped = append(s.dropped, *dropped)
+				if keep := s.cfg.KeepDroppedTargets; keep < 0 || len(s.dropped) < keep {
+					s.dropped = append(s.dropped, *dropped)
+				}
+				s.droppedCount++
 				continue
 			}
 			if blacklisted[t.Instance()] {
@@ -197,7 +207,21 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	}
 	sort.Slice(s.list, func(i, j int) bool { return s.list[i].URL < s.list[j].URL })
 	s.stats.Targets.Store(int64(len(s.list)))
+	// As Prometheus' scrape pool does (refreshTargetLimitErr): past the limit, no target of the scraper is
+	// scraped, each reports the error, and the limit counts the targets after relabeling, those that other
+	// instances of a cluster scrape included, so that every instance agrees.
+	s.limitErr = nil
+	if limit := s.cfg.TargetLimit; limit > 0 && len(s.list) > limit {
+		s.limitErr = fmt.Errorf("target_limit exceeded (number of targets: %d, limit: %d)", len(s.list), limit)
+	}
 	return errs
+}
+
+// targetLimitErr is the error every scrape of the scraper fails with, nil when it is within target-limit.
+func (s *Scraper) targetLimitErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limitErr
 }
 
 // identity is what makes two targets one, as Prometheus' scrape pool has it (Target.hash): targets equal in
@@ -207,11 +231,19 @@ func identity(t *Target) uint64 {
 	return xxhash.Sum64String(fmt.Sprintf("%016x\xff%s\xff%d\xff%d", t.Labels.Hash(), t.URL, t.Interval, t.Timeout))
 }
 
-// Dropped returns the targets relabeling dropped at the last Sync.
+// Dropped returns the targets relabeling dropped at the last Sync, the first keep-dropped-targets of them.
 func (s *Scraper) Dropped() []Dropped {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Dropped(nil), s.dropped...)
+}
+
+// DroppedCount returns how many targets relabeling dropped at the last Sync, those Dropped leaves out
+// included (Prometheus' droppedTargetCounts).
+func (s *Scraper) DroppedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.droppedCount
 }
 
 // Targets returns the current targets, ordered by URL.

@@ -33,6 +33,8 @@ type Target struct {
 	next    time.Time // the target is due from then on
 	running bool      // a scrape of the target has started and not ended
 	health  Health
+	// series are the series of series-limit's window, used by one scrape at a time (claim).
+	series seriesSet
 	// elsewhere is set when other instances of a cluster scrape the target and this one does not.
 	elsewhere atomic.Bool
 }
@@ -51,6 +53,8 @@ type Health struct {
 	Duration   time.Duration
 	Samples    int
 	LastError  string
+	// SeriesDropped counts the samples of new series that series-limit dropped.
+	SeriesDropped int
 }
 
 // Instance is the target's instance label.

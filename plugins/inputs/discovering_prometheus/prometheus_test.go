@@ -74,8 +74,6 @@ func TestPrometheusConfigScrapeProtocols(t *testing.T) {
 // Init; a job that sets none gets no warning.
 func TestPrometheusConfigIgnoredOptionsWarnOnce(t *testing.T) {
 	for _, tc := range []struct{ key, yaml string }{
-		{"target_limit", "target_limit: 10"},
-		{"keep_dropped_targets", "keep_dropped_targets: 5"},
 		{"scrape_failure_log_file", "scrape_failure_log_file: /tmp/failures.log"},
 		{"track_timestamps_staleness", "track_timestamps_staleness: true"},
 		{"fallback_scrape_protocol", "fallback_scrape_protocol: OpenMetricsText1.0.0"},
