@@ -13,6 +13,9 @@ import (
 type Targets struct {
 	Active  []ActiveTarget  `json:"activeTargets"`
 	Dropped []DroppedTarget `json:"droppedTargets"`
+	// DroppedCounts is how many targets relabeling dropped in each scrape pool, those past the pool's
+	// keep-dropped-targets that Dropped leaves out included (Prometheus 3's droppedTargetCounts).
+	DroppedCounts map[string]int `json:"droppedTargetCounts"`
 	// ScrapePools names every scraper, also those without a target (Prometheus' /api/v1/scrape_pools).
 	ScrapePools []string `json:"scrapePools"`
 	// Cluster is this instance's standing among the instances that share the targets; none without a
@@ -69,7 +72,12 @@ var Healths = []string{"up", "down", "unknown"}
 // filter keeps the targets of one scrape pool (all when pool is empty), and of the active targets those
 // whose health is in healths (all when it is empty).
 func (t Targets) filter(pool string, healths []string) Targets {
-	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: t.ScrapePools, Cluster: t.Cluster}
+	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, DroppedCounts: map[string]int{}, ScrapePools: t.ScrapePools, Cluster: t.Cluster}
+	for name, n := range t.DroppedCounts {
+		if pool == "" || name == pool {
+			out.DroppedCounts[name] = n
+		}
+	}
 	for _, a := range t.Active {
 		if (pool == "" || a.ScrapePool == pool) && (len(healths) == 0 || slices.Contains(healths, a.Health)) {
 			out.Active = append(out.Active, a)

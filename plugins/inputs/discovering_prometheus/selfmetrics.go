@@ -64,6 +64,8 @@ var (
 			per:  func(s *scrape.Stats) uint64 { return s.Scrapes.Load() }},
 		selfMetric[*scrape.Stats]{field: "targets", metric: "targets", help: "Targets discovered and not blacklisted.", kind: selfGauge,
 			read: func(s *scrape.Stats) uint64 { return uint64(s.Targets.Load()) }},
+		selfMetric[*scrape.Stats]{field: "series_dropped", metric: "series_limit_samples_dropped_total", help: "Samples of new series that series-limit dropped.", kind: selfCounter,
+			read: func(s *scrape.Stats) uint64 { return s.SeriesDropped.Load() }},
 	)
 	discovererMetrics = newSelfGroup([]string{"discoverer_service", "discoverer_id"},
 		selfMetric[discovery.Stats]{field: "refreshes", metric: "discoverer_refreshes_total", help: "Updates the discoverer sent.", kind: selfCounter,

@@ -60,12 +60,12 @@ func TestSelfMetricsBothOutputsFromTheTable(t *testing.T) {
 	for _, m := range clusterMetrics.metrics {
 		check(m.field, m.metric, m.kind, map[string]string{"cluster_service": "file-discovery", "cluster_id": "peers"}, "peers")
 	}
-	require.Equal(t, []string{"scrapes", "scrape_errors", "samples", "scrape_time_ns", "targets", "refreshes", "errors",
+	require.Equal(t, []string{"scrapes", "scrape_errors", "samples", "scrape_time_ns", "targets", "series_dropped", "refreshes", "errors",
 		"peers", "targets_owned", "peers_stale", "self_listed"}, fields)
 	require.Equal(t, []string{"scrapes_total", "scrape_errors_total", "samples_total", "scrape_duration_seconds_total",
-		"targets", "discoverer_refreshes_total", "discoverer_errors_total", "cluster_peers", "cluster_targets_owned", "cluster_peers_stale",
+		"targets", "series_limit_samples_dropped_total", "discoverer_refreshes_total", "discoverer_errors_total", "cluster_peers", "cluster_targets_owned", "cluster_peers_stale",
 		"cluster_self_listed"}, names)
-	require.Len(t, shown, 5+2*2+4, "nothing on /metrics but the table's") // two discoverers: targets, peers
+	require.Len(t, shown, 6+2*2+4, "nothing on /metrics but the table's") // two discoverers: targets, peers
 	require.EqualValues(t, 2, clusterStat(stats, "peers"))
 	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
 	require.EqualValues(t, 3, stats.Get(statsMeasurement, "targets", map[string]string{"scraper": "counted"}).Get())

@@ -22,10 +22,11 @@ type (
 // Targets returns the current targets of every scraper, in the order of the scrapers and, within one,
 // of the scrape URLs; nothing before Start.
 func (p *DiscoveringPrometheus) Targets() Targets {
-	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, ScrapePools: []string{}, Cluster: p.membership()}
+	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, DroppedCounts: map[string]int{}, ScrapePools: []string{}, Cluster: p.membership()}
 	for _, s := range p.RunningScrapers() {
 		cfg := s.Config()
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
+		out.DroppedCounts[cfg.Name] = s.DroppedCount()
 		for _, t := range s.Targets() {
 			h := t.Health()
 			a := ActiveTarget{
