@@ -197,8 +197,11 @@ func testClusterShares(t *testing.T, c clusterCase, r int) {
 	names := []string{"a", "b", "c"}
 	members := map[string]*clusterMember{}
 	var selves []string
-	for _, name := range names {
-		self := fmt.Sprintf("127.0.0.1:%d", FreePort(t)) // a member's address; nothing listens there
+	port := FreePort(t)
+	for i, name := range names {
+		// A member's address, as instances of a cluster have them: one port, each its own host (nothing
+		// listens there). Peers on another port than self's are not taken for instances.
+		self := fmt.Sprintf("127.0.0.%d:%d", i+1, port)
 		selves = append(selves, self)
 		members[name] = &clusterMember{name: name, self: self,
 			conf: clusterConfig(t, name, fleetFile, c.peers(self), c.service, self, r, c.register)}
@@ -432,7 +435,7 @@ func TestClusterZooKeeperRegister(t *testing.T) {
 					Status string `json:"status"`
 				}
 				require.NoError(t, json.Unmarshal(data, &member), "%s", data)
-				require.Equal(t, "127.0.0.1", member.ServiceEndpoint.Host)
+				require.True(t, strings.HasPrefix(member.ServiceEndpoint.Host, "127.0.0."), member.ServiceEndpoint.Host)
 				require.Equal(t, "ALIVE", member.Status)
 			}
 		})
@@ -622,8 +625,9 @@ func TestClusterEmptyPeersKeepsTheLast(t *testing.T) {
 	names := []string{"a", "b", "c"}
 	var selves []string
 	var members []*clusterMember
-	for _, name := range names {
-		self := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	port := FreePort(t)
+	for i, name := range names {
+		self := fmt.Sprintf("127.0.0.%d:%d", i+1, port) // one port, as in testClusterShares
 		selves = append(selves, self)
 		peers := fmt.Sprintf(`  [[inputs.discovering_prometheus.file-discovery]]
     id = "peers"
