@@ -25,6 +25,11 @@ const MaxLabelBytes = 1 << 20
 // are read back as labels, which a target can shape as it likes (and which are each under MaxLabelBytes).
 const maxEncodable = 1<<24 - 1
 
+// overBound tells whether a label's name or value is over MaxLabelBytes.
+func overBound(name, value string) bool {
+	return len(name) > MaxLabelBytes || len(value) > MaxLabelBytes
+}
+
 // overBoundText says which of a label's name and value is over MaxLabelBytes; what is "label", or
 // "group label" for a discovered group's.
 func overBoundText(what, name, value string) string {
@@ -38,7 +43,7 @@ func overBoundText(what, name, value string) string {
 // its metric name and the label, both cut short.
 func checkBound(ls Labels) error {
 	for _, l := range ls {
-		if len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes {
+		if overBound(l.Name, l.Value) {
 			return fmt.Errorf("%s: %s", safetext.QuoteExcerpt(ls.Get(model.MetricNameLabel)), overBoundText("label", l.Name, l.Value))
 		}
 	}
@@ -47,16 +52,21 @@ func checkBound(ls Labels) error {
 
 // checkBuilderBound is checkBound for the labels of a builder, before anything encodes them.
 func checkBuilderBound(lb *labels.Builder) error {
-	var over *labels.Label
-	lb.Range(func(l labels.Label) {
-		if over == nil && (len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes) {
-			over = &l
-		}
-	})
-	if over == nil {
+	over, ok := builderOverBound(lb)
+	if !ok {
 		return nil
 	}
 	return fmt.Errorf("%s: %s", safetext.QuoteExcerpt(lb.Get(model.MetricNameLabel)), overBoundText("label", over.Name, over.Value))
+}
+
+// builderOverBound returns the first label of the builder with a name or value over MaxLabelBytes.
+func builderOverBound(lb *labels.Builder) (over labels.Label, found bool) {
+	lb.Range(func(l labels.Label) {
+		if !found && overBound(l.Name, l.Value) {
+			over, found = l, true
+		}
+	})
+	return over, found
 }
 
 // longestLabel is the length of the longest name or value in the bytes of a text or OpenMetrics series
@@ -199,7 +209,7 @@ func (w *worker) safeParse(s *Scraper, t *Target, contentType string, now int64,
 // name or value over MaxLabelBytes, before Prometheus' target rules encode them.
 func checkDiscoveredBound(what string, ls model.LabelSet) error {
 	for name, value := range ls {
-		if len(name) > MaxLabelBytes || len(value) > MaxLabelBytes {
+		if overBound(string(name), string(value)) {
 			return errors.New(overBoundText(what, string(name), string(value)))
 		}
 	}

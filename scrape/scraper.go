@@ -175,14 +175,15 @@ func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
 	s.dropped, s.droppedCount = s.dropped[:0], 0
 	for _, g := range groups {
 		for i, labels := range g.Targets {
-			t, dropped, err := s.buildTarget(labels, g.Labels)
+			keep := s.cfg.KeepDroppedTargets
+			t, dropped, d, err := s.buildTarget(labels, g.Labels, keep < 0 || len(s.dropped) < keep)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, excerptLabels(labels), err))
 				continue
 			}
-			if dropped != nil {
-				if keep := s.cfg.KeepDroppedTargets; keep < 0 || len(s.dropped) < keep {
-					s.dropped = append(s.dropped, *dropped)
+			if dropped {
+				if d != nil {
+					s.dropped = append(s.dropped, *d)
 				}
 				s.droppedCount++
 				continue

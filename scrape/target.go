@@ -102,27 +102,31 @@ type Dropped struct {
 	Rule int
 }
 
-// buildTarget is newTarget for Sync: the discovered labels bounded first, the target relabeling dropped
-// as Dropped, and a panic (the labels package's, when relabeling makes a value too long to encode, which no
+// buildTarget is newTarget for Sync: the discovered labels bounded first, a target relabeling dropped
+// told apart by dropped (and described in a Dropped when wantDropped: past keep-dropped-targets, Sync only
+// counts it, and working out the rule that dropped it would be thrown away), and a panic (the labels package's, when relabeling makes a value too long to encode, which no
 // bound on the discovered labels foresees) turned into the target's error, so that one target cannot stop
 // the others of its Sync.
-func (s *Scraper) buildTarget(target, group model.LabelSet) (t *Target, dropped *Dropped, err error) {
+func (s *Scraper) buildTarget(target, group model.LabelSet, wantDropped bool) (t *Target, dropped bool, d *Dropped, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			t, dropped, err = nil, nil, fmt.Errorf("panic while applying the target rules: %v", r)
+			t, dropped, d, err = nil, false, nil, fmt.Errorf("panic while applying the target rules: %v", r)
 		}
 	}()
 	if err := checkDiscoveredBound("label", target); err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
 	}
 	if err := checkDiscoveredBound("group label", group); err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
 	}
 	if t, err = s.newTarget(target, group); err != nil || t != nil {
-		return t, nil, err
+		return t, false, nil, err
+	}
+	if !wantDropped {
+		return nil, true, nil, nil
 	}
 	discovered := s.discoveredLabels(target, group)
-	return nil, &Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)}, nil
+	return nil, true, &Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)}, nil
 }
 
 // newTarget applies Prometheus' target rules, by its own scrape.PopulateLabels, to one discovered target:
@@ -137,14 +141,8 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	// but with a size of 0, reading the value's bytes back as labels of the target's choosing.
 	promscrape.PopulateDiscoveredLabels(lb, s.prometheus, target, group)
 	if relabel.ProcessBuilder(lb, s.relabel...) {
-		var over error
-		lb.Range(func(l labels.Label) {
-			if over == nil && (len(l.Name) > MaxLabelBytes || len(l.Value) > MaxLabelBytes) {
-				over = fmt.Errorf("after relabeling: %s", overBoundText("label", l.Name, l.Value))
-			}
-		})
-		if over != nil {
-			return nil, over
+		if over, found := builderOverBound(lb); found {
+			return nil, fmt.Errorf("after relabeling: %s", overBoundText("label", over.Name, over.Value))
 		}
 	}
 	res, err := promscrape.PopulateLabels(lb, s.prometheus, target, group)
