@@ -7,7 +7,6 @@ package promconf
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"math"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -238,8 +238,8 @@ func checkSDFiles(sc *promconfig.ScrapeConfig) error {
 		section := fmt.Sprintf("%s_sd_configs[%d]", sd.Name(), seen[sd.Name()])
 		seen[sd.Name()]++
 		walkFiles(reflect.ValueOf(sd), "", func(key, path string) {
-			if err := conffile.Check(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("%s: %s: %w", section, key, err))
+			if err := httpconfig.CheckFile(key, path); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", section, err))
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	promconfig "github.com/prometheus/common/config"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
 
 // Prometheus' client adds basic auth, the Authorization credentials, an OAuth2 access token and the
@@ -148,11 +148,8 @@ func (k keyNames) file(key, path string) fileSecret {
 func checkFiles(c *promconfig.HTTPClientConfig, keys keyNames) error {
 	var errs []error
 	check := func(key, path string) {
-		if path == "" {
-			return
-		}
-		if err := conffile.Check(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s: %w", keys.file(key, path).key, err))
+		if err := httpconfig.CheckFile(keys.file(key, path).key, path); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	checkTLS := func(prefix string, t *promconfig.TLSConfig) {
