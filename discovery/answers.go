@@ -76,25 +76,29 @@ func (t answerLimit) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	tooLarge := fmt.Errorf("the answer of %s is larger than %d MiB, the most a discoverer reads", httpconfig.RedactURL(req.URL.String()), maxAnswerSize>>20)
 	if resp.ContentLength > maxAnswerSize {
 		resp.Body.Close()
-		return nil, tooLarge
+		return nil, answerTooLarge(req)
 	}
-	resp.Body = &limitedBody{ReadCloser: resp.Body, left: maxAnswerSize, tooLarge: tooLarge}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: maxAnswerSize, req: req}
 	return resp, nil
 }
 
-// limitedBody reads at most left bytes, and fails with tooLarge if there are more.
+// answerTooLarge is the error of an answer to req over maxAnswerSize, made only when one is.
+func answerTooLarge(req *http.Request) error {
+	return fmt.Errorf("the answer of %s is larger than %d MiB, the most a discoverer reads", httpconfig.RedactURL(req.URL.String()), maxAnswerSize>>20)
+}
+
+// limitedBody reads at most left bytes of the answer to req, and fails if there are more.
 type limitedBody struct {
 	io.ReadCloser
-	left     int64
-	tooLarge error
+	left int64
+	req  *http.Request
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.left < 0 {
-		return 0, b.tooLarge
+		return 0, answerTooLarge(b.req)
 	}
 	// One byte more than is left tells whether the answer goes on.
 	if int64(len(p)) > b.left+1 {
@@ -102,7 +106,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.ReadCloser.Read(p)
 	if b.left -= int64(n); b.left < 0 {
-		return n - 1, b.tooLarge
+		return n - 1, answerTooLarge(b.req)
 	}
 	return n, err
 }
