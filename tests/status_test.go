@@ -75,6 +75,15 @@ var statusLine = regexp.MustCompile(`status page at (\S+)/targets`)
 // status page once it has scraped every target.
 func startStatusRunner(t *testing.T, conf string) string {
 	t.Helper()
+	base := startStatusRunnerServing(t, conf)
+	waitScraped(t, base)
+	return base
+}
+
+// startStatusRunnerServing is startStatusRunner without the wait for the scrapes: it returns once the
+// runner serves its page.
+func startStatusRunnerServing(t *testing.T, conf string) string {
+	t.Helper()
 	cmd := exec.Command(RunnerBinary(t), "-poll_interval", "500ms", "-config", writeConfig(t, conf))
 	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
@@ -90,7 +99,6 @@ func startStatusRunner(t *testing.T, conf string) string {
 		}
 		return m != nil
 	})
-	waitScraped(t, base)
 	return base
 }
 
