@@ -3,10 +3,10 @@ package status
 import (
 	"encoding/json"
 	"maps"
-	"slices"
-	"strings"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/common/model"
