@@ -156,6 +156,8 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 			NativeHistogramBucketLimit:     int(sc.NativeHistogramBucketLimit),
 			NativeHistogramMinBucketFactor: sc.NativeHistogramMinBucketFactor,
 			AlwaysScrapeClassicHistograms:  sc.AlwaysScrapeClassicHistogramsEnabled(),
+			// The loader has set a job's from the global one when the job has none.
+			ScrapeFailureLogFile: sc.ScrapeFailureLogFile,
 		},
 		Extras: &scrape.JobExtras{
 			Relabel:       sc.RelabelConfigs,
@@ -209,7 +211,6 @@ func acceptHeader(sc *promconfig.ScrapeConfig) string {
 func ignored(sc *promconfig.ScrapeConfig) []string {
 	var out []string
 	for option, set := range map[string]bool{
-		"scrape_failure_log_file":    sc.ScrapeFailureLogFile != "",
 		"track_timestamps_staleness": sc.TrackTimestampsStaleness,
 		"fallback_scrape_protocol": sc.ScrapeFallbackProtocol != "" &&
 			sc.ScrapeFallbackProtocol != promconfig.PrometheusText0_0_4,

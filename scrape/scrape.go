@@ -365,6 +365,7 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 		s.stats.Errors.Add(1)
 		// What a target sent (a line of its body, its reason phrase) reaches the error short and escaped.
 		health.LastError = safetext.Error(err, MaxErrorLen)
+		s.failures.write(s.logger, t, health.LastError)
 	}
 	before := t.Health()
 	t.report(health)
