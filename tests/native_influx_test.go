@@ -117,4 +117,3 @@ scrape_configs:
 		})
 	}
 }
-
