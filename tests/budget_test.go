@@ -44,15 +44,7 @@ func startBudgetTelegraf(t *testing.T, db *InfluxDB, options string) (*lockedBuf
     id = "budget"
     targets = [%q]
 `, options, target)+influxOutput(db))
-	var base string
-	Eventually(t, 60*time.Second, "telegraf logs the status page URL", func() bool {
-		m := statusLine.FindStringSubmatch(logs.String())
-		if m != nil {
-			base = m[1]
-		}
-		return m != nil
-	})
-	return logs, base
+	return logs, statusURLIn(t, 60*time.Second, "telegraf", logs.String)
 }
 
 // seriesIn counts the series of a database of InfluxDB.
