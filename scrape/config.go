@@ -90,6 +90,8 @@ type Config struct {
 	// ScrapeFailureLogFile, when set, gets a JSON line for every failed scrape, as Prometheus 3's
 	// scrape_failure_log_file (failurelog.go).
 	ScrapeFailureLogFile string `toml:"scrape-failure-log-file"`
+	// ExtraScrapeMetrics adds Prometheus' extra synthetic series, and series-limit's (extrametrics.go).
+	ExtraScrapeMetrics bool `toml:"extra-scrape-metrics"`
 
 	// relabel-configs and metric-relabel-configs as Prometheus' rules, made by Init.
 	relabel       []*relabel.Config

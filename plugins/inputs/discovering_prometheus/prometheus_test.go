@@ -77,7 +77,6 @@ func TestPrometheusConfigIgnoredOptionsWarnOnce(t *testing.T) {
 		{"track_timestamps_staleness", "track_timestamps_staleness: true"},
 		{"fallback_scrape_protocol", "fallback_scrape_protocol: OpenMetricsText1.0.0"},
 		{"metric_name_validation_scheme", "metric_name_validation_scheme: legacy"},
-		{"extra_scrape_metrics", "extra_scrape_metrics: true"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			p, logger, _ := startPrometheusConfig(t, `
