@@ -41,7 +41,7 @@ scrape_configs:
 	for _, name := range extraMetrics {
 		var v struct {
 			Result []struct {
-				Metric map[string]string   `json:"metric"`
+				Metric map[string]string  `json:"metric"`
 				Value  [2]json.RawMessage `json:"value"`
 			} `json:"result"`
 		}
