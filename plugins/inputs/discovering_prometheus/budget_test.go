@@ -2,6 +2,7 @@ package discovering_prometheus
 
 import (
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -109,7 +110,8 @@ func TestSeriesBudgetPerDatabase(t *testing.T) {
 	}
 }
 
-// Off (0, the default) nothing is refused; a negative budget is an error naming the key.
+// Off (0, the default) nothing is refused; on, the runner's gathers go through the budget; a negative
+// budget is an error naming the key.
 func TestSeriesBudgetOffAndBad(t *testing.T) {
 	p := mustLoad(t, budgetConf(t, 0))
 	require.NoError(t, p.Init())
@@ -118,6 +120,18 @@ func TestSeriesBudgetOffAndBad(t *testing.T) {
 	t.Cleanup(p.Stop)
 	require.NoError(t, p.Gather(&acc))
 	require.Len(t, seriesOf(acc.GetTelegrafMetrics())["a"], 28)
+
+	direct, err := p.GatherLineProtocol(io.Discard)
+	require.NoError(t, err)
+	require.True(t, direct, "off, the runner writes line protocol straight")
+
+	p = mustLoad(t, budgetConf(t, 20))
+	require.NoError(t, p.Init())
+	require.NoError(t, p.Start(&acc))
+	t.Cleanup(p.Stop)
+	direct, err = p.GatherLineProtocol(io.Discard)
+	require.NoError(t, err)
+	require.False(t, direct, "on, the runner's line protocol comes from the metrics the budget counts")
 
 	p = mustLoad(t, budgetConf(t, -1))
 	require.EqualError(t, p.Init(), "max_series_per_db: -1 is negative")
