@@ -57,7 +57,8 @@ func nativeInfluxExporter(t *testing.T) string {
 // native-only one (bucket factor 1.1, negative and positive observations, a zero bucket), a native and
 // classic one, a classic one that Prometheus 3 stores as an NHCB (convert_classic_histograms_to_nhcb)
 // and a gauge histogram. Our points, read back from InfluxDB, give Prometheus 3's bucket bounds and
-// counts, count and sum, from its /api/v1/query.
+// counts, count and sum, from its /api/v1/query; with native_histogram_bucket_limit both reduce the
+// resolution alike.
 func TestNativeHistogramsInInfluxDB(t *testing.T) {
 	target := nativeInfluxExporter(t)
 	promYML := filepath.Join(t.TempDir(), "prometheus.yml")
@@ -67,53 +68,80 @@ scrape_configs:
   - job_name: native
     scrape_native_histograms: true
     convert_classic_histograms_to_nhcb: true
-    static_configs: [{targets: [%q]}]
+    static_configs: [{targets: [%[1]q]}]
+  - job_name: limited
+    scrape_native_histograms: true
+    native_histogram_bucket_limit: 8
+    static_configs: [{targets: [%[1]q]}]
 `, target)), 0o644))
 	prom := startPrometheus(t, PrometheusOfGoMod(t), promYML)
-	waitForPrometheus(t, prom, 1)
-	theirs := map[string]promHistogram{}
-	for _, name := range nativeInfluxNames {
+	waitForPrometheus(t, prom, 2)
+	theirs := map[string]promHistogram{} // by database (job) and name
+	for _, series := range nativeInfluxSeries() {
 		var v struct {
 			Result []struct {
 				Histogram [2]json.RawMessage `json:"histogram"`
 			} `json:"result"`
 		}
-		prom.api(t, "/api/v1/query", url.Values{"query": {name}}, &v)
-		require.Len(t, v.Result, 1, "Prometheus stored %s as a native histogram", name)
+		prom.api(t, "/api/v1/query", url.Values{"query": {fmt.Sprintf("%s{job=%q}", series.name, series.db)}}, &v)
+		require.Len(t, v.Result, 1, "Prometheus stored %s as a native histogram", series)
 		var h promHistogram
 		require.NoError(t, json.Unmarshal(v.Result[0].Histogram[1], &h))
-		theirs[name] = h
+		theirs[series.String()] = h
 	}
+	require.Less(t, len(theirs["limited native_seconds"].Buckets), len(theirs["native native_seconds"].Buckets), "the bucket limit lowers the resolution")
 
 	db := StartInfluxDB(t)
 	db.Query(t, "", `CREATE DATABASE "native"`)
+	db.Query(t, "", `CREATE DATABASE "limited"`)
 	StartTelegraf(t, agentConf+fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
   prometheus_config = %q
-  prometheus_db = "native"
+  [inputs.discovering_prometheus.prometheus_jobs.native]
+    db = "native"
+  [inputs.discovering_prometheus.prometheus_jobs.limited]
+    db = "limited"
 `, promYML)+influxOutput(db))
-	last := func(measurement, groupBy string) []Series {
-		return db.Query(t, "native", fmt.Sprintf(`SELECT last("value") FROM %q%s`, measurement, groupBy))
+	last := func(series nativeInfluxHistogram, suffix, groupBy string) []Series {
+		return db.Query(t, series.db, fmt.Sprintf(`SELECT last("value") FROM %q%s`, series.name+suffix, groupBy))
 	}
 	Eventually(t, 60*time.Second, "every histogram's points in InfluxDB", func() bool {
-		for _, name := range nativeInfluxNames {
-			if len(last(name+"_count", "")) == 0 || len(last(name+"_sum", "")) == 0 {
+		for _, series := range nativeInfluxSeries() {
+			if len(last(series, "_count", "")) == 0 || len(last(series, "_sum", "")) == 0 {
 				return false
 			}
 		}
 		return true
 	})
-	for _, name := range nativeInfluxNames {
-		t.Run(name, func(t *testing.T) {
+	for _, series := range nativeInfluxSeries() {
+		t.Run(series.String(), func(t *testing.T) {
 			ours := map[float64]float64{}
-			for _, s := range last(name+"_bucket", ` GROUP BY "le"`) {
+			for _, s := range last(series, "_bucket", ` GROUP BY "le"`) {
 				le, err := strconv.ParseFloat(s.Tags["le"], 64)
 				require.NoError(t, err)
 				ours[le] = s.Values[0][1].(float64)
 			}
-			value := func(measurement string) float64 { return last(measurement, "")[0].Values[0][1].(float64) }
-			theirs[name].requireClassic(t, ours, value(name+"_count"), value(name+"_sum"))
+			value := func(suffix string) float64 { return last(series, suffix, "")[0].Values[0][1].(float64) }
+			theirs[series.String()].requireClassic(t, ours, value("_count"), value("_sum"))
 			require.Contains(t, ours, math.Inf(1))
 		})
 	}
+}
+
+// nativeInfluxHistogram is one histogram of one job, whose database has the job's name.
+type nativeInfluxHistogram struct{ db, name string }
+
+func (h nativeInfluxHistogram) String() string { return h.db + " " + h.name }
+
+// nativeInfluxSeries are the histograms of the two jobs: every one at full resolution, and the native
+// ones (the classic one has no native part there) at native_histogram_bucket_limit.
+func nativeInfluxSeries() []nativeInfluxHistogram {
+	var out []nativeInfluxHistogram
+	for _, name := range nativeInfluxNames {
+		out = append(out, nativeInfluxHistogram{"native", name})
+		if name != "nhcb_seconds" {
+			out = append(out, nativeInfluxHistogram{"limited", name})
+		}
+	}
+	return out
 }
