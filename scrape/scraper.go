@@ -36,6 +36,7 @@ type Scraper struct {
 	// parserOptions and native say how native histograms are parsed and written (native.go).
 	parserOptions textparse.ParserOptions
 	native        nativeOptions
+	failures      *failureLog // nil without scrape-failure-log-file
 
 	mu      sync.Mutex
 	targets map[uint64]*Target // by identity: the final labels, URL, interval and timeout
@@ -89,6 +90,14 @@ func New(cfg *Config, job *JobExtras, logger *slog.Logger) (*Scraper, error) {
 	if refs.take(&client, keys); len(refs) > 0 {
 		opts = append(opts, promconfig.WithSecretManager(refs))
 	}
+	failureKey := "scrape_failure_log_file"
+	if job.HTTPClient == nil {
+		failureKey = "scrape-failure-log-file"
+	}
+	failures, err := newFailureLog(failureKey, cfg.ScrapeFailureLogFile, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
 	withCredentials := takeCredentials(&client, keys, opts...)
 	c, err := promconfig.NewClientFromConfig(client, cfg.Name, opts...)
 	if err != nil {
@@ -106,6 +115,7 @@ func New(cfg *Config, job *JobExtras, logger *slog.Logger) (*Scraper, error) {
 		header:        requestHeader(time.Duration(cfg.ScrapeTimeout), isTrue(cfg.EnableCompression), accept),
 		parserOptions: parserOptionsFor(cfg),
 		native:        newNativeOptions(cfg),
+		failures:      failures,
 		relabel:       append(slices.Clone(job.Relabel), cfg.relabel...),
 		metricRelabel: append(slices.Clone(job.MetricRelabel), cfg.metricRelabel...),
 		targets:       make(map[uint64]*Target),

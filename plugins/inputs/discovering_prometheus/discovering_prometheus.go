@@ -50,6 +50,7 @@ type DiscoveringPrometheus struct {
 	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	StatusOptions
+	SeriesBudgetOptions
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
 
@@ -167,6 +168,7 @@ func (p *DiscoveringPrometheus) Init() error {
 	errs = append(errs, p.initScrapers(fromFile)...)
 	errs = append(errs, p.initPrometheus()...)
 	errs = append(errs, p.initStatus())
+	errs = append(errs, p.initSeriesBudget())
 	errs = append(errs, p.initCluster()...)
 	return errors.Join(errs...)
 }
@@ -310,6 +312,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sd := discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
+	p.startSeriesBudget(scrapers)
 	p.mu.Lock()
 	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
 	p.mu.Unlock()
@@ -346,7 +349,7 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 		if !ok {
 			strs = newInterner()
 		}
-		k := newSink(acc, p.format, p.routes, strs, p.infs)
+		k := newSink(acc, p.format, p.routes, strs, p.infs, p.budget)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -362,7 +365,7 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 // kapacitor format), and says so (false) for the others, which go through Gather. Writes to w must be safe
 // for concurrent use.
 func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
-	if p.format.newLineWriter == nil {
+	if p.format.newLineWriter == nil || p.budget != nil { // the budget counts Telegraf metrics' series
 		return false, nil
 	}
 	if p.awaitDiscovery() {

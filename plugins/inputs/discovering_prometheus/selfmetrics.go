@@ -83,6 +83,12 @@ var (
 		selfMetric[*cluster]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
 			read: func(c *cluster) uint64 { return uint64(c.selfListed.Load()) }},
 	)
+	databaseMetrics = newSelfGroup([]string{"db"},
+		selfMetric[*dbBudget]{field: "series_budget_series", metric: "series_budget_series", help: "Series sent to the database since the start, which max_series_per_db bounds.", kind: selfGauge,
+			read: func(d *dbBudget) uint64 { return uint64(d.seriesKnown.Load()) }},
+		selfMetric[*dbBudget]{field: "series_budget_refused", metric: "series_budget_refused_total", help: "Metrics of new series that max_series_per_db refused.", kind: selfCounter,
+			read: func(d *dbBudget) uint64 { return d.refused.Load() }},
+	)
 )
 
 // selfSeries is a source's self-metrics in selfstat: one stat per metric of its group.
@@ -145,7 +151,8 @@ func (g *selfGroup[T]) collect(ch chan<- prometheus.Metric, src T, labelValues .
 
 // Metrics is a prometheus.Collector of the plugin's own metrics, those inputs.internal shows as
 // internal_discovering_prometheus: its scrapers' counters (scrapes, errors, samples, time spent, targets),
-// its discoverers' refreshes and errors and, with a cluster table, the peers known and the targets owned.
+// its discoverers' refreshes and errors, with a cluster table the peers known and the targets owned and,
+// with max_series_per_db, each database's series and the metrics refused.
 // plugin returns the plugin to read; a nil one, or one not started, has none. They are what /metrics of the
 // status server shows, and the runner's own endpoint.
 func Metrics(plugin func() *DiscoveringPrometheus) prometheus.Collector {
@@ -156,7 +163,7 @@ type collector func() *DiscoveringPrometheus
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs} {
+	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, databaseMetrics.descs} {
 		for _, d := range descs {
 			ch <- d
 		}
@@ -181,5 +188,8 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if cl != nil {
 		clusterMetrics.collect(ch, cl, cl.key.Service, cl.key.ID)
+	}
+	for _, d := range p.seriesBudget().databases() {
+		databaseMetrics.collect(ch, d, d.db)
 	}
 }

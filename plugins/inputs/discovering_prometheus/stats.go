@@ -18,6 +18,7 @@ type statistics struct {
 	discoverers map[discovery.Key]*selfSeries[discovery.Stats]
 	cluster     *cluster // nil without a cluster table
 	clusterSet  *selfSeries[*cluster]
+	databases   map[*dbBudget]*selfSeries[*dbBudget] // with max_series_per_db
 }
 
 const statsMeasurement = "discovering_prometheus"
@@ -42,6 +43,14 @@ func (s *statistics) addCluster(cl *cluster) {
 	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, cl.key.Service, cl.key.ID)
 }
 
+// addDatabase registers the statistics of a database's series budget.
+func (s *statistics) addDatabase(d *dbBudget) {
+	if s.databases == nil {
+		s.databases = map[*dbBudget]*selfSeries[*dbBudget]{}
+	}
+	s.databases[d] = databaseMetrics.register(s.collector, d.db)
+}
+
 // publish copies the counters.
 func (s *statistics) publish(runner *discovery.Manager) {
 	for sc, st := range s.scrapers {
@@ -52,5 +61,8 @@ func (s *statistics) publish(runner *discovery.Manager) {
 	}
 	if s.cluster != nil {
 		s.clusterSet.publish(s.cluster)
+	}
+	for d, st := range s.databases {
+		st.publish(d)
 	}
 }

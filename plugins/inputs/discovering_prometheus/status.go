@@ -11,6 +11,7 @@ import (
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/tls"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
@@ -164,6 +165,10 @@ func (s statusSource) Discoverers() []status.Discoverer {
 		out = append(out, d)
 	}
 	return out
+}
+
+func (s statusSource) RelabelSteps(pool string, discovered labels.Labels) (status.RelabelSteps, error) {
+	return s.p.RelabelSteps(pool, discovered)
 }
 
 func (s statusSource) Ready() bool {
