@@ -261,5 +261,5 @@ func value(v reflect.Value) any {
 // errNoSection and errNoElement are an override of a section or an element that is not there.
 var (
 	errNoSection = errors.New("no such section")
-	errNoElement = errors.New("no such element")
+	errNoElement = errors.New("the configuration has no such element (an override kept of an element since removed is removed from the file by hand)")
 )
