@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -176,17 +177,10 @@ type apiStep struct {
 // plugin's config API, configured with the same sections, and compares every answer: status, error text,
 // sections, elements, options, redactions and links.
 func TestKapacitorAPIAgainstKapacitord(t *testing.T) {
-	// Every other discoverer section has one element, disabled, each option unset but those kapacitord
-	// requires of a disabled section too: they compare the sections' options and redactions.
-	required := map[string]string{"consul": `address = "127.0.0.1:8500"`, "dns": `type = "SRV"`, "ec2": `region = "us-east-1"`}
-	var others, othersOurs strings.Builder
-	for _, name := range discovery.KapacitorServices {
-		if name != "static-discovery" {
-			fmt.Fprintf(&others, "[[%s]]\n  enabled = false\n  id = \"off\"\n  %s\n", name, required[name])
-			fmt.Fprintf(&othersOurs, "  [[inputs.discovering_prometheus.%s]]\n    enabled = false\n    id = \"off\"\n    %s\n", name, required[name])
-		}
-	}
-	kapacitord := startKapacitord(t, others.String()+`
+	// The same sections for both. Every other discoverer section has one element, disabled, each option unset
+	// but those kapacitord requires of a disabled section too: they compare the sections' options and
+	// redactions.
+	sections := `
 [[scraper]]
   enabled = true
   name = "file1"
@@ -205,26 +199,18 @@ func TestKapacitorAPIAgainstKapacitord(t *testing.T) {
   enabled = true
   id = "s1"
   targets = ["localhost:9100"]
-`)
+`
+	required := map[string]string{"consul": `address = "127.0.0.1:8500"`, "dns": `type = "SRV"`, "ec2": `region = "us-east-1"`}
+	for _, name := range discovery.KapacitorServices {
+		if name != "static-discovery" {
+			sections += fmt.Sprintf("[[%s]]\n  enabled = false\n  id = \"off\"\n  %s\n", name, required[name])
+		}
+	}
+	kapacitord := startKapacitord(t, sections)
 	overrides := filepath.Join(t.TempDir(), "overrides.json")
-	run := StartPlugin(t, fmt.Sprintf(`
-[[inputs.discovering_prometheus]]
-  status_address = "127.0.0.1:0"
-  kapacitor_config_api = true
-  kapacitor_overrides_file = %q
-%s    enabled = true
-    type = "prometheus"
-    scheme = "http"
-    metrics-path = "/metrics"
-    scrape-interval = "1m"
-    scrape-timeout = "10s"
-    username = "u"
-    password = "secret"
-  [[inputs.discovering_prometheus.static-discovery]]
-    enabled = true
-    id = "s1"
-    targets = ["localhost:9100"]
-%s`, overrides, ScraperTable("file1", "mydb", "autogen", "static-discovery", "s1"), othersOurs.String()))
+	run := StartPlugin(t, fmt.Sprintf("[[inputs.discovering_prometheus]]\n  status_address = \"127.0.0.1:0\"\n"+
+		"  kapacitor_config_api = true\n  kapacitor_overrides_file = %q\n", overrides)+
+		regexp.MustCompile(`(?m)^\[\[`).ReplaceAllString(sections, "[[inputs.discovering_prometheus."))
 	ours := strings.TrimSuffix(run.Plugin.StatusURL(), "/targets") + configapi.BasePath
 
 	const addA2 = `{"add":{"name":"a2","db":"d","rp":"r","discoverer-service":"static-discovery","discoverer-id":"s1","enabled":true}}`

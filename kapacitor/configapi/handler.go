@@ -137,7 +137,10 @@ func (h *Handler) view() (*Sections, error) {
 	o := h.overrides
 	h.mu.Unlock()
 	s := h.cfg.Base.Clone()
-	return s, s.Override(o)
+	if err := s.Override(o); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (h *Handler) get(w http.ResponseWriter, sec, elem string, hasSection, hasElement bool) {
