@@ -274,6 +274,10 @@ func TestKapacitorAPIAgainstKapacitord(t *testing.T) {
 			`status: kapacitord 0, here 400 map[error:failed to apply update: cannot add new override, override already exists for scraper/a2]`,
 		}, why: "kapacitord 1.5.9 panics in its handler and drops the connection; here the error it meant to answer"},
 		{method: "POST", path: "/scraper/a2", body: `{"set":{"scrape-interval":"30s"}}`},
+		{method: "POST", path: "/scraper/a2", body: `{"set":{"name":"renamed"}}`, differ: []string{
+			`status: kapacitord 204, here 400 map[error:failed to override configuration scraper/: cannot override element key name]`,
+		}, why: "kapacitord renames an added element, which its override's key then no longer names; here a key is not changed, as a configured element's is not"},
+		{method: "POST", path: "/scraper/a2", body: `{"set":{"name":"a2"}}`},
 		{method: "POST", path: "/scraper/a2", body: `{"delete":["db"]}`, differ: []string{
 			`status: kapacitord 204, here 400 map[error:failed to override configuration scraper/a2: failed validation: scraper "a2": db: required]`,
 		}, why: "the plugin requires a db (Kapacitor wrote an empty db's points to InfluxDB's default database)"},

@@ -195,8 +195,12 @@ func TestChangesAreKeptAndApplied(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `"scrape-interval":"30s"`)
 
+	code, msg := a.errorOf(t, "POST", "/scraper/new", `{"set":{"name":"other"}}`)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, "failed to override configuration scraper/: cannot override element key name", msg)
+
 	// A second add of the same element: kapacitord 1.5.9 panicked; here the error it meant.
-	code, msg := a.errorOf(t, "POST", "/scraper", `{"add":{"name":"new","db":"d"}}`)
+	code, msg = a.errorOf(t, "POST", "/scraper", `{"add":{"name":"new","db":"d"}}`)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Equal(t, "failed to apply update: cannot add new override, override already exists for scraper/new", msg)
 

@@ -111,7 +111,9 @@ func (s *Sections) override(o Override) error {
 			unknown = append(unknown, name)
 			continue
 		}
-		if name == keyName && !o.Create {
+		// An added element's key is its own; Kapacitor let a later set change it, leaving the element where
+		// its override's key no longer named it.
+		if name == keyName && (!o.Create || o.Options[name] != o.Element) {
 			return fmt.Errorf("cannot override element key %s", name)
 		}
 		if err := set(e, f, name, o.Options[name]); err != nil {
