@@ -65,6 +65,8 @@ type Config struct {
 	Username, Password string
 	// Metrics is what /metrics serves.
 	Metrics prometheus.Gatherer
+	// Routes are more handlers by pattern (Kapacitor's config API), behind the same auth as the pages.
+	Routes map[string]http.Handler
 }
 
 // Loopback tells whether a host:port names only this machine: a loopback IP or "localhost". An empty
@@ -175,6 +177,9 @@ func Handler(cfg Config, src Source) http.Handler {
 		}
 		_, _ = w.Write([]byte("discovering_prometheus is Ready.\n"))
 	})
+	for pattern, route := range cfg.Routes {
+		mux.Handle(pattern, route)
+	}
 	var h http.Handler = mux
 	if cfg.Username != "" {
 		h = basicAuth(cfg.Username, cfg.Password, mux)

@@ -51,6 +51,7 @@ type DiscoveringPrometheus struct {
 	discovery.Sections
 	StatusOptions
 	SeriesBudgetOptions
+	ConfigAPIOptions
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
 
@@ -103,6 +104,10 @@ func sectionScraper(c *scrape.Config) *scraper {
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
+	// The overrides of Kapacitor's config API change the sections before anything reads them.
+	if err := p.initConfigAPI(); err != nil {
+		return err
+	}
 	// A kapacitor.conf's sections, validated as it loads, run next to the plugin's own; its errors come alone.
 	var file *kapacitor.Sections
 	if p.KapacitorConfig != "" {

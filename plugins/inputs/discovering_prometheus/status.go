@@ -78,7 +78,8 @@ func (p *DiscoveringPrometheus) startStatus() error {
 	if err != nil {
 		return fmt.Errorf("status_address: %w", err)
 	}
-	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry}
+	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry,
+		Routes: p.configAPIRoutes()}
 	if cfg.Username != "" {
 		password, err := p.StatusBasicPassword.Get()
 		if err != nil {
