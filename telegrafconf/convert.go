@@ -3,9 +3,9 @@ package telegrafconf
 import (
 	"cmp"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
-	"net/url"
 	"strings"
 	"time"
 

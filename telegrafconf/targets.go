@@ -3,8 +3,8 @@ package telegrafconf
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 )
 
