@@ -329,3 +329,86 @@ func TestTelegrafMigrationKubernetesPods(t *testing.T) {
 		})
 	}
 }
+
+// telegrafPoints runs the custom Telegraf on a configuration, gathering every second into a file, until
+// the distinct points written so far (normalized) are complete, and returns them. It is for
+// inputs.prometheus' discoverers that answer after its first gather (consul, http_service_discovery).
+func telegrafPoints(t *testing.T, conf string, normalize func(telegraf.Metric) telegraf.Metric, complete func([]telegraf.Metric) bool) []telegraf.Metric {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "points.out")
+	conf = strings.Replace(conf, "[agent]", "[agent]\n  interval = \"1s\"\n  flush_interval = \"1s\"", 1) +
+		fmt.Sprintf("\n[[outputs.file]]\n  files = [%q]\n", out)
+	logs := StartTelegraf(t, conf)
+	parser := &influx.Parser{}
+	require.NoError(t, parser.Init())
+	var points []telegraf.Metric
+	Eventually(t, 30*time.Second, "inputs.prometheus' points", func() bool {
+		data, _ := os.ReadFile(out)
+		ms, err := parser.Parse(data[:bytes.LastIndexByte(data, '\n')+1])
+		require.NoError(t, err)
+		seen := map[string]bool{}
+		points = nil
+		for _, m := range ms {
+			m = normalize(m)
+			key := fmt.Sprint(m.Name(), m.TagList(), m.FieldList(), m.Time().UnixNano())
+			if !seen[key] {
+				seen[key] = true
+				points = append(points, m)
+			}
+		}
+		return complete(points)
+	})
+	require.NotContains(t, logs.String(), "E! ", "telegraf logged an error")
+	return points
+}
+
+// Services of a Consul catalogue (the fake), found by inputs.prometheus' consul queries and by their
+// migration (consul sections, the URL and tag templates as relabel rules: if/else, fields, metadata,
+// join .ServiceTags), give the same points.
+func TestTelegrafMigrationConsul(t *testing.T) {
+	web := clientGolangExporter(t, "127.0.0.7:0")
+	_, webPort, _ := net.SplitHostPort(web)
+	api := clientGolangExporter(t, "127.0.0.8:0")
+	_, apiPort, _ := net.SplitHostPort(api)
+	consul := startConsulFake(t, "", "", "")
+	consul.AddNode("node-a", consulFakeNode{Address: "127.0.0.7", Meta: map[string]string{"rack": "r1"}})
+	consul.AddNode("node-b", consulFakeNode{Address: "127.0.0.9", Meta: map[string]string{"rack": "r2"}})
+	port := func(p string) int { n, _ := strconv.Atoi(p); return n }
+	// web on its node's address, api on a service address of its own; the third is another tag's.
+	consul.Register(consulFakeInstance{Node: "node-a", Service: "app", ID: "web-1", Port: port(webPort), Tags: []string{"prod", "web"}, Meta: map[string]string{"team": "a"}, Status: "passing"})
+	consul.Register(consulFakeInstance{Node: "node-b", Service: "app", ID: "api-1", Address: "127.0.0.8", Port: port(apiPort), Tags: []string{"prod", "api"}, Meta: map[string]string{"team": "b"}, Status: "critical"})
+	consul.Register(consulFakeInstance{Node: "node-b", Service: "app", ID: "dev-1", Address: "127.0.0.10", Port: 1, Tags: []string{"dev"}, Status: "passing"})
+
+	conf := fmt.Sprintf(`%s
+[[inputs.prometheus]]
+  metric_version = 2
+  fieldinclude = ["app_temperature"]
+  [inputs.prometheus.consul]
+    enabled = true
+    agent = %q
+    query_interval = "1s"
+    [[inputs.prometheus.consul.query]]
+      name = "app"
+      tag = "prod"
+      url = 'http://{{if ne .ServiceAddress ""}}{{.ServiceAddress}}{{else}}{{.Address}}{{end}}:{{.ServicePort}}/metrics?x=1'
+      [inputs.prometheus.consul.query.tags]
+        node = "{{.Node}}"
+        team = "{{.ServiceMeta.team}}/{{.NodeMeta.rack}}"
+        tags = '{{join .ServiceTags ","}}'
+`, migrationAgent, consul.Addr())
+	migrated, _, warnings := migrateTelegraf(t, conf)
+	require.Contains(t, warnings, "query_interval is not needed")
+	normalize := func(m telegraf.Metric) telegraf.Metric {
+		m.SetTime(time.Unix(0, 0))
+		return m
+	}
+	theirs := telegrafPoints(t, conf, normalize, func(ms []telegraf.Metric) bool { return len(ms) == 2 })
+	ours := withoutSynthetic(telegrafTest(t, migrated))
+	for i := range ours {
+		ours[i] = normalize(ours[i])
+	}
+	testutil.RequireMetricsEqual(t, theirs, ours, testutil.SortMetrics())
+	require.ElementsMatch(t, []string{"http://127.0.0.7:" + webPort + "/metrics?x=1", "http://127.0.0.8:" + apiPort + "/metrics?x=1"},
+		[]string{theirs[0].Tags()["url"], theirs[1].Tags()["url"]})
+	require.ElementsMatch(t, []string{"a/r1", "b/r2"}, []string{theirs[0].Tags()["team"], theirs[1].Tags()["team"]})
+}
