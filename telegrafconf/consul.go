@@ -167,7 +167,6 @@ func concat(target string, parts []part, when []string) rule {
 	return append(r, "target-label = "+q(target), "replacement = "+q(replacement.String()))
 }
 
-
 func labels(names []string) string {
 	quoted := make([]string, len(names))
 	for i, n := range names {
