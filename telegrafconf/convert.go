@@ -11,6 +11,7 @@ import (
 
 	"github.com/influxdata/toml/ast"
 
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/tomltext"
 )
 
@@ -87,6 +88,8 @@ func (c *conversion) differs(key, how string) { c.warn(key, "done another way", 
 
 func (c *conversion) warn(key, what, text string) {
 	line := c.line(key)
+	// The file's text, in a key or a reason, is written escaped: a comment holds no control character.
+	key, text = safetext.Line(key, 1<<10), safetext.Line(text, 1<<12)
 	c.warnings = append(c.warnings, fmt.Sprintf("%s:%d: inputs.prometheus %s: %s: %s", c.path, line, key, what, text))
 	c.notes = append(c.notes, fmt.Sprintf("%s (line %d), %s: %s.", key, line, what, text))
 }
@@ -174,6 +177,7 @@ func (c *conversion) convert(comments []string) string {
 	c.pods()
 	c.consul()
 	c.unsupported()
+	keys, tables := c.modifiers()
 
 	p("[[%s]]\n", pluginTable)
 	p("  ## Migrated from [[inputs.prometheus]] (%s, line %d) by discovering-prometheus -migrate-telegraf.\n", c.path, c.line(""))
@@ -190,7 +194,6 @@ func (c *conversion) convert(comments []string) string {
 	p("  metric_format = %q\n", version)
 	p("  ## inputs.prometheus scrapes every target at each gather; the scrapers scrape a target at most once per\n")
 	p("  ## scrape-interval, which is its timeout: keep the plugin's interval at or above it.\n")
-	keys, tables := c.modifiers()
 	for _, kv := range keys {
 		p("  %s\n", kv)
 	}
@@ -205,8 +208,15 @@ func (c *conversion) convert(comments []string) string {
 	return b.String()
 }
 
-// modifiers are the table's keys and sub-tables that are not inputs.prometheus' own: Telegraf's options
-// of every plugin, written as they were.
+// telegrafOptions are the keys and tables Telegraf reads on every input plugin (its config package's
+// buildInput and buildFilter, and addInput's id and labels): they stay on the plugin as they were.
+var telegrafOptions = strings.Fields(`alias collection_jitter collection_offset interval log_level name_override
+	name_prefix name_suffix precision startup_error_behavior time_source tags id labels fielddrop fieldexclude
+	fieldinclude fieldpass metricpass namedrop namedrop_separator namepass namepass_separator tagdrop
+	taginclude tagpass`)
+
+// modifiers are Telegraf's options of the table, written as they were. Any other key unknown to
+// inputs.prometheus, which Telegraf would refuse, is listed.
 func (c *conversion) modifiers() (keys, tables []string) {
 	type entry struct {
 		key string
@@ -216,6 +226,10 @@ func (c *conversion) modifiers() (keys, tables []string) {
 	var entries []entry
 	for k, v := range c.table.Fields {
 		if pluginKeys[k] || k == "tagexclude" {
+			continue
+		}
+		if !slices.Contains(telegrafOptions, k) {
+			c.lost(k, "not a key of inputs.prometheus nor an option of Telegraf's plugins; it is left out")
 			continue
 		}
 		switch v := v.(type) {

@@ -6,6 +6,7 @@ package telegrafconf
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -44,6 +45,9 @@ func Migrate(w io.Writer, path string) ([]string, error) {
 	ids := &names{}
 	for _, t := range tables {
 		first, last := span(text, t)
+		if !prometheusHeader.MatchString(lines[first]) {
+			return nil, fmt.Errorf("%s:%d: inputs.prometheus has no [[inputs.prometheus]] header of its own here: write one", path, first+1)
+		}
 		for _, h := range headers {
 			if h.line > first && h.line <= last && !descends(h.table, t) {
 				return nil, fmt.Errorf("%s:%d: [%s] lies inside the [[inputs.prometheus]] table of line %d, whose sub-tables follow it: move it after them", path, h.line+1, h.table.Name, first+1)
@@ -69,6 +73,9 @@ func Migrate(w io.Writer, path string) ([]string, error) {
 	_, err = io.WriteString(w, out.String())
 	return warnings, err
 }
+
+// prometheusHeader matches the header line of an [[inputs.prometheus]] table.
+var prometheusHeader = regexp.MustCompile(`^\s*\[\[?\s*("inputs"|'inputs'|inputs)\s*\.\s*("prometheus"|'prometheus'|prometheus)\s*\]`)
 
 // prometheusTables are the [[inputs.prometheus]] tables, in the file's order.
 func prometheusTables(root *ast.Table) ([]*ast.Table, error) {

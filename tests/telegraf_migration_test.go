@@ -178,10 +178,13 @@ func openMetricsTarget(t *testing.T) string {
 }
 
 // The static targets of urls, scraped by inputs.prometheus and by its migration, give the same points in
-// both metric versions: real node_exporter, a client_golang exporter with a histogram and a summary, and
+// both metric versions, with the plugin options of the table: real node_exporter, a client_golang exporter with a histogram and a summary, and
 // an OpenMetrics target that sets timestamps, scraped through two URLs of other paths and a query.
 func TestTelegrafMigrationURLs(t *testing.T) {
 	node := startNodeExporter(t)
+	// An environment variable in a value stays one: Telegraf expands it in the migrated file as it did in
+	// the original.
+	t.Setenv("DP_MIGRATION_NODE", node)
 	app := clientGolangExporter(t, "127.0.0.1:0")
 	om := openMetricsTarget(t)
 	for _, version := range []int{1, 2} {
@@ -190,12 +193,12 @@ func TestTelegrafMigrationURLs(t *testing.T) {
 # Exporters of the lab.
 [[inputs.prometheus]]
   ## Every host's exporters.
-  urls = ["http://%s/metrics", "http://%s", "%s/other?a=1&b=2", "%s/metrics"]
+  urls = ["http://${DP_MIGRATION_NODE}/metrics", "http://%s", "%s/other?a=1&b=2", "%s/metrics"]
   metric_version = %d
   tagexclude = ["cause"]
   [inputs.prometheus.tags]
     site = "lab"
-`, migrationAgent, node, app, om, om, version)
+`, migrationAgent, app, om, om, version)
 			normalize := func(m telegraf.Metric) telegraf.Metric {
 				if strings.Contains(m.Tags()["url"], om) {
 					return m
@@ -220,6 +223,7 @@ func TestTelegrafMigrationURLs(t *testing.T) {
 			migrated, theirs := differential(t, conf, normalize, nil, opts...)
 			require.Contains(t, migrated, "# Exporters of the lab.\n[[inputs.discovering_prometheus]]")
 			require.Contains(t, migrated, `tagexclude = ["cause", "db", "rp"]`)
+			require.Contains(t, migrated, `targets = ["${DP_MIGRATION_NODE}", `)
 			require.Contains(t, migrated, "## Every host's exporters.")
 			for _, want := range []string{"node_uname_info", "app_latency_seconds", "app_rpc_seconds", "jobs_total", "lat"} {
 				require.True(t, slices.ContainsFunc(theirs, func(m telegraf.Metric) bool {
