@@ -2,6 +2,7 @@ package telegrafconf
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,6 +26,9 @@ func (c *conversion) urls() {
 		}
 		if userinfo.MatchString(u) {
 			c.lost("urls", fmt.Sprintf("%q holds credentials, which a target cannot: set username and password", u))
+		}
+		if sorted := sortedQuery(m[4]); sorted != m[4] {
+			c.differs("urls", fmt.Sprintf("the url tag of %q has its query sorted, ?%s, as Prometheus writes a target's parameters", u, sorted))
 		}
 		g := group{strings.ToLower(m[1]), m[3], m[4]}
 		if g.path == "" {
@@ -82,4 +86,13 @@ func (c *conversion) services() {
 			discoverer: []string{"record-names = [" + q(host) + "]", `type = "A"`, "port = " + port, `refresh-interval = "10s"`},
 		})
 	}
+}
+
+// sortedQuery is a query with its parameters sorted by name, as Prometheus encodes a target's.
+func sortedQuery(query string) string {
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return query
+	}
+	return values.Encode()
 }
