@@ -153,9 +153,6 @@ func boolean(t *ast.Table, key string) bool {
 	return v
 }
 
-// variable tells whether a value holds an environment variable or a secret, which only Telegraf resolves.
-func variable(s string) bool { return strings.Contains(s, "${") || strings.Contains(s, "@{") }
-
 func (c *conversion) convert(comments []string) string {
 	t := c.table
 	var b strings.Builder

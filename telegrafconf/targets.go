@@ -20,7 +20,7 @@ func (c *conversion) urls() {
 	targets := map[group][]string{}
 	for _, u := range strs(c.table, "urls") {
 		m := urlParts.FindStringSubmatch(u)
-		if m == nil || strings.EqualFold(m[1], "unix") {
+		if len(m) < 5 || strings.EqualFold(m[1], "unix") {
 			c.lost("urls", fmt.Sprintf("%q is not an http(s) URL the scrapers can reach (unix sockets are not scraped); it is left out", u))
 			continue
 		}
@@ -60,7 +60,7 @@ func (c *conversion) urls() {
 func (c *conversion) services() {
 	for _, u := range strs(c.table, "kubernetes_services") {
 		m := urlParts.FindStringSubmatch(u)
-		if m == nil {
+		if len(m) < 5 {
 			c.lost("kubernetes_services", fmt.Sprintf("%q is not a URL; it is left out", u))
 			continue
 		}

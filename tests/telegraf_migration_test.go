@@ -37,15 +37,15 @@ const migrationAgent = `[agent]
 
 // migrateTelegraf runs the runner's -migrate-telegraf on a telegraf.conf and returns the migrated file and
 // the warnings.
-func migrateTelegraf(t *testing.T, conf string) (migrated, path, stderr string) {
+func migrateTelegraf(t *testing.T, conf string) (migrated, stderr string) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "telegraf.conf")
+	path := filepath.Join(t.TempDir(), "telegraf.conf")
 	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
 	cmd := exec.Command(RunnerBinary(t), "-migrate-telegraf", path)
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	require.NoError(t, cmd.Run(), errs.String())
-	return out.String(), path, errs.String()
+	return out.String(), errs.String()
 }
 
 // telegrafTest runs the custom Telegraf's --test on a configuration and returns the metrics it prints.
@@ -94,7 +94,7 @@ func withoutSynthetic(ms []telegraf.Metric) []telegraf.Metric {
 // lacking is run again, up to 10 times.
 func differential(t *testing.T, conf string, normalize func(telegraf.Metric) telegraf.Metric, complete func([]telegraf.Metric) bool, opts ...cmp.Option) (migrated, warnings string, theirs []telegraf.Metric) {
 	t.Helper()
-	migrated, _, warnings = migrateTelegraf(t, conf)
+	migrated, warnings = migrateTelegraf(t, conf)
 	require.NotRegexp(t, `(?m)^\s*\[\[inputs\.prometheus\]\]`, migrated)
 	theirs = telegrafTest(t, conf)
 	for run := 1; complete != nil && !complete(theirs) && run < 10; run++ {
@@ -113,12 +113,16 @@ func differential(t *testing.T, conf string, normalize func(telegraf.Metric) tel
 	return migrated, warnings, theirs
 }
 
-// startNodeExporter starts Debian's node_exporter on a loopback port, with collectors whose series are
-// the same from one scrape to the next.
-func startNodeExporter(t *testing.T) string {
+// startNodeExporter starts Debian's node_exporter on a loopback port with the given collectors only, and
+// returns its address.
+func startNodeExporter(t *testing.T, collectors ...string) string {
 	bin := needBinary(t, "prometheus-node-exporter")
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults", "--collector.meminfo", "--collector.loadavg", "--collector.uname")
+	args := []string{"--web.listen-address=" + addr, "--collector.disable-defaults"}
+	for _, c := range collectors {
+		args = append(args, "--collector."+c)
+	}
+	cmd := exec.Command(bin, args...)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	Eventually(t, 10*time.Second, "node_exporter answers", func() bool {
@@ -181,7 +185,7 @@ func openMetricsTarget(t *testing.T) string {
 // both metric versions, with the plugin options of the table: real node_exporter, a client_golang exporter with a histogram and a summary, and
 // an OpenMetrics target that sets timestamps, scraped through two URLs of other paths and a query.
 func TestTelegrafMigrationURLs(t *testing.T) {
-	node := startNodeExporter(t)
+	node := startNodeExporter(t, "meminfo", "loadavg", "uname")
 	// An environment variable in a value stays one: Telegraf expands it in the migrated file as it did in
 	// the original.
 	t.Setenv("DP_MIGRATION_NODE", node)
@@ -409,7 +413,7 @@ func TestTelegrafMigrationConsul(t *testing.T) {
         team = "{{.ServiceMeta.team}}/{{.NodeMeta.rack}}"
         tags = '{{join .ServiceTags ","}}'
 `, migrationAgent, consul.Addr())
-	migrated, _, warnings := migrateTelegraf(t, conf)
+	migrated, warnings := migrateTelegraf(t, conf)
 	require.Contains(t, warnings, "query_interval is not needed")
 	normalize := func(m telegraf.Metric) telegraf.Metric {
 		m.SetTime(time.Unix(0, 0))
