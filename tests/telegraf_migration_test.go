@@ -48,12 +48,16 @@ func migrateTelegraf(t *testing.T, conf string) (migrated, stderr string) {
 	return out.String(), errs.String()
 }
 
-// telegrafTest runs the custom Telegraf's --test on a configuration and returns the metrics it prints.
-func telegrafTest(t *testing.T, conf string) []telegraf.Metric {
+// telegrafTest runs the custom Telegraf's --test on a configuration, inside the namespace if not nil, and
+// returns the metrics it prints.
+func telegrafTest(t *testing.T, conf string, ns *NetNS) []telegraf.Metric {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "telegraf.conf")
 	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
 	cmd := exec.Command(TelegrafBinary(t), "--config", path, "--test")
+	if ns != nil {
+		cmd = ns.Command(TelegrafBinary(t), "--config", path, "--test")
+	}
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	require.NoError(t, cmd.Run(), errs.String())
@@ -92,15 +96,15 @@ func withoutSynthetic(ms []telegraf.Metric) []telegraf.Metric {
 // inputs.prometheus' monitor_kubernetes_pods gathers as soon as its informer has listed the pods, which
 // may be before its handlers have registered them all; a run whose points complete (when given) finds
 // lacking is run again, up to 10 times.
-func differential(t *testing.T, conf string, normalize func(telegraf.Metric) telegraf.Metric, complete func([]telegraf.Metric) bool, opts ...cmp.Option) (migrated, warnings string, theirs []telegraf.Metric) {
+func differential(t *testing.T, conf string, ns *NetNS, normalize func(telegraf.Metric) telegraf.Metric, complete func([]telegraf.Metric) bool, opts ...cmp.Option) (migrated, warnings string, theirs []telegraf.Metric) {
 	t.Helper()
 	migrated, warnings = migrateTelegraf(t, conf)
 	require.NotRegexp(t, `(?m)^\s*\[\[inputs\.prometheus\]\]`, migrated)
-	theirs = telegrafTest(t, conf)
+	theirs = telegrafTest(t, conf, ns)
 	for run := 1; complete != nil && !complete(theirs) && run < 10; run++ {
-		theirs = telegrafTest(t, conf)
+		theirs = telegrafTest(t, conf, ns)
 	}
-	ours := withoutSynthetic(telegrafTest(t, migrated))
+	ours := withoutSynthetic(telegrafTest(t, migrated, ns))
 	require.NotEmpty(t, theirs)
 	normalized := func(ms []telegraf.Metric) []telegraf.Metric {
 		out := make([]telegraf.Metric, len(ms))
@@ -230,7 +234,7 @@ func TestTelegrafMigrationURLs(t *testing.T) {
 				// it); the plugin, answered in OpenMetrics, has it, equal to the count (README).
 				opts = append(opts, testutil.IgnoreFields("+Inf"))
 			}
-			migrated, warnings, theirs := differential(t, conf, normalize, nil, opts...)
+			migrated, warnings, theirs := differential(t, conf, nil, normalize, nil, opts...)
 			require.Equal(t, 1, strings.Count(warnings, "\n"), warnings)
 			require.Contains(t, warnings, `:8: inputs.prometheus urls: done another way: the url tag of "`+om+`/other?b=2&a=1" has its query sorted`)
 			require.Contains(t, migrated, "# Exporters of the lab.\n[[inputs.discovering_prometheus]]")
@@ -336,7 +340,7 @@ func TestTelegrafMigrationKubernetesPods(t *testing.T) {
 				slices.Sort(names)
 				return names
 			}
-			_, warnings, theirs := differential(t, conf, sanitized, func(ms []telegraf.Metric) bool { return slices.Equal(pods(ms), tc.pods) })
+			_, warnings, theirs := differential(t, conf, nil, sanitized, func(ms []telegraf.Metric) bool { return slices.Equal(pods(ms), tc.pods) })
 			require.Empty(t, warnings)
 			require.Equal(t, tc.pods, pods(theirs))
 			for _, m := range theirs {
@@ -420,7 +424,7 @@ func TestTelegrafMigrationConsul(t *testing.T) {
 		return m
 	}
 	theirs := telegrafPoints(t, conf, normalize, func(ms []telegraf.Metric) bool { return len(ms) == 2 })
-	ours := withoutSynthetic(telegrafTest(t, migrated))
+	ours := withoutSynthetic(telegrafTest(t, migrated, nil))
 	for i := range ours {
 		ours[i] = normalize(ours[i])
 	}
@@ -428,4 +432,35 @@ func TestTelegrafMigrationConsul(t *testing.T) {
 	require.ElementsMatch(t, []string{"http://127.0.0.7:" + webPort + "/metrics?x=1", "http://127.0.0.8:" + apiPort + "/metrics?x=1"},
 		[]string{theirs[0].Tags()["url"], theirs[1].Tags()["url"]})
 	require.ElementsMatch(t, []string{"a/r1", "b/r2"}, []string{theirs[0].Tags()["team"], theirs[1].Tags()["team"]})
+}
+
+// kubernetes_services: a service's name resolves (dnsmasq, in a namespace of the test's) to two addresses,
+// each scraped on the URL's port and tagged address, by inputs.prometheus (the system's resolver, at each
+// gather) and by its migration (a dns section of A records). One difference, kept on purpose: the url tag
+// holds the address scraped, where inputs.prometheus writes the service's URL.
+func TestTelegrafMigrationKubernetesServices(t *testing.T) {
+	ns := NewNetNS(t)
+	StartExporterIn(t, ns, "svc-a", "127.0.0.2:9100")
+	StartExporterIn(t, ns, "svc-b", "127.0.0.3:9100")
+	StartDnsmasq(t, ns, "--host-record=svc.dp.test,127.0.0.2", "--host-record=svc.dp.test,127.0.0.3")
+	conf := migrationAgent + `
+[[inputs.prometheus]]
+  kubernetes_services = ["http://svc.dp.test:9100/metrics"]
+  metric_version = 2
+  fieldinclude = ["exporter_info"]
+`
+	normalize := func(m telegraf.Metric) telegraf.Metric {
+		m.AddTag("url", strings.Replace(m.Tags()["url"], "svc.dp.test", m.Tags()["address"], 1))
+		m.SetTime(time.Unix(0, 0))
+		return m
+	}
+	migrated, warnings, theirs := differential(t, conf, ns, normalize, nil)
+	require.Empty(t, warnings)
+	require.Contains(t, migrated, `record-names = ["svc.dp.test"]`)
+	var addresses []string
+	for _, m := range theirs {
+		require.Equal(t, "http://svc.dp.test:9100/metrics", m.Tags()["url"])
+		addresses = append(addresses, m.Tags()["address"])
+	}
+	require.ElementsMatch(t, []string{"127.0.0.2", "127.0.0.3"}, addresses)
 }
