@@ -99,7 +99,7 @@ func (c *conversion) consulQuery(query *ast.Table, agent, scheme string) {
 	if r.tagSeparator != "" {
 		s.discoverer = append(s.discoverer, "tag-separator = "+q(r.tagSeparator))
 	}
-	s.relabel, s.params = r.rules, params(query2)
+	s.relabel, s.query = r.rules, query2
 	c.add(s)
 }
 

@@ -40,7 +40,7 @@ type conversion struct {
 // section is one scraper and the discoverer section that finds its targets.
 type section struct {
 	scraper    []string // key = value lines of the scraper, beyond name, db, rp and its discoverer
-	params     string   // the [params] table's lines, if any
+	query      string   // the URL's query: the scraper's params
 	relabel    []rule
 	service    string   // the discoverer's section name
 	discoverer []string // its key = value lines, beyond id
@@ -99,8 +99,13 @@ func (c *conversion) line(key string) int {
 	if kv, ok := c.table.Fields[key].(*ast.KeyValue); ok {
 		return lineOf(c.text, kv.Value.Pos()) + 1
 	}
-	if t, ok := c.table.Fields[key].(*ast.Table); ok && t.Position.Begin > 0 {
-		return lineOf(c.text, t.Position.Begin) + 1
+	if t, ok := c.table.Fields[key].(*ast.Table); ok {
+		if t.Position.Begin > 0 {
+			return lineOf(c.text, t.Position.Begin) + 1
+		}
+		if t.Line > 0 { // an inline table
+			return t.Line
+		}
 	}
 	return lineOf(c.text, c.table.Position.Begin) + 1
 }
@@ -355,8 +360,8 @@ func (c *conversion) unsupported() {
 			c.lost(k.key, k.reason)
 		}
 	}
-	if tag, ok := str(c.table, "url_tag"); ok && tag != "url" && tag != "" {
-		c.lost("url_tag", fmt.Sprintf("the URL is tagged url, not %q: rename the tag in a processor (processors.rename)", tag))
+	if tag, ok := str(c.table, "url_tag"); ok && tag != "url" && tag != "" && !validLabel.MatchString(tag) {
+		c.lost("url_tag", fmt.Sprintf("%q is not a label name (letters, digits and _): the URL is not tagged", tag))
 	}
 }
 
@@ -373,10 +378,22 @@ func (s *section) write(c *conversion) string {
 	for _, l := range append(slices.Clone(c.scraperKeys), s.scraper...) {
 		p("    %s\n", l)
 	}
-	if s.params != "" {
-		p("    [%s.scraper.params]\n%s", pluginTable, s.params)
+	if s.query != "" {
+		p("    [%s.scraper.params]\n%s", pluginTable, params(s.query))
 	}
-	for _, r := range s.relabel {
+	relabel := s.relabel
+	if tag, ok := str(c.table, "url_tag"); ok && tag != "url" && tag != "" {
+		// The URL scraped, as the url tag has it, under the other name.
+		url := "${1}://${2}${3}"
+		if s.query != "" {
+			url += "?" + sortedQuery(s.query)
+		}
+		relabel = append(slices.Clone(relabel), rule{
+			`source-labels = ["__scheme__", "__address__", "__metrics_path__"]`, "separator = " + q(separator),
+			"regex = " + q("(.*)"+separator+"(.*)"+separator+"(.*)"), "target-label = " + q(tag), "replacement = " + q(url),
+		})
+	}
+	for _, r := range relabel {
 		p("    [[%s.scraper.relabel-configs]]\n", pluginTable)
 		for _, l := range r {
 			p("      %s\n", l)

@@ -85,7 +85,7 @@ func (c *conversion) pods() {
 	rules = append(rules, replace("pod_name", "$1", "", "__meta_kubernetes_pod_name"), replace(namespace, "$1", "", "__meta_kubernetes_namespace"))
 	rules = append(rules, c.filter("pod_label_include", "pod_label_exclude", podLabel)...)
 
-	s := &section{params: params(query), relabel: rules, service: "kubernetes", discoverer: []string{`role = "pod"`}}
+	s := &section{query: query, relabel: rules, service: "kubernetes", discoverer: []string{`role = "pod"`}}
 	if v := raw(t, "kube_config"); v != "" {
 		s.discoverer = append(s.discoverer, "kubeconfig-file = "+v)
 	} else {

@@ -91,7 +91,7 @@ func TestMigrateListsWhatHasNoEquivalent(t *testing.T) {
   response_timeout = "3s"
   content_type_override = "text"
   enable_request_metrics = true
-  url_tag = "source"
+  url_tag = "a.b"
   namespace_annotation_pass = {team = ["a"]}
   tls_min_version = "TLS13"
   http_service_discovery = {enabled = true, url = "http://sd.example.com"}

@@ -48,7 +48,7 @@ func (c *conversion) urls() {
 		}
 		c.add(&section{
 			scraper:    []string{"scheme = " + q(g.scheme), "metrics-path = " + q(g.path)},
-			params:     params(g.query),
+			query:      g.query,
 			service:    "static-discovery",
 			discoverer: []string{"targets = [" + strings.Join(quoted, ", ") + "]"},
 		})
@@ -78,7 +78,7 @@ func (c *conversion) services() {
 		}
 		c.add(&section{
 			scraper: []string{"scheme = " + q(strings.ToLower(m[1])), "metrics-path = " + q(path)},
-			params:  params(m[4]),
+			query:   m[4],
 			relabel: []rule{
 				replace("address", "$1", `\[?(.*?)\]?:[0-9]+`, "__address__"),
 			},

@@ -385,7 +385,7 @@ func telegrafPoints(t *testing.T, conf string, normalize func(telegraf.Metric) t
 
 // Services of a Consul catalogue (the fake), found by inputs.prometheus' consul queries and by their
 // migration (consul sections, the URL and tag templates as relabel rules: if/else, fields, metadata,
-// join .ServiceTags), give the same points.
+// join .ServiceTags), give the same points, the URL tagged under url_tag's name.
 func TestTelegrafMigrationConsul(t *testing.T) {
 	web := clientGolangExporter(t, "127.0.0.7:0")
 	_, webPort, _ := net.SplitHostPort(web)
@@ -403,6 +403,7 @@ func TestTelegrafMigrationConsul(t *testing.T) {
 	conf := fmt.Sprintf(`%s
 [[inputs.prometheus]]
   metric_version = 2
+  url_tag = "source"
   fieldinclude = ["app_temperature"]
   [inputs.prometheus.consul]
     enabled = true
@@ -430,7 +431,7 @@ func TestTelegrafMigrationConsul(t *testing.T) {
 	}
 	testutil.RequireMetricsEqual(t, theirs, ours, testutil.SortMetrics())
 	require.ElementsMatch(t, []string{"http://127.0.0.7:" + webPort + "/metrics?x=1", "http://127.0.0.8:" + apiPort + "/metrics?x=1"},
-		[]string{theirs[0].Tags()["url"], theirs[1].Tags()["url"]})
+		[]string{theirs[0].Tags()["source"], theirs[1].Tags()["source"]})
 	require.ElementsMatch(t, []string{"a/r1", "b/r2"}, []string{theirs[0].Tags()["team"], theirs[1].Tags()["team"]})
 }
 
