@@ -27,6 +27,8 @@ type conversion struct {
 	text  []rune
 	table *ast.Table
 	ids   *names
+	// agentInterval is [agent] interval: how often the table is gathered unless it sets its own.
+	agentInterval time.Duration
 
 	warnings []string
 	notes    []string // the warnings, as the new table's comments say them
@@ -195,7 +197,7 @@ func (c *conversion) convert(comments []string) string {
 	}
 	p("  metric_format = %q\n", version)
 	p("  ## inputs.prometheus scrapes every target at each gather; the scrapers scrape a target at most once per\n")
-	p("  ## scrape-interval, which is its timeout: keep the plugin's interval at or above it.\n")
+	p("  ## scrape-interval, which is its timeout (at most the gather interval): keep the interval at or above it.\n")
 	for _, kv := range keys {
 		p("  %s\n", kv)
 	}
@@ -319,6 +321,18 @@ func (c *conversion) client() {
 		} else {
 			c.lost("timeout", fmt.Sprintf("%q is not a duration the migration can read; the scrapers keep the default, %s", s, defaultTimeout))
 		}
+	}
+	// A target is scraped at most once per scrape-interval: at most the gather interval, so that every gather
+	// scrapes it, as inputs.prometheus does.
+	gather := c.agentInterval
+	if s, ok := str(t, "interval"); ok {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			gather = d
+		}
+	}
+	if gather < timeout {
+		c.differs("timeout", fmt.Sprintf("a scrape may take at most the gather interval, %s, where inputs.prometheus waited up to %s", gather, timeout))
+		timeout = gather
 	}
 	interval := timeout.String()
 	c.scraperKeys = append(c.scraperKeys, fmt.Sprintf("scrape-interval = %q", interval), fmt.Sprintf("scrape-timeout = %q", interval))

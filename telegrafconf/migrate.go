@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/influxdata/toml"
 	"github.com/influxdata/toml/ast"
@@ -56,7 +57,7 @@ func Migrate(w io.Writer, path string) ([]string, error) {
 		for ; next < first; next++ {
 			out.WriteString(lines[next])
 		}
-		c := &conversion{path: path, text: text, table: t, ids: ids}
+		c := &conversion{path: path, text: text, table: t, ids: ids, agentInterval: agentInterval(root)}
 		var kept []string
 		for _, l := range lines[first : last+1] {
 			if trimmed := strings.TrimSpace(l); strings.HasPrefix(trimmed, "#") {
@@ -180,4 +181,16 @@ type names struct{ n int }
 func (n *names) next() string {
 	n.n++
 	return fmt.Sprintf("prometheus-%d", n.n)
+}
+
+// agentInterval is [agent] interval, Telegraf's default (10s) when it is not a duration the migration can read.
+func agentInterval(root *ast.Table) time.Duration {
+	if agent, ok := root.Fields["agent"].(*ast.Table); ok {
+		if s, ok := str(agent, "interval"); ok {
+			if d, err := time.ParseDuration(s); err == nil && d > 0 {
+				return d
+			}
+		}
+	}
+	return 10 * time.Second
 }

@@ -183,3 +183,26 @@ func TestMigrateConsulTemplateLeftOut(t *testing.T) {
 	require.Contains(t, migrated, `services = ["b"]`)
 	require.Contains(t, migrated, `source-labels = ["__meta_consul_dc"]`)
 }
+
+// A target is scraped at most once per scrape-interval: the timeout (5s by default), at most the interval at
+// which the table is gathered (its own, else the agent's), so that every gather scrapes it.
+func TestMigrateScrapeInterval(t *testing.T) {
+	for _, tc := range []struct{ name, agent, table, want, warning string }{
+		{name: "default", want: `scrape-interval = "5s"` + "\n    scrape-timeout = \"5s\""},
+		{name: "timeout", table: `timeout = "8s"`, want: `scrape-interval = "8s"`},
+		{name: "agent interval below the timeout", agent: "[agent]\n  interval = \"2s\"\n", want: `scrape-interval = "2s"` + "\n    scrape-timeout = \"2s\"",
+			warning: "timeout: done another way: a scrape may take at most the gather interval, 2s, where inputs.prometheus waited up to 5s"},
+		{name: "the table's interval", agent: "[agent]\n  interval = \"2s\"\n", table: `interval = "1m"`, want: `scrape-interval = "5s"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			migrated, warnings := migrate(t, tc.agent+"[[inputs.prometheus]]\n  urls = [\"http://a:1/metrics\"]\n  "+tc.table+"\n")
+			require.Contains(t, migrated, tc.want)
+			if tc.warning == "" {
+				require.Empty(t, warnings)
+			} else {
+				require.Len(t, warnings, 1)
+				require.Contains(t, warnings[0], tc.warning)
+			}
+		})
+	}
+}
