@@ -268,6 +268,17 @@ func migrationPod(name, ip string, annotations, labels map[string]string) *corev
 // invalidLabelChars are what Prometheus' kubernetes discovery makes _ in an annotation's or label's name.
 var invalidLabelChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
+// prometheusNames renames the tags of a metric as Prometheus names a pod's annotations and labels.
+func prometheusNames(m telegraf.Metric) telegraf.Metric {
+	for _, tag := range slices.Clone(m.TagList()) {
+		if name := invalidLabelChars.ReplaceAllString(tag.Key, "_"); name != tag.Key {
+			m.RemoveTag(tag.Key)
+			m.AddTag(name, tag.Value)
+		}
+	}
+	return m
+}
+
 // Pods with prometheus.io annotations on the Kubernetes fake, scraped by inputs.prometheus
 // (monitor_kubernetes_pods, through its informers) and by its migration (the kubernetes discoverer and
 // relabel rules), give the same points for each monitor_kubernetes_pods_method: the same pods (ready
@@ -299,14 +310,8 @@ func TestTelegrafMigrationKubernetesPods(t *testing.T) {
 	kubeconfig := fake.WriteKubeconfig(t)
 
 	sanitized := func(m telegraf.Metric) telegraf.Metric {
-		for _, tag := range slices.Clone(m.TagList()) {
-			if name := invalidLabelChars.ReplaceAllString(tag.Key, "_"); name != tag.Key {
-				m.RemoveTag(tag.Key)
-				m.AddTag(name, tag.Value)
-			}
-		}
 		m.SetTime(time.Unix(0, 0))
-		return m
+		return prometheusNames(m)
 	}
 	for _, tc := range []struct {
 		method string
@@ -464,4 +469,60 @@ func TestTelegrafMigrationKubernetesServices(t *testing.T) {
 		addresses = append(addresses, m.Tags()["address"])
 	}
 	require.ElementsMatch(t, []string{"127.0.0.2", "127.0.0.3"}, addresses)
+}
+
+// pod_scrape_scope = "node": inputs.prometheus lists its node's pods from the kubelet (a fake one, at
+// node_ip:10250, answering its /pods), the migration watches them through the API server with the field
+// selector spec.nodeName=${NODE_NAME}; both scrape the same pods, and only those of their node.
+func TestTelegrafMigrationNodeScope(t *testing.T) {
+	port := strconv.Itoa(FreePort(t))
+	clientGolangExporter(t, "127.0.0.11:"+port)
+	clientGolangExporter(t, "127.0.0.12:"+port)
+	annotations := map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": port}
+	here := migrationPod("here", "127.0.0.11", annotations, map[string]string{"app": "web"})
+	there := migrationPod("there", "127.0.0.12", annotations, map[string]string{"app": "web"})
+	there.Spec.NodeName = "node-2"
+	fake := startKubernetesFake(t, "token")
+	fake.Apply(here, there)
+
+	// The kubelet of node-1 lists its own pods, to the service account's token.
+	l, err := net.Listen("tcp", "127.0.0.9:10250")
+	require.NoError(t, err)
+	kubelet := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/pods" || r.Header.Get("Authorization") != "Bearer token" {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(kubernetesJSON(&corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{*here}}))
+	}))
+	kubelet.Listener = l
+	kubelet.StartTLS()
+	t.Cleanup(kubelet.Close)
+
+	t.Setenv("NODE_NAME", "node-1")
+	conf := fmt.Sprintf(`%s
+[[inputs.prometheus]]
+  monitor_kubernetes_pods = true
+  pod_scrape_scope = "node"
+  node_ip = "127.0.0.9"
+  kube_config = %q
+  metric_version = 2
+  fieldinclude = ["app_temperature"]
+`, migrationAgent, fake.WriteKubeconfig(t))
+	migrated, warnings := migrateTelegraf(t, conf)
+	require.Contains(t, warnings, "pod_scrape_scope: done another way")
+	require.Contains(t, migrated, `field = "spec.nodeName=${NODE_NAME}"`)
+	normalize := func(m telegraf.Metric) telegraf.Metric {
+		m.SetTime(time.Unix(0, 0))
+		return prometheusNames(m)
+	}
+	theirs := telegrafPoints(t, conf, normalize, func(ms []telegraf.Metric) bool { return len(ms) > 0 })
+	ours := withoutSynthetic(telegrafTest(t, migrated, nil))
+	for i := range ours {
+		ours[i] = normalize(ours[i])
+	}
+	testutil.RequireMetricsEqual(t, theirs, ours, testutil.SortMetrics())
+	require.Len(t, theirs, 1)
+	require.Equal(t, "here", theirs[0].Tags()["pod_name"])
 }
