@@ -68,7 +68,8 @@ func (c *conversion) services() {
 		if i := strings.LastIndex(host, ":"); i >= 0 && !strings.HasSuffix(host, "]") {
 			host, port = host[:i], host[i+1:]
 		}
-		if _, err := strconv.Atoi(port); err != nil {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 {
 			c.lost("kubernetes_services", fmt.Sprintf("%q has no port the migration can read; it is left out", u))
 			continue
 		}
@@ -83,7 +84,7 @@ func (c *conversion) services() {
 				replace("address", "$1", `\[?(.*?)\]?:[0-9]+`, "__address__"),
 			},
 			service:    "dns",
-			discoverer: []string{"record-names = [" + q(host) + "]", `type = "A"`, "port = " + port, `refresh-interval = "10s"`},
+			discoverer: []string{"record-names = [" + q(host) + "]", `type = "A"`, "port = " + strconv.Itoa(n), `refresh-interval = "10s"`},
 		})
 	}
 }
