@@ -94,14 +94,15 @@ func withoutSynthetic(ms []telegraf.Metric) []telegraf.Metric {
 // migration's warnings and inputs.prometheus' points.
 //
 // inputs.prometheus' monitor_kubernetes_pods gathers as soon as its informer has listed the pods, which
-// may be before its handlers have registered them all; a run whose points complete (when given) finds
-// lacking is run again, up to 10 times.
+// may be before its handlers have registered them all: given complete, its points are those of a running
+// Telegraf once complete finds them so (telegrafPoints), not of --test.
 func differential(t *testing.T, conf string, ns *NetNS, normalize func(telegraf.Metric) telegraf.Metric, complete func([]telegraf.Metric) bool, opts ...cmp.Option) (migrated, warnings string, theirs []telegraf.Metric) {
 	t.Helper()
 	migrated, warnings = migrateTelegraf(t, conf)
 	require.NotRegexp(t, `(?m)^\s*\[\[inputs\.prometheus\]\]`, migrated)
-	theirs = telegrafTest(t, conf, ns)
-	for run := 1; complete != nil && !complete(theirs) && run < 10; run++ {
+	if complete != nil {
+		theirs = telegrafPoints(t, conf, normalize, complete)
+	} else {
 		theirs = telegrafTest(t, conf, ns)
 	}
 	ours := withoutSynthetic(telegrafTest(t, migrated, ns))
@@ -358,7 +359,7 @@ func TestTelegrafMigrationKubernetesPods(t *testing.T) {
 
 // telegrafPoints runs the custom Telegraf on a configuration, gathering every second into a file, until
 // the distinct points written so far (normalized) are complete, and returns them. It is for
-// inputs.prometheus' discoverers that answer after its first gather (consul, http_service_discovery).
+// inputs.prometheus' discoverers that answer after its first gather (consul, the kubelet, and pods at times).
 func telegrafPoints(t *testing.T, conf string, normalize func(telegraf.Metric) telegraf.Metric, complete func([]telegraf.Metric) bool) []telegraf.Metric {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "points.out")
