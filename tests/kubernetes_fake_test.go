@@ -239,7 +239,7 @@ func (f *kubernetesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m, _ := meta.Accessor(e.object)
 		return e.resource == resource && (namespace == "" || m.GetNamespace() == namespace) &&
 			labelSelector.Matches(labels.Set(m.GetLabels())) &&
-			fieldSelector.Matches(fields.Set{"metadata.name": m.GetName(), "metadata.namespace": m.GetNamespace()})
+			fieldSelector.Matches(kubernetesFakeFields(e.object))
 	}
 	if q.Get("watch") == "true" || q.Get("watch") == "1" {
 		if f.NoWatchList && q.Get("sendInitialEvents") == "true" {
@@ -452,4 +452,15 @@ func kubernetesFakeStatus(w http.ResponseWriter, code int, reason, message strin
 		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
 		"status": "Failure", "message": message, "reason": reason, "code": code,
 	})
+}
+
+// kubernetesFakeFields are the fields a field selector may name for an object: its name and namespace, and a
+// pod's node, as the API server's pod strategy has them (spec.nodeName, which a DaemonSet selects on).
+func kubernetesFakeFields(obj runtime.Object) fields.Set {
+	m, _ := meta.Accessor(obj)
+	set := fields.Set{"metadata.name": m.GetName(), "metadata.namespace": m.GetNamespace()}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		set["spec.nodeName"] = pod.Spec.NodeName
+	}
+	return set
 }
