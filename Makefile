@@ -5,8 +5,8 @@
 # make test: the whole suite. It installs the servers the integration tests start (Debian packages) when
 #            they are missing, builds the real kube-apiserver and etcd from the Go module proxy when they are
 #            not in ~/.cache/discovering-prometheus (scripts/kube-apiserver.sh: the first build takes about
-#            2.5 + 10 minutes of 2 cores and 2.8 GB of memory, seconds with Go's build cache warm), and tells
-#            the tests to fail rather than skip when one is still absent.
+#            2.5 + 5 minutes of 2 idle cores, up to 30 on busy ones, and 2.8 GB of memory), and tells the
+#            tests to fail rather than skip when one is still absent.
 
 GO ?= go
 
