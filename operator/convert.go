@@ -19,8 +19,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	promconfig "github.com/prometheus/prometheus/config"
-	// Every job of a monitor discovers its targets with a kubernetes_sd_config.
-	_ "github.com/prometheus/prometheus/discovery/kubernetes"
+	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/util/strutil"
 	"go.yaml.in/yaml/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +47,10 @@ type Generator struct {
 	Role string
 	// Store reads the credentials the monitors name.
 	Store Store
+	// APIServer, if not nil, is how the jobs' kubernetes_sd_configs reach the API server: its api_server,
+	// kubeconfig_file and HTTP client settings; nil is from within the cluster, as the operator's
+	// Prometheus does.
+	APIServer *kubernetes.SDConfig
 	// Global holds the defaults of the jobs (scrape interval and timeout, protocols); nil is Prometheus'
 	// defaults.
 	Global *promconfig.GlobalConfig
@@ -56,36 +59,44 @@ type Generator struct {
 // ServiceMonitor returns the jobs of a ServiceMonitor, one per endpoint. An error names the job and the
 // field it is about.
 func (g *Generator) ServiceMonitor(m *monitoringv1.ServiceMonitor) ([]*promconfig.ScrapeConfig, error) {
-	var out []*promconfig.ScrapeConfig
-	for i, ep := range m.Spec.Endpoints {
-		cfg, err := g.serviceMonitorYAML(m, ep, i)
-		if err == nil {
-			var sc *promconfig.ScrapeConfig
-			sc, err = g.scrapeConfig(cfg)
-			out = append(out, sc)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("serviceMonitor/%s/%s/%d: %w", m.Namespace, m.Name, i, err)
-		}
-	}
-	return out, nil
+	_, configs, err := g.serviceMonitorJobs(m)
+	return configs, err
 }
 
 // PodMonitor returns the jobs of a PodMonitor, one per podMetricsEndpoint.
 func (g *Generator) PodMonitor(m *monitoringv1.PodMonitor) ([]*promconfig.ScrapeConfig, error) {
-	var out []*promconfig.ScrapeConfig
-	for i, ep := range m.Spec.PodMetricsEndpoints {
-		cfg, err := g.podMonitorYAML(m, ep, i)
+	_, configs, err := g.podMonitorJobs(m)
+	return configs, err
+}
+
+func (g *Generator) serviceMonitorJobs(m *monitoringv1.ServiceMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+	return g.jobs("serviceMonitor", m.ObjectMeta, len(m.Spec.Endpoints), func(i int) (yaml.MapSlice, error) {
+		return g.serviceMonitorYAML(m, m.Spec.Endpoints[i], i)
+	})
+}
+
+func (g *Generator) podMonitorJobs(m *monitoringv1.PodMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+	return g.jobs("podMonitor", m.ObjectMeta, len(m.Spec.PodMetricsEndpoints), func(i int) (yaml.MapSlice, error) {
+		return g.podMonitorYAML(m, m.Spec.PodMetricsEndpoints[i], i)
+	})
+}
+
+// jobs generates the n jobs of a monitor, and reads each as Prometheus does.
+func (g *Generator) jobs(kind string, meta metav1.ObjectMeta, n int, generate func(i int) (yaml.MapSlice, error)) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+	jobs := make([]yaml.MapSlice, 0, n)
+	configs := make([]*promconfig.ScrapeConfig, 0, n)
+	for i := range n {
+		job, err := generate(i)
+		var sc *promconfig.ScrapeConfig
 		if err == nil {
-			var sc *promconfig.ScrapeConfig
-			sc, err = g.scrapeConfig(cfg)
-			out = append(out, sc)
+			sc, err = g.scrapeConfig(job)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("podMonitor/%s/%s/%d: %w", m.Namespace, m.Name, i, err)
+			return nil, nil, fmt.Errorf("%s/%s/%s/%d: %w", kind, meta.Namespace, meta.Name, i, err)
 		}
+		jobs, configs = append(jobs, job), append(configs, sc)
 	}
-	return out, nil
+	return jobs, configs, nil
 }
 
 // scrapeConfig reads a generated job as Prometheus reads a scrape_config, with the global defaults.
@@ -104,6 +115,13 @@ func (g *Generator) scrapeConfig(cfg yaml.MapSlice) (*promconfig.ScrapeConfig, e
 	}
 	if err := sc.Validate(global); err != nil {
 		return nil, err
+	}
+	if g.APIServer != nil {
+		for _, sd := range sc.ServiceDiscoveryConfigs {
+			if k, ok := sd.(*kubernetes.SDConfig); ok {
+				k.APIServer, k.KubeConfig, k.HTTPClientConfig = g.APIServer.APIServer, g.APIServer.KubeConfig, g.APIServer.HTTPClientConfig
+			}
+		}
 	}
 	return sc, nil
 }
@@ -144,7 +162,8 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
 		honorLabels: ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
 		relabelings: ep.RelabelConfigs, metricRelabelings: ep.MetricRelabelConfigs,
-		http: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: ep.TLSConfig, bearerTokenFile: ep.BearerTokenFile,
+		http: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: ep.TLSConfig,
+		bearerTokenFile:  ep.BearerTokenFile, //nolint:staticcheck // deprecated, still honoured as by the operator
 		nativeHistograms: spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
 		bodySizeLimit: spec.BodySizeLimit, sampleLimit: spec.SampleLimit, targetLimit: spec.TargetLimit,
 		labelLimit: spec.LabelLimit, labelNameLengthLimit: spec.LabelNameLengthLimit,
@@ -384,7 +403,9 @@ func selectByRelabeling(mechanism *monitoringv1.SelectorMechanism) bool {
 // selectorRelabelings are a label selector as keep and drop rules on the labels of the service or pod.
 func selectorRelabelings(kind string, selector metav1.LabelSelector) []yaml.MapSlice {
 	value := func(k string) string { return "__meta_kubernetes_" + kind + "_label_" + strutil.SanitizeLabelName(k) }
-	present := func(k string) string { return "__meta_kubernetes_" + kind + "_labelpresent_" + strutil.SanitizeLabelName(k) }
+	present := func(k string) string {
+		return "__meta_kubernetes_" + kind + "_labelpresent_" + strutil.SanitizeLabelName(k)
+	}
 	rule := func(action string, sources []string, regex string) yaml.MapSlice {
 		return yaml.MapSlice{{Key: "action", Value: action}, {Key: "source_labels", Value: sources}, {Key: "regex", Value: regex}}
 	}

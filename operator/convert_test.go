@@ -187,46 +187,31 @@ func generate(g *Generator, monitor string) ([]any, error) {
 		return nil, err
 	}
 	var jobs []yaml.MapSlice
+	var err error
 	switch kind.Kind {
 	case "ServiceMonitor":
 		var m monitoringv1.ServiceMonitor
-		if err := k8syaml.UnmarshalStrict([]byte(monitor), &m); err != nil {
-			return nil, err
-		}
-		if _, err := g.ServiceMonitor(&m); err != nil {
-			return nil, err
-		}
-		for i, ep := range m.Spec.Endpoints {
-			job, err := g.serviceMonitorYAML(&m, ep, i)
-			if err != nil {
-				return nil, err
-			}
-			jobs = append(jobs, job)
+		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
+			jobs, _, err = g.serviceMonitorJobs(&m)
 		}
 	case "PodMonitor":
 		var m monitoringv1.PodMonitor
-		if err := k8syaml.UnmarshalStrict([]byte(monitor), &m); err != nil {
-			return nil, err
-		}
-		if _, err := g.PodMonitor(&m); err != nil {
-			return nil, err
-		}
-		for i, ep := range m.Spec.PodMetricsEndpoints {
-			job, err := g.podMonitorYAML(&m, ep, i)
-			if err != nil {
-				return nil, err
-			}
-			jobs = append(jobs, job)
+		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
+			jobs, _, err = g.podMonitorJobs(&m)
 		}
 	default:
-		return nil, fmt.Errorf("kind %q", kind.Kind)
+		err = fmt.Errorf("kind %q", kind.Kind)
+	}
+	if err != nil {
+		return nil, err
 	}
 	data, err := yaml.Marshal(jobs)
 	if err != nil {
 		return nil, err
 	}
 	var out []any
-	return out, yaml.Unmarshal(data, &out)
+	err = yaml.Unmarshal(data, &out)
+	return out, err
 }
 
 // goldenJobs reads the scrape_configs of a golden file of the operator, less its sharding rules (the
