@@ -72,6 +72,17 @@ const oauth2YAML = `
             proxyConnectHeader:
               header: [{name: foo, key: proxy-header}]`
 
+// roleSelected is a monitor of the operator's TestServiceMonitorSelectors and TestPodMonitorSelectors: its
+// selector given to the kubernetes_sd_config (selectorMechanism RoleSelector).
+func roleSelected(kind, selector string) string {
+	endpoints := "endpoints"
+	if kind == "PodMonitor" {
+		endpoints = "podMetricsEndpoints"
+	}
+	return fmt.Sprintf("kind: %s\nmetadata: {name: default%s, namespace: default}\nspec:\n  selectorMechanism: RoleSelector\n"+
+		"  selector: %s\n  %s: [{port: web, interval: 30s}]", kind, kind, selector, endpoints)
+}
+
 // The cases are tests of the operator's pkg/prometheus/promcfg_test.go (named as its golden files), their
 // monitors written as the objects a user applies.
 var goldenCases = []struct {
@@ -84,45 +95,11 @@ spec:
   selector:
     matchExpressions: [{key: alpha, operator: In, values: [beta, gamma]}]
   endpoints: [{port: web, interval: 30s}]`},
-	{"ServiceMonitorObjectWithMatchLabelSelector", RoleEndpoints, `
-kind: ServiceMonitor
-metadata: {name: defaultServiceMonitor, namespace: default}
-spec:
-  selectorMechanism: RoleSelector
-  selector: {matchLabels: {group: group1}}
-  endpoints: [{port: web, interval: 30s}]`},
-	{"ServiceMonitorObjectWithEndpointSliceSelectorAndMatchLabelSelector", RoleEndpointSlice, `
-kind: ServiceMonitor
-metadata: {name: defaultServiceMonitor, namespace: default}
-spec:
-  selectorMechanism: RoleSelector
-  selector: {matchLabels: {group: group1}}
-  endpoints: [{port: web, interval: 30s}]`},
-	{"ServiceMonitorObjectWithSelectorAndMatchExpressionSelector", RoleEndpointSlice, `
-kind: ServiceMonitor
-metadata: {name: defaultServiceMonitor, namespace: default}
-spec:
-  selectorMechanism: RoleSelector
-  selector:
-    matchLabels: {group: group1}
-    matchExpressions: [{key: group, operator: In, values: [group2]}]
-  endpoints: [{port: web, interval: 30s}]`},
-	{"PodMonitorObjectWithMatchLabelSelector", "", `
-kind: PodMonitor
-metadata: {name: defaultPodMonitor, namespace: default}
-spec:
-  selectorMechanism: RoleSelector
-  selector: {matchLabels: {group: group1}}
-  podMetricsEndpoints: [{port: web, interval: 30s}]`},
-	{"PodMonitorObjectWithSelectorAndMatchExpressionSelector", "", `
-kind: PodMonitor
-metadata: {name: defaultPodMonitor, namespace: default}
-spec:
-  selectorMechanism: RoleSelector
-  selector:
-    matchLabels: {group: group1}
-    matchExpressions: [{key: group, operator: In, values: [group2]}, {key: groupb, operator: DoesNotExist}]
-  podMetricsEndpoints: [{port: web, interval: 30s}]`},
+	{"ServiceMonitorObjectWithMatchLabelSelector", RoleEndpoints, roleSelected("ServiceMonitor", "{matchLabels: {group: group1}}")},
+	{"ServiceMonitorObjectWithEndpointSliceSelectorAndMatchLabelSelector", RoleEndpointSlice, roleSelected("ServiceMonitor", "{matchLabels: {group: group1}}")},
+	{"ServiceMonitorObjectWithSelectorAndMatchExpressionSelector", RoleEndpointSlice, roleSelected("ServiceMonitor", "{matchLabels: {group: group1}, matchExpressions: [{key: group, operator: In, values: [group2]}]}")},
+	{"PodMonitorObjectWithMatchLabelSelector", "", roleSelected("PodMonitor", "{matchLabels: {group: group1}}")},
+	{"PodMonitorObjectWithSelectorAndMatchExpressionSelector", "", roleSelected("PodMonitor", "{matchLabels: {group: group1}, matchExpressions: [{key: group, operator: In, values: [group2]}, {key: groupb, operator: DoesNotExist}]}")},
 	{"TargetLabels", RoleEndpoints, `
 kind: ServiceMonitor
 metadata: {name: testservicemonitor1, namespace: default}
