@@ -451,6 +451,10 @@ func NewPodNet(t testing.TB) *PodNet {
 	var err error
 	for range 5 {
 		prefix := fmt.Sprintf("10.%d.%d", 128+randByte()%120, randByte())
+		if routedHere(prefix + ".1") {
+			err = fmt.Errorf("%s.0/24 is routed here", prefix)
+			continue
+		}
 		if err = ipCommands(
 			[]string{"link", "add", host, "type", "veth", "peer", "name", inside, "netns", ns.Name},
 			[]string{"addr", "add", prefix + ".1/24", "dev", host},
@@ -463,6 +467,18 @@ func NewPodNet(t testing.TB) *PodNet {
 	}
 	t.Fatalf("a veth pair into %s: %v", ns.Name, err)
 	return nil
+}
+
+// routedHere tells whether the machine reaches an address by a route of its own, not by its default
+// route: a network that is not ours to shadow.
+func routedHere(addr string) bool {
+	out, _ := exec.Command("ip", "-4", "route", "show", "match", addr).Output()
+	for _, route := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if route != "" && !strings.HasPrefix(route, "default") {
+			return true
+		}
+	}
+	return false
 }
 
 func randByte() int {
