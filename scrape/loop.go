@@ -24,6 +24,7 @@ type Loop struct {
 	slots   chan *slot
 	scrapes sync.WaitGroup
 	done    chan struct{} // closed when the timekeeper has ended
+	ended   sync.Once     // Wait's return of the workers
 
 	mu      sync.Mutex
 	due     dueHeap
@@ -85,13 +86,15 @@ func (l *Loop) Update(scrapers []*Scraper) {
 }
 
 // Wait waits, once the loop's context is done, for the scrapes under way to end: they are cancelled, and
-// report nothing. The sinks are free once it returns.
+// report nothing. The sinks are free once it returns. It may be called more than once.
 func (l *Loop) Wait() {
 	<-l.done
 	l.scrapes.Wait()
-	for range cap(l.slots) {
-		workers.Put((<-l.slots).worker)
-	}
+	l.ended.Do(func() {
+		for range cap(l.slots) {
+			workers.Put((<-l.slots).worker)
+		}
+	})
 }
 
 // keepTime starts each target's scrapes at their times until the context is done.

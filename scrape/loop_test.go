@@ -92,6 +92,7 @@ func TestLoopScrapesEachTargetOnItsOwn(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait did not return once the context was done")
 	}
+	l.Wait() // again, as a second Stop does
 }
 
 // A target this instance does not scrape (another of its cluster does) is not scraped by the loop.

@@ -340,6 +340,7 @@ func (p *DiscoveringPrometheus) assignOwners() {
 			all = peers.Owners(all, targetKey(&d, name, t.Labels), c.r)
 			mine := slices.Contains(all[start:], here)
 			t.SetScrapedHere(mine)
+			t.SetReplica(slices.Index(all[start:], here), len(all)-start) // its scrapes' phase (scrape.Schedule)
 			owners[t] = all[start:len(all):len(all)]
 			if mine {
 				owned++

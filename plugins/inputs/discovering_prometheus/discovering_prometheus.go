@@ -10,11 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/inputs"
@@ -41,6 +43,7 @@ type DiscoveringPrometheus struct {
 	RPTag                string                    `toml:"rp_tag"`
 	MaxConcurrentScrapes int                       `toml:"max_concurrent_scrapes"`
 	DiscoveryWait        config.Duration           `toml:"discovery_wait"`
+	ScrapeAlignInterval  config.Duration           `toml:"scrape_align_interval"`
 	KapacitorConfig      string                    `toml:"kapacitor_config"`
 	PrometheusConfig     string                    `toml:"prometheus_config"`
 	PrometheusDB         string                    `toml:"prometheus_db"`
@@ -77,6 +80,7 @@ type DiscoveringPrometheus struct {
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+	loop     *scrape.Loop // the scrapes on their own schedules, once gathers repeat (see scheduleScrapes)
 
 	// background counts the gathers whose scrapes still run after the gather returned (see scrape); Stop
 	// waits for them, so that none delivers to an accumulator Telegraf has closed. stopped, under mu, keeps
@@ -319,7 +323,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
 	p.startSeriesBudget(scrapers)
 	p.mu.Lock()
-	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
+	p.scrapers, p.routes, p.sd, p.stopped, p.loop = scrapers, routes, sd, false, nil
 	p.mu.Unlock()
 	if err := p.startCluster(); err != nil {
 		return err
@@ -335,13 +339,20 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	return nil
 }
 
-// Gather scrapes every target whose scrape-interval has elapsed. The first gather waits up to discovery_wait
-// for every discoverer's first answer, so that a one-shot run (telegraf --once, the runner's -once) sees
-// the targets.
+// Gather scrapes every target whose scrape-interval has elapsed. Once gathers repeat (GathersRepeat), only
+// the first does: later ones hand the targets to the loop that scrapes each on its own schedule into acc,
+// and return (see scheduleScrapes). The first gather waits up to discovery_wait for every discoverer's
+// first answer, so that a one-shot run (telegraf --once, the runner's -once) sees the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
-	if p.awaitDiscovery() {
-		p.syncTargets()
+	if !p.awaitDiscovery() {
+		return nil
+	}
+	p.syncTargets()
+	if !p.repeats || !p.gathered {
 		p.gatherAt(acc, time.Now())
+	}
+	if p.repeats {
+		p.scheduleScrapes(func() scrape.Sink { return p.accSink(acc) })
 	}
 	return nil
 }
@@ -350,11 +361,7 @@ func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time) {
 	var sinks []*sink
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
-		strs, ok := p.interns.Get().(*interner)
-		if !ok {
-			strs = newInterner()
-		}
-		k := newSink(acc, p.format, p.routes, strs, p.infs, p.budget)
+		k := p.accSink(acc)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -362,6 +369,15 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 			p.interns.Put(k.strs)
 		}
 	})
+}
+
+// accSink is a sink of one parse slot into acc, with an interner from the plugin's pool.
+func (p *DiscoveringPrometheus) accSink(acc telegraf.Accumulator) *sink {
+	strs, ok := p.interns.Get().(*interner)
+	if !ok {
+		strs = newInterner()
+	}
+	return newSink(acc, p.format, p.routes, strs, p.infs, p.budget)
 }
 
 // GatherLineProtocol gathers as Gather does but writes the metrics straight to w as line protocol, byte for
@@ -373,9 +389,15 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 	if p.format.newLineWriter == nil || p.budget != nil { // the budget counts Telegraf metrics' series
 		return false, nil
 	}
-	if p.awaitDiscovery() {
-		p.syncTargets()
+	if !p.awaitDiscovery() {
+		return true, nil
+	}
+	p.syncTargets()
+	if !p.repeats || !p.gathered {
 		p.gatherLineProtocolAt(w, time.Now())
+	}
+	if p.repeats {
+		p.scheduleScrapes(func() scrape.Sink { return p.lineSink(w) })
 	}
 	return true, nil
 }
@@ -384,11 +406,7 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time) {
 	var sinks []lineWriter
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
-		k, ok := p.lineSinks.Get().(lineWriter)
-		if !ok {
-			k = p.format.newLineWriter(p.routes)
-		}
-		k.writeTo(w)
+		k := p.lineSink(w)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -396,6 +414,51 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 			p.lineSinks.Put(k) // its buffer, grown to a scrape's size, serves the next gather
 		}
 	})
+}
+
+// lineSink is a line writer of one parse slot into w, from the plugin's pool.
+func (p *DiscoveringPrometheus) lineSink(w io.Writer) lineWriter {
+	k, ok := p.lineSinks.Get().(lineWriter)
+	if !ok {
+		k = p.format.newLineWriter(p.routes)
+	}
+	k.writeTo(w)
+	return k
+}
+
+// scheduleScrapes hands the scrapers' current targets to the loop that scrapes each on its own schedule,
+// and publishes the statistics. The first call starts the loop, whose parse slots take their sinks from
+// newSink: each scrape delivers into its slot's sink as it ends, with its own timestamps, so that the
+// output comes spread over the interval as the scrapes do, not in a burst at each gather. Stop ends it.
+// The first gather has scraped every target once already, so that a start has every target's samples at
+// once: the loop passes over a target's time that comes less than nine tenths of its interval after that
+// scrape (Target.claim), and scrapes it at its phase from then on.
+func (p *DiscoveringPrometheus) scheduleScrapes(newSink func() scrape.Sink) {
+	p.mu.Lock()
+	if p.loop == nil && !p.stopped {
+		p.loop = scrape.NewLoop(p.ctx, p.schedule(), p.MaxConcurrentScrapes, newSink)
+	}
+	loop := p.loop
+	p.mu.Unlock()
+	if loop != nil {
+		loop.Update(p.scrapers)
+	}
+	p.stats.publish(p.sd)
+}
+
+// schedule is when the loop scrapes each target: at its own phase of its interval, seeded by the host name
+// as Prometheus' offsets are, so that two instances without a cluster do not scrape a target at once; the
+// instances of a cluster share their seed, the cluster table's discoverer, so that a target's owners stay
+// 1/replication-factor of the interval apart. scrape_align_interval scrapes all at its multiples.
+func (p *DiscoveringPrometheus) schedule() scrape.Schedule {
+	seed, err := os.Hostname()
+	if err != nil {
+		seed = "" // every instance alike: its phases are still spread
+	}
+	if p.cluster != nil {
+		seed = p.cluster.key.String()
+	}
+	return scrape.Schedule{Seed: xxhash.Sum64String(seed), Align: time.Duration(p.ScrapeAlignInterval)}
 }
 
 // awaitDiscovery waits, on the first gather only, up to discovery_wait for every discoverer's first answer,
@@ -484,8 +547,8 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 	p.stats.publish(p.sd)
 }
 
-// GathersRepeat tells the plugin that gathers follow one another until it stops (the runner's serve mode),
-// so that the first gather too stops waiting at scrape.WaitBound.
+// GathersRepeat tells the plugin that gathers follow one another until it stops (the runner's serve mode):
+// the scrapes then run on their own schedules in the background (see scheduleScrapes), not at gathers.
 func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
 
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
@@ -501,6 +564,12 @@ func (p *DiscoveringPrometheus) Stop() {
 		p.cancel()
 	}
 	p.background.Wait()
+	p.mu.Lock()
+	loop := p.loop
+	p.mu.Unlock()
+	if loop != nil {
+		loop.Wait()
+	}
 	if p.sd != nil {
 		p.sd.Stop()
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -79,11 +80,14 @@ func upOf(acc *testutil.Accumulator, instance string) (float64, bool) {
 	return up, found
 }
 
-// In serve mode a slow job's hanging target does not hold the fast job's gathers: each returns at the
-// fast job's timeout, and the slow scrape reports into the accumulator when it ends.
+// In serve mode the scrapes run on their own schedules, not in gathers: each gather returns at once, the
+// fast job is scraped every second while the slow job's target hangs, and the slow scrape reports into the
+// accumulator when it ends. (Aligned to the second, so that the slow job's first scrape comes within one
+// rather than at its phase of its minute.)
 func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
 	p, acc, fastRequests, slowUp := fastAndHangingSlow(t, 3*time.Second)
 	p.GathersRepeat()
+	p.ScrapeAlignInterval = config.Duration(time.Second)
 	start := time.Now()
 	for i := range 5 {
 		gather := time.Now()
@@ -95,7 +99,7 @@ func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
 		}
 		time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Second)))
 	}
-	require.GreaterOrEqual(t, fastRequests.Load(), int64(4), "the fast job is scraped on every gather")
+	require.GreaterOrEqual(t, fastRequests.Load(), int64(4), "the fast job is scraped every second")
 	require.Eventually(t, func() bool { up, ok := slowUp(); return ok && up == 0 }, 10*time.Second, 50*time.Millisecond,
 		"the hanging scrape reports up = 0 at its timeout, after its gather returned")
 }
@@ -112,12 +116,14 @@ func TestFirstGatherWaitsForEveryScrape(t *testing.T) {
 	require.Zero(t, up)
 }
 
-// Stop, with a scrape that a gather left running, returns within moments: the scrape is cancelled, and
+// Stop, with a scrape running in the background, returns within moments: the scrape is cancelled, and
 // reports nothing.
 func TestStopEndsTheScrapesAGatherLeft(t *testing.T) {
 	p, acc, _, slowUp := fastAndHangingSlow(t, time.Minute)
 	p.GathersRepeat()
+	p.ScrapeAlignInterval = config.Duration(time.Second)
 	require.NoError(t, p.Gather(acc))
+	time.Sleep(1500 * time.Millisecond) // the hanging scrape has started, at the next second
 	stop := time.Now()
 	p.Stop()
 	require.Less(t, time.Since(stop), 5*time.Second)
@@ -144,8 +150,8 @@ func (a *slowAcc) AddMetric(m telegraf.Metric) {
 	a.Accumulator.AddMetric(m)
 }
 
-// Stop waits for a scrape that a gather left and that is delivering its metrics: none arrives after Stop
-// has returned (Telegraf closes the accumulator's channel then).
+// Stop waits for a scrape that is delivering its metrics: none arrives after Stop has returned (Telegraf
+// closes the accumulator's channel then).
 func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
 	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "fast 1\n") }))
 	t.Cleanup(fast.Close)
@@ -181,9 +187,9 @@ func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
 	acc := &slowAcc{instance: strings.TrimPrefix(slow.URL, "http://")}
 	require.NoError(t, p.Start(acc))
 	p.GathersRepeat()
-	start := time.Now()
+	p.ScrapeAlignInterval = config.Duration(time.Second)
 	require.NoError(t, p.Gather(acc))
-	time.Sleep(time.Until(start.Add(2 * time.Second))) // the slow target's metrics are being delivered
+	require.Eventually(t, acc.slowed.Load, 10*time.Second, 10*time.Millisecond) // the slow target's metrics are being delivered
 	p.Stop()
 	stopped := time.Now()
 	require.True(t, acc.slowed.Load(), "the slow target's metrics were on their way when Stop was called")
