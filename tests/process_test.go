@@ -185,9 +185,36 @@ func (p *Process) Stderr() string {
 	return p.stderr.String()
 }
 
-// Gather asks for one gather and returns the metrics that arrive until the output has been quiet for
-// 300ms (at least 1s, the tests' scrape-interval, so that every target is due at each gather).
+// Gather asks for one gather and returns, of the metrics that arrive until the output has been quiet for
+// 300ms (at least 1s, the tests' scrape-interval, so that every target is scraped by then), those of each
+// target's last scrape: after the first line, which scrapes every target, the runner scrapes each on its
+// own schedule and a line brings every scrape since the one before, which a test of one gather would count
+// twice.
 func (p *Process) Gather() []telegraf.Metric {
+	p.T.Helper()
+	return lastScrapes(p.GatherAll())
+}
+
+// lastScrapes keeps, of each target's metrics (by their instance tag), those of its last scrape, the latest
+// timestamp; metrics without an instance stay.
+func lastScrapes(ms []telegraf.Metric) []telegraf.Metric {
+	last := map[string]time.Time{}
+	for _, m := range ms {
+		if instance, ok := m.GetTag("instance"); ok && m.Time().After(last[instance]) {
+			last[instance] = m.Time()
+		}
+	}
+	var out []telegraf.Metric
+	for _, m := range ms {
+		if instance, ok := m.GetTag("instance"); !ok || m.Time().Equal(last[instance]) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// GatherAll is Gather with every metric that arrived: every scrape since the last line.
+func (p *Process) GatherAll() []telegraf.Metric {
 	p.T.Helper()
 	p.mu.Lock()
 	from := len(p.lines)

@@ -116,7 +116,7 @@ func TestRunnerExecdProtocol(t *testing.T) {
 	p.mu.Unlock()
 	served := requests(t, e)
 	require.GreaterOrEqual(t, served, 3.0, "scraped every second without a line")
-	ms = p.Gather()
+	ms = p.GatherAll()
 	infos := Find(ms, "exporter_info", map[string]string{"exporter": "execd", "db": "d", "rp": "r"})
 	require.GreaterOrEqual(t, len(infos), 2, "the scrapes held")
 	stamps := map[time.Time]bool{}
