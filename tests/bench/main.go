@@ -36,6 +36,7 @@ type result struct {
 	CPUSeconds     float64 `json:"cpu_seconds"`
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
 	CPUNsPerSample float64 `json:"cpu_ns_per_sample"`
+	spread
 }
 
 func main() {
@@ -214,6 +215,8 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 		return result{}, err
 	}
 	samples0 := r.fleet.samples()
+	from := time.Now()
+	cpu := sampleCPU(cmd.Process.Pid)
 	profiled := make(chan error, 1)
 	if profile != "" {
 		go func() {
@@ -230,6 +233,7 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	if err != nil {
 		return result{}, err
 	}
+	spreadOf := r.fleet.spread(from, time.Now(), r.interval, cpu())
 	samples := r.fleet.samples() - samples0
 	if s.synthetic {
 		samples = r.floorN * int64(duration/r.interval)
@@ -241,7 +245,7 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	if samples == 0 {
 		return result{}, errors.New("scraped nothing")
 	}
-	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss}
+	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss, spread: spreadOf}
 	res.CPUNsPerSample = res.CPUSeconds * 1e9 / float64(samples)
 	return res, nil
 }
@@ -350,10 +354,11 @@ func procBytes(path, key string) (int64, error) {
 
 func printTable(results []result) {
 	fmt.Println()
-	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | RSS KiB/target |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | RSS KiB/target | busiest 1 s / mean | gaps ±50 ms | worst gap ms | CPU 100 ms p99 / median |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range results {
-		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
-			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets))
+		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.1f %% | %.0f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
+			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets),
+			r.BusiestSecond, 100*r.GapsWithin50ms, r.WorstGapMs, r.CPUP99OverMedian)
 	}
 }
