@@ -127,8 +127,8 @@ func (l *Loop) startDue(now time.Time) {
 	for len(l.due) > 0 && !l.due[0].at.After(now) {
 		e := l.due[0]
 		e.at = l.sched.after(e.t, e.at)
-		if !e.at.After(now) { // the loop fell behind (a suspended machine): the times missed are skipped
-			e.at = l.sched.after(e.t, now)
+		if behind := now.Sub(e.at); behind >= 0 { // the loop fell behind (a suspended machine): the times missed are skipped
+			e.at = e.at.Add((behind/e.t.Interval + 1) * e.t.Interval)
 		}
 		heap.Fix(&l.due, 0)
 		if e.t.ScrapedHere() && e.t.claim(now) {

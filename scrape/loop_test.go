@@ -127,3 +127,25 @@ func TestLoopPassesOverTargetsScrapedElsewhere(t *testing.T) {
 	l.Wait()
 	require.Zero(t, requests.Load())
 }
+
+// A loop that fell behind (a suspended machine) skips the times it missed and keeps each target's phase:
+// aligned targets stay on the multiples of the alignment.
+func TestLoopSkipsTheTimesItMissed(t *testing.T) {
+	for _, sched := range []Schedule{{Seed: 3}, {Align: time.Minute}} {
+		tg := scheduleTargets(t, 1)[0] // every 10 s
+		tg.SetScrapedHere(false)       // nothing to fetch
+		s := &Scraper{list: []*Target{tg}}
+		ctx, cancel := context.WithCancel(context.Background())
+		l := NewLoop(ctx, sched, 1, func() Sink { return &countSink{} })
+		l.Update([]*Scraper{s})
+		l.mu.Lock()
+		first := l.due[0].at
+		l.mu.Unlock()
+		l.startDue(first.Add(55 * time.Second))
+		l.mu.Lock()
+		require.Equal(t, first.Add(60*time.Second), l.due[0].at, "%+v", sched)
+		l.mu.Unlock()
+		cancel()
+		l.Wait()
+	}
+}
