@@ -195,18 +195,24 @@ func (p *Process) Gather() []telegraf.Metric {
 	return lastScrapes(p.GatherAll())
 }
 
-// lastScrapes keeps, of each target's metrics (by their instance tag), those of its last scrape, the latest
-// timestamp; metrics without an instance stay.
+// lastScrapes keeps, of each target's metrics, those of its last scrape, the latest timestamp. A target is
+// told by its instance tag (the kapacitor format) and its url tag (the prometheus formats); metrics with
+// neither stay.
 func lastScrapes(ms []telegraf.Metric) []telegraf.Metric {
+	target := func(m telegraf.Metric) (string, bool) {
+		instance, hasInstance := m.GetTag("instance")
+		url, hasURL := m.GetTag("url")
+		return instance + "\xff" + url, hasInstance || hasURL
+	}
 	last := map[string]time.Time{}
 	for _, m := range ms {
-		if instance, ok := m.GetTag("instance"); ok && m.Time().After(last[instance]) {
-			last[instance] = m.Time()
+		if key, ok := target(m); ok && m.Time().After(last[key]) {
+			last[key] = m.Time()
 		}
 	}
 	var out []telegraf.Metric
 	for _, m := range ms {
-		if instance, ok := m.GetTag("instance"); !ok || m.Time().Equal(last[instance]) {
+		if key, ok := target(m); !ok || m.Time().Equal(last[key]) {
 			out = append(out, m)
 		}
 	}
