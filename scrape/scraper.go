@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
 
@@ -153,6 +154,24 @@ func (s *Scraper) CloseIdleConnections() { s.client.CloseIdleConnections() }
 
 // Config returns the scraper's configuration.
 func (s *Scraper) Config() *Config { return s.cfg }
+
+// Name is the scraper's name, which tells its targets apart from another scraper's equal ones.
+func (s *Scraper) Name() string { return s.cfg.Name }
+
+// Share marks the targets this instance scrapes, those whose labels owns is true for (a cluster's share),
+// and returns how many; Run passes over the others.
+func (s *Scraper) Share(owns func(labels.Labels) bool) (owned int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.list {
+		here := owns(t.Labels)
+		t.SetScrapedHere(here)
+		if here {
+			owned++
+		}
+	}
+	return owned
+}
 
 // TargetRelabeling returns the target relabeling rules in effect, the ones Dropped.Rule indexes: a job's
 // relabel_configs, then the Config's relabel-configs.

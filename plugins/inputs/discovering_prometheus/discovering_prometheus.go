@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
@@ -62,8 +63,8 @@ type DiscoveringPrometheus struct {
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
-	cluster   *cluster // nil without a cluster table
-	oneShot   bool     // a debugging run, which gathers once: see OneShot
+	cluster   *cluster.Cluster // nil without a cluster table
+	oneShot   bool             // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
 	// mu guards scrapers, and sd and cluster as Start sets them, for readers outside Gather (the
@@ -317,7 +318,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		return err
 	}
 	if p.cluster != nil {
-		p.stats.addCluster(p.cluster)
+		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.sd.Start()
 	if err := p.startStatus(); err != nil {
@@ -415,10 +416,12 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 
 // syncTargets brings the scrapers' targets up to date with discovery, when it has news.
 func (p *DiscoveringPrometheus) syncTargets() {
-	p.cluster.remind(time.Now(), p.Log) // an unlisted instance says so every minute, news or not
+	if p.cluster != nil {
+		p.cluster.Remind(time.Now()) // an unlisted instance says so every minute, news or not
+	}
 	v := p.sd.Version()
 	if v == p.seen {
-		if p.cluster.fallbackDue(time.Now()) {
+		if p.cluster != nil && p.cluster.FallbackDue(time.Now()) {
 			p.assignOwners()
 		}
 		return
@@ -512,7 +515,7 @@ func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 
 // running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster
 // state, for the plugin's own metrics.
-func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster) {
+func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster.Cluster) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers, p.sd, p.cluster

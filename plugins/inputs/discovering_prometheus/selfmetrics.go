@@ -6,6 +6,7 @@ import (
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -74,14 +75,14 @@ var (
 			read: func(s discovery.Stats) uint64 { return s.Errors }},
 	)
 	clusterMetrics = newSelfGroup([]string{"cluster_service", "cluster_id"},
-		selfMetric[*cluster]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersKnown.Load()) }},
-		selfMetric[*cluster]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.targetsOwned.Load()) }},
-		selfMetric[*cluster]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersStale.Load()) }},
-		selfMetric[*cluster]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.selfListed.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.Peers.Load()) }},
+		selfMetric[*cluster.Stats]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.TargetsOwned.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.PeersStale.Load()) }},
+		selfMetric[*cluster.Stats]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.SelfListed.Load()) }},
 	)
 )
 
@@ -180,6 +181,7 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 		discovererMetrics.collect(ch, runner.Stats(key), key.Service, key.ID)
 	}
 	if cl != nil {
-		clusterMetrics.collect(ch, cl, cl.key.Service, cl.key.ID)
+		key := p.Cluster.key()
+		clusterMetrics.collect(ch, cl.Stats(), key.Service, key.ID)
 	}
 }

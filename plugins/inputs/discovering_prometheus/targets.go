@@ -42,7 +42,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 				Health:             "unknown",
 				ScrapeInterval:     model.Duration(t.Interval).String(),
 				ScrapeTimeout:      model.Duration(t.Timeout).String(),
-				Owners:             p.ownersOf(t),
+				Owners:             p.ownersOf(s, t),
 				ScrapedHere:        t.ScrapedHere(),
 			}
 			switch {
