@@ -58,11 +58,15 @@ type Logger interface {
 }
 
 // Pool is the targets of one scraper, which the cluster shares by the pool's name and each target's labels
-// after relabeling.
+// after relabeling: scrape.Scraper is one.
 type Pool interface {
 	Name() string
-	// Share marks the targets this instance scrapes, those owns is true for, and returns how many.
-	Share(owns func(labels.Labels) bool) (owned int)
+	// Share marks the targets this instance scrapes, those whose key owns is true for, and returns how many.
+	// key gives a target's key from its labels; it is the same function at every call for a pool, so that
+	// a pool may keep the keys.
+	Share(key func(labels.Labels) uint64, owns func(uint64) bool) (owned int)
+	// Owned is how many targets this instance scrapes.
+	Owned() int
 }
 
 // Stats are the cluster's gauges, for the plugin's own metrics.
@@ -75,6 +79,8 @@ type Stats struct {
 	PeersStale atomic.Int64
 	// SelfListed is 1 while the peer discoverer lists this instance.
 	SelfListed atomic.Int64
+	// Reshares counts the times the owners of every target were recomputed: the peers changed.
+	Reshares atomic.Uint64
 }
 
 // Cluster is the running state of a cluster: the current peers, and this instance's standing among them.
@@ -87,6 +93,10 @@ type Cluster struct {
 	selfPort string            // self's port; "" for a self without one, which filters nothing
 	groups   func() []*targetgroup.Group
 	log      Logger
+
+	// mu guards the membership state below, which Assign changes and Remind, FallbackDue and Member read
+	// from other goroutines (a gather, the status page).
+	mu sync.Mutex
 
 	stats      Stats
 	cancel     context.CancelFunc
@@ -105,8 +115,8 @@ type Cluster struct {
 	emptyAfter time.Duration
 
 	shares   atomic.Pointer[Shares]
-	mu       sync.Mutex // guards unlisted for readers outside Assign (Member)
-	unlisted string     // the error while self is not listed, for the status page and -targets
+	shared   bool   // the pools have been shared by the current shares
+	unlisted string // the error while self is not listed, for the status page and -targets
 }
 
 // unlistedEvery is how often an instance that the peer discoverer does not list says so again.
@@ -131,6 +141,7 @@ func New(cfg Config, groups func() []*targetgroup.Group, log Logger) *Cluster {
 		_, c.selfPort, _ = net.SplitHostPort(cfg.Self)
 	}
 	c.shares.Store(newShares(rendezvous.New(cfg.Self), cfg.Self, c.r))
+	c.stats.Peers.Store(1)
 	return c
 }
 
@@ -157,21 +168,42 @@ func (c *Cluster) Stats() *Stats { return &c.stats }
 // Peers are the instances that share the targets now, sorted.
 func (c *Cluster) Peers() []string { return c.shares.Load().peers.Names() }
 
-// Assign recomputes the peers and, through Share, every target's owners in the pools. The peers are the
-// peer discoverer's current targets: before that discoverer answers, and alone, this instance owns every
-// target; while it lists others but not this one, this one owns none, and the listed instances, which do
-// not count it either, own every target among themselves.
-func (c *Cluster) Assign(pools []Pool) {
-	shares := c.update(time.Now())
+// Assign reads the peer discoverer's answer and, when the peers it makes differ from the last ones (and at
+// the first call), recomputes the owners of every target of the pools; it returns whether it did. The peers
+// are the peer discoverer's current targets: before that discoverer answers, and alone, this instance owns
+// every target; while it lists others but not this one, this one owns none, and the listed instances, which
+// do not count it either, own every target among themselves.
+func (c *Cluster) Assign(pools []Pool) bool {
+	shares, changed := c.update(time.Now())
+	if changed || !c.shared {
+		for _, pool := range pools {
+			name := pool.Name()
+			pool.Share(func(ls labels.Labels) uint64 {
+				var d xxhash.Digest
+				return targetKey(&d, name, ls)
+			}, shares.Owns)
+		}
+		c.shared = true
+		c.stats.Reshares.Add(1)
+	}
+	c.Count(pools)
+	return changed
+}
+
+// Count takes the number of targets this instance scrapes from the pools, after they changed.
+func (c *Cluster) Count(pools []Pool) {
 	owned := 0
 	for _, pool := range pools {
-		owned += pool.Share(shares.owns(pool.Name()))
+		owned += pool.Owned()
 	}
 	c.stats.TargetsOwned.Store(int64(owned))
 }
 
-// update reads the peer discoverer's answer and makes the shares of the peers it lists current.
-func (c *Cluster) update(now time.Time) *Shares {
+// update reads the peer discoverer's answer and makes the shares of the peers it lists current; changed
+// tells whether they differ from the last ones.
+func (c *Cluster) update(now time.Time) (shares *Shares, changed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	discovered, dropped := c.peersOf(c.groups())
 	if len(dropped) > 0 && !slices.Equal(dropped, c.dropped) {
 		c.log.Warn(safetext.Line(fmt.Sprintf("cluster: %s lists %d targets on another port than self %q's, which are not taken for instances: %q; relabel-configs choose the instances otherwise",
@@ -203,10 +235,14 @@ func (c *Cluster) update(now time.Time) *Shares {
 		c.log.Warnf("cluster: %s lists self %q %d times: every instance that runs as %q scrapes the same targets (duplicates); give each its own self", c.name, c.self, listed, c.self)
 	}
 	c.listed = listed
-	shares := newShares(peers, self, c.r)
+	shares = newShares(peers, self, c.r)
+	last := c.shares.Load()
+	if shares.here == last.here && slices.Equal(peers.Names(), last.peers.Names()) {
+		return last, false
+	}
 	c.shares.Store(shares)
 	c.stats.Peers.Store(int64(peers.Len()))
-	return shares
+	return shares, true
 }
 
 // peersOf are the addresses of the peer discoverer's targets that are instances, and those the port filter
@@ -269,15 +305,10 @@ func newShares(peers *rendezvous.Peers, self string, r int) *Shares {
 	return &Shares{peers: peers, here: peers.Index(self), r: r}
 }
 
-// owns tells, for the targets of the pool, whether this instance owns one with the labels given; not for
-// concurrent use.
-func (s *Shares) owns(pool string) func(labels.Labels) bool {
-	var d xxhash.Digest
-	var owners []int
-	return func(ls labels.Labels) bool {
-		owners = s.peers.Owners(owners[:0], targetKey(&d, pool, ls), s.r)
-		return slices.Contains(owners, s.here)
-	}
+// Owns tells whether this instance owns the targets of a key (targetKey).
+func (s *Shares) Owns(key uint64) bool {
+	var stack [8]int
+	return slices.Contains(s.peers.Owners(stack[:0], key, s.r), s.here)
 }
 
 // Owners names the instances that own the target of the pool with those labels, highest weight first.

@@ -51,8 +51,8 @@ func TestClusterOwnersAreStableAcrossVersions(t *testing.T) {
 		c.Assign([]Pool{scrapers[0], scrapers[1]})
 		require.Len(t, c.Peers(), 5)
 		for _, s := range scrapers {
-			require.Len(t, s.Targets(), 10)
-			for _, target := range s.Targets() {
+			require.Len(t, s.AllTargets(), 10)
+			for _, target := range s.AllTargets() {
 				lines = append(lines, fmt.Sprintf("r=%d scraper=%s labels=%s owners=%s",
 					r, s.Name(), target.Labels.String(), strings.Join(c.Owners(s.Name(), target.Labels), ",")))
 			}

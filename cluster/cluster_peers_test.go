@@ -17,6 +17,7 @@ type pool struct {
 	name    string
 	targets []labels.Labels
 	here    map[string]bool // by the labels' String
+	shares  int             // the calls of Share
 }
 
 func newPool(name string, n int) *pool {
@@ -29,10 +30,18 @@ func newPool(name string, n int) *pool {
 
 func (p *pool) Name() string { return p.name }
 
-func (p *pool) Share(owns func(labels.Labels) bool) (owned int) {
+func (p *pool) Share(key func(labels.Labels) uint64, owns func(uint64) bool) (owned int) {
+	p.shares++
 	p.here = map[string]bool{}
 	for _, ls := range p.targets {
-		if p.here[ls.String()] = owns(ls); p.here[ls.String()] {
+		p.here[ls.String()] = owns(key(ls))
+	}
+	return p.Owned()
+}
+
+func (p *pool) Owned() (owned int) {
+	for _, here := range p.here {
+		if here {
 			owned++
 		}
 	}
@@ -95,4 +104,21 @@ func TestClusterSelfListedTwice(t *testing.T) {
 	c.Assign(nil)
 	require.Len(t, log.Warnings(), 2, "%q", log.Warnings())
 	require.Contains(t, log.Warnings()[1], `lists self "a:1" 3 times`)
+}
+
+// The owners of every target are recomputed when the peers change, and only then.
+func TestClusterResharesOnPeerChangeOnly(t *testing.T) {
+	peers := staticPeers("a:1", "b:1")
+	c := New(Config{Peers: "peers", Self: "a:1", Replication: 1}, func() []*targetgroup.Group { return peers() }, testutil.Logger{Quiet: true})
+	targets := newPool("counted", 40)
+	require.True(t, c.Assign([]Pool{targets}))
+	require.False(t, c.Assign([]Pool{targets}), "the same peers")
+	require.Equal(t, 1, targets.shares)
+	owned := targets.Owned()
+	require.Less(t, owned, 40)
+	peers = staticPeers("a:1")
+	require.True(t, c.Assign([]Pool{targets}))
+	require.Equal(t, 2, targets.shares)
+	require.EqualValues(t, 40, c.Stats().TargetsOwned.Load())
+	require.EqualValues(t, 2, c.Stats().Reshares.Load())
 }

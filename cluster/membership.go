@@ -14,7 +14,7 @@ import (
 // noteMembership records whether the peer discoverer lists this instance among the peers. While it lists
 // others but not this one, the instance logs an error naming self and the nearest instances listed, at once
 // (a minute later for one that registers itself, which is listed once its registration is seen) and again
-// every unlistedEvery, and the status page and -targets show it.
+// every unlistedEvery, and the status page and -targets show it. c.mu is held.
 func (c *Cluster) noteMembership(listed, answered bool, peers []string, now time.Time) {
 	problem := ""
 	c.stats.SelfListed.Store(0) // also alone, before an answer or after giving up on the last peers
@@ -37,22 +37,24 @@ func (c *Cluster) noteMembership(listed, answered bool, peers []string, now time
 			"which the listed instances share among themselves, until self names this instance as the discoverer lists it",
 			c.self, len(peers), c.name, nearest(c.self, peers)), safetext.MaxLogLine)
 	}
-	c.mu.Lock()
 	c.unlisted = problem
-	c.mu.Unlock()
-	c.Remind(now)
+	c.remind(now)
 }
 
 // Remind logs the error of an unlisted instance when it is due: noteMembership's first, then one every
 // unlistedEvery, also when the peers do not change (a gather calls it).
 func (c *Cluster) Remind(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.remind(now)
+}
+
+// remind is Remind with c.mu held.
+func (c *Cluster) remind(now time.Time) {
 	if c.unlistedSince.IsZero() || now.Before(c.remindAt) {
 		return
 	}
-	c.mu.Lock()
-	problem := c.unlisted
-	c.mu.Unlock()
-	c.log.Error(problem)
+	c.log.Error(c.unlisted)
 	c.remindAt = now.Add(unlistedEvery)
 }
 
@@ -104,7 +106,8 @@ func editDistance(a, b string) int {
 // current returns the peers discovered or, when the answer is empty after peers were listed, the last ones
 // listed, until emptyAfter has passed: an emptied file, a DNS name with no ready pod or a Consul service with
 // no healthy instance would otherwise make every instance scrape every target at once. The instances then
-// fall back one after another, each later by its rank among the last peers (up to twice emptyAfter).
+// fall back one after another, each later by its rank among the last peers (up to twice emptyAfter). c.mu
+// is held.
 func (c *Cluster) current(discovered []string, now time.Time) []string {
 	if len(discovered) > 0 {
 		if !c.emptySince.IsZero() {
@@ -144,5 +147,7 @@ func (c *Cluster) fallbackIn() time.Duration {
 // FallbackDue tells whether the last peers kept through an empty answer have expired: the owners are then
 // recomputed without news from discovery.
 func (c *Cluster) FallbackDue(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return !c.emptySince.IsZero() && now.Sub(c.emptySince) >= c.fallbackIn()
 }

@@ -102,31 +102,23 @@ type Dropped struct {
 	Rule int
 }
 
-// buildTarget is newTarget for Sync: the discovered labels bounded first, a target relabeling dropped
-// told apart by dropped (and described in a Dropped when wantDropped: past keep-dropped-targets, Sync only
-// counts it, and working out the rule that dropped it would be thrown away), and a panic (the labels package's, when relabeling makes a value too long to encode, which no
-// bound on the discovered labels foresees) turned into the target's error, so that one target cannot stop
-// the others of its Sync.
-func (s *Scraper) buildTarget(target, group model.LabelSet, wantDropped bool) (t *Target, dropped bool, d *Dropped, err error) {
+// buildTarget is newTarget for Sync: the discovered labels bounded first, and a panic (the labels
+// package's, when relabeling makes a value too long to encode, which no bound on the discovered labels
+// foresees) turned into the target's error, so that one target cannot stop the others of its Sync. A target
+// relabeling dropped comes back nil, with a nil error.
+func (s *Scraper) buildTarget(target, group model.LabelSet) (t *Target, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			t, dropped, d, err = nil, false, nil, fmt.Errorf("panic while applying the target rules: %v", r)
+			t, err = nil, fmt.Errorf("panic while applying the target rules: %v", r)
 		}
 	}()
 	if err := checkDiscoveredBound("label", target); err != nil {
-		return nil, false, nil, err
+		return nil, err
 	}
 	if err := checkDiscoveredBound("group label", group); err != nil {
-		return nil, false, nil, err
+		return nil, err
 	}
-	if t, err = s.newTarget(target, group); err != nil || t != nil {
-		return t, false, nil, err
-	}
-	if !wantDropped {
-		return nil, true, nil, nil
-	}
-	discovered := s.discoveredLabels(target, group)
-	return nil, true, &Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)}, nil
+	return s.newTarget(target, group)
 }
 
 // newTarget applies Prometheus' target rules, by its own scrape.PopulateLabels, to one discovered target:

@@ -167,18 +167,6 @@ func (p *DiscoveringPrometheus) stopCluster() {
 	}
 }
 
-// assignOwners recomputes the peers and every target's owners (cluster.Cluster.Assign).
-func (p *DiscoveringPrometheus) assignOwners() {
-	if p.cluster == nil {
-		return
-	}
-	pools := make([]cluster.Pool, len(p.scrapers))
-	for i, s := range p.scrapers {
-		pools[i] = s
-	}
-	p.cluster.Assign(pools)
-}
-
 // membership is this instance's standing in the cluster, for the status page and -targets; nil without a
 // cluster table.
 func (p *DiscoveringPrometheus) membership() *status.ClusterMember {

@@ -72,7 +72,6 @@ type DiscoveringPrometheus struct {
 	mu       sync.Mutex
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
-	seen     uint64 // the discovery version the scrapers were last synced to
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -84,6 +83,14 @@ type DiscoveringPrometheus struct {
 	stopped    bool
 	// gathered is set once a gather has run; repeats by GathersRepeat.
 	gathered, repeats bool
+
+	// syncMu serializes syncTargets: the first gather's and those of syncLoop, which runs them off the
+	// gather path (syncing, until Stop); resync asks it for one without news from discovery. seen is the
+	// discovery version the scrapers were last synced to.
+	syncMu  sync.Mutex
+	seen    uint64
+	syncing sync.WaitGroup
+	resync  chan struct{}
 }
 
 // scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
@@ -321,6 +328,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.sd.Start()
+	p.resync = make(chan struct{}, 1)
+	p.syncing.Add(1)
+	go p.syncLoop()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
 		return err
@@ -333,7 +343,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	if p.awaitDiscovery() {
-		p.syncTargets()
+		p.beforeGather()
 		p.gatherAt(acc, time.Now())
 	}
 	return nil
@@ -367,7 +377,7 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 		return false, nil
 	}
 	if p.awaitDiscovery() {
-		p.syncTargets()
+		p.beforeGather()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
@@ -414,16 +424,55 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 	return true
 }
 
-// syncTargets brings the scrapers' targets up to date with discovery, when it has news.
-func (p *DiscoveringPrometheus) syncTargets() {
-	if p.cluster != nil {
-		p.cluster.Remind(time.Now()) // an unlisted instance says so every minute, news or not
+// beforeGather makes the targets current for the first gather, which a one-shot run scrapes; later gathers
+// scrape the targets syncLoop last swapped in, and never wait for it. An unlisted instance says so every
+// minute, news or not, and the last peers kept through an empty answer expire on time.
+func (p *DiscoveringPrometheus) beforeGather() {
+	if !p.gathered {
+		p.syncTargets()
 	}
-	v := p.sd.Version()
-	if v == p.seen {
-		if p.cluster != nil && p.cluster.FallbackDue(time.Now()) {
-			p.assignOwners()
+	if p.cluster == nil {
+		return
+	}
+	now := time.Now()
+	p.cluster.Remind(now)
+	if p.cluster.FallbackDue(now) {
+		select {
+		case p.resync <- struct{}{}:
+		default: // one is asked for already
 		}
+	}
+}
+
+// syncLoop runs syncTargets after each discovery update, and when a gather asks for it, until Stop.
+func (p *DiscoveringPrometheus) syncLoop() {
+	defer p.syncing.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.sd.Updated():
+		case <-p.resync:
+		}
+		p.syncTargets()
+	}
+}
+
+// syncTargets brings the peers and then the scrapers' targets up to date with discovery: the owners of
+// every target are recomputed only when the peers changed, and only the discovered groups that changed
+// are built again (scrape.Scraper.Sync), each scraper's result swapped in at once.
+func (p *DiscoveringPrometheus) syncTargets() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	v := p.sd.Version()
+	pools := make([]cluster.Pool, len(p.scrapers))
+	for i, s := range p.scrapers {
+		pools[i] = s
+	}
+	if p.cluster != nil {
+		p.cluster.Assign(pools) // first: the targets new to this sync are shared among the current peers
+	}
+	if v == p.seen {
 		return
 	}
 	p.seen = v
@@ -443,7 +492,9 @@ func (p *DiscoveringPrometheus) syncTargets() {
 		}
 	}
 	p.infs.keep(live)
-	p.assignOwners()
+	if p.cluster != nil {
+		p.cluster.Count(pools)
+	}
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics; release
@@ -495,6 +546,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	p.syncing.Wait()
 	p.background.Wait()
 	if p.sd != nil {
 		p.sd.Stop()
