@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
+	promscrape "github.com/prometheus/prometheus/scrape"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
@@ -33,8 +34,12 @@ type Scraper struct {
 	// relabel and metricRelabel are the rules in effect: a job's, then the Config's.
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
-	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
-	prometheus *promcfg.ScrapeConfig
+	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels);
+	// withoutRules the same without relabeling, and defaultLabels the labels it sets on every target
+	// before relabeling (populateLabels).
+	prometheus    *promcfg.ScrapeConfig
+	withoutRules  *promcfg.ScrapeConfig
+	defaultLabels []string
 	// parserOptions and native say how native histograms are parsed and written (native.go).
 	parserOptions textparse.ParserOptions
 	native        nativeOptions
@@ -135,6 +140,12 @@ func New(cfg *Config, job *JobExtras, logger *slog.Logger) (*Scraper, error) {
 		RelabelConfigs:       s.relabel,
 		MetricRelabelConfigs: s.metricRelabel,
 	}
+	withoutRules := *s.prometheus
+	withoutRules.RelabelConfigs = nil
+	s.withoutRules = &withoutRules
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	promscrape.PopulateDiscoveredLabels(lb, s.prometheus, nil, nil)
+	lb.Range(func(l labels.Label) { s.defaultLabels = append(s.defaultLabels, l.Name) })
 	return s, nil
 }
 

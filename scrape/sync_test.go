@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/labels"
+	promscrape "github.com/prometheus/prometheus/scrape"
 	"github.com/stretchr/testify/require"
 )
 
@@ -87,4 +88,37 @@ func TestShareBuildsOnlyOwnedTargets(t *testing.T) {
 	require.Empty(t, s.Sync(syncGroups(0)))
 	require.Equal(t, before+6, s.Stats().TargetsBuilt.Load())
 	require.Equal(t, 6, s.Owned())
+}
+
+// The target rules run once on a target, and give what Prometheus' PopulateLabels gives, which runs them
+// again from the discovered labels: also when a rule removes a default label, which PopulateLabels would
+// set again if given the relabeled ones.
+func TestTargetRulesRunOnce(t *testing.T) {
+	str := func(s string) *string { return &s }
+	for name, rules := range map[string][]*Relabel{
+		"rewrite the address": {{SourceLabels: []string{"__address__"}, Regex: str(`(.*):9100`), TargetLabel: "__address__", Replacement: str("$1:9200")}},
+		"drop the path":       {{Regex: str("__metrics_path__"), Action: "labeldrop"}},
+		"set the scheme":      {{TargetLabel: "__scheme__", Replacement: str("https")}},
+		"keep none":           {{SourceLabels: []string{"team"}, Regex: str("nobody"), Action: "keep"}},
+	} {
+		s := newScraper(t, &Config{Name: "job", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s",
+			RelabelConfigs: rules, Params: map[string][]string{"module": {"m"}}})
+		target, group := model.LabelSet{model.AddressLabel: "a:9100"}, model.LabelSet{"team": "t"}
+		got, err := s.newTarget(target, group)
+		require.NoError(t, err, name)
+		want, err := promscrape.PopulateLabels(labels.NewBuilder(labels.EmptyLabels()), s.prometheus, target, group)
+		require.NoError(t, err, name)
+		if want.IsEmpty() {
+			require.Nil(t, got, name)
+			continue
+		}
+		lb := labels.NewBuilder(want)
+		require.Equal(t, targetURL(lb, s.cfg.Params), got.URL, name)
+		lb.Range(func(l labels.Label) {
+			if strings.HasPrefix(l.Name, "__") {
+				lb.Del(l.Name)
+			}
+		})
+		require.Equal(t, lb.Labels(), got.Labels, name)
+	}
 }
