@@ -169,3 +169,5 @@ func seriesKey(d *xxhash.Digest, m telegraf.Metric) uint64 {
 	}
 	return d.Sum64()
 }
+
+var keySep = []byte{0xff} // in no valid UTF-8 string: no two series share a key

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
@@ -64,8 +65,8 @@ type DiscoveringPrometheus struct {
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
-	cluster   *cluster // nil without a cluster table
-	oneShot   bool     // a debugging run, which gathers once: see OneShot
+	cluster   *cluster.Cluster // nil without a cluster table
+	oneShot   bool             // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
 	// mu guards scrapers, and sd and cluster as Start sets them, for readers outside Gather (the
@@ -73,7 +74,6 @@ type DiscoveringPrometheus struct {
 	mu       sync.Mutex
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
-	seen     uint64 // the discovery version the scrapers were last synced to
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -85,6 +85,14 @@ type DiscoveringPrometheus struct {
 	stopped    bool
 	// gathered is set once a gather has run; repeats by GathersRepeat.
 	gathered, repeats bool
+
+	// syncMu serializes syncTargets: the first gather's and those of syncLoop, which runs them off the
+	// gather path (syncing, until Stop); resync asks it for one without news from discovery. seen is the
+	// discovery version the scrapers were last synced to.
+	syncMu  sync.Mutex
+	seen    uint64
+	syncing sync.WaitGroup
+	resync  chan struct{}
 }
 
 // scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
@@ -325,9 +333,12 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		return err
 	}
 	if p.cluster != nil {
-		p.stats.addCluster(p.cluster)
+		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.sd.Start()
+	p.resync = make(chan struct{}, 1)
+	p.syncing.Add(1)
+	go p.syncLoop()
 	if err := p.startStatus(); err != nil {
 		p.Stop()
 		return err
@@ -340,7 +351,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	if p.awaitDiscovery() {
-		p.syncTargets()
+		p.beforeGather()
 		p.gatherAt(acc, time.Now())
 	}
 	return nil
@@ -374,7 +385,7 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 		return false, nil
 	}
 	if p.awaitDiscovery() {
-		p.syncTargets()
+		p.beforeGather()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
@@ -421,14 +432,55 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 	return true
 }
 
-// syncTargets brings the scrapers' targets up to date with discovery, when it has news.
-func (p *DiscoveringPrometheus) syncTargets() {
-	p.cluster.remind(time.Now(), p.Log) // an unlisted instance says so every minute, news or not
-	v := p.sd.Version()
-	if v == p.seen {
-		if p.cluster.fallbackDue(time.Now()) {
-			p.assignOwners()
+// beforeGather makes the targets current for the first gather, which a one-shot run scrapes; later gathers
+// scrape the targets syncLoop last swapped in, and never wait for it. An unlisted instance says so every
+// minute, news or not, and the last peers kept through an empty answer expire on time.
+func (p *DiscoveringPrometheus) beforeGather() {
+	if !p.gathered {
+		p.syncTargets()
+	}
+	if p.cluster == nil {
+		return
+	}
+	now := time.Now()
+	p.cluster.Remind(now)
+	if p.cluster.FallbackDue(now) {
+		select {
+		case p.resync <- struct{}{}:
+		default: // one is asked for already
 		}
+	}
+}
+
+// syncLoop runs syncTargets after each discovery update, and when a gather asks for it, until Stop.
+func (p *DiscoveringPrometheus) syncLoop() {
+	defer p.syncing.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.sd.Updated():
+		case <-p.resync:
+		}
+		p.syncTargets()
+	}
+}
+
+// syncTargets brings the peers and then the scrapers' targets up to date with discovery: the owners of
+// every target are recomputed only when the peers changed, and only the discovered groups that changed
+// are built again (scrape.Scraper.Sync), each scraper's result swapped in at once.
+func (p *DiscoveringPrometheus) syncTargets() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	v := p.sd.Version()
+	pools := make([]cluster.Pool, len(p.scrapers))
+	for i, s := range p.scrapers {
+		pools[i] = s
+	}
+	if p.cluster != nil {
+		p.cluster.Assign(pools) // first: the targets new to this sync are shared among the current peers
+	}
+	if v == p.seen {
 		return
 	}
 	p.seen = v
@@ -448,7 +500,9 @@ func (p *DiscoveringPrometheus) syncTargets() {
 		}
 	}
 	p.infs.keep(live)
-	p.assignOwners()
+	if p.cluster != nil {
+		p.cluster.Count(pools)
+	}
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics; release
@@ -500,6 +554,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	p.syncing.Wait()
 	p.background.Wait()
 	if p.sd != nil {
 		p.sd.Stop()
@@ -520,7 +575,7 @@ func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 
 // running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster
 // state, for the plugin's own metrics.
-func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster) {
+func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster.Cluster) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers, p.sd, p.cluster

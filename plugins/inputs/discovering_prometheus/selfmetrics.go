@@ -6,6 +6,7 @@ import (
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -74,14 +75,14 @@ var (
 			read: func(s discovery.Stats) uint64 { return s.Errors }},
 	)
 	clusterMetrics = newSelfGroup([]string{"cluster_service", "cluster_id"},
-		selfMetric[*cluster]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersKnown.Load()) }},
-		selfMetric[*cluster]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.targetsOwned.Load()) }},
-		selfMetric[*cluster]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersStale.Load()) }},
-		selfMetric[*cluster]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.selfListed.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.Peers.Load()) }},
+		selfMetric[*cluster.Stats]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.TargetsOwned.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.PeersStale.Load()) }},
+		selfMetric[*cluster.Stats]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.SelfListed.Load()) }},
 	)
 	databaseMetrics = newSelfGroup([]string{"db"},
 		selfMetric[*dbBudget]{field: "series_budget_series", metric: "series_budget_series", help: "Series sent to the database since the start, which max_series_per_db bounds.", kind: selfGauge,
@@ -187,7 +188,8 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 		discovererMetrics.collect(ch, runner.Stats(key), key.Service, key.ID)
 	}
 	if cl != nil {
-		clusterMetrics.collect(ch, cl, cl.key.Service, cl.key.ID)
+		key := p.Cluster.key()
+		clusterMetrics.collect(ch, cl.Stats(), key.Service, key.ID)
 	}
 	for _, d := range p.seriesBudget().databases() {
 		databaseMetrics.collect(ch, d, d.db)

@@ -3,6 +3,7 @@ package discovering_prometheus
 import (
 	"github.com/influxdata/telegraf/selfstat"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -16,8 +17,8 @@ type statistics struct {
 	collector   *selfstat.Collector
 	scrapers    map[*scrape.Scraper]*selfSeries[*scrape.Stats]
 	discoverers map[discovery.Key]*selfSeries[discovery.Stats]
-	cluster     *cluster // nil without a cluster table
-	clusterSet  *selfSeries[*cluster]
+	cluster     *cluster.Stats // nil without a cluster table
+	clusterSet  *selfSeries[*cluster.Stats]
 	databases   map[*dbBudget]*selfSeries[*dbBudget] // with max_series_per_db
 }
 
@@ -39,8 +40,8 @@ func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverer
 }
 
 // addCluster registers the cluster's statistics.
-func (s *statistics) addCluster(cl *cluster) {
-	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, cl.key.Service, cl.key.ID)
+func (s *statistics) addCluster(key discovery.Key, cl *cluster.Stats) {
+	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, key.Service, key.ID)
 }
 
 // addDatabase registers the statistics of a database's series budget.

@@ -1,13 +1,9 @@
 package discovering_prometheus
 
 import (
-	"cmp"
 	"fmt"
-	"math"
 	"slices"
-	"strings"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -45,33 +41,7 @@ func (p *DiscoveringPrometheus) RelabelSteps(pool string, discovered labels.Labe
 	cfg := s.Config()
 	out.Routing = &status.StepRouting{DBTag: p.DBTag, DB: cfg.DB, RPTag: p.RPTag, RP: cfg.RP}
 	if c != nil {
-		out.Cluster = c.weighed(cfg.Name, t.Labels)
+		out.Cluster = c.Weighed(cfg.Name, t.Labels)
 	}
 	return out, nil
-}
-
-// weighed is every peer's weight for a scraper's target of the labels, highest first, and the owners
-// among them, as assignOwners chose them.
-func (c *cluster) weighed(scraper string, ls labels.Labels) *status.StepCluster {
-	var d xxhash.Digest
-	key := targetKey(&d, scraper, ls)
-	out := &status.StepCluster{Self: c.self, ReplicationFactor: c.r}
-	c.mu.Lock()
-	peers := c.peers
-	c.mu.Unlock()
-	if peers == nil {
-		return out
-	}
-	owners := peers.Owners(nil, key, c.r)
-	byWeight := make([]int, peers.Len())
-	for i := range byWeight {
-		byWeight[i] = i
-	}
-	slices.SortStableFunc(byWeight, func(a, b int) int { return cmp.Compare(peers.Weight(b, key), peers.Weight(a, key)) })
-	for _, i := range byWeight {
-		name, owner := peers.Name(i), slices.Contains(owners, i)
-		out.Peers = append(out.Peers, status.PeerWeight{Name: name, Weight: float64(peers.Weight(i, key)) / math.MaxUint64, Owner: owner})
-		out.ScrapedHere = out.ScrapedHere || owner && strings.EqualFold(name, c.self)
-	}
-	return out
 }

@@ -27,7 +27,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 		cfg := s.Config()
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		out.DroppedCounts[cfg.Name] = s.DroppedCount()
-		for _, t := range s.Targets() {
+		for _, t := range s.AllTargets() {
 			h := t.Health()
 			a := ActiveTarget{
 				DiscoveredLabels:   t.Discovered.Map(),
@@ -42,7 +42,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 				Health:             "unknown",
 				ScrapeInterval:     model.Duration(t.Interval).String(),
 				ScrapeTimeout:      model.Duration(t.Timeout).String(),
-				Owners:             p.ownersOf(t),
+				Owners:             p.ownersOf(s, t),
 				ScrapedHere:        t.ScrapedHere(),
 			}
 			switch {
