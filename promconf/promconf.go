@@ -27,12 +27,12 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
-// Service is the discovery.Key service of a job's discoverers and the discoverer-service of its scraper.
+// Service is the discovery.Key service of a job's discoverers.
 const Service = "prometheus"
 
 // Job is one scrape_config of the file.
 type Job struct {
-	// Scraper is the job's scraper configuration, not yet initialised: it has no db or rp.
+	// Scraper is the job's scraper configuration, not yet initialised.
 	Scraper *scrape.Config
 	// Extras is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
 	Extras *scrape.JobExtras
@@ -131,18 +131,16 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 	client := sc.HTTPClientConfig
 	job := &Job{
 		Scraper: &scrape.Config{
-			Name:              sc.JobName,
-			Scheme:            sc.Scheme,
-			MetricsPath:       sc.MetricsPath,
-			Params:            maps.Clone(sc.Params),
-			ScrapeInterval:    config.Duration(sc.ScrapeInterval),
-			ScrapeTimeout:     config.Duration(sc.ScrapeTimeout),
-			DiscovererService: Service,
-			DiscovererID:      sc.JobName,
-			HonorLabels:       sc.HonorLabels,
-			HonorTimestamps:   &sc.HonorTimestamps,
-			SampleLimit:       int(sc.SampleLimit),
-			TargetLimit:       int(min(sc.TargetLimit, math.MaxInt)),
+			Name:            sc.JobName,
+			Scheme:          sc.Scheme,
+			MetricsPath:     sc.MetricsPath,
+			Params:          maps.Clone(sc.Params),
+			ScrapeInterval:  config.Duration(sc.ScrapeInterval),
+			ScrapeTimeout:   config.Duration(sc.ScrapeTimeout),
+			HonorLabels:     sc.HonorLabels,
+			HonorTimestamps: &sc.HonorTimestamps,
+			SampleLimit:     int(sc.SampleLimit),
+			TargetLimit:     int(min(sc.TargetLimit, math.MaxInt)),
 			// Prometheus' 0 keeps every dropped target; here it is the scrapers' bound, on purpose.
 			KeepDroppedTargets:    int(min(sc.KeepDroppedTargets, math.MaxInt)),
 			BodySizeLimit:         config.Size(sc.BodySizeLimit),

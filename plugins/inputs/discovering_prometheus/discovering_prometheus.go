@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
+	"github.com/discovering-prometheus/discovering-prometheus/plan"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -46,7 +46,7 @@ type DiscoveringPrometheus struct {
 	PrometheusDB         string                    `toml:"prometheus_db"`
 	PrometheusRP         string                    `toml:"prometheus_rp"`
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
-	Scrapers             []*scrape.Config          `toml:"scraper"`
+	Scrapers             []*kapacitor.Scraper      `toml:"scraper"`
 	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	StatusOptions
@@ -58,7 +58,7 @@ type DiscoveringPrometheus struct {
 	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
 	lineSinks sync.Pool // lineWriter, likewise
 	configs   discovery.Configs
-	enabled   []*scraper
+	enabled   []*plan.Job
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
@@ -85,35 +85,12 @@ type DiscoveringPrometheus struct {
 	gathered, repeats bool
 }
 
-// scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
-// prometheus_config. Its configuration is the section's keys, validated; a job adds what Prometheus' loader
-// read beyond them, and takes its targets from all its discoverers.
-type scraper struct {
-	config  *scrape.Config
-	job     *scrape.JobExtras // nil for a [[scraper]] section
-	sources []discovery.Key   // the discoverers it takes its targets from
-}
-
-// sectionScraper is the scraper of a validated [[scraper]] section: its discoverer is the one its
-// discoverer-service and discoverer-id name.
-func sectionScraper(c *scrape.Config) *scraper {
-	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
-}
-
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
-	// A kapacitor.conf's sections, validated as it loads, run next to the plugin's own; its errors come alone.
-	var file *kapacitor.Sections
-	if p.KapacitorConfig != "" {
-		var warnings []string
-		var err error
-		file, warnings, err = kapacitor.Include(p.KapacitorConfig, p.Scrapers, &p.Sections)
-		for _, w := range warnings {
-			p.Log.Warn(w)
-		}
-		if err != nil {
-			return prefixLines("kapacitor_config", err)
-		}
+	// What runs: the plan of every source. A source that cannot be read (kapacitor_config) comes alone.
+	pl, planErr := plan.Build(p.planSettings())
+	if unreadable := (*plan.UnreadableError)(nil); errors.As(planErr, &unreadable) {
+		return planErr
 	}
 	if p.MetricFormat == "" {
 		p.MetricFormat = "kapacitor"
@@ -149,23 +126,11 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
 	}
 
-	providers := p.Providers()
-	var err error
-	p.configs, err = discovery.Validate(providers)
-	if err != nil {
-		errs = append(errs, err)
+	if planErr != nil {
+		errs = append(errs, planErr)
+	} else {
+		p.enabled, p.configs = pl.Jobs, pl.Discoverers
 	}
-	var fromFile []*scrape.Config
-	if file != nil {
-		maps.Copy(p.configs, file.Configs())
-		providers = append(providers, file.Providers()...)
-		fromFile = file.Scrapers
-	}
-	for _, w := range discovery.Warnings(providers) {
-		p.Log.Warn(w)
-	}
-	errs = append(errs, p.initScrapers(fromFile)...)
-	errs = append(errs, p.initPrometheus()...)
 	errs = append(errs, p.initStatus())
 	errs = append(errs, p.initCluster()...)
 	return errors.Join(errs...)
@@ -185,9 +150,9 @@ func routingTagName(name string) error {
 }
 
 // routingValues checks that line protocol carries a scraper's db and rp as they are.
-func routingValues(cfg *scrape.Config) error {
+func routingValues(db, rp string) error {
 	var errs []error
-	for _, v := range []struct{ key, value string }{{"db", cfg.DB}, {"rp", cfg.RP}} {
+	for _, v := range []struct{ key, value string }{{"db", db}, {"rp", rp}} {
 		if safeValue(v.value) != v.value {
 			errs = append(errs, fmt.Errorf("%s: %q: line protocol cannot carry a backslash at the end or before a space, comma, equals sign or double quote", v.key, v.value))
 		}
@@ -195,63 +160,22 @@ func routingValues(cfg *scrape.Config) error {
 	return errors.Join(errs...)
 }
 
-// initScrapers validates the plugin's own [[scraper]] sections and takes the enabled ones, then those of
-// kapacitor_config (fromFile), which the kapacitor package validated and checked against the plugin's own.
-func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error {
-	var errs []error
-	names := make(map[string]bool)
-	p.enabled = p.enabled[:0]
-	anyEnabled := false
-	for i, s := range p.Scrapers {
-		if !s.IsEnabled() {
-			continue
-		}
-		anyEnabled = true
-		section := fmt.Sprintf("scraper[%d]", i)
-		if s.Name != "" {
-			section = fmt.Sprintf("scraper %q", s.Name)
-		}
-		if err := errors.Join(s.Init(), routingValues(s)); err != nil {
-			errs = append(errs, prefixLines(section, err))
-			continue
-		}
-		if names[s.Name] {
-			errs = append(errs, fmt.Errorf("%s: name: used by another scraper", section))
-			continue
-		}
-		names[s.Name] = true
-		sc := sectionScraper(s)
-		if key := sc.sources[0]; p.configs[key] == nil {
-			if !p.hasSection(key) { // an invalid section has its own error already
-				errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
-			}
-			continue
-		}
-		p.enabled = append(p.enabled, sc)
+// planSettings are the plugin's options that make its plan.
+func (p *DiscoveringPrometheus) planSettings() *plan.Settings {
+	return &plan.Settings{
+		Scrapers: p.Scrapers, Discoverers: &p.Sections,
+		KapacitorConfig: p.KapacitorConfig, PrometheusConfig: p.PrometheusConfig,
+		PrometheusDB: p.PrometheusDB, PrometheusRP: p.PrometheusRP, PrometheusJobs: p.PrometheusJobs,
+		Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
 	}
-	for _, s := range fromFile {
-		if !s.IsEnabled() {
-			continue
-		}
-		anyEnabled = true
-		if err := routingValues(s); err != nil {
-			errs = append(errs, prefixLines(fmt.Sprintf("scraper %q", s.Name), err))
-			continue
-		}
-		p.enabled = append(p.enabled, sectionScraper(s))
-	}
-	if !anyEnabled && p.PrometheusConfig == "" {
-		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
-	}
-	return errs
 }
 
 // EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
 // [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
 func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config {
 	configs := make([]*scrape.Config, len(p.enabled))
-	for i, s := range p.enabled {
-		configs[i] = s.config
+	for i, job := range p.enabled {
+		configs[i] = job.Config
 	}
 	return configs
 }
@@ -267,19 +191,7 @@ func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
 }
 
 func (p *DiscoveringPrometheus) unknownDiscoverer(key discovery.Key) string {
-	if !slices.Contains(discovery.Services, key.Service) {
-		return fmt.Sprintf("discoverer-service: %q is not a discoverer; use one of %s", key.Service, strings.Join(discovery.Services, ", "))
-	}
-	return fmt.Sprintf("discoverer-id: no enabled [[%s]] section has id %q", key.Service, key.ID)
-}
-
-// prefixLines puts the section before every line of a joined error.
-func prefixLines(section string, err error) error {
-	lines := strings.Split(err.Error(), "\n")
-	for i, l := range lines {
-		lines[i] = section + ": " + l
-	}
-	return errors.New(strings.Join(lines, "\n"))
+	return plan.UnknownDiscoverer(key)
 }
 
 func formatNames() []string {
@@ -298,14 +210,13 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.registry = prometheus.NewRegistry()
 	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
 	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
-	for _, sc := range p.enabled {
-		cfg := sc.config
-		s, err := scrape.New(cfg, sc.job, p.logger)
+	for _, job := range p.enabled {
+		s, err := scrape.New(job.Config, job.Extras, p.logger)
 		if err != nil {
-			return fmt.Errorf("scraper %q: %w", cfg.Name, err)
+			return fmt.Errorf("scraper %q: %w", job.Name(), err)
 		}
 		scrapers = append(scrapers, s)
-		routes[s] = &routing{dbTag: p.DBTag, db: cfg.DB, rpTag: p.RPTag, rp: cfg.RP}
+		routes[s] = &routing{dbTag: p.DBTag, db: job.DB, rpTag: p.RPTag, rp: job.RP}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sd := discovery.NewManager(p.configs, p.logger, p.registry)
@@ -426,7 +337,7 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	p.seen = v
 	for i, s := range p.scrapers {
 		var groups []*targetgroup.Group
-		for _, key := range p.enabled[i].sources {
+		for _, key := range p.enabled[i].Sources {
 			groups = append(groups, p.sd.Groups(key)...)
 		}
 		for _, err := range s.Sync(groups) {

@@ -133,10 +133,9 @@ func (s statusSource) Targets() status.Targets { return s.p.Targets() }
 
 func (s statusSource) Scrapers() []status.Scraper {
 	var out []status.Scraper
-	for _, sc := range s.p.enabled {
-		cfg := sc.config
-		v := status.Scraper{Name: cfg.Name, DB: cfg.DB, RP: cfg.RP}
-		for _, key := range sc.sources {
+	for _, job := range s.p.enabled {
+		v := status.Scraper{Name: job.Name(), DB: job.DB, RP: job.RP}
+		for _, key := range job.Sources {
 			v.Discoverers = append(v.Discoverers, key.String())
 		}
 		out = append(out, v)
