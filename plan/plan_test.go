@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/influxdata/telegraf/config"
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
@@ -128,3 +129,36 @@ func TestSourceAddsSections(t *testing.T) {
 		Sources: []Source{addScraper{section("a", "nowhere")}}})
 	require.EqualError(t, err, `overrides: scraper "a": name: also used by an [[inputs.discovering_prometheus.scraper]] section`)
 }
+
+// The same configuration read twice makes the same plan: every job is Same, every discoverer DeepEqual,
+// secrets included, so that a reload of an unchanged file changes nothing.
+func TestRebuiltPlanIsTheSame(t *testing.T) {
+	settings := func() *Settings {
+		s := section("a", "s")
+		s.Username = "u"
+		s.Password = config.NewSecret([]byte("secret"))
+		s.RelabelConfigs = []*scrape.Relabel{{SourceLabels: []string{"__address__"}, Regex: ptr("(.*):.*"), TargetLabel: "host"}}
+		return &Settings{Scrapers: []*kapacitor.Scraper{s}, Discoverers: &discovery.Sections{Static: []*discovery.Static{static("s", true)}}}
+	}
+	old, err := Build(settings())
+	require.NoError(t, err)
+	next, err := Build(settings())
+	require.NoError(t, err)
+	c := Compare(old, next)
+	require.True(t, c.Empty(), "%s", c)
+	require.Equal(t, []string{"a"}, c.Kept)
+	require.Equal(t, "nothing changed", c.String())
+
+	other := settings()
+	other.Scrapers[0].Password = config.NewSecret([]byte("another"))
+	other.Discoverers.Static[0].Targets = []string{"localhost:9102"}
+	other.Scrapers = append(other.Scrapers, section("b", "s"))
+	next, err = Build(other)
+	require.NoError(t, err)
+	c = Compare(old, next)
+	require.Equal(t, "jobs added: b; changed: a; removed: none; discoverers added: none; changed: static-discovery \"s\"; removed: none", c.String())
+	c = Compare(next, old)
+	require.Equal(t, []string{"b"}, c.Removed)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -76,6 +76,11 @@ type DiscoveringPrometheus struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 
+	// gatherMu keeps a gather and a new plan's apply apart: the scrapers, their routes and the statistics
+	// change only between gathers.
+	gatherMu sync.Mutex
+	reload   reloads
+
 	// background counts the gathers whose scrapes still run after the gather returned (see scrape); Stop
 	// waits for them, so that none delivers to an accumulator Telegraf has closed. stopped, under mu, keeps
 	// a gather that starts after Stop from adding to it.
@@ -220,7 +225,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sd := discovery.NewManager(p.configs, p.logger, p.registry)
-	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
+	p.stats = newStatistics(p.Statistics, scrapers, p.configs, &p.reload)
 	p.mu.Lock()
 	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
 	p.mu.Unlock()
@@ -231,6 +236,8 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		p.stats.addCluster(p.cluster)
 	}
 	p.sd.Start()
+	p.reload.successful.Store(1)
+	p.reload.lastSuccess.Store(time.Now().Unix())
 	if err := p.startStatus(); err != nil {
 		p.Stop()
 		return err
@@ -243,6 +250,8 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	if p.awaitDiscovery() {
+		p.gatherMu.Lock()
+		defer p.gatherMu.Unlock()
 		p.syncTargets()
 		p.gatherAt(acc, time.Now())
 	}
@@ -277,6 +286,8 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 		return false, nil
 	}
 	if p.awaitDiscovery() {
+		p.gatherMu.Lock()
+		defer p.gatherMu.Unlock()
 		p.syncTargets()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
@@ -404,9 +415,11 @@ func (p *DiscoveringPrometheus) Stop() {
 		p.cancel()
 	}
 	p.background.Wait()
+	p.gatherMu.Lock() // after a reload under way, which then finds the plugin stopped
 	if p.sd != nil {
 		p.sd.Stop()
 	}
+	p.gatherMu.Unlock()
 	p.stopCluster()
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
 	for _, s := range p.RunningScrapers() {
@@ -419,6 +432,13 @@ func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers
+}
+
+// currentPlan returns the running plan's jobs and discoverers (Init's, then the last applied).
+func (p *DiscoveringPrometheus) currentPlan() ([]*plan.Job, discovery.Configs) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.enabled, p.configs
 }
 
 // running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster

@@ -18,16 +18,19 @@ type statistics struct {
 	discoverers map[discovery.Key]*selfSeries[discovery.Stats]
 	cluster     *cluster // nil without a cluster table
 	clusterSet  *selfSeries[*cluster]
+	reloads     *reloads
+	reloadSet   *selfSeries[*reloads]
 }
 
 const statsMeasurement = "discovering_prometheus"
 
-func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverers discovery.Configs) *statistics {
+func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverers discovery.Configs, r *reloads) *statistics {
 	if c == nil {
 		// Telegraf sets the collector; the execd shim does not.
 		c = selfstat.NewCollector(map[string]string{"input": "discovering_prometheus"})
 	}
-	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*selfSeries[*scrape.Stats]{}, discoverers: map[discovery.Key]*selfSeries[discovery.Stats]{}}
+	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*selfSeries[*scrape.Stats]{}, discoverers: map[discovery.Key]*selfSeries[discovery.Stats]{},
+		reloads: r, reloadSet: reloadMetrics.register(c)}
 	for _, sc := range scrapers {
 		s.scrapers[sc] = scraperMetrics.register(c, sc.Config().Name)
 	}
@@ -53,4 +56,5 @@ func (s *statistics) publish(runner *discovery.Manager) {
 	if s.cluster != nil {
 		s.clusterSet.publish(s.cluster)
 	}
+	s.reloadSet.publish(s.reloads)
 }

@@ -133,7 +133,8 @@ func (s statusSource) Targets() status.Targets { return s.p.Targets() }
 
 func (s statusSource) Scrapers() []status.Scraper {
 	var out []status.Scraper
-	for _, job := range s.p.enabled {
+	jobs, _ := s.p.currentPlan()
+	for _, job := range jobs {
 		v := status.Scraper{Name: job.Name(), DB: job.DB, RP: job.RP}
 		for _, key := range job.Sources {
 			v.Discoverers = append(v.Discoverers, key.String())
@@ -146,7 +147,8 @@ func (s statusSource) Scrapers() []status.Scraper {
 func (s statusSource) Discoverers() []status.Discoverer {
 	r := s.p.sd
 	waiting := r.Waiting()
-	keys := slices.SortedFunc(maps.Keys(s.p.configs), func(a, b discovery.Key) int {
+	_, configs := s.p.currentPlan()
+	keys := slices.SortedFunc(maps.Keys(configs), func(a, b discovery.Key) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.ID, b.ID))
 	})
 	out := make([]status.Discoverer, 0, len(keys))

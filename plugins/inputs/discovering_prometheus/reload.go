@@ -1,0 +1,132 @@
+package discovering_prometheus
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/discovering-prometheus/discovering-prometheus/plan"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
+)
+
+// noVersion is no discovery version: after it, the next gather syncs every scraper's targets.
+const noVersion = ^uint64(0)
+
+// reloads is the state of the plugin's reloads (Reload).
+type reloads struct {
+	mu sync.Mutex // one reload at a time
+	// read, when set, reads the plugin's table anew (the runner's -config); nil, the table stays.
+	read func() (*DiscoveringPrometheus, error)
+	// successful is 1 when the last reload succeeded (or none was tried), else 0; lastSuccess is the Unix
+	// time of the last plan that was applied, the first one included.
+	successful, lastSuccess atomic.Int64
+}
+
+// SetConfigReader has Reload read the plugin's own table anew with read, which returns it decoded and not
+// initialised: for a program that owns the file the table comes from (the runner's -config). Without it,
+// Reload reads the files the table names (kapacitor_config, prometheus_config) and keeps the table.
+func (p *DiscoveringPrometheus) SetConfigReader(read func() (*DiscoveringPrometheus, error)) {
+	p.reload.mu.Lock()
+	defer p.reload.mu.Unlock()
+	p.reload.read = read
+}
+
+// Reload reads every source of the configuration again, builds its plan and applies it as a change (see
+// apply): what is unchanged keeps running. A source that cannot be read, or a plan that is not valid,
+// changes nothing; its error is returned and logged, once. Each reload is logged with what changed.
+// Options beyond the scrapers and discoverers (metric_format, the cluster and status tables...) take a
+// restart to change: Reload keeps them as they are.
+func (p *DiscoveringPrometheus) Reload() error {
+	p.reload.mu.Lock()
+	defer p.reload.mu.Unlock()
+	change, err := p.reloadPlan()
+	if err != nil {
+		p.reload.successful.Store(0)
+		p.Log.Errorf("reloading the configuration: %v", err)
+		return err
+	}
+	p.reload.successful.Store(1)
+	p.reload.lastSuccess.Store(time.Now().Unix())
+	p.Log.Infof("configuration reloaded: %s", change)
+	return nil
+}
+
+func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
+	settings := p.planSettings()
+	if p.reload.read != nil {
+		table, err := p.reload.read()
+		if err != nil {
+			return plan.Change{}, err
+		}
+		table.Log = p.Log
+		settings = table.planSettings()
+	}
+	next, err := plan.Build(settings)
+	if err != nil {
+		return plan.Change{}, err
+	}
+	return p.apply(next)
+}
+
+// errNotRunning is apply's error before Start and after Stop.
+var errNotRunning = errors.New("the plugin is not running")
+
+// apply runs next instead of the running plan, as a change: an unchanged job keeps its scraper (its
+// targets, their schedules, health and owners), an unchanged discoverer keeps running (no new request);
+// a changed one is replaced, a removed one stops, a new one starts. No gather runs meanwhile. A job whose
+// scraper cannot be made fails the whole plan, which then changes nothing.
+func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
+	p.gatherMu.Lock()
+	defer p.gatherMu.Unlock()
+	p.mu.Lock()
+	running := !p.stopped && p.sd != nil
+	current := &plan.Plan{Jobs: p.enabled, Discoverers: p.configs}
+	old := make(map[string]*scrape.Scraper, len(p.scrapers))
+	for i, s := range p.scrapers {
+		old[p.enabled[i].Name()] = s
+	}
+	p.mu.Unlock()
+	if !running {
+		return plan.Change{}, errNotRunning
+	}
+	change := plan.Compare(current, next)
+	kept := make(map[string]bool, len(change.Kept))
+	for _, name := range change.Kept {
+		kept[name] = true
+	}
+	scrapers := make([]*scrape.Scraper, len(next.Jobs))
+	routes := make(map[*scrape.Scraper]*routing, len(next.Jobs))
+	for i, job := range next.Jobs {
+		s := old[job.Name()]
+		if !kept[job.Name()] {
+			var err error
+			if s, err = scrape.New(job.Config, job.Extras, p.logger); err != nil {
+				return plan.Change{}, fmt.Errorf("scraper %q: %w", job.Name(), err)
+			}
+		}
+		scrapers[i] = s
+		routes[s] = &routing{dbTag: p.DBTag, db: job.DB, rpTag: p.RPTag, rp: job.RP}
+	}
+	p.sd.Apply(next.Discoverers)
+	p.mu.Lock()
+	p.enabled, p.configs, p.scrapers, p.routes = next.Jobs, next.Discoverers, scrapers, routes
+	p.seen = noVersion
+	p.mu.Unlock()
+	p.stats = newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
+	if p.cluster != nil {
+		p.stats.addCluster(p.cluster)
+	}
+	for name, s := range old {
+		if !kept[name] {
+			s.CloseIdleConnections()
+		}
+	}
+	return change, nil
+}
+
+// lastApplied is when the running plan was applied.
+func (p *DiscoveringPrometheus) lastApplied() time.Time {
+	return time.Unix(p.reload.lastSuccess.Load(), 0)
+}
