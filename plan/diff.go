@@ -18,7 +18,7 @@ import (
 type Change struct {
 	Added, Changed, Removed []string
 	// Kept are the jobs that stay as they are: their targets, schedules and health carry over.
-	Kept                                                      []string
+	Kept                                                     []string
 	DiscoverersAdded, DiscoverersChanged, DiscoverersRemoved []discovery.Key
 }
 
