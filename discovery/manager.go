@@ -164,7 +164,9 @@ func (r *Manager) Apply(configs Configs) {
 		}
 		r.settled(key) // one that is gone is not waited for
 	}
-	r.version++
+	if len(stopping) > 0 { // their targets are gone; a new one's come with its updates
+		r.version++
+	}
 	r.mu.Unlock()
 	previous := r.configs
 	r.configs = configs

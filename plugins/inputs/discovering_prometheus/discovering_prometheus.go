@@ -347,13 +347,7 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	}
 	p.seen = v
 	for i, s := range p.scrapers {
-		var groups []*targetgroup.Group
-		for _, key := range p.enabled[i].Sources {
-			groups = append(groups, p.sd.Groups(key)...)
-		}
-		for _, err := range s.Sync(groups) {
-			p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
-		}
+		p.syncScraper(p.enabled[i], s)
 	}
 	live := make(map[*scrape.Target]bool)
 	for _, s := range p.scrapers {
@@ -363,6 +357,17 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	}
 	p.infs.keep(live)
 	p.assignOwners()
+}
+
+// syncScraper brings one scraper's targets up to date with its job's discoverers.
+func (p *DiscoveringPrometheus) syncScraper(job *plan.Job, s *scrape.Scraper) {
+	var groups []*targetgroup.Group
+	for _, key := range job.Sources {
+		groups = append(groups, p.sd.Groups(key)...)
+	}
+	for _, err := range s.Sync(groups) {
+		p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
+	}
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics; release

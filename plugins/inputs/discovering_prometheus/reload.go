@@ -11,9 +11,6 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
-// noVersion is no discovery version: after it, the next gather syncs every scraper's targets.
-const noVersion = ^uint64(0)
-
 // reloads is the state of the plugin's reloads (Reload).
 type reloads struct {
 	mu sync.Mutex // one reload at a time
@@ -112,8 +109,15 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 	p.sd.Apply(next.Discoverers)
 	p.mu.Lock()
 	p.enabled, p.configs, p.scrapers, p.routes = next.Jobs, next.Discoverers, scrapers, routes
-	p.seen = noVersion
 	p.mu.Unlock()
+	// The new scrapers take the targets their discoverers have now (the next gather syncs again whatever
+	// discovery has changed since); the others keep theirs, and their owners.
+	for i, s := range scrapers {
+		if !kept[next.Jobs[i].Name()] {
+			p.syncScraper(next.Jobs[i], s)
+		}
+	}
+	p.assignOwners()
 	p.stats = newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
 	if p.cluster != nil {
 		p.stats.addCluster(p.cluster)
