@@ -1,6 +1,6 @@
 // Package status serves the live state of a running plugin over HTTP, as Prometheus serves its own: the
 // /targets and /service-discovery pages (server-rendered, no script, no asset fetched from anywhere),
-// /api/v1/targets in Prometheus' envelope, /metrics, /-/healthy and /-/ready.
+// /api/v1/targets in Prometheus' envelope, /metrics, /-/healthy, /-/ready and, when enabled, /-/reload.
 package status
 
 import (
@@ -60,6 +60,9 @@ type Config struct {
 	Username, Password string
 	// Metrics is what /metrics serves.
 	Metrics prometheus.Gatherer
+	// Reload, when set, serves POST /-/reload, as Prometheus' --web.enable-lifecycle: it reloads the
+	// configuration, and its error is the answer's, with 500. Unset, the request is refused (403).
+	Reload func() error
 }
 
 // Loopback tells whether a host:port names only this machine: a loopback IP or "localhost". An empty
@@ -168,6 +171,15 @@ func Handler(cfg Config, src Source) http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("discovering_prometheus is Ready.\n"))
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if cfg.Reload == nil {
+			http.Error(w, "Lifecycle API is not enabled (status_enable_lifecycle).", http.StatusForbidden)
+			return
+		}
+		if err := cfg.Reload(); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+		}
 	})
 	var h http.Handler = mux
 	if cfg.Username != "" {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -46,6 +47,7 @@ type DiscoveringPrometheus struct {
 	PrometheusDB         string                    `toml:"prometheus_db"`
 	PrometheusRP         string                    `toml:"prometheus_rp"`
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
+	WatchConfig          bool                      `toml:"watch_config"`
 	Scrapers             []*kapacitor.Scraper      `toml:"scraper"`
 	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
@@ -80,6 +82,7 @@ type DiscoveringPrometheus struct {
 	// change only between gathers.
 	gatherMu sync.Mutex
 	reload   reloads
+	watch    atomic.Pointer[configWatch] // nil without watch_config; Stop may run on two goroutines at once
 
 	// background counts the gathers whose scrapes still run after the gather returned (see scrape); Stop
 	// waits for them, so that none delivers to an accumulator Telegraf has closed. stopped, under mu, keeps
@@ -238,7 +241,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.sd.Start()
 	p.reload.successful.Store(1)
 	p.reload.lastSuccess.Store(time.Now().Unix())
-	if err := p.startStatus(); err != nil {
+	if err := errors.Join(p.startStatus(), p.startWatch()); err != nil {
 		p.Stop()
 		return err
 	}
@@ -412,6 +415,7 @@ func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
 // the scrapes that gathers left running, which end within moments once cancelled, and for the discoverers
 // a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
+	p.stopWatch()
 	p.stopStatus()
 	p.mu.Lock()
 	p.stopped = true

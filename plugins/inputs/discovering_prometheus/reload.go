@@ -14,20 +14,22 @@ import (
 // reloads is the state of the plugin's reloads (Reload).
 type reloads struct {
 	mu sync.Mutex // one reload at a time
-	// read, when set, reads the plugin's table anew (the runner's -config); nil, the table stays.
+	// read, when set, reads the plugin's table anew from path (the runner's -config); nil, the table stays.
 	read func() (*DiscoveringPrometheus, error)
+	path string
 	// successful is 1 when the last reload succeeded (or none was tried), else 0; lastSuccess is the Unix
 	// time of the last plan that was applied, the first one included.
 	successful, lastSuccess atomic.Int64
 }
 
-// SetConfigReader has Reload read the plugin's own table anew with read, which returns it decoded and not
-// initialised: for a program that owns the file the table comes from (the runner's -config). Without it,
-// Reload reads the files the table names (kapacitor_config, prometheus_config) and keeps the table.
-func (p *DiscoveringPrometheus) SetConfigReader(read func() (*DiscoveringPrometheus, error)) {
+// SetConfigFile has Reload read the plugin's own table anew with read, which returns it decoded from path
+// and not initialised: for a program that owns the file the table comes from (the runner's -config), which
+// watch_config then watches too. Without it, Reload reads the files the table names (kapacitor_config,
+// prometheus_config) and keeps the table.
+func (p *DiscoveringPrometheus) SetConfigFile(path string, read func() (*DiscoveringPrometheus, error)) {
 	p.reload.mu.Lock()
 	defer p.reload.mu.Unlock()
-	p.reload.read = read
+	p.reload.path, p.reload.read = path, read
 }
 
 // Reload reads every source of the configuration again, builds its plan and applies it as a change (see

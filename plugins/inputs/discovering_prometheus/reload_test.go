@@ -2,6 +2,7 @@ package discovering_prometheus
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,13 +25,16 @@ import (
 type reloadRig struct {
 	p          *DiscoveringPrometheus
 	log        *testutil.CaptureLogger
-	yml        string
+	yml, sdURL string
 	a, b, c    *countingTargets
 	sdRequests atomic.Int64
 	t0         time.Time
 }
 
-func newReloadRig(t *testing.T) *reloadRig {
+func newReloadRig(t *testing.T) *reloadRig { return newReloadRigWith(t, "") }
+
+// newReloadRigWith starts the rig's plugin with the lines of extra in its table.
+func newReloadRigWith(t *testing.T, extra string) *reloadRig {
 	r := &reloadRig{a: newCountingTargets(t, 2), b: newCountingTargets(t, 1), c: newCountingTargets(t, 1), t0: time.Now()}
 	sd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		r.sdRequests.Add(1)
@@ -38,9 +42,9 @@ func newReloadRig(t *testing.T) *reloadRig {
 		_, _ = w.Write(r.a.fileSD())
 	}))
 	t.Cleanup(sd.Close)
-	r.yml = filepath.Join(t.TempDir(), "prometheus.yml")
-	r.write(t, r.plan("10s", false), sd.URL)
-	p := mustLoad(t, fmt.Sprintf("[[inputs.discovering_prometheus]]\n  prometheus_config = %q\n", r.yml))
+	r.yml, r.sdURL = filepath.Join(t.TempDir(), "prometheus.yml"), sd.URL
+	r.write(t, r.plan("10s", false))
+	p := mustLoad(t, fmt.Sprintf("[[inputs.discovering_prometheus]]\n  prometheus_config = %q\n%s", r.yml, extra))
 	r.log = &testutil.CaptureLogger{}
 	p.Log = r.log
 	require.NoError(t, p.Init())
@@ -57,21 +61,15 @@ func (r *reloadRig) plan(bInterval string, withC bool) string {
 		return fmt.Sprintf("  - job_name: %s\n    scrape_interval: %s\n    static_configs: [{targets: [%q], labels: {__param_n: '0'}}]\n",
 			name, interval, strings.TrimPrefix(c.srv.URL, "http://"))
 	}
-	yml := "scrape_configs:\n  - job_name: a\n    scrape_interval: 10s\n    http_sd_configs: [{url: SD}]\n" + static("b", bInterval, r.b)
+	yml := "scrape_configs:\n  - job_name: a\n    scrape_interval: 10s\n    http_sd_configs: [{url: " + r.sdURL + "}]\n" + static("b", bInterval, r.b)
 	if withC {
 		yml += static("c", "10s", r.c)
 	}
 	return yml
 }
 
-func (r *reloadRig) write(t *testing.T, yml, sdURL string) {
-	if sdURL == "" {
-		data, err := os.ReadFile(r.yml)
-		require.NoError(t, err)
-		_, rest, _ := strings.Cut(string(data), "url: ")
-		sdURL, _, _ = strings.Cut(rest, "}")
-	}
-	require.NoError(t, os.WriteFile(r.yml, []byte(strings.Replace(yml, "SD", sdURL, 1)), 0o644))
+func (r *reloadRig) write(t *testing.T, yml string) {
+	require.NoError(t, os.WriteFile(r.yml, []byte(yml), 0o644))
 }
 
 // gather runs one gather at t0 plus at, as Gather does, and waits for its scrapes.
@@ -107,7 +105,7 @@ func TestReloadAppliesTheChange(t *testing.T) {
 	lastScrape := r.p.Targets().Active[0].LastScrape
 	require.Equal(t, "10s", intervalOf(r.p, "b"))
 
-	r.write(t, r.plan("20s", true), "")
+	r.write(t, r.plan("20s", true))
 	require.NoError(t, r.p.Reload())
 	require.Equal(t, []string{"configuration reloaded: jobs added: c; changed: b; removed: none; discoverers added: prometheus \"c/static/0\"; changed: none; removed: none"},
 		messages(r.log, "configuration reloaded"))
@@ -133,7 +131,7 @@ func TestReloadOfABrokenFileChangesNothing(t *testing.T) {
 	r.gather(0)
 	r.a.take()
 	before := r.p.lastApplied()
-	r.write(t, r.plan("10s", false)+"  - job_name: a\n    static_configs: [{targets: [x:1]}]\n", "")
+	r.write(t, r.plan("10s", false)+"  - job_name: a\n    static_configs: [{targets: [x:1]}]\n")
 	err := r.p.Reload()
 	require.ErrorContains(t, err, `found multiple scrape configs with job name "a"`)
 	require.Len(t, messages(r.log, "reloading the configuration"), 1)
@@ -142,7 +140,7 @@ func TestReloadOfABrokenFileChangesNothing(t *testing.T) {
 	r.gather(10 * time.Second)
 	require.Equal(t, map[string]int{"0": 1, "1": 1}, r.a.take(), "the old plan keeps scraping")
 
-	r.write(t, r.plan("10s", false), "")
+	r.write(t, r.plan("10s", false))
 	require.NoError(t, r.p.Reload())
 	require.EqualValues(t, 1, r.p.reload.successful.Load())
 	require.Equal(t, []string{"configuration reloaded: nothing changed"}, messages(r.log, "configuration reloaded"))
@@ -153,7 +151,7 @@ func TestReloadManyTimes(t *testing.T) {
 	r := newReloadRig(t)
 	plans := []string{r.plan("20s", true), r.plan("10s", false)}
 	reload := func(i int) {
-		r.write(t, plans[i%2], "")
+		r.write(t, plans[i%2])
 		require.NoError(t, r.p.Reload())
 	}
 	for i := range 10 { // the first rounds start what lives as long as the process (connection pools...)
@@ -185,4 +183,60 @@ func messages(log *testutil.CaptureLogger, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// With watch_config, a change of prometheus_config reloads it: a file written in two steps is read once,
+// complete (read half-written, it would fail), and a's discoverer keeps running.
+func TestWatchConfigReloadsOnceAFileIsWritten(t *testing.T) {
+	debounce := watchDebounce
+	watchDebounce = 100 * time.Millisecond
+	t.Cleanup(func() { watchDebounce = debounce })
+	r := newReloadRigWith(t, "  watch_config = true\n")
+	reloaded := func(n int) func() bool {
+		return func() bool { return len(messages(r.log, "configuration reloaded")) == n }
+	}
+
+	next := r.plan("20s", true)
+	f, err := os.OpenFile(r.yml, os.O_WRONLY|os.O_TRUNC, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(next[:len(next)/2])
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	_, err = f.WriteString(next[len(next)/2:])
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.Eventually(t, reloaded(1), 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{"configuration reloaded: jobs added: c; changed: b; removed: none; discoverers added: prometheus \"c/static/0\"; changed: none; removed: none"},
+		messages(r.log, "configuration reloaded"))
+
+	// A second change is a second reload, and the only other: the two steps above made one.
+	r.write(t, r.plan("10s", true))
+	require.Eventually(t, reloaded(2), 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, messages(r.log, "reloading the configuration"), "no reload read a half-written file")
+	require.Equal(t, "configuration reloaded: jobs added: none; changed: b; removed: none; discoverers added: none; changed: none; removed: none",
+		messages(r.log, "configuration reloaded")[1])
+	require.Equal(t, int64(1), r.sdRequests.Load())
+}
+
+// POST /-/reload, with status_enable_lifecycle, reloads; a broken file is answered 500 with its error,
+// and the old plan runs on.
+func TestStatusReload(t *testing.T) {
+	r := newReloadRigWith(t, "  status_address = \"127.0.0.1:0\"\n  status_enable_lifecycle = true\n")
+	post := func() (int, string) {
+		resp, err := http.Post(strings.TrimSuffix(r.p.StatusURL(), "targets")+"-/reload", "", nil)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	r.write(t, r.plan("20s", true))
+	code, body := post()
+	require.Equal(t, http.StatusOK, code, body)
+	require.Len(t, messages(r.log, "configuration reloaded"), 1)
+	r.write(t, r.plan("20s", true)+"  - job_name: a\n    static_configs: [{targets: [x:1]}]\n")
+	code, body = post()
+	require.Equal(t, http.StatusInternalServerError, code)
+	require.Contains(t, body, `found multiple scrape configs with job name "a"`)
+	require.EqualValues(t, 0, r.p.reload.successful.Load())
+	require.Len(t, r.p.RunningScrapers(), 3, "the old plan runs on")
 }

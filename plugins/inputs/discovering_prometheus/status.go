@@ -24,6 +24,8 @@ type StatusOptions struct {
 	StatusAllowPlain    bool          `toml:"status_allow_plain"`
 	StatusBasicUsername string        `toml:"status_basic_username"`
 	StatusBasicPassword config.Secret `toml:"status_basic_password"`
+	// StatusEnableLifecycle serves POST /-/reload (Reload), as Prometheus' --web.enable-lifecycle.
+	StatusEnableLifecycle bool `toml:"status_enable_lifecycle"`
 	tls.ServerConfig
 
 	status         atomic.Pointer[status.Server] // Stop may run on two goroutines at once (the runner's signal watch)
@@ -78,6 +80,9 @@ func (p *DiscoveringPrometheus) startStatus() error {
 		return fmt.Errorf("status_address: %w", err)
 	}
 	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry}
+	if p.StatusEnableLifecycle {
+		cfg.Reload = p.Reload
+	}
 	if cfg.Username != "" {
 		password, err := p.StatusBasicPassword.Get()
 		if err != nil {
