@@ -303,9 +303,9 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
 		k, ok := p.lineSinks.Get().(lineWriter)
 		if !ok {
-			k = p.format.newLineWriter(p.routes)
+			k = p.format.newLineWriter()
 		}
-		k.writeTo(w)
+		k.writeTo(w, p.routes)
 		sinks = append(sinks, k)
 		return k
 	}, func() {

@@ -325,8 +325,8 @@ func FuzzLineProtocol(f *testing.F) {
 		var got, want bytes.Buffer
 		done := make(chan struct{}) // every scrape delivered, even one past the gather's wait bound
 		p.scrape(clock.next(), func() scrape.Sink {
-			line := newLineSink(p.routes)
-			line.w = &got
+			line := newLineSink()
+			line.writeTo(&got, p.routes)
 			return &teeSink{t: t, line: line, serializer: serializer, route: p.routes[p.scrapers[0]], strs: newInterner(), want: &want}
 		}, func() { close(done) })
 		<-done
