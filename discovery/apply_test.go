@@ -1,3 +1,5 @@
+//go:build !remove_all_sd
+
 package discovery
 
 import (

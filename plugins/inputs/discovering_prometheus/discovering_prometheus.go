@@ -174,7 +174,7 @@ func (p *DiscoveringPrometheus) planSettings() *plan.Settings {
 		Scrapers: p.Scrapers, Discoverers: &p.Sections,
 		KapacitorConfig: p.KapacitorConfig, PrometheusConfig: p.PrometheusConfig,
 		PrometheusDB: p.PrometheusDB, PrometheusRP: p.PrometheusRP, PrometheusJobs: p.PrometheusJobs,
-		Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
+		Sources: p.reload.sources, Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
 	}
 }
 

@@ -17,6 +17,8 @@ type reloads struct {
 	// read, when set, reads the plugin's table anew from path (the runner's -config); nil, the table stays.
 	read func() (*DiscoveringPrometheus, error)
 	path string
+	// sources change the sections after the table's and kapacitor_config's (AddSource).
+	sources []plan.Source
 	// successful is 1 when the last reload succeeded (or none was tried), else 0; lastSuccess is the Unix
 	// time of the last plan that was applied, the first one included.
 	successful, lastSuccess atomic.Int64
@@ -30,6 +32,14 @@ func (p *DiscoveringPrometheus) SetConfigFile(path string, read func() (*Discove
 	p.reload.mu.Lock()
 	defer p.reload.mu.Unlock()
 	p.reload.path, p.reload.read = path, read
+}
+
+// AddSource adds a source of sections to the plugin's plan, applied after its own and kapacitor_config's
+// (Kapacitor's config-API overrides, say); it counts from Init or the next Reload.
+func (p *DiscoveringPrometheus) AddSource(s plan.Source) {
+	p.reload.mu.Lock()
+	defer p.reload.mu.Unlock()
+	p.reload.sources = append(p.reload.sources, s)
 }
 
 // Reload reads every source of the configuration again, builds its plan and applies it as a change (see
@@ -61,6 +71,7 @@ func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
 		}
 		table.Log = p.Log
 		settings = table.planSettings()
+		settings.Sources = p.reload.sources
 	}
 	next, err := plan.Build(settings)
 	if err != nil {

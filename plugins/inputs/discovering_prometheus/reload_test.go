@@ -17,6 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
+	"github.com/discovering-prometheus/discovering-prometheus/plan"
+	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // reloadRig is a plugin on a prometheus.yml of jobs a, b and, in the second plan, c, each aimed at an
@@ -239,4 +242,26 @@ func TestStatusReload(t *testing.T) {
 	require.Contains(t, body, `found multiple scrape configs with job name "a"`)
 	require.EqualValues(t, 0, r.p.reload.successful.Load())
 	require.Len(t, r.p.RunningScrapers(), 3, "the old plan runs on")
+}
+
+// overrides is a plan.Source that adds a scraper and its static discoverer, as Kapacitor's config API adds
+// elements.
+type overrides struct{ target string }
+
+func (o overrides) Apply(s *plan.Sections) error {
+	origin := plan.Origin{Option: "overrides"}
+	s.Scrapers = append(s.Scrapers, &plan.ScraperSection{Origin: origin, Scraper: &kapacitor.Scraper{
+		DB: "d", RP: "r", DiscovererService: "static-discovery", DiscovererID: "o", Config: scrape.Config{Name: "o"}}})
+	s.Discoverers = append(s.Discoverers, &plan.DiscovererSection{Origin: origin,
+		Provider: &discovery.Static{Common: discovery.Common{ID: "o"}, Targets: []string{o.target}}})
+	return nil
+}
+
+// A source added to the plugin is one more source of its plan: the next reload runs what it adds.
+func TestReloadWithAnAddedSource(t *testing.T) {
+	r := newReloadRig(t)
+	r.p.AddSource(overrides{strings.TrimPrefix(r.c.srv.URL, "http://")})
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, []string{`configuration reloaded: jobs added: o; changed: none; removed: none; discoverers added: static-discovery "o"; changed: none; removed: none`},
+		messages(r.log, "configuration reloaded"))
 }
