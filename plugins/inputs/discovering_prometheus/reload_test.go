@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -264,4 +265,50 @@ func TestReloadWithAnAddedSource(t *testing.T) {
 	require.NoError(t, r.p.Reload())
 	require.Equal(t, []string{`configuration reloaded: jobs added: o; changed: none; removed: none; discoverers added: static-discovery "o"; changed: none; removed: none`},
 		messages(r.log, "configuration reloaded"))
+}
+
+// In a cluster of three, a reload that adds a job moves the owners of no target of the unchanged one, and
+// its targets are not scraped again before their interval.
+func TestReloadKeepsClusterOwners(t *testing.T) {
+	const n = 30
+	targets := newCountingTargets(t, n)
+	dir := t.TempDir()
+	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
+	require.NoError(t, os.WriteFile(targetsFile, targets.fileSD(), 0o644))
+	names := []string{"a:1", "b:1", "c:1"}
+	writePeers(t, peersFile, names...)
+	ownersOf := func(p *DiscoveringPrometheus) map[string][]string {
+		owners := map[string][]string{}
+		for _, a := range p.Targets().Active {
+			if a.ScrapePool == "counted" {
+				owners[a.Labels["n"]] = a.Owners
+			}
+		}
+		return owners
+	}
+	members := map[string]*DiscoveringPrometheus{}
+	before := map[string]map[string][]string{}
+	for _, name := range names {
+		p, _ := startMember(t, targetsFile, peersFile, name, 2)
+		require.NoError(t, p.Gather(&testutil.Accumulator{}))
+		members[name], before[name] = p, ownersOf(p)
+		require.Len(t, before[name], n)
+	}
+	require.Len(t, targets.take(), n)
+	for _, name := range names {
+		p := members[name]
+		extra := &kapacitor.Scraper{DB: "db", RP: "rp", DiscovererService: "file-discovery", DiscovererID: "targets",
+			Config: scrape.Config{Name: "extra", MetricsPath: "/extra"}}
+		p.SetConfigFile("", func() (*DiscoveringPrometheus, error) {
+			return &DiscoveringPrometheus{Scrapers: append(slices.Clone(p.Scrapers), extra), Sections: p.Sections}, nil
+		})
+		require.NoError(t, p.Reload())
+		require.NoError(t, p.Gather(&testutil.Accumulator{}))
+		require.Equal(t, before[name], ownersOf(p), "%s: the owners of the unchanged job's targets stay", name)
+	}
+	hits := targets.take() // the exporter counts by target, whatever the path
+	require.Len(t, hits, n)
+	for target, count := range hits {
+		require.Equal(t, 2, count, "target %s: scraped by the new job's two owners only, not again by the unchanged job's", target)
+	}
 }
