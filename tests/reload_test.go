@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+	"github.com/influxdata/telegraf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -103,4 +106,31 @@ func TestRunnerReload(t *testing.T) {
 	require.Contains(t, stderr.String(), "configuration reloaded: nothing changed")
 	gather("a gather after the reloads", func() bool { return strings.Count(stdout.String(), "up,") >= 4 })
 	require.Equal(t, []int{1, 2, 1}, []int{scrapes(a), scrapes(b), scrapes(c)}, "nothing scraped again")
+}
+
+// A reload that adds a job leaves the Kubernetes discoverer of an unchanged one alone: the API server
+// sees no new LIST or WATCH, and its targets stay while the new job's are scraped.
+func TestReloadKeepsKubernetesDiscoverer(t *testing.T) {
+	f := startKubernetesFake(t, kubernetesToken)
+	pods, added := StartExporter(t, "pod"), StartExporter(t, "added")
+	f.Apply(kubernetesPod("default", "web-1", pods, map[string]string{"app": "web"}))
+	conf := kubernetesConfig(kubernetesServer(f) + "    role = \"pod\"\n    namespaces = [\"default\"]\n")
+	r := StartPlugin(t, conf)
+	r.GatherUntil(20*time.Second, "the pod's target", func(ms []telegraf.Metric) bool {
+		return slices.Contains(Instances(ms, "up"), pods.Addr)
+	})
+	requests := f.Requests()
+
+	more := conf + ScraperTable("added", "d", "r", "static-discovery", "added", `scrape-interval = "1s"`) +
+		fmt.Sprintf("  [[inputs.discovering_prometheus.static-discovery]]\n    id = \"added\"\n    targets = [%q]\n", added.Addr)
+	r.Plugin.SetConfigFile("", func() (*plugin.DiscoveringPrometheus, error) {
+		_, p, err := loadConfig([]byte(more))
+		return p, err
+	})
+	require.NoError(t, r.Plugin.Reload())
+	r.GatherUntil(20*time.Second, "both targets", func(ms []telegraf.Metric) bool {
+		up := Instances(ms, "up")
+		return slices.Contains(up, pods.Addr) && slices.Contains(up, added.Addr)
+	})
+	require.Equal(t, requests, f.Requests(), "no new LIST or WATCH")
 }

@@ -57,10 +57,8 @@ type DiscoveringPrometheus struct {
 
 	logger    *slog.Logger
 	format    *metricFormat
-	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
-	lineSinks sync.Pool // lineWriter, likewise
-	configs   discovery.Configs
-	enabled   []*plan.Job
+	interns   sync.Pool          // *interner, one per scrape worker, kept across gathers
+	lineSinks sync.Pool          // lineWriter, likewise
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
@@ -68,9 +66,12 @@ type DiscoveringPrometheus struct {
 	oneShot   bool     // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
-	// mu guards scrapers, and sd and cluster as Start sets them, for readers outside Gather (the
-	// runner's self-metrics); scrapers[i] runs enabled[i].
+	// mu guards the running plan (its jobs, enabled, and discoverers, configs), scrapers, and sd and
+	// cluster as Start sets them, for readers outside Gather (the status pages, the runner's
+	// self-metrics); scrapers[i] runs enabled[i]. A reload's apply changes them between gathers.
 	mu       sync.Mutex
+	enabled  []*plan.Job
+	configs  discovery.Configs
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
 	seen     uint64 // the discovery version the scrapers were last synced to
@@ -181,15 +182,19 @@ func (p *DiscoveringPrometheus) planSettings() *plan.Settings {
 // EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
 // [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
 func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config {
-	configs := make([]*scrape.Config, len(p.enabled))
-	for i, job := range p.enabled {
+	jobs, _ := p.currentPlan()
+	configs := make([]*scrape.Config, len(jobs))
+	for i, job := range jobs {
 		configs[i] = job.Config
 	}
 	return configs
 }
 
 // Discoverers returns the SD configuration of every discoverer the plugin runs, after Init, by key.
-func (p *DiscoveringPrometheus) Discoverers() discovery.Configs { return p.configs }
+func (p *DiscoveringPrometheus) Discoverers() discovery.Configs {
+	_, configs := p.currentPlan()
+	return configs
+}
 
 // hasSection tells whether an enabled discoverer section has that key, valid or not.
 func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
