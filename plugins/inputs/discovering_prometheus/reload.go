@@ -19,6 +19,8 @@ type reloads struct {
 	path string
 	// sources change the sections after the table's and kapacitor_config's (AddSource).
 	sources []plan.Source
+	// kapacitorConfig and prometheusConfig are the files the last table read names, for watch_config.
+	kapacitorConfig, prometheusConfig string
 	// successful is 1 when the last reload succeeded (or none was tried), else 0; lastSuccess is the Unix
 	// time of the last plan that was applied, the first one included.
 	successful, lastSuccess atomic.Int64
@@ -32,6 +34,7 @@ func (p *DiscoveringPrometheus) SetConfigFile(path string, read func() (*Discove
 	p.reload.mu.Lock()
 	defer p.reload.mu.Unlock()
 	p.reload.path, p.reload.read = path, read
+	p.reload.kapacitorConfig, p.reload.prometheusConfig = p.KapacitorConfig, p.PrometheusConfig
 }
 
 // AddSource adds a source of sections to the plugin's plan, applied after its own and kapacitor_config's
@@ -72,6 +75,7 @@ func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
 		table.Log = p.Log
 		settings = table.planSettings()
 		settings.Sources = p.reload.sources
+		p.reload.kapacitorConfig, p.reload.prometheusConfig = table.KapacitorConfig, table.PrometheusConfig
 	}
 	next, err := plan.Build(settings)
 	if err != nil {

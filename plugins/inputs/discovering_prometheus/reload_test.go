@@ -312,3 +312,25 @@ func TestReloadKeepsClusterOwners(t *testing.T) {
 		require.Equal(t, 2, count, "target %s: scraped by the new job's two owners only, not again by the unchanged job's", target)
 	}
 }
+
+// watch_config watches the files of scrape_config_files too: a new file that its pattern matches adds its
+// jobs.
+func TestWatchConfigScrapeConfigFiles(t *testing.T) {
+	debounce := watchDebounce
+	watchDebounce = 100 * time.Millisecond
+	t.Cleanup(func() { watchDebounce = debounce })
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "jobs"), 0o755))
+	yml := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(yml, []byte("scrape_config_files: [jobs/*.yml]\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: [127.0.0.1:1]}]\n"), 0o644))
+	p := mustLoad(t, fmt.Sprintf("[[inputs.discovering_prometheus]]\n  prometheus_config = %q\n  watch_config = true\n", yml))
+	log := &testutil.CaptureLogger{}
+	p.Log = log
+	require.NoError(t, p.Init())
+	require.NoError(t, p.Start(&testutil.Accumulator{}))
+	t.Cleanup(p.Stop)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "jobs", "c.yml"), []byte("scrape_configs:\n  - job_name: c\n    static_configs: [{targets: [127.0.0.1:2]}]\n"), 0o644))
+	require.Eventually(t, func() bool { return len(messages(log, "configuration reloaded")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Contains(t, messages(log, "configuration reloaded")[0], "jobs added: c;")
+}

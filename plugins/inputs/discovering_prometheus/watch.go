@@ -52,22 +52,25 @@ func (p *DiscoveringPrometheus) stopWatch() {
 	}
 }
 
-// watchedFiles are the files (and patterns) of the plugin's configuration.
+// watchedFiles are the files (and patterns) of the plugin's configuration: those the table last read
+// names (the runner's -config may change them).
 func (p *DiscoveringPrometheus) watchedFiles() []string {
 	var files []string
 	p.reload.mu.Lock()
+	kapacitorConfig, prometheusConfig := p.KapacitorConfig, p.PrometheusConfig
 	if p.reload.path != "" {
 		files = append(files, p.reload.path)
+		kapacitorConfig, prometheusConfig = p.reload.kapacitorConfig, p.reload.prometheusConfig
 	}
 	p.reload.mu.Unlock()
-	for _, f := range []string{p.KapacitorConfig, p.PrometheusConfig} {
+	for _, f := range []string{kapacitorConfig, prometheusConfig} {
 		if f != "" {
 			files = append(files, f)
 		}
 	}
-	if p.PrometheusConfig != "" {
+	if prometheusConfig != "" {
 		// A file that cannot be read now has no patterns; the reload that reads it says why.
-		patterns, _ := promconf.ScrapeConfigFiles(p.PrometheusConfig)
+		patterns, _ := promconf.ScrapeConfigFiles(prometheusConfig)
 		files = append(files, patterns...)
 	}
 	for i, f := range files {
