@@ -17,7 +17,7 @@ import (
 )
 
 // Manager runs every configured discoverer in the background and keeps the current target groups of each.
-// Readers poll it: Version tells whether anything changed since they last looked.
+// Readers poll it, Version telling whether anything changed since they last looked, or wait on Updated.
 type Manager struct {
 	configs  Configs
 	logger   *slog.Logger
@@ -26,7 +26,8 @@ type Manager struct {
 	mu       sync.Mutex
 	groups   map[Key]map[string]*targetgroup.Group // by the group's source
 	version  uint64
-	waiting  map[Key]bool // discoverers whose first answer is not complete yet
+	updated  chan struct{} // holds a token once the version changed, until a reader takes it
+	waiting  map[Key]bool  // discoverers whose first answer is not complete yet
 	settling map[Key]*time.Timer
 	ready    chan struct{}
 	stats    map[Key]*Stats
@@ -72,6 +73,7 @@ func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Regis
 		waiting:  make(map[Key]bool, len(configs)),
 		settling: make(map[Key]*time.Timer, len(configs)),
 		ready:    make(chan struct{}),
+		updated:  make(chan struct{}, 1),
 		stats:    make(map[Key]*Stats, len(configs)),
 		logs:     make(map[Key]*outageLog, len(configs)),
 	}
@@ -231,6 +233,10 @@ func (r *Manager) update(key Key, groups []*targetgroup.Group) {
 		}
 	}
 	r.version++
+	select {
+	case r.updated <- struct{}{}:
+	default: // a reader has yet to take the last one, and will see this change too
+	}
 	if !r.waiting[key] {
 		return
 	}
@@ -290,6 +296,10 @@ func (r *Manager) Waiting() []Key {
 	}
 	return keys
 }
+
+// Updated receives once after any discoverer's targets changed, however many changes came since the last
+// receive: for the one reader that keeps up with them.
+func (r *Manager) Updated() <-chan struct{} { return r.updated }
 
 // Version changes whenever any discoverer's targets change.
 func (r *Manager) Version() uint64 {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/influxdata/toml/ast"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/tomltext"
 )
 
 // pluginTable is the plugin's table in a Telegraf configuration.
@@ -185,27 +185,18 @@ func (m *migration) table(indent, name string, t *ast.Table, array bool) {
 	slices.SortFunc(keys, byLine)
 	slices.SortFunc(tables, byLine)
 	for _, e := range keys {
-		m.printf("%s  %s = %s\n", indent, tomlKey(e.key), tomlValue(e.value.(*ast.KeyValue).Value))
+		m.printf("%s  %s = %s\n", indent, tomltext.Key(e.key), tomlValue(e.value.(*ast.KeyValue).Value))
 	}
 	for _, e := range tables {
 		switch v := e.value.(type) {
 		case *ast.Table:
-			m.table(indent+"  ", name+"."+tomlKey(e.key), v, false)
+			m.table(indent+"  ", name+"."+tomltext.Key(e.key), v, false)
 		case []*ast.Table:
 			for _, sub := range v {
-				m.table(indent+"  ", name+"."+tomlKey(e.key), sub, true)
+				m.table(indent+"  ", name+"."+tomltext.Key(e.key), sub, true)
 			}
 		}
 	}
-}
-
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-func tomlKey(key string) string {
-	if bareKey.MatchString(key) {
-		return key
-	}
-	return tomlString(key)
 }
 
 // tomlValue writes a value as TOML, strings re-quoted so that Telegraf's environment-variable substitution
@@ -213,7 +204,7 @@ func tomlKey(key string) string {
 func tomlValue(v ast.Value) string {
 	switch v := v.(type) {
 	case *ast.String:
-		return tomlString(strings.ReplaceAll(v.Value, "$", "$$"))
+		return tomltext.String(strings.ReplaceAll(v.Value, "$", "$$"))
 	case *ast.Array:
 		items := make([]string, len(v.Value))
 		for i, item := range v.Value {
@@ -223,38 +214,6 @@ func tomlValue(v ast.Value) string {
 	default:
 		return v.Source()
 	}
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			if r < 0x20 || r == 0x7f {
-				fmt.Fprintf(&b, `\u%04X`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // influxDB holds the keys of Kapacitor's [[influxdb]] that an InfluxDB output needs.
@@ -334,7 +293,7 @@ func (m *migration) output() {
 	}
 	quoted := make([]string, len(urls))
 	for i, u := range urls {
-		quoted[i] = tomlString(strings.ReplaceAll(u, "$", "$$"))
+		quoted[i] = tomltext.String(strings.ReplaceAll(u, "$", "$$"))
 	}
 	m.printf("  urls = [%s]\n", strings.Join(quoted, ", "))
 	m.printf("  ## Each metric goes to its scraper's db and rp, which are not written as tags.\n")
@@ -346,7 +305,7 @@ func (m *migration) output() {
 			{"tls_ca", chosen.SSLCA}, {"tls_cert", chosen.SSLCert}, {"tls_key", chosen.SSLKey},
 		} {
 			if kv.value != "" {
-				m.printf("  %s = %s\n", kv.key, tomlString(strings.ReplaceAll(kv.value, "$", "$$")))
+				m.printf("  %s = %s\n", kv.key, tomltext.String(strings.ReplaceAll(kv.value, "$", "$$")))
 			}
 		}
 		if chosen.InsecureSkipVerify {

@@ -172,6 +172,9 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 			NativeHistogramBucketLimit:     int(sc.NativeHistogramBucketLimit),
 			NativeHistogramMinBucketFactor: sc.NativeHistogramMinBucketFactor,
 			AlwaysScrapeClassicHistograms:  sc.AlwaysScrapeClassicHistogramsEnabled(),
+			// The loader has set a job's from the global one when the job has none.
+			ScrapeFailureLogFile: sc.ScrapeFailureLogFile,
+			ExtraScrapeMetrics:   sc.ExtraScrapeMetricsEnabled(),
 		},
 		Extras: &scrape.JobExtras{
 			Relabel:       sc.RelabelConfigs,
@@ -220,17 +223,15 @@ func acceptHeader(sc *promconfig.ScrapeConfig) string {
 // than what it does. Native histograms are scraped as the job says and written as the classic series they
 // equal, so convert_classic_histograms_to_nhcb needs nothing: an NHCB is written as the classic histogram
 // it came from. It reads a body without a known Content-Type as the text format, accepts UTF-8 names,
-// adds only the four synthetic series, and keeps no TSDB. Every other field of a
+// and keeps no TSDB (no scrape_series_added). Every other field of a
 // scrape_config is used (scrape_protocols and metric_name_escaping_scheme make the Accept header).
 func ignored(sc *promconfig.ScrapeConfig) []string {
 	var out []string
 	for option, set := range map[string]bool{
-		"scrape_failure_log_file":    sc.ScrapeFailureLogFile != "",
 		"track_timestamps_staleness": sc.TrackTimestampsStaleness,
 		"fallback_scrape_protocol": sc.ScrapeFallbackProtocol != "" &&
 			sc.ScrapeFallbackProtocol != promconfig.PrometheusText0_0_4,
 		"metric_name_validation_scheme": sc.MetricNameValidationScheme == model.LegacyValidation,
-		"extra_scrape_metrics":          sc.ExtraScrapeMetricsEnabled(),
 	} {
 		if set {
 			out = append(out, option)

@@ -220,14 +220,11 @@ func TestIgnored(t *testing.T) {
 		name, global, options string
 		want                  []string
 	}{
-		{"scrape_failure_log_file", "", "scrape_failure_log_file: /tmp/failures.log", []string{"scrape_failure_log_file"}},
 		{"track_timestamps_staleness", "", "track_timestamps_staleness: true", []string{"track_timestamps_staleness"}},
 		{"fallback_scrape_protocol", "", "fallback_scrape_protocol: OpenMetricsText1.0.0", []string{"fallback_scrape_protocol"}},
 		{"metric_name_validation_scheme", "", "metric_name_validation_scheme: legacy", []string{"metric_name_validation_scheme"}},
 		{"metric_name_validation_scheme, global", "metric_name_validation_scheme: legacy", "", []string{"metric_name_validation_scheme"}},
-		{"extra_scrape_metrics", "", "extra_scrape_metrics: true", []string{"extra_scrape_metrics"}},
-		{"extra_scrape_metrics, global", "extra_scrape_metrics: true", "", []string{"extra_scrape_metrics"}},
-		{"several, sorted", "", "track_timestamps_staleness: true\nextra_scrape_metrics: true", []string{"extra_scrape_metrics", "track_timestamps_staleness"}},
+		{"several, sorted", "", "track_timestamps_staleness: true\nmetric_name_validation_scheme: legacy", []string{"metric_name_validation_scheme", "track_timestamps_staleness"}},
 		// What is done here.
 		{"fallback to the text format", "", "fallback_scrape_protocol: PrometheusText0.0.4", nil},
 		{"scrape_protocols", "", "scrape_protocols: [PrometheusText0.0.4]", nil},
@@ -235,6 +232,7 @@ func TestIgnored(t *testing.T) {
 		{"utf8 validation", "", "metric_name_validation_scheme: utf8", nil},
 		{"always_scrape_classic_histograms", "", "always_scrape_classic_histograms: true", nil},
 		{"extra_scrape_metrics false", "", "extra_scrape_metrics: false", nil},
+		{"extra_scrape_metrics", "", "extra_scrape_metrics: true", nil},
 		{"scrape_native_histograms false", "", "scrape_native_histograms: false", nil},
 		{"scrape_native_histograms", "", "scrape_native_histograms: true", nil},
 		{"native_histogram_bucket_limit", "", "native_histogram_bucket_limit: 160", nil},
@@ -255,14 +253,13 @@ func TestEveryScrapeConfigFieldIsHandled(t *testing.T) {
 	used := []string{"job_name", "honor_labels", "honor_timestamps", "params", "scrape_interval", "scrape_timeout",
 		"scrape_protocols", "metrics_path", "scheme", "enable_compression", "body_size_limit", "sample_limit",
 		"label_limit", "label_name_length_limit", "label_value_length_limit", "metric_name_escaping_scheme",
-		"relabel_configs", "metric_relabel_configs", "target_limit", "keep_dropped_targets",
+		"relabel_configs", "metric_relabel_configs", "target_limit", "keep_dropped_targets", "scrape_failure_log_file", "extra_scrape_metrics",
 		// Native histograms, written as their classic series; an NHCB is the classic histogram it came from.
 		"always_scrape_classic_histograms", "scrape_native_histograms", "native_histogram_bucket_limit",
 		"native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		// Service discovery and the HTTP client configuration come whole.
 		"<service discovery>", "<http client>"}
-	reported := []string{"scrape_failure_log_file",
-		"track_timestamps_staleness", "fallback_scrape_protocol", "metric_name_validation_scheme", "extra_scrape_metrics"}
+	reported := []string{"track_timestamps_staleness", "fallback_scrape_protocol", "metric_name_validation_scheme"}
 	var fields []string
 	typ := reflect.TypeFor[promconfig.ScrapeConfig]()
 	for i := range typ.NumField() {
@@ -342,4 +339,32 @@ func TestTargetGuards(t *testing.T) {
 			require.Equal(t, tc.keep, c.KeepDroppedTargets)
 		})
 	}
+}
+
+// A job's scrape_failure_log_file, or the global one, is the scraper's scrape-failure-log-file, relative
+// to the configuration's directory as Prometheus has it.
+func TestScrapeFailureLogFile(t *testing.T) {
+	for _, tc := range []struct{ name, global, options, want string }{
+		{"unset", "", "", ""},
+		{"job", "", "scrape_failure_log_file: /var/log/job.log", "/var/log/job.log"},
+		{"global", "scrape_failure_log_file: /var/log/all.log", "", "/var/log/all.log"},
+		{"job over global", "scrape_failure_log_file: /var/log/all.log", "scrape_failure_log_file: /var/log/job.log", "/var/log/job.log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := loadJob(t, tc.global, tc.options)
+			require.Equal(t, tc.want, job.Scraper.ScrapeFailureLogFile)
+			require.Empty(t, job.Ignored)
+		})
+	}
+	job := loadJob(t, "", "scrape_failure_log_file: failures.log")
+	require.True(t, filepath.IsAbs(job.Scraper.ScrapeFailureLogFile))
+	require.Equal(t, "failures.log", filepath.Base(job.Scraper.ScrapeFailureLogFile))
+}
+
+// A job's extra_scrape_metrics, or the global one, is the scraper's extra-scrape-metrics.
+func TestExtraScrapeMetrics(t *testing.T) {
+	require.False(t, loadJob(t, "", "").Scraper.ExtraScrapeMetrics)
+	require.True(t, loadJob(t, "", "extra_scrape_metrics: true").Scraper.ExtraScrapeMetrics)
+	require.True(t, loadJob(t, "extra_scrape_metrics: true", "").Scraper.ExtraScrapeMetrics)
+	require.False(t, loadJob(t, "extra_scrape_metrics: true", "extra_scrape_metrics: false").Scraper.ExtraScrapeMetrics)
 }

@@ -83,6 +83,11 @@ type Config struct {
 	NativeHistogramBucketLimit     int     `toml:"native-histogram-bucket-limit"`
 	NativeHistogramMinBucketFactor float64 `toml:"native-histogram-min-bucket-factor"`
 	AlwaysScrapeClassicHistograms  bool    `toml:"always-scrape-classic-histograms"`
+	// ScrapeFailureLogFile, when set, gets a JSON line for every failed scrape, as Prometheus 3's
+	// scrape_failure_log_file (failurelog.go).
+	ScrapeFailureLogFile string `toml:"scrape-failure-log-file"`
+	// ExtraScrapeMetrics adds Prometheus' extra synthetic series, and series-limit's (extrametrics.go).
+	ExtraScrapeMetrics bool `toml:"extra-scrape-metrics"`
 
 	// relabel-configs and metric-relabel-configs as Prometheus' rules, made by Validate.
 	relabel       []*relabel.Config

@@ -281,6 +281,8 @@ type worker struct {
 	// series it dropped.
 	digest        *xxhash.Digest
 	seriesDropped int
+	// bodyBytes is the size of the scrape's body, for extra-scrape-metrics (extrametrics.go).
+	bodyBytes int
 	// The family of the last TYPE line, and its type.
 	family     string
 	familyType model.MetricType
@@ -335,6 +337,7 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 	if err == nil {
 		w.body, err = w.inflate(f.body, gzipped, s.cfg.BodySizeLimit)
 	}
+	w.bodyBytes = bodyBytes(w.body, err)
 	if err == nil {
 		samples, kept, err = w.safeParse(s, t, contentType, start.UnixMilli(), sink)
 	}
@@ -365,6 +368,7 @@ func (f *fetcher) scrape(ctx context.Context, s *Scraper, t *Target, slots chan 
 		s.stats.Errors.Add(1)
 		// What a target sent (a line of its body, its reason phrase) reaches the error short and escaped.
 		health.LastError = safetext.Error(err, MaxErrorLen)
+		s.failures.write(s.logger, t, health.LastError)
 	}
 	before := t.Health()
 	t.report(health)
@@ -403,7 +407,7 @@ func (f *fetcher) fetch(ctx context.Context, s *Scraper, t *Target) (contentType
 	// bytes of framing, so the limit on inflated bytes (in inflate) decides all but such edge cases.
 	limit := int64(s.cfg.BodySizeLimit)
 	if limit > 0 && resp.ContentLength > limit {
-		return "", false, fmt.Errorf("body size limit of %d bytes exceeded: Content-Length is %d", limit, resp.ContentLength)
+		return "", false, fmt.Errorf("%w of %d bytes exceeded: Content-Length is %d", errBodySizeLimit, limit, resp.ContentLength)
 	}
 	if f.body, err = readLimited(f.body, resp.Body, limit, resp.ContentLength, nil); err != nil {
 		return "", false, err
@@ -505,7 +509,7 @@ func readLimited(buf []byte, r io.Reader, limit, size int64, progress interface{
 		}
 	}
 	if limit > 0 && int64(len(buf)) > limit {
-		return buf, fmt.Errorf("body size limit of %d bytes exceeded", limit)
+		return buf, fmt.Errorf("%w of %d bytes exceeded", errBodySizeLimit, limit)
 	}
 	return buf, nil
 }
@@ -946,21 +950,29 @@ func (w *worker) synthetic(s *Scraper, t *Target, sink Sink, now int64, up bool,
 	if up {
 		upValue = 1
 	}
-	for _, m := range []struct {
-		name  string
-		value float64
-	}{
+	for _, m := range []syntheticSample{
 		{"up", upValue},
 		{"scrape_duration_seconds", duration.Seconds()},
 		{"scrape_samples_scraped", float64(samples)},
 		{"scrape_samples_post_metric_relabeling", float64(kept)},
 	} {
-		w.merged = append(append(w.merged[:0], labels.Label{Name: model.MetricNameLabel, Value: m.name}), t.labelList...)
-		sortLabels(w.merged)
-		w.sample = Sample{Labels: w.merged, Value: m.value, Timestamp: now, Type: model.MetricTypeGauge, Synthetic: true}
-		if err := sink.Add(s, t, &w.sample); err != nil {
+		if err := w.addSynthetic(s, t, sink, now, m); err != nil {
 			return err
 		}
 	}
-	return nil
+	return w.extraSynthetic(s, t, sink, now)
+}
+
+// syntheticSample is a series added for every scrape of a target, with its value.
+type syntheticSample struct {
+	name  string
+	value float64
+}
+
+// addSynthetic hands one synthetic sample, with the target's labels, to the sink.
+func (w *worker) addSynthetic(s *Scraper, t *Target, sink Sink, now int64, m syntheticSample) error {
+	w.merged = append(append(w.merged[:0], labels.Label{Name: model.MetricNameLabel, Value: m.name}), t.labelList...)
+	sortLabels(w.merged)
+	w.sample = Sample{Labels: w.merged, Value: m.value, Timestamp: now, Type: model.MetricTypeGauge, Synthetic: true}
+	return sink.Add(s, t, &w.sample)
 }

@@ -14,7 +14,7 @@ import (
 
 // consulFake is a Consul agent's HTTP API as Prometheus' consul SD uses it: /v1/agent/self for the
 // datacenter, /v1/catalog/services and /v1/health/service/<name> as blocking queries (index and wait
-// parameters, X-Consul-Index header), filtered by tag and node-meta, behind an ACL token and basic auth.
+// parameters, X-Consul-Index header; and /v1/catalog/service/<name>, which Telegraf's inputs.prometheus reads), filtered by tag and node-meta, behind an ACL token and basic auth.
 type consulFake struct {
 	*httptest.Server
 	Token, Username, Password string
@@ -176,6 +176,20 @@ func (f *consulFake) serve(w http.ResponseWriter, r *http.Request) {
 						"Node": i.Node, "CheckID": "service:" + i.ID, "Name": "Service '" + i.Service + "' check",
 						"Status": i.Status, "ServiceID": i.ID, "ServiceName": i.Service,
 					}},
+				})
+			}
+			return entries
+		})
+	case strings.HasPrefix(r.URL.Path, "/v1/catalog/service/"): // Telegraf's inputs.prometheus asks here
+		f.block(w, r, func() any {
+			entries := []map[string]any{}
+			for _, i := range f.matching(r, strings.TrimPrefix(r.URL.Path, "/v1/catalog/service/")) {
+				node := f.nodes[i.Node]
+				entries = append(entries, map[string]any{
+					"ID": "id-" + i.Node, "Node": i.Node, "Address": node.Address, "Datacenter": consulFakeDatacenter,
+					"TaggedAddresses": node.TaggedAddresses, "NodeMeta": node.Meta,
+					"ServiceID": i.ID, "ServiceName": i.Service, "ServiceAddress": i.Address, "ServiceTags": i.Tags,
+					"ServiceMeta": i.Meta, "ServicePort": i.Port,
 				})
 			}
 			return entries

@@ -394,6 +394,7 @@ func TestMain(m *testing.M) {
 	// another runner (another test, another test run) may hold.
 	os.Setenv(statusEnv, "127.0.0.1:0")
 	code := m.Run()
+	stopKubeAPIServer()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

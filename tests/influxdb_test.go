@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +20,9 @@ type InfluxDB struct {
 	URL string
 }
 
-// StartInfluxDB starts influxd and waits until /ping answers; it is stopped when the test ends.
-func StartInfluxDB(t testing.TB) *InfluxDB {
+// StartInfluxDB starts influxd and waits until /ping answers; it is stopped when the test ends. Each of
+// data is a line of its [data] section ("max-series-per-database = 25").
+func StartInfluxDB(t testing.TB, data ...string) *InfluxDB {
 	t.Helper()
 	bin := needBinary(t, "influxd")
 	dir := t.TempDir()
@@ -33,12 +35,13 @@ bind-address = "127.0.0.1:%d"
   dir = "%[2]s/data"
   wal-dir = "%[2]s/wal"
   query-log-enabled = false
+%[4]s
 [http]
   bind-address = "127.0.0.1:%[3]d"
   log-enabled = false
 [monitor]
   store-enabled = false
-`, rpcPort, dir, httpPort)
+`, rpcPort, dir, httpPort, strings.Join(data, "\n"))
 	path := filepath.Join(dir, "influxdb.conf")
 	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
 	cmd := exec.Command(bin, "-config", path)

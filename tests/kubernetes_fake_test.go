@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -62,7 +64,7 @@ func kubernetesFakeResource(obj runtime.Object) string {
 // ADDED, then a BOOKMARK annotated k8s.io/initial-events-end), each filtered by namespace and by label and
 // field selectors (metadata.name and metadata.namespace, the fields every resource has).
 type kubernetesFake struct {
-	URL, CAFile, Token string
+	kubernetesAccess
 	// NoWatchList refuses the streaming list, as API servers without the WatchList feature do, so that
 	// client-go falls back to a list and a watch from its resourceVersion. Set it before any request.
 	NoWatchList bool
@@ -95,7 +97,7 @@ type kubernetesFakeEvent struct {
 
 func startKubernetesFake(t testing.TB, token string) *kubernetesFake {
 	t.Helper()
-	f := &kubernetesFake{Token: token, t: t, done: make(chan struct{}), objects: map[string]map[string]kubernetesFakeEvent{}, changed: make(chan struct{})}
+	f := &kubernetesFake{kubernetesAccess: kubernetesAccess{Token: token}, t: t, done: make(chan struct{}), objects: map[string]map[string]kubernetesFakeEvent{}, changed: make(chan struct{})}
 	f.server = httptest.NewTLSServer(f)
 	f.URL = f.server.URL
 	f.CAFile = filepath.Join(t.TempDir(), "ca.pem")
@@ -105,30 +107,6 @@ func startKubernetesFake(t testing.TB, token string) *kubernetesFake {
 		f.server.Close()
 	})
 	return f
-}
-
-// WriteKubeconfig writes a kubeconfig file that reaches the fake with its CA and token.
-func (f *kubernetesFake) WriteKubeconfig(t testing.TB) string {
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(path, fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: %s
-    certificate-authority: %s
-users:
-- name: robot
-  user:
-    token: %s
-contexts:
-- name: fake
-  context:
-    cluster: fake
-    user: robot
-current-context: fake
-`, f.URL, f.CAFile, f.Token), 0o600))
-	return path
 }
 
 // Apply adds objects, or replaces those of the same namespace and name.
@@ -239,7 +217,7 @@ func (f *kubernetesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m, _ := meta.Accessor(e.object)
 		return e.resource == resource && (namespace == "" || m.GetNamespace() == namespace) &&
 			labelSelector.Matches(labels.Set(m.GetLabels())) &&
-			fieldSelector.Matches(fields.Set{"metadata.name": m.GetName(), "metadata.namespace": m.GetNamespace()})
+			fieldSelector.Matches(kubernetesFakeFields(e.object))
 	}
 	if q.Get("watch") == "true" || q.Get("watch") == "1" {
 		if f.NoWatchList && q.Get("sendInitialEvents") == "true" {
@@ -452,4 +430,139 @@ func kubernetesFakeStatus(w http.ResponseWriter, code int, reason, message strin
 		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
 		"status": "Failure", "message": message, "reason": reason, "code": code,
 	})
+}
+
+// kubernetesFakeFields are the fields a field selector may name for an object: its name and namespace, and a
+// pod's node, as the API server's pod strategy has them (spec.nodeName, which a DaemonSet selects on).
+func kubernetesFakeFields(obj runtime.Object) fields.Set {
+	m, _ := meta.Accessor(obj)
+	set := fields.Set{"metadata.name": m.GetName(), "metadata.namespace": m.GetNamespace()}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		set["spec.nodeName"] = pod.Spec.NodeName
+	}
+	return set
+}
+
+// Lists come a page at a time, and a watch ends with 410 Gone: Prometheus' discoverer follows the
+// continue tokens, lists again after the 410, and its targets are right afterwards, including a pod the
+// expired watch never delivered.
+func testKubernetesRelist(t *testing.T) {
+	f := startKubernetesFake(t, kubernetesToken)
+	f.NoWatchList = true // a list then watches: the streaming list has no pages
+	f.PageSize = 2
+	e := StartExporter(t, "a")
+	pod := func(name string) *corev1.Pod {
+		return kubernetesPod("default", name, e, map[string]string{"app": "web"})
+	}
+	group := func(name string) *targetgroup.Group { return kubernetesPodGroup(pod(name), e, nil) }
+	f.Apply(pod("web-1"), pod("web-2"), pod("web-3"), pod("web-4"), pod("web-5"))
+	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+"    role = \"pod\"\n    namespaces = [\"default\"]\n"))
+	sd.WaitFor(t, group("web-1"), group("web-2"), group("web-3"), group("web-4"), group("web-5"))
+	lists := func() (first, next int) {
+		for _, q := range kubernetesQueries(t, f, "/api/v1/namespaces/default/pods") {
+			switch {
+			case q.Get("watch") != "":
+			case q.Get("continue") != "":
+				next++
+			default:
+				first++
+			}
+		}
+		return first, next
+	}
+	first, next := lists()
+	require.Equal(t, 1, first, "%v", f.Requests())
+	require.Equal(t, 2, next, "five pods in pages of two: two continue requests; %v", f.Requests())
+
+	// The watch expires, and web-6 with it: only a new list finds it.
+	f.ExpireWatch(pod("web-6"))
+	sd.WaitFor(t, group("web-1"), group("web-2"), group("web-3"), group("web-4"), group("web-5"), group("web-6"))
+	first, next = lists()
+	require.GreaterOrEqual(t, first, 2, "no list after the 410; %v", f.Requests())
+	require.GreaterOrEqual(t, next, 4, "the second list was not paged through; %v", f.Requests())
+	// And it watches again, from the new list: changes still arrive.
+	f.Delete(pod("web-1"))
+	sd.WaitFor(t, group("web-2"), group("web-3"), group("web-4"), group("web-5"), group("web-6"))
+}
+
+// An outage of the API server (which a real one does not have on demand): the last known targets are
+// still scraped, the failure is logged once however often client-go retries (the retries at debug level),
+// and once it answers again a pod created meanwhile is found, and the recovery logged.
+func testKubernetesOutage(t *testing.T) {
+	f := startKubernetesFake(t, kubernetesToken)
+	a, c, d := StartExporter(t, "a"), StartExporter(t, "c"), StartExporter(t, "d")
+	pod := func(name string, e *Exporter) *corev1.Pod {
+		return kubernetesPod("default", name, e, map[string]string{"app": "web"})
+	}
+	f.Apply(pod("web-a", a), pod("web-c", c))
+	toml := kubernetesConfig(kubernetesServer(f) + "    role = \"pod\"\n    namespaces = [\"default\"]\n")
+	r := StartPlugin(t, toml)
+	r.GatherUntil(20*time.Second, "web-a and web-c scraped", kubernetesInstances(a.Addr, c.Addr))
+
+	f.SetFailing(true)
+	failed := func(level byte) int {
+		return CountLog(r.Log, level, `discoverer=kubernetes "k8s"`, "kubernetes API request failed", "kubernetes fake: failing on purpose")
+	}
+	Eventually(t, 20*time.Second, "client-go retrying twice", func() bool { return failed('D') >= 2 })
+	ms := r.GatherUntil(5*time.Second, "the last known targets scraped", kubernetesInstances(a.Addr, c.Addr))
+	require.Equal(t, map[string]float64{a.Addr: 1, c.Addr: 1}, Up(ms))
+	require.Equal(t, 1, failed('E'), "%v", r.Log.Messages())
+
+	f.SetFailing(false)
+	f.Apply(pod("web-d", d))
+	ms = r.GatherUntil(30*time.Second, "web-d found after the recovery", kubernetesInstances(a.Addr, c.Addr, d.Addr))
+	kubernetesExporterInfo(t, ms, map[string]string{a.Addr: "a", c.Addr: "c", d.Addr: "d"})
+	require.Equal(t, 1, CountLog(r.Log, 'I', "discoverer recovered", "kubernetes \"k8s\""), "%v", r.Log.Messages())
+	require.Equal(t, 1, failed('E'))
+}
+
+// What the discoverer asks, which a real API server does not show: a namespace and label selector sent
+// to the server (not only applied to the targets), and, from a server without the streaming list, a list
+// then a watch from its resourceVersion, each with the field selector.
+func testKubernetesRequests(t *testing.T) {
+	f := startKubernetesFake(t, kubernetesToken)
+	f.NoWatchList = true
+	e := StartExporter(t, "a")
+	web := kubernetesPod("default", "web-a", e, map[string]string{"app": "web"})
+	svc := kubernetesService("default", "web", "web")
+	f.Apply(web, kubernetesPod("default", "batch", e, map[string]string{"app": "batch"}), svc, kubernetesService("default", "hidden", "web"))
+	pods := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+`    resource = "pod"
+    namespace = "default"
+    [[inputs.discovering_prometheus.kubernetes.selectors]]
+      role = "pod"
+      label = "app=web"
+`))
+	pods.WaitFor(t, kubernetesPodGroup(web, e, nil))
+	require.Empty(t, kubernetesQueries(t, f, "/api/v1/pods"))
+	require.NotEmpty(t, kubernetesQueries(t, f, "/api/v1/namespaces/default/pods"))
+	for _, q := range kubernetesQueries(t, f, "/api/v1/namespaces/default/pods") {
+		require.Equal(t, "app=web", q.Get("labelSelector"))
+	}
+
+	services := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+`    role = "service"
+    [[inputs.discovering_prometheus.kubernetes.selectors]]
+      role = "service"
+      field = "metadata.name!=hidden"
+`))
+	services.WaitFor(t, kubernetesServiceGroup(svc))
+	var list, watch bool
+	for _, q := range kubernetesQueries(t, f, "/api/v1/services") {
+		require.Equal(t, "metadata.name!=hidden", q.Get("fieldSelector"))
+		list = list || q.Get("watch") == ""
+		watch = watch || (q.Get("watch") == "true" && q.Get("resourceVersion") != "" && q.Get("sendInitialEvents") == "")
+	}
+	require.True(t, list && watch, "%v", f.Requests())
+}
+
+// kubernetesQueries returns the queries of the requests the fake had for a path.
+func kubernetesQueries(t *testing.T, f *kubernetesFake, path string) []url.Values {
+	var out []url.Values
+	for _, r := range f.Requests() {
+		if p, query, _ := strings.Cut(r, "?"); p == path {
+			q, err := url.ParseQuery(query)
+			require.NoError(t, err)
+			out = append(out, q)
+		}
+	}
+	return out
 }

@@ -2,7 +2,7 @@ package tests
 
 import (
 	"fmt"
-	"net/url"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +14,7 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/util/strutil"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -31,6 +32,10 @@ func init() {
 
 const kubernetesToken = "fake-service-account-token"
 
+// The roles run on a real kube-apiserver (kubeapiserver_test.go); the fake (kubernetes_fake_test.go) plays
+// only what a real one will not do on demand: small pages and a watch ended with 410 Gone, an outage and
+// the recovery from it, and the shape of the requests (selectors sent to the server, the list-then-watch
+// fallback of a server without the streaming list), which a real server does not show.
 func testKubernetes(t *testing.T) {
 	t.Run("pod", testKubernetesPod)
 	t.Run("service", testKubernetesService)
@@ -38,56 +43,9 @@ func testKubernetes(t *testing.T) {
 	t.Run("endpointslice", testKubernetesEndpointSlice)
 	t.Run("node", testKubernetesNode)
 	t.Run("ingress", testKubernetesIngress)
-	t.Run("paged list and expired watch", testKubernetesRelist)
-}
-
-// Lists come a page at a time, and a watch ends with 410 Gone: Prometheus' discoverer follows the
-// continue tokens, lists again after the 410, and its targets are right afterwards, including a pod the
-// expired watch never delivered.
-func testKubernetesRelist(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
-	f.NoWatchList = true // a list then watches: the streaming list has no pages
-	f.PageSize = 2
-	e := StartExporter(t, "a")
-	group := func(name string) *targetgroup.Group {
-		return &targetgroup.Group{
-			Source: "pod/default/" + name,
-			Labels: kubeMerge(kubernetesPodLabels(name, "web"), kubeLabels("__meta_kubernetes_namespace", "default")),
-			Targets: []model.LabelSet{kubeMerge(kubernetesContainerLabels(name, e), kubeLabels(
-				"__address__", e.Addr, "__meta_kubernetes_pod_container_id", "containerd://"+name))},
-		}
-	}
-	pod := func(name string) *corev1.Pod {
-		return kubernetesPod("default", name, e, map[string]string{"app": "web"})
-	}
-	f.Apply(pod("web-1"), pod("web-2"), pod("web-3"), pod("web-4"), pod("web-5"))
-	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+"    role = \"pod\"\n    namespaces = [\"default\"]\n"))
-	sd.WaitFor(t, group("web-1"), group("web-2"), group("web-3"), group("web-4"), group("web-5"))
-	lists := func() (first, next int) {
-		for _, q := range kubernetesQueries(t, f, "/api/v1/namespaces/default/pods") {
-			switch {
-			case q.Get("watch") != "":
-			case q.Get("continue") != "":
-				next++
-			default:
-				first++
-			}
-		}
-		return first, next
-	}
-	first, next := lists()
-	require.Equal(t, 1, first, "%v", f.Requests())
-	require.Equal(t, 2, next, "five pods in pages of two: two continue requests; %v", f.Requests())
-
-	// The watch expires, and web-6 with it: only a new list finds it.
-	f.ExpireWatch(pod("web-6"))
-	sd.WaitFor(t, group("web-1"), group("web-2"), group("web-3"), group("web-4"), group("web-5"), group("web-6"))
-	first, next = lists()
-	require.GreaterOrEqual(t, first, 2, "no list after the 410; %v", f.Requests())
-	require.GreaterOrEqual(t, next, 4, "the second list was not paged through; %v", f.Requests())
-	// And it watches again, from the new list: changes still arrive.
-	f.Delete(pod("web-1"))
-	sd.WaitFor(t, group("web-2"), group("web-3"), group("web-4"), group("web-5"), group("web-6"))
+	t.Run("fake/paged list and expired watch", testKubernetesRelist)
+	t.Run("fake/outage", testKubernetesOutage)
+	t.Run("fake/requests", testKubernetesRequests)
 }
 
 // kubernetesConfig is a plugin configuration with one scraper of the [[kubernetes]] section "k8s", whose
@@ -107,17 +65,22 @@ func kubernetesConfig(keys string) string {
 ` + keys
 }
 
-// kubernetesServer holds the keys that reach the fake as a user reaches an API server, with Kapacitor's
-// names for the token and the CA.
-func kubernetesServer(f *kubernetesFake) string {
-	return fmt.Sprintf("    api-servers = [%q]\n    token = %q\n    ca-path = %q\n", f.URL, f.Token, f.CAFile)
+// kubernetesAPI is an API server a test reaches: the real one or the fake.
+type kubernetesAPI interface{ access() kubernetesAccess }
+
+// kubernetesServer holds the keys that reach an API server as a user does, with Kapacitor's names for the
+// token and the CA.
+func kubernetesServer(api kubernetesAPI) string {
+	a := api.access()
+	return fmt.Sprintf("    api-servers = [%q]\n    token = %q\n    ca-path = %q\n", a.URL, a.Token, a.CAFile)
 }
 
-// kubernetesServerTokenFile reaches the fake with Prometheus' keys: the token read from a file, ssl-ca.
-func kubernetesServerTokenFile(t *testing.T, f *kubernetesFake) string {
+// kubernetesServerTokenFile reaches an API server with Prometheus' keys: the token read from a file, ssl-ca.
+func kubernetesServerTokenFile(t *testing.T, api kubernetesAPI) string {
+	a := api.access()
 	file := filepath.Join(t.TempDir(), "token")
-	require.NoError(t, os.WriteFile(file, []byte(f.Token+"\n"), 0o600))
-	return fmt.Sprintf("    api-servers = [%q]\n    bearer-token-file = %q\n    ssl-ca = %q\n", f.URL, file, f.CAFile)
+	require.NoError(t, os.WriteFile(file, []byte(a.Token+"\n"), 0o600))
+	return fmt.Sprintf("    api-servers = [%q]\n    bearer-token-file = %q\n    ssl-ca = %q\n", a.URL, file, a.CAFile)
 }
 
 // kubernetesSD runs Prometheus' discoverer from what SDConfig makes of the [[kubernetes]] section of a
@@ -165,6 +128,18 @@ func kubeLabels(pairs ...string) model.LabelSet {
 	return ls
 }
 
+// kubeMeta is what Prometheus makes of an object's labels or annotations: prefix_name and
+// prefixpresent_name (prefix being e.g. __meta_kubernetes_pod_label).
+func kubeMeta(prefix string, m map[string]string) model.LabelSet {
+	ls := model.LabelSet{}
+	for k, v := range m {
+		name := strutil.SanitizeLabelName(k)
+		ls[model.LabelName(prefix+"_"+name)] = model.LabelValue(v)
+		ls[model.LabelName(prefix+"present_"+name)] = "true"
+	}
+	return ls
+}
+
 func kubeMerge(sets ...model.LabelSet) model.LabelSet {
 	out := model.LabelSet{}
 	for _, s := range sets {
@@ -175,10 +150,11 @@ func kubeMerge(sets ...model.LabelSet) model.LabelSet {
 	return out
 }
 
-// kubernetesPod is a running pod on node-1 whose one container serves the exporter's port on the pod IP
-// 127.0.0.1, that is on the exporter.
+// kubernetesPod is a running pod on node-1 whose one container serves the exporter's port on the pod IP,
+// the exporter's: loopback on the fake, an address of a PodNet on a real API server.
 func kubernetesPod(namespace, name string, e *Exporter, podLabels map[string]string) *corev1.Pod {
-	port, _ := strconv.Atoi(e.Port())
+	host, portText, _ := net.SplitHostPort(e.Addr)
+	port, _ := strconv.Atoi(portText)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, UID: types.UID("uid-" + name), Labels: podLabels},
 		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{
@@ -186,23 +162,22 @@ func kubernetesPod(namespace, name string, e *Exporter, podLabels map[string]str
 			Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: int32(port), Protocol: corev1.ProtocolTCP}},
 		}}},
 		Status: corev1.PodStatus{
-			Phase: corev1.PodRunning, PodIP: "127.0.0.1", HostIP: "127.0.0.1",
+			Phase: corev1.PodRunning, PodIP: host, HostIP: host,
 			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://" + name}},
 		},
 	}
 }
 
-// kubernetesPodLabels are the labels every role that resolves a pod gives it: those of a kubernetesPod
-// labelled app.
-func kubernetesPodLabels(name, app string) model.LabelSet {
-	return kubeLabels(
-		"__meta_kubernetes_pod_name", name, "__meta_kubernetes_pod_uid", "uid-"+name,
-		"__meta_kubernetes_pod_ip", "127.0.0.1", "__meta_kubernetes_pod_host_ip", "127.0.0.1",
+// kubernetesPodLabels are the labels every role that resolves a pod gives it: those of a kubernetesPod as
+// the API server stored it.
+func kubernetesPodLabels(p *corev1.Pod) model.LabelSet {
+	return kubeMerge(kubeMeta("__meta_kubernetes_pod_label", p.Labels), kubeLabels(
+		"__meta_kubernetes_pod_name", p.Name, "__meta_kubernetes_pod_uid", string(p.UID),
+		"__meta_kubernetes_pod_ip", p.Status.PodIP, "__meta_kubernetes_pod_host_ip", p.Status.HostIP,
 		"__meta_kubernetes_pod_ready", "true", "__meta_kubernetes_pod_phase", "Running",
-		"__meta_kubernetes_pod_node_name", "node-1",
-		"__meta_kubernetes_pod_label_app", app, "__meta_kubernetes_pod_labelpresent_app", "true",
-	)
+		"__meta_kubernetes_pod_node_name", p.Spec.NodeName,
+	))
 }
 
 // kubernetesContainerLabels are the labels of a kubernetesPod's container.
@@ -214,14 +189,16 @@ func kubernetesContainerLabels(name string, e *Exporter) model.LabelSet {
 	)
 }
 
-func kubernetesNode(name string, kubeletPort string, nodeLabels map[string]string) *corev1.Node {
-	port, _ := strconv.Atoi(kubeletPort)
+// kubernetesNode is a ready node at the exporter's address, whose kubelet port is the exporter's.
+func kubernetesNode(name string, e *Exporter, nodeLabels map[string]string) *corev1.Node {
+	host, portText, _ := net.SplitHostPort(e.Addr)
+	port, _ := strconv.Atoi(portText)
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels},
 		Spec:       corev1.NodeSpec{ProviderID: "fake://" + name},
 		Status: corev1.NodeStatus{
 			Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name}},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}, {Type: corev1.NodeHostName, Address: name}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
 		},
 	}
@@ -251,44 +228,46 @@ func kubernetesInstances(want ...string) func([]telegraf.Metric) bool {
 	}
 }
 
+// kubernetesPodGroup is the group of the pod role for a kubernetesPod serving e, with more group labels.
+func kubernetesPodGroup(p *corev1.Pod, e *Exporter, more model.LabelSet) *targetgroup.Group {
+	return &targetgroup.Group{
+		Source: "pod/" + p.Namespace + "/" + p.Name,
+		Labels: kubeMerge(kubernetesPodLabels(p), more, kubeLabels("__meta_kubernetes_namespace", p.Namespace)),
+		Targets: []model.LabelSet{kubeMerge(kubernetesContainerLabels(p.Name, e), kubeLabels(
+			"__address__", e.Addr, "__meta_kubernetes_pod_container_id", "containerd://"+p.Name))},
+	}
+}
+
 // Pods through the plugin, configured with Kapacitor's keys (resource, namespace) and Prometheus' selectors
-// and attach-metadata: discovered, scraped, followed through watch events, kept while the API fails.
+// and attach-metadata: discovered, scraped, followed through watch events (created, deleted, relabelled).
 func testKubernetesPod(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
-	a, b, c, d := StartExporter(t, "a"), StartExporter(t, "b"), StartExporter(t, "c"), StartExporter(t, "d")
-	x := StartExporter(t, "excluded")
-	f.Apply(
-		kubernetesNode("node-1", "10250", map[string]string{"zone": "z1"}),
-		kubernetesPod("default", "web-a", a, map[string]string{"app": "web"}),
-		kubernetesPod("default", "web-b", b, map[string]string{"app": "web"}),
-		kubernetesPod("default", "batch", x, map[string]string{"app": "batch"}),   // not selected
-		kubernetesPod("kube-system", "web-x", x, map[string]string{"app": "web"}), // another namespace
+	k := StartKubeAPIServer(t)
+	pods := NewPodNet(t)
+	ns, other := k.Namespace(), k.Namespace()
+	a, b, c := pods.Exporter(t, "a"), pods.Exporter(t, "b"), pods.Exporter(t, "c")
+	x := pods.Exporter(t, "excluded")
+	node := k.Unique("node") // nodes are cluster-wide: a name of this test's own
+	pod := func(namespace, name string, e *Exporter, app string) *corev1.Pod {
+		p := kubernetesPod(namespace, name, e, map[string]string{"app": app})
+		p.Spec.NodeName = node
+		return p
+	}
+	webA, webB := pod(ns, "web-a", a, "web"), pod(ns, "web-b", b, "web")
+	k.Apply(kubernetesNode(node, x, map[string]string{"zone": "z1"}), webA, webB,
+		pod(ns, "batch", x, "batch"),  // not selected
+		pod(other, "web-x", x, "web"), // another namespace
 	)
-	toml := kubernetesConfig(kubernetesServer(f) + `    resource = "pod"
-    namespace = "default"
+	toml := kubernetesConfig(kubernetesServer(k) + fmt.Sprintf(`    resource = "pod"
+    namespace = %q
     [[inputs.discovering_prometheus.kubernetes.selectors]]
       role = "pod"
       label = "app=web"
     [inputs.discovering_prometheus.kubernetes.attach-metadata]
       node = true
-`)
-	node := kubeLabels("__meta_kubernetes_node_name", "node-1", "__meta_kubernetes_node_label_zone", "z1", "__meta_kubernetes_node_labelpresent_zone", "true")
-	group := func(name string, e *Exporter) *targetgroup.Group {
-		return &targetgroup.Group{
-			Source: "pod/default/" + name,
-			Labels: kubeMerge(kubernetesPodLabels(name, "web"), node, kubeLabels("__meta_kubernetes_namespace", "default")),
-			Targets: []model.LabelSet{kubeMerge(kubernetesContainerLabels(name, e), kubeLabels(
-				"__address__", e.Addr, "__meta_kubernetes_pod_container_id", "containerd://"+name))},
-		}
-	}
+`, ns))
+	nodeLabels := kubeLabels("__meta_kubernetes_node_name", node, "__meta_kubernetes_node_label_zone", "z1", "__meta_kubernetes_node_labelpresent_zone", "true")
 	sd := startKubernetesSD(t, toml)
-	sd.WaitFor(t, group("web-a", a), group("web-b", b))
-	// The namespace and the selector reached the API server, not only the targets.
-	require.Empty(t, kubernetesQueries(t, f, "/api/v1/pods"))
-	require.NotEmpty(t, kubernetesQueries(t, f, "/api/v1/namespaces/default/pods"))
-	for _, q := range kubernetesQueries(t, f, "/api/v1/namespaces/default/pods") {
-		require.Equal(t, "app=web", q.Get("labelSelector"))
-	}
+	sd.WaitFor(t, kubernetesPodGroup(webA, a, nodeLabels), kubernetesPodGroup(webB, b, nodeLabels))
 
 	r := StartPlugin(t, toml)
 	ms := r.GatherUntil(20*time.Second, "web-a and web-b scraped", kubernetesInstances(a.Addr, b.Addr))
@@ -296,151 +275,127 @@ func testKubernetesPod(t *testing.T) {
 	kubernetesExporterInfo(t, ms, map[string]string{a.Addr: "a", b.Addr: "b"})
 
 	// A pod created and one deleted: the watch events reach the next gathers.
-	f.Apply(kubernetesPod("default", "web-c", c, map[string]string{"app": "web"}))
-	f.Delete(kubernetesPod("default", "web-b", b, map[string]string{"app": "web"}))
-	sd.WaitFor(t, group("web-a", a), group("web-c", c))
+	webC := pod(ns, "web-c", c, "web")
+	k.Apply(webC)
+	k.Delete(webB)
+	sd.WaitFor(t, kubernetesPodGroup(webA, a, nodeLabels), kubernetesPodGroup(webC, c, nodeLabels))
 	ms = r.GatherUntil(20*time.Second, "web-c added and web-b removed", kubernetesInstances(a.Addr, c.Addr))
 	kubernetesExporterInfo(t, ms, map[string]string{a.Addr: "a", c.Addr: "c"})
 
-	// The API server fails: the last known targets are still scraped, and the failure is logged once
-	// however often client-go retries (the retries are logged at debug level).
-	f.SetFailing(true)
-	failed := func(level byte) int {
-		return CountLog(r.Log, level, `discoverer=kubernetes "k8s"`, "kubernetes API request failed", "kubernetes fake: failing on purpose")
-	}
-	Eventually(t, 20*time.Second, "client-go retrying twice", func() bool { return failed('D') >= 2 })
-	ms = r.GatherUntil(5*time.Second, "the last known targets scraped", kubernetesInstances(a.Addr, c.Addr))
-	require.Equal(t, map[string]float64{a.Addr: 1, c.Addr: 1}, Up(ms))
-	require.Equal(t, 1, failed('E'), "%v", r.Log.Messages())
-
-	// It answers again: a pod created meanwhile is found, and the recovery is logged.
-	f.SetFailing(false)
-	f.Apply(kubernetesPod("default", "web-d", d, map[string]string{"app": "web"}))
-	ms = r.GatherUntil(30*time.Second, "web-d found after the recovery", kubernetesInstances(a.Addr, c.Addr, d.Addr))
-	kubernetesExporterInfo(t, ms, map[string]string{a.Addr: "a", c.Addr: "c", d.Addr: "d"})
-	sd.WaitFor(t, group("web-a", a), group("web-c", c), group("web-d", d))
-	require.Equal(t, 1, CountLog(r.Log, 'I', "discoverer recovered", "kubernetes \"k8s\""), "%v", r.Log.Messages())
-	require.Equal(t, 1, failed('E'))
+	// A pod relabelled out of the selection: the watch (with the selector) reports it gone.
+	webA.Labels["app"] = "batch"
+	k.Apply(webA)
+	sd.WaitFor(t, kubernetesPodGroup(webC, c, nodeLabels))
+	r.GatherUntil(20*time.Second, "web-a no longer selected", kubernetesInstances(c.Addr))
 }
 
-// kubernetesQueries returns the queries of the requests the fake had for a path.
-func kubernetesQueries(t *testing.T, f *kubernetesFake, path string) []url.Values {
-	var out []url.Values
-	for _, r := range f.Requests() {
-		if p, query, _ := strings.Cut(r, "?"); p == path {
-			q, err := url.ParseQuery(query)
-			require.NoError(t, err)
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-// Nodes through a kubeconfig file and Prometheus' role key; the instance is the node's name.
+// Nodes through a kubeconfig file and Prometheus' role key, selected by a label (other tests' nodes are
+// in the same cluster); the instance is the node's name.
 func testKubernetesNode(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
-	a, b, c := StartExporter(t, "a"), StartExporter(t, "b"), StartExporter(t, "c")
-	f.Apply(
-		kubernetesNode("node-a", a.Port(), map[string]string{"kubernetes.io/os": "linux"}),
-		kubernetesNode("node-b", b.Port(), map[string]string{"kubernetes.io/os": "linux"}),
-	)
-	toml := kubernetesConfig(fmt.Sprintf("    kubeconfig-file = %q\n    role = \"node\"\n", f.WriteKubeconfig(t)))
-	group := func(name string, e *Exporter) *targetgroup.Group {
+	k := StartKubeAPIServer(t)
+	hosts := NewPodNet(t)
+	a, b, c := hosts.Exporter(t, "a"), hosts.Exporter(t, "b"), hosts.Exporter(t, "c")
+	id := k.Unique("node")
+	nodeLabels := map[string]string{"kubernetes.io/os": "linux", "test": id}
+	nodeA, nodeB, nodeC := kubernetesNode(id+"-a", a, nodeLabels), kubernetesNode(id+"-b", b, nodeLabels), kubernetesNode(id+"-c", c, nodeLabels)
+	k.Apply(nodeA, nodeB)
+	toml := kubernetesConfig(fmt.Sprintf(`    kubeconfig-file = %q
+    role = "node"
+    [[inputs.discovering_prometheus.kubernetes.selectors]]
+      role = "node"
+      label = "test=%s"
+`, k.WriteKubeconfig(t), id))
+	group := func(n *corev1.Node, e *Exporter) *targetgroup.Group {
+		host, _, _ := net.SplitHostPort(e.Addr)
 		return &targetgroup.Group{
-			Source: "node/" + name,
-			Labels: kubeLabels(
-				"__meta_kubernetes_node_name", name, "__meta_kubernetes_node_provider_id", "fake://"+name,
+			Source: "node/" + n.Name,
+			Labels: kubeMerge(kubeMeta("__meta_kubernetes_node_label", n.Labels), kubeLabels(
+				"__meta_kubernetes_node_name", n.Name, "__meta_kubernetes_node_provider_id", "fake://"+n.Name,
 				"__meta_kubernetes_node_condition_ready", "true",
-				"__meta_kubernetes_node_label_kubernetes_io_os", "linux", "__meta_kubernetes_node_labelpresent_kubernetes_io_os", "true",
-			),
+			)),
 			Targets: []model.LabelSet{kubeLabels(
-				"__address__", e.Addr, "instance", name,
-				"__meta_kubernetes_node_address_InternalIP", "127.0.0.1", "__meta_kubernetes_node_address_Hostname", name,
+				"__address__", e.Addr, "instance", n.Name,
+				"__meta_kubernetes_node_address_InternalIP", host, "__meta_kubernetes_node_address_Hostname", n.Name,
 			)},
 		}
 	}
 	sd := startKubernetesSD(t, toml)
-	sd.WaitFor(t, group("node-a", a), group("node-b", b))
+	sd.WaitFor(t, group(nodeA, a), group(nodeB, b))
 
 	r := StartPlugin(t, toml)
-	ms := r.GatherUntil(20*time.Second, "both nodes scraped", kubernetesInstances("node-a", "node-b"))
-	require.Equal(t, map[string]float64{"node-a": 1, "node-b": 1}, Up(ms))
-	kubernetesExporterInfo(t, ms, map[string]string{"node-a": "a", "node-b": "b"})
+	ms := r.GatherUntil(20*time.Second, "both nodes scraped", kubernetesInstances(nodeA.Name, nodeB.Name))
+	require.Equal(t, map[string]float64{nodeA.Name: 1, nodeB.Name: 1}, Up(ms))
+	kubernetesExporterInfo(t, ms, map[string]string{nodeA.Name: "a", nodeB.Name: "b"})
 
-	f.Apply(kubernetesNode("node-c", c.Port(), map[string]string{"kubernetes.io/os": "linux"}))
-	f.Delete(kubernetesNode("node-b", b.Port(), nil))
-	sd.WaitFor(t, group("node-a", a), group("node-c", c))
-	r.GatherUntil(20*time.Second, "node-c added and node-b removed", kubernetesInstances("node-a", "node-c"))
+	k.Apply(nodeC)
+	k.Delete(nodeB)
+	sd.WaitFor(t, group(nodeA, a), group(nodeC, c))
+	r.GatherUntil(20*time.Second, "node-c added and node-b removed", kubernetesInstances(nodeA.Name, nodeC.Name))
 }
 
-func kubernetesService(name string, app string) *corev1.Service {
+// kubernetesService is a ClusterIP service of one port, labelled app and annotated for scraping; the API
+// server gives it its cluster IP.
+func kubernetesService(namespace, name, app string) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"app": app},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{"app": app},
 			Annotations: map[string]string{"prometheus.io/scrape": "true"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.0.0.10",
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP,
 			Ports: []corev1.ServicePort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}},
 	}
 }
 
-// kubernetesServiceLabels are the labels of a kubernetesService, which the endpoints roles add too.
-func kubernetesServiceLabels(name, app string) model.LabelSet {
-	return kubeLabels(
-		"__meta_kubernetes_service_name", name,
-		"__meta_kubernetes_service_label_app", app, "__meta_kubernetes_service_labelpresent_app", "true",
-		"__meta_kubernetes_service_annotation_prometheus_io_scrape", "true",
-		"__meta_kubernetes_service_annotationpresent_prometheus_io_scrape", "true",
-	)
+// kubernetesServiceLabels are the labels of a service, which the endpoints roles add too.
+func kubernetesServiceLabels(svc *corev1.Service) model.LabelSet {
+	return kubeMerge(kubeMeta("__meta_kubernetes_service_label", svc.Labels), kubeMeta("__meta_kubernetes_service_annotation", svc.Annotations),
+		kubeLabels("__meta_kubernetes_service_name", svc.Name))
 }
 
-// Services, with a field selector, from an API server without the streaming list; and refused without the
-// right token.
+// kubernetesServiceGroup is the group of the service role for a service as the API server stored it.
+func kubernetesServiceGroup(svc *corev1.Service) *targetgroup.Group {
+	g := &targetgroup.Group{
+		Source: "svc/" + svc.Namespace + "/" + svc.Name,
+		Labels: kubeMerge(kubernetesServiceLabels(svc), kubeLabels("__meta_kubernetes_namespace", svc.Namespace)),
+	}
+	for _, p := range svc.Spec.Ports {
+		target := kubeLabels(
+			"__address__", fmt.Sprintf("%s.%s.svc:%d", svc.Name, svc.Namespace, p.Port), "__meta_kubernetes_service_port_name", p.Name,
+			"__meta_kubernetes_service_port_number", strconv.Itoa(int(p.Port)), "__meta_kubernetes_service_port_protocol", string(p.Protocol),
+			"__meta_kubernetes_service_type", string(svc.Spec.Type),
+		)
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			target["__meta_kubernetes_service_external_name"] = model.LabelValue(svc.Spec.ExternalName)
+		} else {
+			target["__meta_kubernetes_service_cluster_ip"] = model.LabelValue(svc.Spec.ClusterIP)
+		}
+		g.Targets = append(g.Targets, target)
+	}
+	return g
+}
+
+// Services, with a field selector, followed through a deletion; and refused without the right token.
 func testKubernetesService(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
-	f.NoWatchList = true
+	k := StartKubeAPIServer(t)
+	ns := k.Namespace()
+	web, hidden := kubernetesService(ns, "web", "web"), kubernetesService(ns, "hidden", "web")
 	external := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.com",
 			Ports: []corev1.ServicePort{{Name: "pg", Port: 5432, Protocol: corev1.ProtocolTCP}}},
 	}
-	f.Apply(kubernetesService("web", "web"), external, kubernetesService("hidden", "web"))
-	keys := `    role = "service"
+	k.Apply(web, external, hidden)
+	keys := fmt.Sprintf(`    role = "service"
+    namespaces = [%q]
     [[inputs.discovering_prometheus.kubernetes.selectors]]
       role = "service"
       field = "metadata.name!=hidden"
-`
-	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+keys))
-	web := &targetgroup.Group{
-		Source: "svc/default/web",
-		Labels: kubeMerge(kubernetesServiceLabels("web", "web"), kubeLabels("__meta_kubernetes_namespace", "default")),
-		Targets: []model.LabelSet{kubeLabels(
-			"__address__", "web.default.svc:8080", "__meta_kubernetes_service_port_name", "http",
-			"__meta_kubernetes_service_port_number", "8080", "__meta_kubernetes_service_port_protocol", "TCP",
-			"__meta_kubernetes_service_type", "ClusterIP", "__meta_kubernetes_service_cluster_ip", "10.0.0.10",
-		)},
-	}
-	db := &targetgroup.Group{
-		Source: "svc/default/db",
-		Labels: kubeLabels("__meta_kubernetes_service_name", "db", "__meta_kubernetes_namespace", "default"),
-		Targets: []model.LabelSet{kubeLabels(
-			"__address__", "db.default.svc:5432", "__meta_kubernetes_service_port_name", "pg",
-			"__meta_kubernetes_service_port_number", "5432", "__meta_kubernetes_service_port_protocol", "TCP",
-			"__meta_kubernetes_service_type", "ExternalName", "__meta_kubernetes_service_external_name", "db.example.com",
-		)},
-	}
-	sd.WaitFor(t, web, db)
-	f.Delete(external)
-	sd.WaitFor(t, web)
-	// client-go fell back to a list, then watched from its resourceVersion, each with the field selector.
-	var list, watch bool
-	for _, q := range kubernetesQueries(t, f, "/api/v1/services") {
-		require.Equal(t, "metadata.name!=hidden", q.Get("fieldSelector"))
-		list = list || q.Get("watch") == ""
-		watch = watch || (q.Get("watch") == "true" && q.Get("resourceVersion") != "" && q.Get("sendInitialEvents") == "")
-	}
-	require.True(t, list && watch, "%v", f.Requests())
+`, ns)
+	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(k)+keys))
+	sd.WaitFor(t, kubernetesServiceGroup(web), kubernetesServiceGroup(external))
+	k.Delete(external)
+	sd.WaitFor(t, kubernetesServiceGroup(web))
 
 	// A wrong token: 401, logged once, through the plugin.
-	r := StartPlugin(t, kubernetesConfig(strings.Replace(kubernetesServer(f), f.Token, "wrong", 1)+keys))
+	r := StartPlugin(t, kubernetesConfig(strings.Replace(kubernetesServer(k), k.Token, "wrong", 1)+keys))
 	unauthorized := func(level byte) int {
 		return CountLog(r.Log, level, `discoverer=kubernetes "k8s"`, "kubernetes API request failed", "Unauthorized")
 	}
@@ -450,66 +405,74 @@ func testKubernetesService(t *testing.T) {
 
 // Endpoints, with Kapacitor's resource = "endpoint", which Kapacitor never matched to Prometheus' role.
 func testKubernetesEndpoints(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
-	a := StartExporter(t, "a")
+	k := StartKubeAPIServer(t)
+	pods := NewPodNet(t)
+	ns := k.Namespace()
+	a := pods.Exporter(t, "a")
+	host, _, _ := net.SplitHostPort(a.Addr)
+	idle := pods.IP(t)
 	port, _ := strconv.Atoi(a.Port())
 	endpoints := &corev1.Endpoints{ //nolint:staticcheck // what Prometheus' role endpoints watches
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
 		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck // see above
-			Addresses: []corev1.EndpointAddress{{IP: "127.0.0.1", NodeName: ptr.To("node-1"),
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-a"}}},
-			NotReadyAddresses: []corev1.EndpointAddress{{IP: "127.0.0.2"}},
+			Addresses: []corev1.EndpointAddress{{IP: host, NodeName: ptr.To("node-1"),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "web-a"}}},
+			NotReadyAddresses: []corev1.EndpointAddress{{IP: idle}},
 			Ports:             []corev1.EndpointPort{{Name: "metrics", Port: int32(port), Protocol: corev1.ProtocolTCP}},
 		}},
 	}
-	f.Apply(kubernetesService("web", "web"), kubernetesPod("default", "web-a", a, map[string]string{"app": "web"}), endpoints)
-	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(f)+"    resource = \"endpoint\"\n"))
+	svc, webA := kubernetesService(ns, "web", "web"), kubernetesPod(ns, "web-a", a, map[string]string{"app": "web"})
+	k.Apply(svc, webA, endpoints)
+	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServer(k)+fmt.Sprintf("    resource = \"endpoint\"\n    namespace = %q\n", ns)))
 	endpoint := kubeLabels("__meta_kubernetes_endpoint_port_name", "metrics", "__meta_kubernetes_endpoint_port_protocol", "TCP")
-	groupLabels := kubeMerge(kubernetesServiceLabels("web", "web"), kubeLabels("__meta_kubernetes_namespace", "default", "__meta_kubernetes_endpoints_name", "web"))
-	ready := kubeMerge(endpoint, kubernetesPodLabels("web-a", "web"), kubernetesContainerLabels("web-a", a), kubeLabels(
+	groupLabels := kubeMerge(kubernetesServiceLabels(svc), kubeLabels("__meta_kubernetes_namespace", ns, "__meta_kubernetes_endpoints_name", "web"))
+	ready := kubeMerge(endpoint, kubernetesPodLabels(webA), kubernetesContainerLabels("web-a", a), kubeLabels(
 		"__address__", a.Addr, "__meta_kubernetes_endpoint_ready", "true", "__meta_kubernetes_endpoint_node_name", "node-1",
 		"__meta_kubernetes_endpoint_address_target_kind", "Pod", "__meta_kubernetes_endpoint_address_target_name", "web-a",
 	))
-	notReady := kubeMerge(endpoint, kubeLabels("__address__", "127.0.0.2:"+a.Port(), "__meta_kubernetes_endpoint_ready", "false"))
-	sd.WaitFor(t, &targetgroup.Group{Source: "endpoints/default/web", Labels: groupLabels, Targets: []model.LabelSet{ready, notReady}})
+	notReady := kubeMerge(endpoint, kubeLabels("__address__", net.JoinHostPort(idle, a.Port()), "__meta_kubernetes_endpoint_ready", "false"))
+	sd.WaitFor(t, &targetgroup.Group{Source: "endpoints/" + ns + "/web", Labels: groupLabels, Targets: []model.LabelSet{ready, notReady}})
 
 	// The not-ready address becomes ready.
 	endpoints.Subsets[0].Addresses = append(endpoints.Subsets[0].Addresses, endpoints.Subsets[0].NotReadyAddresses...)
 	endpoints.Subsets[0].NotReadyAddresses = nil
-	f.Apply(endpoints)
+	k.Apply(endpoints)
 	notReady["__meta_kubernetes_endpoint_ready"] = "true"
-	sd.WaitFor(t, &targetgroup.Group{Source: "endpoints/default/web", Labels: groupLabels, Targets: []model.LabelSet{ready, notReady}})
+	sd.WaitFor(t, &targetgroup.Group{Source: "endpoints/" + ns + "/web", Labels: groupLabels, Targets: []model.LabelSet{ready, notReady}})
 }
 
 // EndpointSlices of discovery.k8s.io/v1, limited to one namespace through namespaces, with Prometheus'
 // names for the token and the CA.
 func testKubernetesEndpointSlice(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
-	a := StartExporter(t, "a")
+	k := StartKubeAPIServer(t)
+	pods := NewPodNet(t)
+	ns, other := k.Namespace(), k.Namespace()
+	a := pods.Exporter(t, "a")
+	host, _, _ := net.SplitHostPort(a.Addr)
 	port, _ := strconv.Atoi(a.Port())
 	slice := func(namespace string) *discoveryv1.EndpointSlice {
 		return &discoveryv1.EndpointSlice{
 			ObjectMeta:  metav1.ObjectMeta{Namespace: namespace, Name: "web-x1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Endpoints: []discoveryv1.Endpoint{{
-				Addresses: []string{"127.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+				Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
 				NodeName: ptr.To("node-1"), TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: namespace, Name: "web-a"},
 			}},
 			Ports: []discoveryv1.EndpointPort{{Name: ptr.To("metrics"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
 		}
 	}
-	f.Apply(kubernetesService("web", "web"), kubernetesPod("default", "web-a", a, map[string]string{"app": "web"}), slice("default"), slice("other"))
-	server := fmt.Sprintf("    api-servers = [%q]\n    bearer-token = %q\n    ssl-ca = %q\n", f.URL, f.Token, f.CAFile)
-	sd := startKubernetesSD(t, kubernetesConfig(server+"    role = \"endpointslice\"\n    namespaces = [\"default\"]\n"))
+	svc, webA, inNS := kubernetesService(ns, "web", "web"), kubernetesPod(ns, "web-a", a, map[string]string{"app": "web"}), slice(ns)
+	k.Apply(svc, webA, inNS, slice(other))
+	a1 := k.access()
+	server := fmt.Sprintf("    api-servers = [%q]\n    bearer-token = %q\n    ssl-ca = %q\n", a1.URL, a1.Token, a1.CAFile)
+	sd := startKubernetesSD(t, kubernetesConfig(server+fmt.Sprintf("    role = \"endpointslice\"\n    namespaces = [%q]\n", ns)))
 	group := &targetgroup.Group{
-		Source: "endpointslice/default/web-x1",
-		Labels: kubeMerge(kubernetesServiceLabels("web", "web"), kubeLabels(
-			"__meta_kubernetes_namespace", "default", "__meta_kubernetes_endpointslice_name", "web-x1",
+		Source: "endpointslice/" + ns + "/web-x1",
+		Labels: kubeMerge(kubernetesServiceLabels(svc), kubeMeta("__meta_kubernetes_endpointslice_label", inNS.Labels), kubeLabels(
+			"__meta_kubernetes_namespace", ns, "__meta_kubernetes_endpointslice_name", "web-x1",
 			"__meta_kubernetes_endpointslice_address_type", "IPv4",
-			"__meta_kubernetes_endpointslice_label_kubernetes_io_service_name", "web",
-			"__meta_kubernetes_endpointslice_labelpresent_kubernetes_io_service_name", "true",
 		)),
-		Targets: []model.LabelSet{kubeMerge(kubernetesPodLabels("web-a", "web"), kubernetesContainerLabels("web-a", a), kubeLabels(
+		Targets: []model.LabelSet{kubeMerge(kubernetesPodLabels(webA), kubernetesContainerLabels("web-a", a), kubeLabels(
 			"__address__", a.Addr, "__meta_kubernetes_endpointslice_port_name", "metrics",
 			"__meta_kubernetes_endpointslice_port_protocol", "TCP", "__meta_kubernetes_endpointslice_port", a.Port(),
 			"__meta_kubernetes_endpointslice_endpoint_conditions_ready", "true",
@@ -518,45 +481,46 @@ func testKubernetesEndpointSlice(t *testing.T) {
 		))},
 	}
 	sd.WaitFor(t, group)
-	f.Delete(slice("default"))
+	k.Delete(inNS)
 	sd.WaitFor(t)
 }
 
 // Ingresses of networking.k8s.io/v1: one target per host and path, https where TLS covers the host; the
 // token read from a file.
 func testKubernetesIngress(t *testing.T) {
-	f := startKubernetesFake(t, kubernetesToken)
+	k := StartKubeAPIServer(t)
+	ns := k.Namespace()
 	rule := func(host string, paths ...string) networkingv1.IngressRule {
 		var http networkingv1.HTTPIngressRuleValue
 		for _, p := range paths {
-			http.Paths = append(http.Paths, networkingv1.HTTPIngressPath{Path: p, PathType: ptr.To(networkingv1.PathTypePrefix)})
+			http.Paths = append(http.Paths, networkingv1.HTTPIngressPath{Path: p, PathType: ptr.To(networkingv1.PathTypePrefix),
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 8080}}}})
 		}
 		return networkingv1.IngressRule{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &http}}
 	}
 	ingress := &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: map[string]string{"app": "web"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Labels: map[string]string{"app": "web"}},
 		Spec: networkingv1.IngressSpec{
 			IngressClassName: ptr.To("nginx"),
 			TLS:              []networkingv1.IngressTLS{{Hosts: []string{"web.example.com"}}},
 			Rules:            []networkingv1.IngressRule{rule("web.example.com", "/", "/api"), rule("plain.example.com", "/")},
 		},
 	}
-	f.Apply(ingress)
-	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServerTokenFile(t, f)+"    role = \"ingress\"\n"))
+	k.Apply(ingress)
+	sd := startKubernetesSD(t, kubernetesConfig(kubernetesServerTokenFile(t, k)+fmt.Sprintf("    role = \"ingress\"\n    namespaces = [%q]\n", ns)))
 	target := func(scheme, host, path string) model.LabelSet {
 		return kubeLabels("__address__", host, "__meta_kubernetes_ingress_scheme", scheme,
 			"__meta_kubernetes_ingress_host", host, "__meta_kubernetes_ingress_path", path)
 	}
-	groupLabels := kubeLabels("__meta_kubernetes_namespace", "default", "__meta_kubernetes_ingress_name", "web",
-		"__meta_kubernetes_ingress_class_name", "nginx",
-		"__meta_kubernetes_ingress_label_app", "web", "__meta_kubernetes_ingress_labelpresent_app", "true")
-	sd.WaitFor(t, &targetgroup.Group{Source: "ingress/default/web", Labels: groupLabels, Targets: []model.LabelSet{
+	groupLabels := kubeMerge(kubeMeta("__meta_kubernetes_ingress_label", ingress.Labels), kubeLabels(
+		"__meta_kubernetes_namespace", ns, "__meta_kubernetes_ingress_name", "web", "__meta_kubernetes_ingress_class_name", "nginx"))
+	sd.WaitFor(t, &targetgroup.Group{Source: "ingress/" + ns + "/web", Labels: groupLabels, Targets: []model.LabelSet{
 		target("https", "web.example.com", "/"), target("https", "web.example.com", "/api"), target("http", "plain.example.com", "/"),
 	}})
 
 	ingress.Spec.Rules = ingress.Spec.Rules[:1]
-	f.Apply(ingress)
-	sd.WaitFor(t, &targetgroup.Group{Source: "ingress/default/web", Labels: groupLabels, Targets: []model.LabelSet{
+	k.Apply(ingress)
+	sd.WaitFor(t, &targetgroup.Group{Source: "ingress/" + ns + "/web", Labels: groupLabels, Targets: []model.LabelSet{
 		target("https", "web.example.com", "/"), target("https", "web.example.com", "/api"),
 	}})
 }

@@ -65,19 +65,9 @@ scrape_configs:
 	}
 	prom.api(t, "/api/v1/query", url.Values{"query": {"native_seconds"}}, &hist)
 	require.Len(t, hist.Result, 1, "Prometheus stored a native histogram")
-	var native struct {
-		Count, Sum string
-		Buckets    [][4]json.RawMessage
-	}
+	var native promHistogram
 	require.NoError(t, json.Unmarshal(hist.Result[0].Histogram[1], &native))
 	require.Greater(t, len(native.Buckets), 20, "native resolution")
-	number := func(raw json.RawMessage) float64 {
-		var s string
-		require.NoError(t, json.Unmarshal(raw, &s))
-		f, err := strconv.ParseFloat(s, 64)
-		require.NoError(t, err)
-		return f
-	}
 	var quantile struct {
 		Result []struct {
 			Value [2]json.RawMessage `json:"value"`
@@ -85,7 +75,7 @@ scrape_configs:
 	}
 	prom.api(t, "/api/v1/query", url.Values{"query": {"histogram_quantile(0.9, native_seconds)"}}, &quantile)
 	require.Len(t, quantile.Result, 1)
-	promQuantile := number(quantile.Result[0].Value[1])
+	promQuantile := number(t, quantile.Result[0].Value[1])
 
 	for name, toml := range map[string]string{
 		"prometheus_config": fmt.Sprintf("[[inputs.discovering_prometheus]]\n  prometheus_config = %q\n", promYML),
@@ -120,37 +110,59 @@ scrape_configs:
 					sum = v.(float64)
 				}
 			}
-			require.Equal(t, native.Count, strconv.FormatFloat(count, 'g', -1, 64))
-			promSum, err := strconv.ParseFloat(native.Sum, 64)
-			require.NoError(t, err)
-			require.InDelta(t, promSum, sum, 1e-9)
-			require.Equal(t, count, ours[math.Inf(1)])
-
-			// Prometheus' buckets, ascending, cumulated: each upper bound is one of our le, with the count
-			// of the buckets up to it; each of our le is a bound of Prometheus' buckets.
-			var cum float64
-			bounds := map[float64]bool{math.Inf(1): true}
-			for _, b := range native.Buckets {
-				lower, upper, n := number(b[1]), number(b[2]), number(b[3])
-				cum += n
-				require.Contains(t, ours, upper, "Prometheus' bucket (%v, %v]", lower, upper)
-				require.Equal(t, cum, ours[upper], "le %v", upper)
-				bounds[lower], bounds[upper] = true, true
-			}
-			for le := range ours {
-				require.True(t, bounds[le], "our le %v is a bound of Prometheus' buckets", le)
-			}
+			native.requireClassic(t, ours, count, sum)
 
 			// The classic histogram_quantile of our series lies in the native bucket of Prometheus' own.
 			ours90 := classicQuantile(0.9, ours)
 			for _, b := range native.Buckets {
-				if lower, upper := number(b[1]), number(b[2]); lower <= promQuantile && promQuantile <= upper {
+				if lower, upper := number(t, b[1]), number(t, b[2]); lower <= promQuantile && promQuantile <= upper {
 					require.InDelta(t, promQuantile, ours90, upper-lower, "bucket (%v, %v]", lower, upper)
 					return
 				}
 			}
 			t.Fatalf("Prometheus' quantile %v is in none of its buckets", promQuantile)
 		})
+	}
+}
+
+// promHistogram is a native histogram as Prometheus' /api/v1/query answers it.
+type promHistogram struct {
+	Count, Sum string
+	// Buckets are [boundary rule, lower, upper, count], ascending.
+	Buckets [][4]json.RawMessage
+}
+
+// number reads a number of Prometheus' API, which are strings.
+func number(t *testing.T, raw json.RawMessage) float64 {
+	t.Helper()
+	var s string
+	require.NoError(t, json.Unmarshal(raw, &s))
+	f, err := strconv.ParseFloat(s, 64)
+	require.NoError(t, err)
+	return f
+}
+
+// requireClassic requires our classic series of the histogram (le -> cumulative count, its count and sum)
+// to be h: Prometheus' buckets, ascending, cumulated, each upper bound one of our le with the count of the
+// buckets up to it; each of our le a bound of Prometheus' buckets; the same count, +Inf's too, and sum.
+func (h promHistogram) requireClassic(t *testing.T, ours map[float64]float64, count, sum float64) {
+	t.Helper()
+	require.Equal(t, h.Count, strconv.FormatFloat(count, 'g', -1, 64))
+	promSum, err := strconv.ParseFloat(h.Sum, 64)
+	require.NoError(t, err)
+	require.InDelta(t, promSum, sum, 1e-9)
+	require.Equal(t, count, ours[math.Inf(1)])
+	var cum float64
+	bounds := map[float64]bool{math.Inf(1): true}
+	for _, b := range h.Buckets {
+		lower, upper, n := number(t, b[1]), number(t, b[2]), number(t, b[3])
+		cum += n
+		require.Contains(t, ours, upper, "Prometheus' bucket (%v, %v]", lower, upper)
+		require.Equal(t, cum, ours[upper], "le %v", upper)
+		bounds[lower], bounds[upper] = true, true
+	}
+	for le := range ours {
+		require.True(t, bounds[le], "our le %v is a bound of Prometheus' buckets", le)
 	}
 }
 

@@ -50,18 +50,7 @@ func TestRunnerEmbeddedDefault(t *testing.T) {
 }
 
 func TestRunnerNodeExporter(t *testing.T) {
-	bin := needBinary(t, "prometheus-node-exporter")
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.loadavg")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	Eventually(t, 10*time.Second, "node_exporter answers", func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	})
+	addr := startNodeExporter(t, "cpu", "meminfo", "loadavg")
 
 	stdout, stderr, err := runOnce(t, "-config", writeConfig(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]

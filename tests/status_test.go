@@ -75,6 +75,15 @@ var statusLine = regexp.MustCompile(`status page at (\S+)/targets`)
 // status page once it has scraped every target.
 func startStatusRunner(t *testing.T, conf string) string {
 	t.Helper()
+	base := startStatusRunnerServing(t, conf)
+	waitScraped(t, base)
+	return base
+}
+
+// startStatusRunnerServing is startStatusRunner without the wait for the scrapes: it returns once the
+// runner serves its page.
+func startStatusRunnerServing(t *testing.T, conf string) string {
+	t.Helper()
 	cmd := exec.Command(RunnerBinary(t), "-poll_interval", "500ms", "-config", writeConfig(t, conf))
 	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
@@ -82,15 +91,20 @@ func startStatusRunner(t *testing.T, conf string) string {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	stopAtCleanup(t, cmd, func() { _ = stdin.Close() }, "runner stderr", stderr.String) // the runner ends at the end of its stdin
+	return statusURLIn(t, 20*time.Second, "runner", stderr.String)
+}
+
+// statusURLIn waits for a log to say where the status page is, and returns its base URL.
+func statusURLIn(t *testing.T, timeout time.Duration, who string, log func() string) string {
+	t.Helper()
 	var base string
-	Eventually(t, 20*time.Second, "the runner logs its status page URL", func() bool {
-		m := statusLine.FindStringSubmatch(stderr.String())
+	Eventually(t, timeout, who+" logs the status page URL", func() bool {
+		m := statusLine.FindStringSubmatch(log())
 		if m != nil {
 			base = m[1]
 		}
 		return m != nil
 	})
-	waitScraped(t, base)
 	return base
 }
 
@@ -238,14 +252,7 @@ func TestStatusInTelegraf(t *testing.T) {
   files = [%q]
   data_format = "influx"
 `, out))
-	var base string
-	Eventually(t, 60*time.Second, "telegraf logs the status page URL", func() bool {
-		m := statusLine.FindStringSubmatch(logs.String())
-		if m != nil {
-			base = m[1]
-		}
-		return m != nil
-	})
+	base := statusURLIn(t, 60*time.Second, "telegraf", logs.String)
 	waitScraped(t, base)
 
 	// The latest up of each instance in Telegraf's output, once every instance has one.

@@ -13,6 +13,7 @@ import (
 	_ "embed"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/internal/profiling"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	plugin "github.com/discovering-prometheus/discovering-prometheus/plugins/inputs/discovering_prometheus"
+	"github.com/discovering-prometheus/discovering-prometheus/telegrafconf"
 )
 
 //go:embed default.conf
@@ -39,6 +41,7 @@ func main() {
 	targets := flag.Bool("targets", false, "after discovery's first results and one scrape, print every scraper's targets (discovered and final labels, dropped targets and the rule that dropped them, health, last scrape, error) and exit")
 	asJSON := flag.Bool("json", false, "with -targets: print JSON shaped like the data of Prometheus' /api/v1/targets")
 	migrateKapacitor := flag.String("migrate-kapacitor", "", "print the Telegraf configuration equivalent to the [[scraper]] and discoverer sections of this kapacitor.conf, and exit")
+	migrateTelegraf := flag.String("migrate-telegraf", "", "print this telegraf.conf with every [[inputs.prometheus]] replaced by an equivalent [[inputs.discovering_prometheus]], and exit")
 	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof profiles on this address (host:port), as Telegraf's --pprof-addr does")
 	flag.Parse()
 	// A write to a closed stdout fails with EPIPE, which serve reports and exits 1 on, rather than killing
@@ -57,16 +60,16 @@ func main() {
 		}
 	}
 
-	if *migrateKapacitor != "" {
-		warnings, err := kapacitor.Migrate(os.Stdout, *migrateKapacitor)
-		for _, w := range warnings {
-			fmt.Fprintln(os.Stderr, "discovering-prometheus: warning:", w)
+	for _, m := range []struct {
+		flag, path string
+		migrate    func(io.Writer, string) ([]string, error)
+	}{
+		{"-migrate-kapacitor", *migrateKapacitor, kapacitor.Migrate},
+		{"-migrate-telegraf", *migrateTelegraf, telegrafconf.Migrate},
+	} {
+		if m.path != "" {
+			migrate(m.flag, m.path, m.migrate)
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "discovering-prometheus: -migrate-kapacitor:", err)
-			os.Exit(1)
-		}
-		return
 	}
 
 	mode := runMode{targets: *targets, asJSON: *asJSON, once: *once, pollInterval: *pollInterval}
@@ -195,4 +198,17 @@ func loadInput(data []byte, source string) (input telegraf.Input, level telegraf
 		return nil, telegraf.None, fmt.Errorf("%s: want exactly one [[inputs.discovering_prometheus]] table, found inputs %v", source, c.InputNames())
 	}
 	return c.Inputs[0].Input, telegraf.LogLevelFromString(c.Inputs[0].Config.LogLevel), nil
+}
+
+// migrate prints the configuration a migration makes of the file at path, its warnings on stderr, and exits.
+func migrate(flag, path string, migration func(io.Writer, string) ([]string, error)) {
+	warnings, err := migration(os.Stdout, path)
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "discovering-prometheus: warning:", w)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "discovering-prometheus: %s: %v\n", flag, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

@@ -79,6 +79,9 @@ func (p *Peers) Owners(dst []int, key uint64, r int) []int {
 	return dst
 }
 
+// Weight is peer i's weight for key, the one Owners ranks the peers by: for showing why a peer owns a key.
+func (p *Peers) Weight(i int, key uint64) uint64 { return weight(key, p.hashes[i]) }
+
 // weight is the peer's weight for the key: splitmix64's finalizer of the two hashes combined, a bijection
 // that scatters every input bit over the output (go-rendezvous, which go-redis uses, does the same with
 // xorshift-multiply).

@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -144,4 +145,17 @@ func TestOwners(t *testing.T) {
 		require.Len(t, slices.Compact(sorted), 20, "distinct")
 		require.Equal(t, ownerNames(many, key(5), 20)[:3], ownerNames(many, key(5), 3), "the top 3 of 20 are the top 3")
 	})
+}
+
+// Weight is what Owners ranks by: the owners are the peers of highest weight, in that order.
+func TestWeightRanksTheOwners(t *testing.T) {
+	peers := New(peerNames(7)...)
+	for i := range 1000 {
+		byWeight := make([]int, peers.Len())
+		for j := range byWeight {
+			byWeight[j] = j
+		}
+		slices.SortStableFunc(byWeight, func(a, b int) int { return cmp.Compare(peers.Weight(b, key(i)), peers.Weight(a, key(i))) })
+		require.Equal(t, byWeight[:3], peers.Owners(nil, key(i), 3))
+	}
 }

@@ -122,6 +122,8 @@ type sdTarget struct {
 	Discovered, Labels []label
 	RuleIndex          int
 	Rule               string
+	// Steps is the address of its relabel-steps page.
+	Steps string
 }
 
 type sdView struct {
@@ -145,7 +147,8 @@ func serveServiceDiscovery(w http.ResponseWriter, r *http.Request, src Source) {
 	targets := src.Targets().filter(f.Pool, nil)
 	byPool := map[string][]sdTarget{}
 	for _, t := range targets.Active {
-		byPool[t.ScrapePool] = append(byPool[t.ScrapePool], sdTarget{Discovered: sortedLabels(t.DiscoveredLabels), Labels: sortedLabels(t.Labels)})
+		byPool[t.ScrapePool] = append(byPool[t.ScrapePool], sdTarget{Discovered: sortedLabels(t.DiscoveredLabels), Labels: sortedLabels(t.Labels),
+			Steps: stepsLink(t.ScrapePool, t.DiscoveredLabels)})
 	}
 	active := map[string]int{}
 	for pool, ts := range byPool {
@@ -153,7 +156,8 @@ func serveServiceDiscovery(w http.ResponseWriter, r *http.Request, src Source) {
 	}
 	for _, t := range targets.Dropped {
 		rule, _ := json.Marshal(t.Rule)
-		byPool[t.ScrapePool] = append(byPool[t.ScrapePool], sdTarget{Discovered: sortedLabels(t.DiscoveredLabels), RuleIndex: t.RuleIndex, Rule: string(rule)})
+		byPool[t.ScrapePool] = append(byPool[t.ScrapePool], sdTarget{Discovered: sortedLabels(t.DiscoveredLabels), RuleIndex: t.RuleIndex, Rule: string(rule),
+			Steps: stepsLink(t.ScrapePool, t.DiscoveredLabels)})
 	}
 	var view sdView
 	now := time.Now()

@@ -1,6 +1,7 @@
 // Package status serves the live state of a running plugin over HTTP, as Prometheus serves its own: the
 // /targets and /service-discovery pages (server-rendered, no script, no asset fetched from anywhere),
-// /api/v1/targets in Prometheus' envelope, /metrics, /-/healthy, /-/ready and, when enabled, /-/reload.
+// /api/v1/targets and /api/v1/targets/relabel_steps in Prometheus' envelope (with the /relabel-steps page of
+// the latter), /metrics, /-/healthy, /-/ready and, when enabled, /-/reload.
 package status
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // Source is the live state the server shows. Its methods are called on every request, concurrently with
@@ -27,6 +29,9 @@ type Source interface {
 	Discoverers() []Discoverer
 	// Ready tells whether every discoverer has answered once.
 	Ready() bool
+	// RelabelSteps applies the target relabeling rules of a scrape pool to a target's discovered labels,
+	// one by one; an error says the pool is unknown, or the labels over a bound.
+	RelabelSteps(pool string, discovered labels.Labels) (RelabelSteps, error)
 }
 
 // Scraper is one scrape pool: where its metrics go and which discoverers feed it.
@@ -63,6 +68,8 @@ type Config struct {
 	// Reload, when set, serves POST /-/reload, as Prometheus' --web.enable-lifecycle: it reloads the
 	// configuration, and its error is the answer's, with 500. Unset, the request is refused (403).
 	Reload func() error
+	// Routes are more handlers by pattern (Kapacitor's config API), behind the same auth as the pages.
+	Routes map[string]http.Handler
 }
 
 // Loopback tells whether a host:port names only this machine: a loopback IP or "localhost". An empty
@@ -142,6 +149,7 @@ func Handler(cfg Config, src Source) http.Handler {
 	renders := make(chan struct{}, MaxRenders)
 	for pattern, serve := range map[string]func(http.ResponseWriter, *http.Request, Source){
 		"GET /targets": serveTargets, "GET /service-discovery": serveServiceDiscovery, "GET /api/v1/targets": serveAPITargets,
+		"GET /api/v1/targets/relabel_steps": serveAPIRelabelSteps, "GET /relabel-steps": serveRelabelSteps,
 	} {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			wait := time.NewTimer(renderWait)
@@ -181,6 +189,9 @@ func Handler(cfg Config, src Source) http.Handler {
 			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
 		}
 	})
+	for pattern, route := range cfg.Routes {
+		mux.Handle(pattern, route)
+	}
 	var h http.Handler = mux
 	if cfg.Username != "" {
 		h = basicAuth(cfg.Username, cfg.Password, mux)

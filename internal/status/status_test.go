@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
 )
@@ -25,12 +27,24 @@ type state struct {
 	scrapers    []Scraper
 	discoverers []Discoverer
 	ready       bool
+	// steps answers RelabelSteps for each scrape pool; the labels it was asked for go to asked.
+	steps map[string]RelabelSteps
+	asked labels.Labels
 }
 
 func (s *state) Targets() Targets          { return s.targets }
 func (s *state) Scrapers() []Scraper       { return s.scrapers }
 func (s *state) Discoverers() []Discoverer { return s.discoverers }
 func (s *state) Ready() bool               { return s.ready }
+
+func (s *state) RelabelSteps(pool string, discovered labels.Labels) (RelabelSteps, error) {
+	steps, ok := s.steps[pool]
+	if !ok {
+		return RelabelSteps{}, fmt.Errorf("scrape pool %q not found", pool)
+	}
+	s.asked = discovered
+	return steps, nil
+}
 
 func active(pool, addr, health, lastError string) ActiveTarget {
 	t := ActiveTarget{

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
@@ -52,6 +53,8 @@ type DiscoveringPrometheus struct {
 	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	StatusOptions
+	SeriesBudgetOptions
+	ConfigAPIOptions
 	Log        telegraf.Logger     `toml:"-"`
 	Statistics *selfstat.Collector `toml:"-"`
 
@@ -62,8 +65,8 @@ type DiscoveringPrometheus struct {
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
-	cluster   *cluster // nil without a cluster table
-	oneShot   bool     // a debugging run, which gathers once: see OneShot
+	cluster   *cluster.Cluster // nil without a cluster table
+	oneShot   bool             // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
 	// mu guards the running plan (its jobs, enabled, and discoverers, configs), scrapers, and sd and
@@ -74,7 +77,6 @@ type DiscoveringPrometheus struct {
 	configs  discovery.Configs
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
-	seen     uint64 // the discovery version the scrapers were last synced to
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -92,10 +94,22 @@ type DiscoveringPrometheus struct {
 	stopped    bool
 	// gathered is set once a gather has run; repeats by GathersRepeat.
 	gathered, repeats bool
+
+	// syncMu serializes syncTargets: the first gather's and those of syncLoop, which runs them off the
+	// gather path (syncing, until Stop); resync asks it for one without news from discovery. seen is the
+	// discovery version the scrapers were last synced to.
+	syncMu  sync.Mutex
+	seen    uint64
+	syncing sync.WaitGroup
+	resync  chan struct{}
 }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
+	// The overrides of Kapacitor's config API are one more source of the plan.
+	if err := p.initConfigAPI(); err != nil {
+		return err
+	}
 	// What runs: the plan of every source. A source that cannot be read (kapacitor_config) comes alone.
 	pl, planErr := plan.Build(p.planSettings())
 	if unreadable := (*plan.UnreadableError)(nil); errors.As(planErr, &unreadable) {
@@ -141,6 +155,7 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.enabled, p.configs = pl.Jobs, pl.Discoverers
 	}
 	errs = append(errs, p.initStatus())
+	errs = append(errs, p.initSeriesBudget())
 	errs = append(errs, p.initCluster()...)
 	return errors.Join(errs...)
 }
@@ -234,6 +249,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sd := discovery.NewManager(p.configs, p.logger, p.registry)
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs, &p.reload)
+	p.startSeriesBudget(routes)
 	p.mu.Lock()
 	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
 	p.mu.Unlock()
@@ -241,11 +257,14 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		return err
 	}
 	if p.cluster != nil {
-		p.stats.addCluster(p.cluster)
+		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.sd.Start()
 	p.reload.successful.Store(1)
 	p.reload.lastSuccess.Store(time.Now().Unix())
+	p.resync = make(chan struct{}, 1)
+	p.syncing.Add(1)
+	go p.syncLoop()
 	if err := errors.Join(p.startStatus(), p.startWatch()); err != nil {
 		p.Stop()
 		return err
@@ -260,7 +279,7 @@ func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	if p.awaitDiscovery() {
 		p.gatherMu.Lock()
 		defer p.gatherMu.Unlock()
-		p.syncTargets()
+		p.beforeGather()
 		p.gatherAt(acc, time.Now())
 	}
 	return nil
@@ -274,7 +293,7 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 		if !ok {
 			strs = newInterner()
 		}
-		k := newSink(acc, p.format, p.routes, strs, p.infs)
+		k := newSink(acc, p.format, p.routes, strs, p.infs, p.budget)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -290,13 +309,13 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 // kapacitor format), and says so (false) for the others, which go through Gather. Writes to w must be safe
 // for concurrent use.
 func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
-	if p.format.newLineWriter == nil {
+	if p.format.newLineWriter == nil || p.budget != nil { // the budget counts Telegraf metrics' series
 		return false, nil
 	}
 	if p.awaitDiscovery() {
 		p.gatherMu.Lock()
 		defer p.gatherMu.Unlock()
-		p.syncTargets()
+		p.beforeGather()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
@@ -343,14 +362,55 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 	return true
 }
 
-// syncTargets brings the scrapers' targets up to date with discovery, when it has news.
-func (p *DiscoveringPrometheus) syncTargets() {
-	p.cluster.remind(time.Now(), p.Log) // an unlisted instance says so every minute, news or not
-	v := p.sd.Version()
-	if v == p.seen {
-		if p.cluster.fallbackDue(time.Now()) {
-			p.assignOwners()
+// beforeGather makes the targets current for the first gather, which a one-shot run scrapes; later gathers
+// scrape the targets syncLoop last swapped in, and never wait for it. An unlisted instance says so every
+// minute, news or not, and the last peers kept through an empty answer expire on time.
+func (p *DiscoveringPrometheus) beforeGather() {
+	if !p.gathered {
+		p.syncTargets()
+	}
+	if p.cluster == nil {
+		return
+	}
+	now := time.Now()
+	p.cluster.Remind(now)
+	if p.cluster.FallbackDue(now) {
+		select {
+		case p.resync <- struct{}{}:
+		default: // one is asked for already
 		}
+	}
+}
+
+// syncLoop runs syncTargets after each discovery update, and when a gather asks for it, until Stop.
+func (p *DiscoveringPrometheus) syncLoop() {
+	defer p.syncing.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.sd.Updated():
+		case <-p.resync:
+		}
+		p.syncTargets()
+	}
+}
+
+// syncTargets brings the peers and then the scrapers' targets up to date with discovery: the owners of
+// every target are recomputed only when the peers changed, and only the discovered groups that changed
+// are built again (scrape.Scraper.Sync), each scraper's result swapped in at once.
+func (p *DiscoveringPrometheus) syncTargets() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	v := p.sd.Version()
+	pools := make([]cluster.Pool, len(p.scrapers))
+	for i, s := range p.scrapers {
+		pools[i] = s
+	}
+	if p.cluster != nil {
+		p.cluster.Assign(pools) // first: the targets new to this sync are shared among the current peers
+	}
+	if v == p.seen {
 		return
 	}
 	p.seen = v
@@ -364,7 +424,9 @@ func (p *DiscoveringPrometheus) syncTargets() {
 		}
 	}
 	p.infs.keep(live)
-	p.assignOwners()
+	if p.cluster != nil {
+		p.cluster.Count(pools)
+	}
 }
 
 // syncScraper brings one scraper's targets up to date with its job's discoverers.
@@ -428,6 +490,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	p.syncing.Wait()
 	p.background.Wait()
 	p.gatherMu.Lock() // after a reload under way, which then finds the plugin stopped
 	if p.sd != nil {
@@ -457,7 +520,7 @@ func (p *DiscoveringPrometheus) currentPlan() ([]*plan.Job, discovery.Configs) {
 
 // running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster
 // state, for the plugin's own metrics.
-func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster) {
+func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster.Cluster) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers, p.sd, p.cluster

@@ -74,11 +74,9 @@ func TestPrometheusConfigScrapeProtocols(t *testing.T) {
 // Init; a job that sets none gets no warning.
 func TestPrometheusConfigIgnoredOptionsWarnOnce(t *testing.T) {
 	for _, tc := range []struct{ key, yaml string }{
-		{"scrape_failure_log_file", "scrape_failure_log_file: /tmp/failures.log"},
 		{"track_timestamps_staleness", "track_timestamps_staleness: true"},
 		{"fallback_scrape_protocol", "fallback_scrape_protocol: OpenMetricsText1.0.0"},
 		{"metric_name_validation_scheme", "metric_name_validation_scheme: legacy"},
-		{"extra_scrape_metrics", "extra_scrape_metrics: true"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			p, logger, _ := startPrometheusConfig(t, `

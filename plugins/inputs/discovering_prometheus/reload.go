@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/plan"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -123,22 +124,37 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 		scrapers[i] = s
 		routes[s] = &routing{dbTag: p.DBTag, db: job.DB, rpTag: p.RPTag, rp: job.RP}
 	}
+	p.syncMu.Lock() // syncLoop reads the scrapers and their jobs
+	defer p.syncMu.Unlock()
 	p.sd.Apply(next.Discoverers)
 	p.mu.Lock()
 	p.enabled, p.configs, p.scrapers, p.routes = next.Jobs, next.Discoverers, scrapers, routes
 	p.mu.Unlock()
-	// The new scrapers take the targets their discoverers have now (the next gather syncs again whatever
-	// discovery has changed since); the others keep theirs, and their owners.
+	// The new scrapers take their share of the targets their discoverers have now (syncLoop syncs again
+	// whatever discovery changes later); the others keep theirs, and their owners.
+	var added, pools []cluster.Pool
+	for i, s := range scrapers {
+		pools = append(pools, s)
+		if !kept[next.Jobs[i].Name()] {
+			added = append(added, s)
+		}
+	}
+	if p.cluster != nil {
+		p.cluster.Join(added)
+	}
 	for i, s := range scrapers {
 		if !kept[next.Jobs[i].Name()] {
 			p.syncScraper(next.Jobs[i], s)
 		}
 	}
-	p.assignOwners()
+	if p.cluster != nil {
+		p.cluster.Count(pools)
+	}
 	p.stats = newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
 	if p.cluster != nil {
-		p.stats.addCluster(p.cluster)
+		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
+	p.startSeriesBudget(routes)
 	for name, s := range old {
 		if !kept[name] {
 			s.CloseIdleConnections()

@@ -6,6 +6,7 @@ import (
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -74,14 +75,20 @@ var (
 			read: func(s discovery.Stats) uint64 { return s.Errors }},
 	)
 	clusterMetrics = newSelfGroup([]string{"cluster_service", "cluster_id"},
-		selfMetric[*cluster]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersKnown.Load()) }},
-		selfMetric[*cluster]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.targetsOwned.Load()) }},
-		selfMetric[*cluster]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersStale.Load()) }},
-		selfMetric[*cluster]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.selfListed.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.Peers.Load()) }},
+		selfMetric[*cluster.Stats]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.TargetsOwned.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.PeersStale.Load()) }},
+		selfMetric[*cluster.Stats]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.SelfListed.Load()) }},
+	)
+	databaseMetrics = newSelfGroup([]string{"db"},
+		selfMetric[*dbBudget]{field: "series_budget_series", metric: "series_budget_series", help: "Series sent to the database since the start, which max_series_per_db bounds.", kind: selfGauge,
+			read: func(d *dbBudget) uint64 { return uint64(d.seriesKnown.Load()) }},
+		selfMetric[*dbBudget]{field: "series_budget_refused", metric: "series_budget_refused_total", help: "Metrics of new series that max_series_per_db refused.", kind: selfCounter,
+			read: func(d *dbBudget) uint64 { return d.refused.Load() }},
 	)
 )
 
@@ -153,7 +160,8 @@ func (g *selfGroup[T]) collect(ch chan<- prometheus.Metric, src T, labelValues .
 
 // Metrics is a prometheus.Collector of the plugin's own metrics, those inputs.internal shows as
 // internal_discovering_prometheus: its scrapers' counters (scrapes, errors, samples, time spent, targets),
-// its discoverers' refreshes and errors and, with a cluster table, the peers known and the targets owned.
+// its discoverers' refreshes and errors, with a cluster table the peers known and the targets owned and,
+// with max_series_per_db, each database's series and the metrics refused.
 // plugin returns the plugin to read; a nil one, or one not started, has none. They are what /metrics of the
 // status server shows, and the runner's own endpoint.
 func Metrics(plugin func() *DiscoveringPrometheus) prometheus.Collector {
@@ -164,7 +172,7 @@ type collector func() *DiscoveringPrometheus
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, reloadMetrics.descs} {
+	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, databaseMetrics.descs, reloadMetrics.descs} {
 		for _, d := range descs {
 			ch <- d
 		}
@@ -189,7 +197,11 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 		discovererMetrics.collect(ch, runner.Stats(key), key.Service, key.ID)
 	}
 	if cl != nil {
-		clusterMetrics.collect(ch, cl, cl.key.Service, cl.key.ID)
+		key := p.Cluster.key()
+		clusterMetrics.collect(ch, cl.Stats(), key.Service, key.ID)
+	}
+	for _, d := range p.seriesBudget().databases() {
+		databaseMetrics.collect(ch, d, d.db)
 	}
 	reloadMetrics.collect(ch, &p.reload)
 }

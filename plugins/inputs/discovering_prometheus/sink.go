@@ -20,24 +20,26 @@ type sink struct {
 	routes  map[*scrape.Scraper]*routing
 	strs    *interner
 	infs    *infReport
+	budget  *seriesBudget // nil without max_series_per_db
 	safe    lineSafe
 	metrics []telegraf.Metric
 
 	// The target of the scrape under way (nil before the first) and its samples of value ±Inf, for the
 	// format's keptInf.
-	target *scrape.Target
-	nInf   int
+	target  *scrape.Target
+	scraper *scrape.Scraper
+	nInf    int
 }
 
-func newSink(acc telegraf.Accumulator, format *metricFormat, routes map[*scrape.Scraper]*routing, strs *interner, infs *infReport) *sink {
-	return &sink{acc: acc, format: format, convert: format.newConverter(), routes: routes, strs: strs, infs: infs}
+func newSink(acc telegraf.Accumulator, format *metricFormat, routes map[*scrape.Scraper]*routing, strs *interner, infs *infReport, budget *seriesBudget) *sink {
+	return &sink{acc: acc, format: format, convert: format.newConverter(), routes: routes, strs: strs, infs: infs, budget: budget}
 }
 
 func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) error {
 	if keep, err := k.safe.apply(sample); !keep {
 		return err
 	}
-	k.target = t
+	k.target, k.scraper = t, s
 	if math.IsInf(sample.Value, 0) {
 		k.nInf++
 	}
@@ -58,6 +60,9 @@ func (k *sink) Flush() {
 	}
 	k.nInf = 0
 	k.metrics = k.convert.flush(k.metrics, k.strs)
+	if k.budget != nil {
+		k.metrics = k.budget.admit(k.scraper, k.target, k.metrics)
+	}
 	for _, m := range k.metrics {
 		k.acc.AddMetric(m)
 	}

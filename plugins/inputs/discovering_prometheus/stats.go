@@ -3,6 +3,7 @@ package discovering_prometheus
 import (
 	"github.com/influxdata/telegraf/selfstat"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -16,8 +17,9 @@ type statistics struct {
 	collector   *selfstat.Collector
 	scrapers    map[*scrape.Scraper]*selfSeries[*scrape.Stats]
 	discoverers map[discovery.Key]*selfSeries[discovery.Stats]
-	cluster     *cluster // nil without a cluster table
-	clusterSet  *selfSeries[*cluster]
+	cluster     *cluster.Stats // nil without a cluster table
+	clusterSet  *selfSeries[*cluster.Stats]
+	databases   map[*dbBudget]*selfSeries[*dbBudget] // with max_series_per_db
 	reloads     *reloads
 	reloadSet   *selfSeries[*reloads]
 }
@@ -41,8 +43,16 @@ func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverer
 }
 
 // addCluster registers the cluster's statistics.
-func (s *statistics) addCluster(cl *cluster) {
-	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, cl.key.Service, cl.key.ID)
+func (s *statistics) addCluster(key discovery.Key, cl *cluster.Stats) {
+	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, key.Service, key.ID)
+}
+
+// addDatabase registers the statistics of a database's series budget.
+func (s *statistics) addDatabase(d *dbBudget) {
+	if s.databases == nil {
+		s.databases = map[*dbBudget]*selfSeries[*dbBudget]{}
+	}
+	s.databases[d] = databaseMetrics.register(s.collector, d.db)
 }
 
 // publish copies the counters.
@@ -55,6 +65,9 @@ func (s *statistics) publish(runner *discovery.Manager) {
 	}
 	if s.cluster != nil {
 		s.clusterSet.publish(s.cluster)
+	}
+	for d, st := range s.databases {
+		st.publish(d)
 	}
 	s.reloadSet.publish(s.reloads)
 }

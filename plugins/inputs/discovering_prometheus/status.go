@@ -11,6 +11,7 @@ import (
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/tls"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
@@ -79,7 +80,8 @@ func (p *DiscoveringPrometheus) startStatus() error {
 	if err != nil {
 		return fmt.Errorf("status_address: %w", err)
 	}
-	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry}
+	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry,
+		Routes: p.configAPIRoutes()}
 	if p.StatusEnableLifecycle {
 		cfg.Reload = p.Reload
 	}
@@ -170,6 +172,10 @@ func (s statusSource) Discoverers() []status.Discoverer {
 		out = append(out, d)
 	}
 	return out
+}
+
+func (s statusSource) RelabelSteps(pool string, discovered labels.Labels) (status.RelabelSteps, error) {
+	return s.p.RelabelSteps(pool, discovered)
 }
 
 func (s statusSource) Ready() bool {

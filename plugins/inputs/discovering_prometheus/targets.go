@@ -30,7 +30,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 		cfg, route := s.Config(), routes[s]
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		out.DroppedCounts[cfg.Name] = s.DroppedCount()
-		for _, t := range s.Targets() {
+		for _, t := range s.AllTargets() {
 			h := t.Health()
 			a := ActiveTarget{
 				DiscoveredLabels:   t.Discovered.Map(),
@@ -45,7 +45,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 				Health:             "unknown",
 				ScrapeInterval:     model.Duration(t.Interval).String(),
 				ScrapeTimeout:      model.Duration(t.Timeout).String(),
-				Owners:             p.ownersOf(t),
+				Owners:             p.ownersOf(s, t),
 				ScrapedHere:        t.ScrapedHere(),
 			}
 			switch {

@@ -1,0 +1,240 @@
+package operator
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	promconfig "github.com/prometheus/prometheus/config"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// The annotations that route a monitor's data to an InfluxDB database and retention policy of its own.
+const (
+	AnnotationDB = "discovering-prometheus.io/db"
+	AnnotationRP = "discovering-prometheus.io/rp"
+)
+
+// The monitors' resources.
+var (
+	ServiceMonitors = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "servicemonitors"}
+	PodMonitors     = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "podmonitors"}
+)
+
+// WatchOptions say which monitors a Watcher takes and where their data goes by default.
+type WatchOptions struct {
+	// Namespaces are those watched; none: all.
+	Namespaces []string
+	// ServiceMonitorSelector and PodMonitorSelector are label selectors in Kubernetes' syntax; "" selects
+	// all.
+	ServiceMonitorSelector, PodMonitorSelector string
+	// DB and RP route the data of a monitor without the annotations.
+	DB, RP string
+	// CheckRoute, if not nil, checks a monitor's db and rp; a monitor whose route it refuses has no jobs.
+	CheckRoute func(db, rp string) error
+}
+
+// Job is a job of a monitor, with the route of its data.
+type Job struct {
+	Config *promconfig.ScrapeConfig
+	DB, RP string
+	// Monitor names the object that produced the job: "ServiceMonitor <namespace>/<name>".
+	Monitor string
+}
+
+// Refused is a monitor that produces no job, and why.
+type Refused struct {
+	Monitor string
+	Err     error
+}
+
+// Watcher keeps the ServiceMonitors and PodMonitors of an API server, and the Secrets and ConfigMaps
+// their credentials come from, with client-go informers. Jobs converts the current ones; Changed is
+// signalled after every change of any of them.
+type Watcher struct {
+	gen      Generator
+	opts     WatchOptions
+	monitors map[schema.GroupVersionResource][]cache.GenericLister
+	changed  chan struct{}
+	synced   []cache.InformerSynced
+	start    []func(stop <-chan struct{})
+}
+
+// NewWatcher sets up the informers; Start starts them. gen's Store is replaced by the informers' listers.
+func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generator, opts WatchOptions) (*Watcher, error) {
+	w := &Watcher{gen: gen, opts: opts, monitors: map[schema.GroupVersionResource][]cache.GenericLister{}, changed: make(chan struct{}, 1)}
+	namespaces := opts.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	notify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.notify() },
+		UpdateFunc: func(any, any) { w.notify() },
+		DeleteFunc: func(any) { w.notify() },
+	}
+	var stores []ListerStore
+	for _, ns := range namespaces {
+		for _, m := range []struct {
+			gvr      schema.GroupVersionResource
+			key, sel string
+		}{{ServiceMonitors, "service_monitor_selector", opts.ServiceMonitorSelector}, {PodMonitors, "pod_monitor_selector", opts.PodMonitorSelector}} {
+			if _, err := labels.Parse(m.sel); err != nil {
+				return nil, fmt.Errorf("%s: %w", m.key, err)
+			}
+			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = m.sel })
+			informer := factory.ForResource(m.gvr)
+			if _, err := informer.Informer().AddEventHandler(notify); err != nil {
+				return nil, err
+			}
+			w.monitors[m.gvr] = append(w.monitors[m.gvr], informer.Lister())
+			w.synced = append(w.synced, informer.Informer().HasSynced)
+			w.start = append(w.start, factory.Start)
+		}
+		core := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
+		secrets, configMaps := core.Core().V1().Secrets(), core.Core().V1().ConfigMaps()
+		for _, i := range []cache.SharedIndexInformer{secrets.Informer(), configMaps.Informer()} {
+			if _, err := i.AddEventHandler(notify); err != nil {
+				return nil, err
+			}
+			w.synced = append(w.synced, i.HasSynced)
+		}
+		stores = append(stores, ListerStore{Secrets: secrets.Lister(), ConfigMaps: configMaps.Lister()})
+		w.start = append(w.start, core.Start)
+	}
+	// A monitor names only Secrets and ConfigMaps of its own namespace: with all namespaces watched there
+	// is one store, else that of the monitor's namespace, through byNamespace.
+	w.gen.Store = byNamespace{namespaces: namespaces, stores: stores}
+	return w, nil
+}
+
+// Start starts the informers, until stop is closed; it returns once they have synced, or stop closes.
+func (w *Watcher) Start(stop <-chan struct{}) bool {
+	for _, start := range w.start {
+		start(stop)
+	}
+	return cache.WaitForCacheSync(stop, w.synced...)
+}
+
+// Changed is signalled (once for any number of changes since the last receive) after a monitor, Secret or
+// ConfigMap changes.
+func (w *Watcher) Changed() <-chan struct{} { return w.changed }
+
+func (w *Watcher) notify() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Jobs converts the current monitors, in the order of their kind, namespace and name; a monitor that
+// cannot be converted, or whose route is refused, is refused alone.
+func (w *Watcher) Jobs() ([]Job, []Refused) {
+	var jobs []Job
+	var refused []Refused
+	for _, kind := range []struct {
+		name string
+		gvr  schema.GroupVersionResource
+		obj  func() runtime.Object
+	}{
+		{"ServiceMonitor", ServiceMonitors, func() runtime.Object { return &monitoringv1.ServiceMonitor{} }},
+		{"PodMonitor", PodMonitors, func() runtime.Object { return &monitoringv1.PodMonitor{} }},
+	} {
+		var objs []*unstructured.Unstructured
+		for _, lister := range w.monitors[kind.gvr] {
+			list, _ := lister.List(labels.Everything()) // a cache's List does not fail
+			for _, o := range list {
+				objs = append(objs, o.(*unstructured.Unstructured))
+			}
+		}
+		slices.SortFunc(objs, func(a, b *unstructured.Unstructured) int {
+			return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName())
+		})
+		for _, u := range objs {
+			name := kind.name + " " + u.GetNamespace() + "/" + u.GetName()
+			configs, db, rp, err := w.convert(u, kind.obj())
+			if err != nil {
+				refused = append(refused, Refused{Monitor: name, Err: err})
+				continue
+			}
+			for _, c := range configs {
+				jobs = append(jobs, Job{Config: c, DB: db, RP: rp, Monitor: name})
+			}
+		}
+	}
+	return jobs, refused
+}
+
+func (w *Watcher) convert(u *unstructured.Unstructured, obj runtime.Object) ([]*promconfig.ScrapeConfig, string, string, error) {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+		return nil, "", "", err
+	}
+	db, rp := w.opts.DB, w.opts.RP
+	if v, ok := u.GetAnnotations()[AnnotationDB]; ok {
+		db = v
+	}
+	if v, ok := u.GetAnnotations()[AnnotationRP]; ok {
+		rp = v
+	}
+	if db == "" || rp == "" {
+		return nil, "", "", fmt.Errorf("annotations %s and %s: a database and a retention policy are needed", AnnotationDB, AnnotationRP)
+	}
+	if w.opts.CheckRoute != nil {
+		if err := w.opts.CheckRoute(db, rp); err != nil {
+			return nil, "", "", fmt.Errorf("annotations %s, %s: %w", AnnotationDB, AnnotationRP, err)
+		}
+	}
+	var configs []*promconfig.ScrapeConfig
+	var err error
+	switch m := obj.(type) {
+	case *monitoringv1.ServiceMonitor:
+		configs, err = w.gen.ServiceMonitor(m)
+	case *monitoringv1.PodMonitor:
+		configs, err = w.gen.PodMonitor(m)
+	default:
+		err = errors.New("not a monitor")
+	}
+	return configs, db, rp, err
+}
+
+// byNamespace is the Store of the namespace's informers.
+type byNamespace struct {
+	namespaces []string
+	stores     []ListerStore
+}
+
+func (b byNamespace) store(namespace string) (Store, error) {
+	for i, ns := range b.namespaces {
+		if ns == metav1.NamespaceAll || ns == namespace {
+			return b.stores[i], nil
+		}
+	}
+	return nil, fmt.Errorf("namespace %s is not watched", namespace)
+}
+
+func (b byNamespace) SecretKey(namespace string, sel corev1.SecretKeySelector) (string, error) {
+	s, err := b.store(namespace)
+	if err != nil {
+		return "", err
+	}
+	return s.SecretKey(namespace, sel)
+}
+
+func (b byNamespace) ConfigMapKey(namespace string, sel corev1.ConfigMapKeySelector) (string, error) {
+	s, err := b.store(namespace)
+	if err != nil {
+		return "", err
+	}
+	return s.ConfigMapKey(namespace, sel)
+}
