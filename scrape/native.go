@@ -138,6 +138,16 @@ func classicBuckets(fh *histogram.FloatHistogram, out []bound) []bound {
 	return out
 }
 
+// histograms is what native histograms reuse: the histogram as floats, its classic buckets, a series'
+// labels, and the names and le values made so far.
+type histograms struct {
+	fh        *histogram.FloatHistogram
+	bounds    []bound
+	native    []labels.Label
+	histNames map[string]nativeNames
+	les       map[float64]string
+}
+
 // nativeNames are the names of a histogram's classic series.
 type nativeNames struct{ bucket, count, sum string }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
 	"github.com/stretchr/testify/require"
 )
@@ -38,7 +37,7 @@ func readBoth(t testing.TB, cfg *Config, body []byte) (fast, ref []string, fastE
 	}
 	s.Sync([]*targetgroup.Group{{Source: "test", Targets: []model.LabelSet{{model.AddressLabel: "host:9100", "zone": "a"}}}})
 	target := s.Targets()[0]
-	w := &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable()}
+	w := newWorker()
 	w.body = body
 
 	var a, b recordingSink
@@ -70,7 +69,8 @@ func readOpenMetricsBoth(t testing.TB, body []byte) (fast, ref []string, fastErr
 	s.Sync([]*targetgroup.Group{{Source: "test", Targets: []model.LabelSet{{model.AddressLabel: "host:9100", "zone": "a"}}}})
 	target := s.Targets()[0]
 	read := func(parserLabels bool) ([]string, error) {
-		w := &worker{lb: labels.NewBuilder(labels.EmptyLabels()), symbols: labels.NewSymbolTable(), body: body, parserLabels: parserLabels}
+		w := newWorker()
+		w.body, w.parserLabels = body, parserLabels
 		p, err := textparse.New(body, openMetricsType, w.symbols, parserOptions)
 		if err != nil {
 			t.Fatal(err)
