@@ -105,7 +105,9 @@ func TestRunnerReload(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, stderr.String(), "configuration reloaded: nothing changed")
+	Eventually(t, 10*time.Second, "the POST's reload logged", func() bool {
+		return strings.Contains(stderr.String(), "configuration reloaded: nothing changed")
+	})
 	gather("a gather after the reloads", func() bool { return strings.Count(stdout.String(), "up,") >= 4 })
 	require.Equal(t, []int{1, 2, 1}, []int{scrapes(a), scrapes(b), scrapes(c)}, "nothing scraped again")
 }
