@@ -90,7 +90,9 @@ func TestRunnerReload(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusInternalServerError, resp.StatusCode)
 	require.Contains(t, string(body), `scraper "a": db: required`)
-	failed := func() int { return strings.Count(stderr.String(), `reloading the configuration: scraper "a": db: required`) }
+	failed := func() int {
+		return strings.Count(stderr.String(), `reloading the configuration: scraper "a": db: required`)
+	}
 	// The runner's stderr reaches the buffer through a pipe, after the answer perhaps.
 	Eventually(t, 10*time.Second, "the POST's failed reload logged", func() bool { return failed() >= 2 })
 	require.Equal(t, 2, failed(), "each failed reload (SIGHUP, then POST) logs its error once")
