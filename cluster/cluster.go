@@ -179,17 +179,34 @@ func (c *Cluster) Assign(pools []Pool) bool {
 	shares, changed := c.update(time.Now())
 	if changed || !c.shared {
 		for _, pool := range pools {
-			name := pool.Name()
-			pool.Share(func(ls labels.Labels) uint64 {
-				var d xxhash.Digest
-				return targetKey(&d, name, ls)
-			}, shares.Owns)
+			share(pool, shares)
 		}
 		c.shared = true
 		c.stats.Reshares.Add(1)
 	}
 	c.Count(pools)
 	return changed
+}
+
+// Join shares the targets of pools new to the cluster (the scrapers a reload adds) among the current peers;
+// the pools Assign shared keep their owners. Before the first Assign it does nothing: that shares them all.
+func (c *Cluster) Join(pools []Pool) {
+	if !c.shared {
+		return
+	}
+	shares := c.shares.Load()
+	for _, pool := range pools {
+		share(pool, shares)
+	}
+}
+
+// share has pool scrape the targets the shares give this instance.
+func share(pool Pool, shares *Shares) {
+	name := pool.Name()
+	pool.Share(func(ls labels.Labels) uint64 {
+		var d xxhash.Digest
+		return targetKey(&d, name, ls)
+	}, shares.Owns)
 }
 
 // Count takes the number of targets this instance scrapes from the pools, after they changed.

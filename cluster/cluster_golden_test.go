@@ -36,8 +36,8 @@ func TestClusterOwnersAreStableAcrossVersions(t *testing.T) {
 		targets.Targets = append(targets.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(fmt.Sprintf("127.0.0.1:%d", port))})
 	}
 	var scrapers []*scrape.Scraper
-	for _, cfg := range []*scrape.Config{{Name: "node", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "targets"},
-		{Name: "app", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "targets", MetricsPath: "/app"}} {
+	for _, cfg := range []*scrape.Config{{Name: "node"},
+		{Name: "app", MetricsPath: "/app"}} {
 		require.NoError(t, cfg.Init())
 		s, err := scrape.New(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		require.NoError(t, err)

@@ -48,7 +48,7 @@ type resyncBench struct {
 }
 
 func newResyncBench(tb testing.TB) *resyncBench {
-	cfg := &scrape.Config{Name: "node", DB: "db", RP: "rp", DiscovererService: "file-discovery", DiscovererID: "targets"}
+	cfg := &scrape.Config{Name: "node"}
 	if err := cfg.Init(); err != nil {
 		tb.Fatal(err)
 	}

@@ -27,7 +27,6 @@ func TestLoad(t *testing.T) {
 	require.Len(t, jobs, 2)
 
 	node := jobs[0]
-	node.Scraper.DB, node.Scraper.RP = "d", "r"
 	require.NoError(t, node.Scraper.Init(), "a job converts to a valid scraper once it has db and rp")
 	require.Equal(t, "node", node.Scraper.Name)
 	require.Equal(t, 30*time.Second, time.Duration(node.Scraper.ScrapeInterval), "the global interval")
@@ -40,7 +39,6 @@ func TestLoad(t *testing.T) {
 
 	apps := jobs[1]
 	c := apps.Scraper
-	c.DB, c.RP = "d", "r"
 	require.NoError(t, c.Init())
 	require.Equal(t, time.Minute, time.Duration(c.ScrapeInterval))
 	require.Equal(t, "https", c.Scheme)
@@ -336,7 +334,6 @@ func TestTargetGuards(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := loadJob(t, tc.global, tc.options).Scraper
-			c.DB, c.RP = "d", "r"
 			require.NoError(t, c.Init())
 			require.Equal(t, tc.limit, c.TargetLimit)
 			require.Equal(t, tc.keep, c.KeepDroppedTargets)

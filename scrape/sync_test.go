@@ -31,7 +31,7 @@ func syncGroups(gen int) []*targetgroup.Group {
 // were or as new values of equal content, and a changed group's targets only. A target that stays keeps
 // its Target (its schedule and health).
 func TestSyncBuildsOnlyChangedGroups(t *testing.T) {
-	s := newScraper(t, &Config{Name: "job", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s"})
+	s := newScraper(t, &Config{Name: "job"})
 	built := func() uint64 { return s.Stats().TargetsBuilt.Load() }
 	groups := syncGroups(0)
 	require.Empty(t, s.Sync(groups))
@@ -64,7 +64,7 @@ func TestSyncBuildsOnlyChangedGroups(t *testing.T) {
 // Share keeps a Target only for the targets this instance scrapes; the others are a few words each, and
 // built again when they come back here. AllTargets shows them all.
 func TestShareBuildsOnlyOwnedTargets(t *testing.T) {
-	s := newScraper(t, &Config{Name: "job", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s"})
+	s := newScraper(t, &Config{Name: "job"})
 	key := func(ls labels.Labels) uint64 { return uint64(ls.Get("instance")[len("10.0.0.")] - '0') }
 	require.Empty(t, s.Sync(syncGroups(0)))
 	before := s.Stats().TargetsBuilt.Load()
@@ -101,7 +101,7 @@ func TestTargetRulesRunOnce(t *testing.T) {
 		"set the scheme":      {{TargetLabel: "__scheme__", Replacement: str("https")}},
 		"keep none":           {{SourceLabels: []string{"team"}, Regex: str("nobody"), Action: "keep"}},
 	} {
-		s := newScraper(t, &Config{Name: "job", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s",
+		s := newScraper(t, &Config{Name: "job",
 			RelabelConfigs: rules, Params: map[string][]string{"module": {"m"}}})
 		target, group := model.LabelSet{model.AddressLabel: "a:9100"}, model.LabelSet{"team": "t"}
 		got, err := s.newTarget(target, group)

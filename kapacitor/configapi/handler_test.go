@@ -16,18 +16,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // testConfig holds the sections as the plugin does: the scrapers under "scraper", the discoverers embedded.
 type testConfig struct {
-	Scrapers []*scrape.Config `toml:"scraper"`
+	Scrapers []*kapacitor.Scraper `toml:"scraper"`
 	discovery.Sections
 }
 
 func newTestConfig() *testConfig {
 	return &testConfig{
-		Scrapers: []*scrape.Config{{Name: "web", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s1"}},
+		Scrapers: []*kapacitor.Scraper{{DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s1", Config: scrape.Config{Name: "web"}}},
 		Sections: discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "s1"}, Targets: []string{"a:1"}}}},
 	}
 }

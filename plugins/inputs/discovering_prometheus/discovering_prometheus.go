@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -26,6 +26,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
+	"github.com/discovering-prometheus/discovering-prometheus/plan"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -47,7 +48,8 @@ type DiscoveringPrometheus struct {
 	PrometheusDB         string                    `toml:"prometheus_db"`
 	PrometheusRP         string                    `toml:"prometheus_rp"`
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
-	Scrapers             []*scrape.Config          `toml:"scraper"`
+	WatchConfig          bool                      `toml:"watch_config"`
+	Scrapers             []*kapacitor.Scraper      `toml:"scraper"`
 	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	StatusOptions
@@ -58,10 +60,8 @@ type DiscoveringPrometheus struct {
 
 	logger    *slog.Logger
 	format    *metricFormat
-	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
-	lineSinks sync.Pool // lineWriter, likewise
-	configs   discovery.Configs
-	enabled   []*scraper
+	interns   sync.Pool          // *interner, one per scrape worker, kept across gathers
+	lineSinks sync.Pool          // lineWriter, likewise
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
@@ -69,14 +69,23 @@ type DiscoveringPrometheus struct {
 	oneShot   bool             // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
-	// mu guards scrapers, and sd and cluster as Start sets them, for readers outside Gather (the
-	// runner's self-metrics); scrapers[i] runs enabled[i].
+	// mu guards the running plan (its jobs, enabled, and discoverers, configs), scrapers, and sd and
+	// cluster as Start sets them, for readers outside Gather (the status pages, the runner's
+	// self-metrics); scrapers[i] runs enabled[i]. A reload's apply changes them between gathers.
 	mu       sync.Mutex
+	enabled  []*plan.Job
+	configs  discovery.Configs
 	scrapers []*scrape.Scraper
 	routes   map[*scrape.Scraper]*routing
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+
+	// gatherMu keeps a gather and a new plan's apply apart: the scrapers, their routes and the statistics
+	// change only between gathers.
+	gatherMu sync.Mutex
+	reload   reloads
+	watch    atomic.Pointer[configWatch] // nil without watch_config; Stop may run on two goroutines at once
 
 	// background counts the gathers whose scrapes still run after the gather returned (see scrape); Stop
 	// waits for them, so that none delivers to an accumulator Telegraf has closed. stopped, under mu, keeps
@@ -95,39 +104,16 @@ type DiscoveringPrometheus struct {
 	resync  chan struct{}
 }
 
-// scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
-// prometheus_config. Its configuration is the section's keys, validated; a job adds what Prometheus' loader
-// read beyond them, and takes its targets from all its discoverers.
-type scraper struct {
-	config  *scrape.Config
-	job     *scrape.JobExtras // nil for a [[scraper]] section
-	sources []discovery.Key   // the discoverers it takes its targets from
-}
-
-// sectionScraper is the scraper of a validated [[scraper]] section: its discoverer is the one its
-// discoverer-service and discoverer-id name.
-func sectionScraper(c *scrape.Config) *scraper {
-	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
-}
-
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
-	// The overrides of Kapacitor's config API change the sections before anything reads them.
+	// The overrides of Kapacitor's config API are one more source of the plan.
 	if err := p.initConfigAPI(); err != nil {
 		return err
 	}
-	// A kapacitor.conf's sections, validated as it loads, run next to the plugin's own; its errors come alone.
-	var file *kapacitor.Sections
-	if p.KapacitorConfig != "" {
-		var warnings []string
-		var err error
-		file, warnings, err = kapacitor.Include(p.KapacitorConfig, p.Scrapers, &p.Sections)
-		for _, w := range warnings {
-			p.Log.Warn(w)
-		}
-		if err != nil {
-			return prefixLines("kapacitor_config", err)
-		}
+	// What runs: the plan of every source. A source that cannot be read (kapacitor_config) comes alone.
+	pl, planErr := plan.Build(p.planSettings())
+	if unreadable := (*plan.UnreadableError)(nil); errors.As(planErr, &unreadable) {
+		return planErr
 	}
 	if p.MetricFormat == "" {
 		p.MetricFormat = "kapacitor"
@@ -163,23 +149,11 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
 	}
 
-	providers := p.Providers()
-	var err error
-	p.configs, err = discovery.Validate(providers)
-	if err != nil {
-		errs = append(errs, err)
+	if planErr != nil {
+		errs = append(errs, planErr)
+	} else {
+		p.enabled, p.configs = pl.Jobs, pl.Discoverers
 	}
-	var fromFile []*scrape.Config
-	if file != nil {
-		maps.Copy(p.configs, file.Configs())
-		providers = append(providers, file.Providers()...)
-		fromFile = file.Scrapers
-	}
-	for _, w := range discovery.Warnings(providers) {
-		p.Log.Warn(w)
-	}
-	errs = append(errs, p.initScrapers(fromFile)...)
-	errs = append(errs, p.initPrometheus()...)
 	errs = append(errs, p.initStatus())
 	errs = append(errs, p.initSeriesBudget())
 	errs = append(errs, p.initCluster()...)
@@ -200,9 +174,9 @@ func routingTagName(name string) error {
 }
 
 // routingValues checks that line protocol carries a scraper's db and rp as they are.
-func routingValues(cfg *scrape.Config) error {
+func routingValues(db, rp string) error {
 	var errs []error
-	for _, v := range []struct{ key, value string }{{"db", cfg.DB}, {"rp", cfg.RP}} {
+	for _, v := range []struct{ key, value string }{{"db", db}, {"rp", rp}} {
 		if safeValue(v.value) != v.value {
 			errs = append(errs, fmt.Errorf("%s: %q: line protocol cannot carry a backslash at the end or before a space, comma, equals sign or double quote", v.key, v.value))
 		}
@@ -210,69 +184,32 @@ func routingValues(cfg *scrape.Config) error {
 	return errors.Join(errs...)
 }
 
-// initScrapers validates the plugin's own [[scraper]] sections and takes the enabled ones, then those of
-// kapacitor_config (fromFile), which the kapacitor package validated and checked against the plugin's own.
-func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error {
-	var errs []error
-	names := make(map[string]bool)
-	p.enabled = p.enabled[:0]
-	anyEnabled := false
-	for i, s := range p.Scrapers {
-		if !s.IsEnabled() {
-			continue
-		}
-		anyEnabled = true
-		section := fmt.Sprintf("scraper[%d]", i)
-		if s.Name != "" {
-			section = fmt.Sprintf("scraper %q", s.Name)
-		}
-		if err := errors.Join(s.Init(), routingValues(s)); err != nil {
-			errs = append(errs, prefixLines(section, err))
-			continue
-		}
-		if names[s.Name] {
-			errs = append(errs, fmt.Errorf("%s: name: used by another scraper", section))
-			continue
-		}
-		names[s.Name] = true
-		sc := sectionScraper(s)
-		if key := sc.sources[0]; p.configs[key] == nil {
-			if !p.hasSection(key) { // an invalid section has its own error already
-				errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
-			}
-			continue
-		}
-		p.enabled = append(p.enabled, sc)
+// planSettings are the plugin's options that make its plan.
+func (p *DiscoveringPrometheus) planSettings() *plan.Settings {
+	return &plan.Settings{
+		Scrapers: p.Scrapers, Discoverers: &p.Sections,
+		KapacitorConfig: p.KapacitorConfig, PrometheusConfig: p.PrometheusConfig,
+		PrometheusDB: p.PrometheusDB, PrometheusRP: p.PrometheusRP, PrometheusJobs: p.PrometheusJobs,
+		Sources: p.reload.sources, Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
 	}
-	for _, s := range fromFile {
-		if !s.IsEnabled() {
-			continue
-		}
-		anyEnabled = true
-		if err := routingValues(s); err != nil {
-			errs = append(errs, prefixLines(fmt.Sprintf("scraper %q", s.Name), err))
-			continue
-		}
-		p.enabled = append(p.enabled, sectionScraper(s))
-	}
-	if !anyEnabled && p.PrometheusConfig == "" {
-		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
-	}
-	return errs
 }
 
 // EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
 // [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
 func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config {
-	configs := make([]*scrape.Config, len(p.enabled))
-	for i, s := range p.enabled {
-		configs[i] = s.config
+	jobs, _ := p.currentPlan()
+	configs := make([]*scrape.Config, len(jobs))
+	for i, job := range jobs {
+		configs[i] = job.Config
 	}
 	return configs
 }
 
 // Discoverers returns the SD configuration of every discoverer the plugin runs, after Init, by key.
-func (p *DiscoveringPrometheus) Discoverers() discovery.Configs { return p.configs }
+func (p *DiscoveringPrometheus) Discoverers() discovery.Configs {
+	_, configs := p.currentPlan()
+	return configs
+}
 
 // hasSection tells whether an enabled discoverer section has that key, valid or not.
 func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
@@ -282,19 +219,7 @@ func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
 }
 
 func (p *DiscoveringPrometheus) unknownDiscoverer(key discovery.Key) string {
-	if !slices.Contains(discovery.Services, key.Service) {
-		return fmt.Sprintf("discoverer-service: %q is not a discoverer; use one of %s", key.Service, strings.Join(discovery.Services, ", "))
-	}
-	return fmt.Sprintf("discoverer-id: no enabled [[%s]] section has id %q", key.Service, key.ID)
-}
-
-// prefixLines puts the section before every line of a joined error.
-func prefixLines(section string, err error) error {
-	lines := strings.Split(err.Error(), "\n")
-	for i, l := range lines {
-		lines[i] = section + ": " + l
-	}
-	return errors.New(strings.Join(lines, "\n"))
+	return plan.UnknownDiscoverer(key)
 }
 
 func formatNames() []string {
@@ -313,19 +238,18 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.registry = prometheus.NewRegistry()
 	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
 	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
-	for _, sc := range p.enabled {
-		cfg := sc.config
-		s, err := scrape.New(cfg, sc.job, p.logger)
+	for _, job := range p.enabled {
+		s, err := scrape.New(job.Config, job.Extras, p.logger)
 		if err != nil {
-			return fmt.Errorf("scraper %q: %w", cfg.Name, err)
+			return fmt.Errorf("scraper %q: %w", job.Name(), err)
 		}
 		scrapers = append(scrapers, s)
-		routes[s] = &routing{dbTag: p.DBTag, db: cfg.DB, rpTag: p.RPTag, rp: cfg.RP}
+		routes[s] = &routing{dbTag: p.DBTag, db: job.DB, rpTag: p.RPTag, rp: job.RP}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sd := discovery.NewManager(p.configs, p.logger, p.registry)
-	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
-	p.startSeriesBudget(scrapers)
+	p.stats = newStatistics(p.Statistics, scrapers, p.configs, &p.reload)
+	p.startSeriesBudget(routes)
 	p.mu.Lock()
 	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
 	p.mu.Unlock()
@@ -336,10 +260,12 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.sd.Start()
+	p.reload.successful.Store(1)
+	p.reload.lastSuccess.Store(time.Now().Unix())
 	p.resync = make(chan struct{}, 1)
 	p.syncing.Add(1)
 	go p.syncLoop()
-	if err := p.startStatus(); err != nil {
+	if err := errors.Join(p.startStatus(), p.startWatch()); err != nil {
 		p.Stop()
 		return err
 	}
@@ -351,6 +277,8 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 // the targets.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	if p.awaitDiscovery() {
+		p.gatherMu.Lock()
+		defer p.gatherMu.Unlock()
 		p.beforeGather()
 		p.gatherAt(acc, time.Now())
 	}
@@ -385,6 +313,8 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 		return false, nil
 	}
 	if p.awaitDiscovery() {
+		p.gatherMu.Lock()
+		defer p.gatherMu.Unlock()
 		p.beforeGather()
 		p.gatherLineProtocolAt(w, time.Now())
 	}
@@ -397,9 +327,9 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
 		k, ok := p.lineSinks.Get().(lineWriter)
 		if !ok {
-			k = p.format.newLineWriter(p.routes)
+			k = p.format.newLineWriter()
 		}
-		k.writeTo(w)
+		k.writeTo(w, p.routes)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -485,13 +415,7 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	}
 	p.seen = v
 	for i, s := range p.scrapers {
-		var groups []*targetgroup.Group
-		for _, key := range p.enabled[i].sources {
-			groups = append(groups, p.sd.Groups(key)...)
-		}
-		for _, err := range s.Sync(groups) {
-			p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
-		}
+		p.syncScraper(p.enabled[i], s)
 	}
 	live := make(map[*scrape.Target]bool)
 	for _, s := range p.scrapers {
@@ -502,6 +426,17 @@ func (p *DiscoveringPrometheus) syncTargets() {
 	p.infs.keep(live)
 	if p.cluster != nil {
 		p.cluster.Count(pools)
+	}
+}
+
+// syncScraper brings one scraper's targets up to date with its job's discoverers.
+func (p *DiscoveringPrometheus) syncScraper(job *plan.Job, s *scrape.Scraper) {
+	var groups []*targetgroup.Group
+	for _, key := range job.Sources {
+		groups = append(groups, p.sd.Groups(key)...)
+	}
+	for _, err := range s.Sync(groups) {
+		p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
 	}
 }
 
@@ -547,6 +482,7 @@ func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
 // the scrapes that gathers left running, which end within moments once cancelled, and for the discoverers
 // a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
+	p.stopWatch()
 	p.stopStatus()
 	p.mu.Lock()
 	p.stopped = true
@@ -556,9 +492,11 @@ func (p *DiscoveringPrometheus) Stop() {
 	}
 	p.syncing.Wait()
 	p.background.Wait()
+	p.gatherMu.Lock() // after a reload under way, which then finds the plugin stopped
 	if p.sd != nil {
 		p.sd.Stop()
 	}
+	p.gatherMu.Unlock()
 	p.stopCluster()
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
 	for _, s := range p.RunningScrapers() {
@@ -571,6 +509,13 @@ func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers
+}
+
+// currentPlan returns the running plan's jobs and discoverers (Init's, then the last applied).
+func (p *DiscoveringPrometheus) currentPlan() ([]*plan.Job, discovery.Configs) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.enabled, p.configs
 }
 
 // running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster

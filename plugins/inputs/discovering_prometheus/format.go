@@ -27,7 +27,7 @@ type metricFormat struct {
 	// newLineWriter, when set, makes the writer of one parse slot that writes the format's metrics straight
 	// to line protocol, byte for byte what Telegraf's influx serializer writes for the converter's metrics
 	// (GatherLineProtocol, for the runner). Without it the runner serializes the converter's metrics.
-	newLineWriter func(routes map[*scrape.Scraper]*routing) lineWriter
+	newLineWriter func() lineWriter
 	// tags are the tag names the format writes itself, on a series of any labels: db_tag and rp_tag may
 	// take none of them (of any format), or the routing tag would replace it.
 	tags []string
@@ -52,8 +52,9 @@ type converter interface {
 // when the scrape has succeeded.
 type lineWriter interface {
 	scrape.Sink
-	// writeTo sets w, which the parse slots share: its Write must be safe for concurrent use.
-	writeTo(w io.Writer)
+	// writeTo sets w, which the parse slots share: its Write must be safe for concurrent use, and the
+	// routes of the gather's scrapers (a reload changes them between gathers).
+	writeTo(w io.Writer, routes map[*scrape.Scraper]*routing)
 }
 
 // routing is what every metric of a scraper carries so that Telegraf's InfluxDB outputs route it.

@@ -26,8 +26,8 @@ type lineSink struct {
 	route   *routing
 }
 
-func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
-	return &lineSink{routes: routes, strs: newInterner()}
+func newLineSink() *lineSink {
+	return &lineSink{strs: newInterner()}
 }
 
 func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) error {
@@ -54,7 +54,9 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	return nil
 }
 
-func (k *lineSink) writeTo(w io.Writer) { k.w = w }
+func (k *lineSink) writeTo(w io.Writer, routes map[*scrape.Scraper]*routing) {
+	k.w, k.routes = w, routes
+}
 
 func (k *lineSink) appendTag(key, value string) { k.buf = appendTag(k.buf, key, value) }
 

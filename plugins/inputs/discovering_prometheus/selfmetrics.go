@@ -92,6 +92,14 @@ var (
 	)
 )
 
+// reloadMetrics are the plugin's, one series: its configuration reloads, named as Prometheus names its own.
+var reloadMetrics = newSelfGroup(nil,
+	selfMetric[*reloads]{field: "config_last_reload_successful", metric: "config_last_reload_successful", help: "Whether the last configuration reload succeeded (1) or not (0).", kind: selfGauge,
+		read: func(r *reloads) uint64 { return uint64(r.successful.Load()) }},
+	selfMetric[*reloads]{field: "config_last_reload_success_timestamp_seconds", metric: "config_last_reload_success_timestamp_seconds", help: "Unix time of the last configuration applied, at start or by a reload.", kind: selfGauge,
+		read: func(r *reloads) uint64 { return uint64(r.lastSuccess.Load()) }},
+)
+
 // selfSeries is a source's self-metrics in selfstat: one stat per metric of its group.
 type selfSeries[T any] struct {
 	group *selfGroup[T]
@@ -164,7 +172,7 @@ type collector func() *DiscoveringPrometheus
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, databaseMetrics.descs} {
+	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, databaseMetrics.descs, reloadMetrics.descs} {
 		for _, d := range descs {
 			ch <- d
 		}
@@ -184,7 +192,8 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 	if runner == nil {
 		return
 	}
-	for key := range p.configs {
+	_, configs := p.currentPlan()
+	for key := range configs {
 		discovererMetrics.collect(ch, runner.Stats(key), key.Service, key.ID)
 	}
 	if cl != nil {
@@ -194,4 +203,5 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range p.seriesBudget().databases() {
 		databaseMetrics.collect(ch, d, d.db)
 	}
+	reloadMetrics.collect(ch, &p.reload)
 }

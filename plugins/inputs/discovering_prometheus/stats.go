@@ -20,16 +20,19 @@ type statistics struct {
 	cluster     *cluster.Stats // nil without a cluster table
 	clusterSet  *selfSeries[*cluster.Stats]
 	databases   map[*dbBudget]*selfSeries[*dbBudget] // with max_series_per_db
+	reloads     *reloads
+	reloadSet   *selfSeries[*reloads]
 }
 
 const statsMeasurement = "discovering_prometheus"
 
-func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverers discovery.Configs) *statistics {
+func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverers discovery.Configs, r *reloads) *statistics {
 	if c == nil {
 		// Telegraf sets the collector; the execd shim does not.
 		c = selfstat.NewCollector(map[string]string{"input": "discovering_prometheus"})
 	}
-	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*selfSeries[*scrape.Stats]{}, discoverers: map[discovery.Key]*selfSeries[discovery.Stats]{}}
+	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*selfSeries[*scrape.Stats]{}, discoverers: map[discovery.Key]*selfSeries[discovery.Stats]{},
+		reloads: r, reloadSet: reloadMetrics.register(c)}
 	for _, sc := range scrapers {
 		s.scrapers[sc] = scraperMetrics.register(c, sc.Config().Name)
 	}
@@ -66,4 +69,5 @@ func (s *statistics) publish(runner *discovery.Manager) {
 	for d, st := range s.databases {
 		st.publish(d)
 	}
+	s.reloadSet.publish(s.reloads)
 }

@@ -16,7 +16,9 @@ import (
 // the target, the target they make, the instances of the cluster that own it and its db and rp. The
 // error, for an unknown scraper, is Prometheus' words.
 func (p *DiscoveringPrometheus) RelabelSteps(pool string, discovered labels.Labels) (status.RelabelSteps, error) {
-	scrapers, _, c := p.running()
+	p.mu.Lock()
+	scrapers, jobs, c := p.scrapers, p.enabled, p.cluster
+	p.mu.Unlock()
 	i := slices.IndexFunc(scrapers, func(s *scrape.Scraper) bool { return s.Config().Name == pool })
 	if i < 0 {
 		return status.RelabelSteps{}, fmt.Errorf("scrape pool %q not found", pool)
@@ -38,10 +40,10 @@ func (p *DiscoveringPrometheus) RelabelSteps(pool string, discovered labels.Labe
 		return out, nil
 	}
 	out.Target = &status.StepTarget{Labels: t.Labels.Map(), ScrapeURL: httpconfig.RedactURL(t.URL)}
-	cfg := s.Config()
-	out.Routing = &status.StepRouting{DBTag: p.DBTag, DB: cfg.DB, RPTag: p.RPTag, RP: cfg.RP}
+	job := jobs[i]
+	out.Routing = &status.StepRouting{DBTag: p.DBTag, DB: job.DB, RPTag: p.RPTag, RP: job.RP}
 	if c != nil {
-		out.Cluster = c.Weighed(cfg.Name, t.Labels)
+		out.Cluster = c.Weighed(pool, t.Labels)
 	}
 	return out, nil
 }

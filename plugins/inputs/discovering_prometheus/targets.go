@@ -23,8 +23,11 @@ type (
 // of the scrape URLs; nothing before Start.
 func (p *DiscoveringPrometheus) Targets() Targets {
 	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, DroppedCounts: map[string]int{}, ScrapePools: []string{}, Cluster: p.membership()}
-	for _, s := range p.RunningScrapers() {
-		cfg := s.Config()
+	p.mu.Lock()
+	scrapers, routes := p.scrapers, p.routes
+	p.mu.Unlock()
+	for _, s := range scrapers {
+		cfg, route := s.Config(), routes[s]
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		out.DroppedCounts[cfg.Name] = s.DroppedCount()
 		for _, t := range s.AllTargets() {
@@ -34,8 +37,8 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 				Labels:             t.Labels.Map(),
 				ScrapePool:         cfg.Name,
 				ScrapeURL:          httpconfig.RedactURL(t.URL),
-				DB:                 cfg.DB,
-				RP:                 cfg.RP,
+				DB:                 route.db,
+				RP:                 route.rp,
 				LastError:          h.LastError,
 				LastScrape:         h.LastScrape,
 				LastScrapeDuration: h.Duration.Seconds(),
