@@ -96,7 +96,7 @@ func TestScaleWholePipeline(t *testing.T) {
 		t.Fatal("cannot start")
 	}
 	defer p.Stop()
-	key := p.enabled[0].sources[0]
+	key := p.enabled[0].Sources[0]
 	// synced tells whether discovery has every target, the first group of the generation given, and the
 	// sync of that answer is done. (The file discoverer re-reads its files on any event in their
 	// directory, such as the temporary file's, so a new version alone does not say the change is read.)
