@@ -37,6 +37,8 @@ type conversion struct {
 	sections []*section
 	// The keys every scraper gets: credentials, TLS, timeouts, honor-timestamps, body-size-limit.
 	scraperKeys []string
+	// headerLines are the lines of every scraper's http-headers table.
+	headerLines []string
 }
 
 // section is one scraper and the discoverer section that finds its targets.
@@ -180,6 +182,8 @@ func (c *conversion) convert(comments []string) string {
 	c.services()
 	c.pods()
 	c.consul()
+	c.httpSD()
+	c.headers()
 	c.unsupported()
 	keys, tables := c.modifiers()
 
@@ -341,7 +345,6 @@ func (c *conversion) client() {
 // unsupported lists the keys that have no equivalent.
 func (c *conversion) unsupported() {
 	for _, k := range []struct{ key, reason string }{
-		{"http_headers", "the scrapers send no headers of their own; a job of a prometheus_config file has http_headers"},
 		{"content_type_override", "the scrapers read the format the target says it answers in"},
 		{"enable_request_metrics", "there is no prometheus_request metric; scrape_duration_seconds and up are written for every target"},
 		{"response_timeout", "no separate limit on the response's headers: scrape-timeout bounds the whole scrape"},
@@ -350,7 +353,6 @@ func (c *conversion) unsupported() {
 		{"max_idle_conn_per_host", "Prometheus' HTTP client keeps its own idle connections"},
 		{"local_address", "the scrapers do not bind a local address"},
 		{"use_system_proxy", "set proxy-url on the scrapers, or HTTP_PROXY for the process"},
-		{"http_service_discovery", "no HTTP service discovery section yet; a job of a prometheus_config file has http_sd_configs"},
 		{"namespace_annotation_pass", "no filter on a namespace's annotations"},
 		{"namespace_annotation_drop", "no filter on a namespace's annotations"},
 		{"cache_refresh_interval", "not needed: the kubernetes discoverer watches the pods"},
@@ -394,6 +396,12 @@ func (s *section) write(c *conversion) string {
 	}
 	if s.query != "" {
 		p("    [%s.scraper.params]\n%s", pluginTable, params(s.query))
+	}
+	if len(c.headerLines) > 0 {
+		p("    [%s.scraper.http-headers]\n", pluginTable)
+		for _, l := range c.headerLines {
+			p("      %s\n", l)
+		}
 	}
 	relabel := s.relabel
 	if tag, ok := str(c.table, "url_tag"); ok && tag != "url" && tag != "" {

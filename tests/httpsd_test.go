@@ -69,18 +69,17 @@ func (e *HTTPSDEndpoint) OrgIDs() []string {
 	return append([]string(nil), e.orgIDs...)
 }
 
-// HeaderLog is a real exporter (StartExporter's) behind a front on a loopback port of its own that logs
-// the X-Tenant and X-Key headers of every scrape.
+// HeaderLog is a front on a loopback port of its own, before a real exporter, that logs the X-Tenant and
+// X-Key headers of every scrape.
 type HeaderLog struct {
 	Addr string
 	mu   sync.Mutex
 	seen []string // "X-Tenant=...;X-Key=..."
 }
 
-func StartHeaderLog(t testing.TB, name string) *HeaderLog {
+func StartHeaderLog(t testing.TB, exporter string) *HeaderLog {
 	t.Helper()
-	exporter := StartExporter(t, name)
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: exporter.Addr})
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: exporter})
 	h := &HeaderLog{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
@@ -104,7 +103,7 @@ func (h *HeaderLog) Seen() []string {
 // change followed, a bad answer survived (logged once, the last known targets still scraped, the other
 // discoverer untouched) and the recovery logged.
 func testHTTPSD(t *testing.T) {
-	a, b, c := StartHeaderLog(t, "a"), StartHeaderLog(t, "b"), StartExporter(t, "c")
+	a, b, c := StartHeaderLog(t, StartExporter(t, "a").Addr), StartHeaderLog(t, StartExporter(t, "b").Addr), StartExporter(t, "c")
 	sd := StartHTTPSD(t, HTTPSDGroup{Targets: []string{a.Addr}, Labels: map[string]string{"team": "web"}})
 	run := StartPlugin(t, `[[inputs.discovering_prometheus]]
   status_address = "127.0.0.1:0"
