@@ -263,6 +263,14 @@ func (c *conversion) modifiers() (keys, tables []string) {
 func copyTable(indent, name string, t *ast.Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %s[%s]\n", indent, name)
+	for _, kv := range keyValues(t) {
+		fmt.Fprintf(&b, "  %s  %s = %s\n", indent, tomltext.Key(kv.Key), kv.Value.Source())
+	}
+	return b.String()
+}
+
+// keyValues are the key = value fields of a table, in the order of the file.
+func keyValues(t *ast.Table) []*ast.KeyValue {
 	var keys []*ast.KeyValue
 	for _, v := range t.Fields {
 		if kv, ok := v.(*ast.KeyValue); ok {
@@ -270,10 +278,7 @@ func copyTable(indent, name string, t *ast.Table) string {
 		}
 	}
 	slices.SortFunc(keys, func(a, b *ast.KeyValue) int { return cmp.Compare(a.Value.Pos(), b.Value.Pos()) })
-	for _, kv := range keys {
-		fmt.Fprintf(&b, "  %s  %s = %s\n", indent, tomltext.Key(kv.Key), kv.Value.Source())
-	}
-	return b.String()
+	return keys
 }
 
 // tagexclude is the table's tagexclude with db and rp added, and url when url_tag is not "url".

@@ -1,10 +1,8 @@
 package telegrafconf
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/influxdata/toml/ast"
 	promconfig "github.com/prometheus/common/config"
@@ -62,14 +60,7 @@ func (c *conversion) headers() {
 	if !ok {
 		return
 	}
-	var keys []*ast.KeyValue
-	for _, v := range t.Fields {
-		if kv, ok := v.(*ast.KeyValue); ok {
-			keys = append(keys, kv)
-		}
-	}
-	slices.SortFunc(keys, func(a, b *ast.KeyValue) int { return cmp.Compare(a.Value.Pos(), b.Value.Pos()) })
-	for _, kv := range keys {
+	for _, kv := range keyValues(t) {
 		if _, reserved := promconfig.ReservedHeaders[http.CanonicalHeaderKey(kv.Key)]; reserved {
 			c.lost("http_headers", fmt.Sprintf("%q is a header Prometheus' HTTP client reserves and does not send; it is left out", kv.Key))
 			continue
