@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +108,8 @@ func testHTTPSD(t *testing.T) {
 	sd := StartHTTPSD(t, HTTPSDGroup{Targets: []string{a.Addr}, Labels: map[string]string{"team": "web"}})
 	run := StartPlugin(t, `[[inputs.discovering_prometheus]]
   status_address = "127.0.0.1:0"
+  kapacitor_config_api = true
+  kapacitor_overrides_file = "`+filepath.Join(t.TempDir(), "overrides.json")+`"
 `+ScraperTable("apps", "metrics", "week", "http-discovery", "apps", `scrape-interval = "1s"`)+`
     [inputs.discovering_prometheus.scraper.http-headers]
       X-Tenant = { values = ["acme"] }
@@ -131,7 +134,7 @@ func testHTTPSD(t *testing.T) {
 	require.Contains(t, a.Seen(), "X-Tenant=acme;X-Key=s3cret-key")
 	require.Contains(t, sd.OrgIDs(), "tenant-a", "the section's http-headers reach the endpoint")
 
-	// The status pages show the targets, never the secret header.
+	// The status pages show the targets, and the config API the headers, never the secret one.
 	base := statusURLIn(t, 10*time.Second, "plugin", func() string {
 		var b strings.Builder
 		for _, e := range run.Log.Messages() {
@@ -139,13 +142,14 @@ func testHTTPSD(t *testing.T) {
 		}
 		return b.String()
 	})
-	for _, page := range []string{"/targets", "/service-discovery", "/api/v1/targets"} {
+	for page, want := range map[string]string{"/targets": a.Addr, "/service-discovery": a.Addr, "/api/v1/targets": a.Addr,
+		"/kapacitor/v1/config/scraper": `"X-Key":{"secrets":[true],"values":null}`} {
 		resp, err := http.Get(base + page)
 		require.NoError(t, err)
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.NoError(t, err)
-		require.Contains(t, string(body), a.Addr, page)
+		require.Contains(t, string(body), want, page)
 		require.NotContains(t, string(body), "s3cret-key", page)
 	}
 
