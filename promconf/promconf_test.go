@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	commonconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
@@ -367,4 +368,19 @@ func TestExtraScrapeMetrics(t *testing.T) {
 	require.True(t, loadJob(t, "", "extra_scrape_metrics: true").Scraper.ExtraScrapeMetrics)
 	require.True(t, loadJob(t, "extra_scrape_metrics: true", "").Scraper.ExtraScrapeMetrics)
 	require.False(t, loadJob(t, "extra_scrape_metrics: true", "extra_scrape_metrics: false").Scraper.ExtraScrapeMetrics)
+}
+
+// A job's http_headers reach its scraper's client as Prometheus read them (the scraper's http-headers
+// key is the same configuration), and a reserved header is refused by Prometheus' loader, naming it.
+func TestHTTPHeaders(t *testing.T) {
+	job := loadJob(t, "", `http_headers: {X-Tenant: {values: [acme]}, X-Key: {secrets: [s3cret]}}`)
+	require.Equal(t, map[string]commonconfig.Header{
+		"X-Tenant": {Values: []string{"acme"}},
+		"X-Key":    {Secrets: []commonconfig.Secret{"s3cret"}},
+	}, job.Extras.HTTPClient.HTTPHeaders.Headers)
+
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	require.NoError(t, writeFile(path, "scrape_configs:\n  - job_name: j\n    http_headers: {host: {values: [x]}}\n"))
+	_, err := Load(path, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, `setting header "Host" is not allowed`)
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// bearer_token_file, so that a rotated token is used at once.
 	BearerTokenFile string `toml:"bearer-token-file"`
 	httpconfig.TLS
+	// HTTPHeaders are sent on every scrape, as Prometheus 3's http_headers; their secrets, as the
+	// credentials, to the target's origin only.
+	HTTPHeaders httpconfig.Headers `toml:"http-headers"`
 
 	// Beyond Kapacitor: Prometheus' scrape options, with its semantics.
 	RelabelConfigs       []*Relabel `toml:"relabel-configs"`

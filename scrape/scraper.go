@@ -178,7 +178,8 @@ func httpClientConfig(cfg *Config, job *promconfig.HTTPClientConfig) (promconfig
 	if cfg.BearerTokenFile != "" {
 		client.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: cfg.BearerTokenFile}
 	}
-	return client, nil
+	client.HTTPHeaders, err = cfg.HTTPHeaders.Prometheus()
+	return client, err
 }
 
 // CloseIdleConnections closes the connections to targets the scraper keeps for its next scrapes; a
