@@ -3,11 +3,17 @@ package discovering_prometheus
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/influxdata/telegraf/config"
+
 	"github.com/discovering-prometheus/discovering-prometheus/cluster"
+	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/plan"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -22,6 +28,9 @@ type reloads struct {
 	sources []plan.Source
 	// kapacitorConfig and prometheusConfig are the files the last table read names, for watch_config.
 	kapacitorConfig, prometheusConfig string
+	// started is the table as read when SetConfigFile was called, to tell a reload which of the keys that
+	// take a restart changed since.
+	started *DiscoveringPrometheus
 	// successful is 1 when the last reload succeeded (or none was tried), else 0; lastSuccess is the Unix
 	// time of the last plan that was applied, the first one included.
 	successful, lastSuccess atomic.Int64
@@ -35,6 +44,9 @@ func (p *DiscoveringPrometheus) SetConfigFile(path string, read func() (*Discove
 	p.reload.mu.Lock()
 	defer p.reload.mu.Unlock()
 	p.reload.path, p.reload.read = path, read
+	if table, err := read(); err == nil {
+		p.reload.started = table
+	}
 	p.reload.kapacitorConfig, p.reload.prometheusConfig = p.KapacitorConfig, p.PrometheusConfig
 }
 
@@ -77,6 +89,10 @@ func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
 		settings = table.planSettings()
 		settings.Sources = p.reload.sources
 		p.reload.kapacitorConfig, p.reload.prometheusConfig = table.KapacitorConfig, table.PrometheusConfig
+		if changed := restartKeysChanged(p.reload.started, table); len(changed) > 0 {
+			p.Log.Warnf("reloading the configuration: %s changed, which takes a restart; kept as it was until then",
+				strings.Join(changed, ", "))
+		}
 	}
 	next, err := plan.Build(settings)
 	if err != nil {
@@ -166,4 +182,79 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 // lastApplied is when the running plan was applied.
 func (p *DiscoveringPrometheus) lastApplied() time.Time {
 	return time.Unix(p.reload.lastSuccess.Load(), 0)
+}
+
+// planKeys are the table's keys a reload applies: the sources of the plan. Every other key takes a restart.
+var planKeys = []string{"scraper", "kapacitor_config", "prometheus_config", "prometheus_db", "prometheus_rp", "prometheus_jobs"}
+
+// restartKeysChanged names the keys of the table, outside planKeys and the discoverer sections, whose
+// values differ between two reads of it (before defaults); nil when either is nil.
+func restartKeysChanged(before, after *DiscoveringPrometheus) []string {
+	if before == nil || after == nil {
+		return nil
+	}
+	var changed []string
+	var walk func(a, b reflect.Value)
+	walk = func(a, b reflect.Value) {
+		for i := range a.NumField() {
+			f := a.Type().Field(i)
+			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			switch {
+			case !f.IsExported() || key == "-" || slices.Contains(planKeys, key) || f.Type == reflect.TypeFor[discovery.Sections]():
+			case f.Anonymous && key == "":
+				walk(a.Field(i), b.Field(i))
+			case key != "" && !sameValue(a.Field(i), b.Field(i)):
+				changed = append(changed, key)
+			}
+		}
+	}
+	walk(reflect.ValueOf(before).Elem(), reflect.ValueOf(after).Elem())
+	return changed
+}
+
+// sameValue compares two values of a decoded table, Telegraf's secrets by value (each read of the same
+// text puts a secret in a container of its own).
+func sameValue(a, b reflect.Value) bool {
+	switch {
+	case a.Type() == reflect.TypeFor[config.Secret]():
+		return secretBytes(a.Addr().Interface().(*config.Secret)) == secretBytes(b.Addr().Interface().(*config.Secret))
+	case a.Kind() == reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case a.Kind() == reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case a.Kind() == reflect.Slice:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case a.CanInterface():
+		return reflect.DeepEqual(a.Interface(), b.Interface())
+	}
+	return true // unexported state: not part of what the file says
+}
+
+// secretBytes is a secret's value, "" when empty or unreadable.
+func secretBytes(s *config.Secret) string {
+	if s.Empty() {
+		return ""
+	}
+	v, err := s.Get()
+	if err != nil {
+		return ""
+	}
+	defer v.Destroy()
+	return string(v.Bytes())
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -333,4 +334,26 @@ func TestWatchConfigScrapeConfigFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "jobs", "c.yml"), []byte("scrape_configs:\n  - job_name: c\n    static_configs: [{targets: [127.0.0.1:2]}]\n"), 0o644))
 	require.Eventually(t, func() bool { return len(messages(log, "configuration reloaded")) == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Contains(t, messages(log, "configuration reloaded")[0], "jobs added: c;")
+}
+
+// A reload of the runner's -config applies the scrapers and discoverers; a key that takes a restart and
+// changed is named in a warning (secrets compared by value: a secret read again is not a change).
+func TestReloadNamesTheKeysThatTakeARestart(t *testing.T) {
+	r := newReloadRig(t)
+	format, password := "kapacitor", "unchanged"
+	r.p.SetConfigFile("", func() (*DiscoveringPrometheus, error) {
+		table := &DiscoveringPrometheus{Scrapers: r.p.Scrapers, Sections: r.p.Sections, PrometheusConfig: r.p.PrometheusConfig, MetricFormat: format}
+		table.StatusBasicPassword = config.NewSecret([]byte(password))
+		return table, nil
+	})
+	require.NoError(t, r.p.Reload())
+	require.Empty(t, messages(r.log, "reloading the configuration"), "nothing that takes a restart changed")
+	format = "prometheus-v2"
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, []string{"reloading the configuration: metric_format changed, which takes a restart; kept as it was until then"},
+		messages(r.log, "reloading the configuration"))
+	format, password = "kapacitor", "changed"
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, "reloading the configuration: status_basic_password changed, which takes a restart; kept as it was until then",
+		messages(r.log, "reloading the configuration")[1])
 }
