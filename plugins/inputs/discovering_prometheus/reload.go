@@ -186,7 +186,9 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 	if p.cluster != nil {
 		p.cluster.Count(pools)
 	}
-	p.stats = newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
+	stats := newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
+	p.stats.unregisterGone(stats)
+	p.stats = stats
 	if p.cluster != nil {
 		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}

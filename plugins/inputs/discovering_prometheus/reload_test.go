@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/selfstat"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -356,4 +357,29 @@ func TestReloadNamesTheKeysThatTakeARestart(t *testing.T) {
 	require.NoError(t, r.p.Reload())
 	require.Equal(t, "reloading the configuration: status_basic_password changed, which takes a restart; kept as it was until then",
 		messages(r.log, "reloading the configuration")[1])
+}
+
+// A job or discoverer a reload removes has its internal_discovering_prometheus series unregistered; those
+// that stay keep theirs.
+func TestReloadUnregistersTheStatisticsOfWhatIsRemoved(t *testing.T) {
+	r := newReloadRig(t)
+	r.p.Statistics = selfstat.NewCollector(map[string]string{"test": t.Name()}) // selfstat's registry is global
+	r.write(t, r.plan("10s", true))
+	require.NoError(t, r.p.Reload())
+	series := func() []string {
+		var names []string
+		for _, m := range selfstat.Metrics() {
+			if m.Name() == "internal_"+statsMeasurement && m.Tags()["test"] == t.Name() {
+				names = append(names, m.Tags()["scraper"]+m.Tags()["discoverer_id"])
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	require.Equal(t, []string{"", "a", "a/http/0", "b", "b/static/0", "c", "c/static/0"}, series()) // "": the reload series
+
+	r.write(t, r.plan("20s", false)) // b changes, c goes
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, []string{"", "a", "a/http/0", "b", "b/static/0"}, series())
+	require.Nil(t, r.p.Statistics.Get(statsMeasurement, "scrapes", map[string]string{"scraper": "c"}))
 }
