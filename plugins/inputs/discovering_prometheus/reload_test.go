@@ -383,3 +383,46 @@ func TestReloadUnregistersTheStatisticsOfWhatIsRemoved(t *testing.T) {
 	require.Equal(t, []string{"", "a", "a/http/0", "b", "b/static/0"}, series())
 	require.Nil(t, r.p.Statistics.Get(statsMeasurement, "scrapes", map[string]string{"scraper": "c"}))
 }
+
+// A reload that changes one job of 100 delays no scrape of the other 99: each is scraped once at the
+// gather its interval after the last scrape, across the reload, and not earlier.
+func TestReloadOfOneJobDelaysNoScrapeOfTheOthers(t *testing.T) {
+	r := newReloadRig(t)
+	exporter := strings.TrimPrefix(r.c.srv.URL, "http://")
+	jobs := func(firstInterval string) string {
+		var s strings.Builder
+		s.WriteString("scrape_configs:\n")
+		for job := range 100 {
+			interval := "10s"
+			if job == 0 {
+				interval = firstInterval
+			}
+			fmt.Fprintf(&s, "  - job_name: j%d\n    scrape_interval: %s\n    static_configs: [{targets: [%q], labels: {__param_n: '%d'}}]\n",
+				job, interval, exporter, job)
+		}
+		return s.String()
+	}
+	every := func(from int) map[string]int {
+		scrapes := map[string]int{}
+		for job := from; job < 100; job++ {
+			scrapes[fmt.Sprint(job)] = 1
+		}
+		return scrapes
+	}
+	r.write(t, jobs("10s"))
+	require.NoError(t, r.p.Reload())
+	for job := range 100 {
+		r.waitForGroups(t, discovery.Key{Service: "prometheus", ID: fmt.Sprintf("j%d/static/0", job)})
+	}
+	r.gather(0)
+	require.Equal(t, every(0), r.c.take())
+
+	r.write(t, jobs("20s"))
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, "configuration reloaded: jobs added: none; changed: j0; removed: none; discoverers added: none; changed: none; removed: none",
+		messages(r.log, "configuration reloaded")[1])
+	r.gather(5 * time.Second)
+	require.Equal(t, map[string]int{"0": 1}, r.c.take(), "only the changed job's new target is due")
+	r.gather(10 * time.Second)
+	require.Equal(t, every(1), r.c.take(), "each of the 99 others is scraped at its interval")
+}
