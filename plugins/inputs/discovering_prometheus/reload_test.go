@@ -390,17 +390,9 @@ func TestReloadOfOneJobDelaysNoScrapeOfTheOthers(t *testing.T) {
 	r := newReloadRig(t)
 	exporter := strings.TrimPrefix(r.c.srv.URL, "http://")
 	jobs := func(firstInterval string) string {
-		var s strings.Builder
-		s.WriteString("scrape_configs:\n")
-		for job := range 100 {
-			interval := "10s"
-			if job == 0 {
-				interval = firstInterval
-			}
-			fmt.Fprintf(&s, "  - job_name: j%d\n    scrape_interval: %s\n    static_configs: [{targets: [%q], labels: {__param_n: '%d'}}]\n",
-				job, interval, exporter, job)
-		}
-		return s.String()
+		return hundredJobs(firstInterval, func(job int) string {
+			return fmt.Sprintf("{targets: [%q], labels: {__param_n: '%d'}}", exporter, job)
+		})
 	}
 	every := func(from int) map[string]int {
 		scrapes := map[string]int{}
@@ -425,4 +417,19 @@ func TestReloadOfOneJobDelaysNoScrapeOfTheOthers(t *testing.T) {
 	require.Equal(t, map[string]int{"0": 1}, r.c.take(), "only the changed job's new target is due")
 	r.gather(10 * time.Second)
 	require.Equal(t, every(1), r.c.take(), "each of the 99 others is scraped at its interval")
+}
+
+// hundredJobs is a prometheus.yml of the jobs j0 to j99, scraped every 10s but j0 every firstInterval, each
+// with the static_configs that static gives it.
+func hundredJobs(firstInterval string, static func(job int) string) string {
+	var s strings.Builder
+	s.WriteString("scrape_configs:\n")
+	for job := range 100 {
+		interval := "10s"
+		if job == 0 {
+			interval = firstInterval
+		}
+		fmt.Fprintf(&s, "  - job_name: j%d\n    scrape_interval: %s\n    static_configs: [%s]\n", job, interval, static(job))
+	}
+	return s.String()
 }
