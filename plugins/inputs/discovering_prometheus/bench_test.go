@@ -104,20 +104,14 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 func BenchmarkReloadOneOfHundredJobs(b *testing.B) {
 	yml := filepath.Join(b.TempDir(), "prometheus.yml")
 	write := func(firstInterval string) {
-		var s strings.Builder
-		s.WriteString("scrape_configs:\n")
-		for job := range 100 {
-			interval := "10s"
-			if job == 0 {
-				interval = firstInterval
+		text := hundredJobs(firstInterval, func(job int) string {
+			targets := make([]string, 100)
+			for i := range targets {
+				targets[i] = fmt.Sprintf("'10.%d.%d.1:9100'", job, i)
 			}
-			fmt.Fprintf(&s, "  - job_name: j%d\n    scrape_interval: %s\n    static_configs: [{targets: [", job, interval)
-			for i := range 100 {
-				fmt.Fprintf(&s, "'10.%d.%d.1:9100',", job, i)
-			}
-			s.WriteString("]}]\n")
-		}
-		if err := os.WriteFile(yml, []byte(s.String()), 0o644); err != nil {
+			return "{targets: [" + strings.Join(targets, ",") + "]}"
+		})
+		if err := os.WriteFile(yml, []byte(text), 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}

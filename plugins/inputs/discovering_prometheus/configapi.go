@@ -57,10 +57,12 @@ func (p *DiscoveringPrometheus) initConfigAPI() error {
 }
 
 // reloadWith reloads the plan with the overrides o; when it fails, the running plan and the overrides
-// stay as they were.
+// stay as they were, and so does config_last_reload_successful: a refused change is no failed reload.
 func (p *DiscoveringPrometheus) reloadWith(source *overridesSource, o configapi.Overrides) error {
+	p.reload.mu.Lock()
+	defer p.reload.mu.Unlock()
 	old := source.set(o)
-	if err := p.Reload(); err != nil {
+	if err := p.reloadLocked(false); err != nil {
 		source.set(old)
 		return err
 	}

@@ -149,10 +149,39 @@ func TestConfigAPIChangesApplyAtOnce(t *testing.T) {
 	after, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.Equal(t, string(stored), string(after), "the refused change is not kept")
+	require.Len(t, messages(r.log, "reloading the configuration"), 1, "the refused change is logged")
+	require.EqualValues(t, 1, r.p.reload.successful.Load(), "a refused change is no failed reload: the files' last reload succeeded")
 	r.gather(5*time.Second + time.Minute) // the added scraper's interval: the default, a minute
 	require.Equal(t, map[string]int{"": 1}, r.c.take(), "the running plan is unchanged")
 
 	// The overrides in force are still the API's: a reload (SIGHUP's) keeps the added scraper.
 	require.NoError(t, r.p.Reload())
 	require.Len(t, r.p.RunningScrapers(), 3)
+}
+
+// After the runner's -config file changes and is reloaded, the API shows the sections the new file has:
+// those that run.
+func TestConfigAPIShowsTheSectionsOfTheReloadedFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "overrides.json")
+	extra := fmt.Sprintf("  status_address = \"127.0.0.1:0\"\n  kapacitor_config_api = true\n  kapacitor_overrides_file = %q\n", file)
+	r := newReloadRigWith(t, extra)
+	api := strings.TrimSuffix(r.p.StatusURL(), "/targets") + "/kapacitor/v1/config"
+	table := fmt.Sprintf("[[inputs.discovering_prometheus]]\n  prometheus_config = %q\n%s", r.yml, extra)
+	r.p.SetConfigFile("", func() (*DiscoveringPrometheus, error) { return loadTelegraf(t, table) })
+	code, body := get(t, http.DefaultClient, api+"/static-discovery", "", "")
+	require.Equal(t, http.StatusNotFound, code, body)
+
+	table += fmt.Sprintf("  [[inputs.discovering_prometheus.static-discovery]]\n    id = \"fromfile\"\n    targets = [%q]\n",
+		strings.TrimPrefix(r.c.srv.URL, "http://"))
+	require.NoError(t, r.p.Reload())
+	code, body = get(t, http.DefaultClient, api+"/static-discovery/fromfile", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, r.c.srv.URL[len("http://"):])
+
+	// A change through the API is made to the new file's sections.
+	code, body = post(t, api+"/static-discovery/fromfile", `{"set":{"targets":["x:1"]}}`, "", "")
+	require.Equal(t, http.StatusNoContent, code, body)
+	code, body = get(t, http.DefaultClient, api+"/static-discovery/fromfile", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"x:1"`)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor/configapi"
 	"github.com/discovering-prometheus/discovering-prometheus/plan"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -66,9 +67,17 @@ func (p *DiscoveringPrometheus) AddSource(s plan.Source) {
 func (p *DiscoveringPrometheus) Reload() error {
 	p.reload.mu.Lock()
 	defer p.reload.mu.Unlock()
+	return p.reloadLocked(true)
+}
+
+// reloadLocked is Reload under p.reload.mu. A failure sets config_last_reload_successful to 0 when
+// countFailure: a change of the config API that is refused is no failed reload of the files.
+func (p *DiscoveringPrometheus) reloadLocked(countFailure bool) error {
 	change, err := p.reloadPlan()
 	if err != nil {
-		p.reload.successful.Store(0)
+		if countFailure {
+			p.reload.successful.Store(0)
+		}
 		p.Log.Errorf("reloading the configuration: %v", err)
 		return err
 	}
@@ -80,10 +89,17 @@ func (p *DiscoveringPrometheus) Reload() error {
 
 func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
 	settings := p.planSettings()
+	var apiBase *configapi.Sections // the sections of the table read, for the config API
 	if p.reload.read != nil {
 		table, err := p.reload.read()
 		if err != nil {
 			return plan.Change{}, err
+		}
+		if p.configAPI != nil {
+			if apiBase, err = configapi.Of(table); err != nil {
+				return plan.Change{}, err
+			}
+			apiBase = apiBase.Clone() // before plan.Build initialises the table's sections
 		}
 		table.Log = p.Log
 		settings = table.planSettings()
@@ -98,7 +114,11 @@ func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
 	if err != nil {
 		return plan.Change{}, err
 	}
-	return p.apply(next)
+	change, err := p.apply(next)
+	if err == nil && apiBase != nil {
+		p.configAPI.SetBase(apiBase)
+	}
+	return change, err
 }
 
 // errNotRunning is apply's error before Start and after Stop.
@@ -166,7 +186,9 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 	if p.cluster != nil {
 		p.cluster.Count(pools)
 	}
-	p.stats = newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
+	stats := newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
+	p.stats.unregisterGone(stats)
+	p.stats = stats
 	if p.cluster != nil {
 		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/selfstat"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -356,4 +357,79 @@ func TestReloadNamesTheKeysThatTakeARestart(t *testing.T) {
 	require.NoError(t, r.p.Reload())
 	require.Equal(t, "reloading the configuration: status_basic_password changed, which takes a restart; kept as it was until then",
 		messages(r.log, "reloading the configuration")[1])
+}
+
+// A job or discoverer a reload removes has its internal_discovering_prometheus series unregistered; those
+// that stay keep theirs.
+func TestReloadUnregistersTheStatisticsOfWhatIsRemoved(t *testing.T) {
+	r := newReloadRig(t)
+	r.p.Statistics = selfstat.NewCollector(map[string]string{"test": t.Name()}) // selfstat's registry is global
+	r.write(t, r.plan("10s", true))
+	require.NoError(t, r.p.Reload())
+	series := func() []string {
+		var names []string
+		for _, m := range selfstat.Metrics() {
+			if m.Name() == "internal_"+statsMeasurement && m.Tags()["test"] == t.Name() {
+				names = append(names, m.Tags()["scraper"]+m.Tags()["discoverer_id"])
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	require.Equal(t, []string{"", "a", "a/http/0", "b", "b/static/0", "c", "c/static/0"}, series()) // "": the reload series
+
+	r.write(t, r.plan("20s", false)) // b changes, c goes
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, []string{"", "a", "a/http/0", "b", "b/static/0"}, series())
+	require.Nil(t, r.p.Statistics.Get(statsMeasurement, "scrapes", map[string]string{"scraper": "c"}))
+}
+
+// A reload that changes one job of 100 delays no scrape of the other 99: each is scraped once at the
+// gather its interval after the last scrape, across the reload, and not earlier.
+func TestReloadOfOneJobDelaysNoScrapeOfTheOthers(t *testing.T) {
+	r := newReloadRig(t)
+	exporter := strings.TrimPrefix(r.c.srv.URL, "http://")
+	jobs := func(firstInterval string) string {
+		return hundredJobs(firstInterval, func(job int) string {
+			return fmt.Sprintf("{targets: [%q], labels: {__param_n: '%d'}}", exporter, job)
+		})
+	}
+	every := func(from int) map[string]int {
+		scrapes := map[string]int{}
+		for job := from; job < 100; job++ {
+			scrapes[fmt.Sprint(job)] = 1
+		}
+		return scrapes
+	}
+	r.write(t, jobs("10s"))
+	require.NoError(t, r.p.Reload())
+	for job := range 100 {
+		r.waitForGroups(t, discovery.Key{Service: "prometheus", ID: fmt.Sprintf("j%d/static/0", job)})
+	}
+	r.gather(0)
+	require.Equal(t, every(0), r.c.take())
+
+	r.write(t, jobs("20s"))
+	require.NoError(t, r.p.Reload())
+	require.Equal(t, "configuration reloaded: jobs added: none; changed: j0; removed: none; discoverers added: none; changed: none; removed: none",
+		messages(r.log, "configuration reloaded")[1])
+	r.gather(5 * time.Second)
+	require.Equal(t, map[string]int{"0": 1}, r.c.take(), "only the changed job's new target is due")
+	r.gather(10 * time.Second)
+	require.Equal(t, every(1), r.c.take(), "each of the 99 others is scraped at its interval")
+}
+
+// hundredJobs is a prometheus.yml of the jobs j0 to j99, scraped every 10s but j0 every firstInterval, each
+// with the static_configs that static gives it.
+func hundredJobs(firstInterval string, static func(job int) string) string {
+	var s strings.Builder
+	s.WriteString("scrape_configs:\n")
+	for job := range 100 {
+		interval := "10s"
+		if job == 0 {
+			interval = firstInterval
+		}
+		fmt.Fprintf(&s, "  - job_name: j%d\n    scrape_interval: %s\n    static_configs: [%s]\n", job, interval, static(job))
+	}
+	return s.String()
 }

@@ -103,6 +103,7 @@ var reloadMetrics = newSelfGroup(nil,
 // selfSeries is a source's self-metrics in selfstat: one stat per metric of its group.
 type selfSeries[T any] struct {
 	group *selfGroup[T]
+	tags  map[string]string
 	stats []selfstat.Stat
 	seen  []timingSeen // per metric, for selfTiming
 }
@@ -116,7 +117,7 @@ func (g *selfGroup[T]) register(c *selfstat.Collector, labelValues ...string) *s
 	for i, l := range g.labels {
 		tags[l] = labelValues[i]
 	}
-	s := &selfSeries[T]{group: g, seen: make([]timingSeen, len(g.metrics))}
+	s := &selfSeries[T]{group: g, tags: tags, seen: make([]timingSeen, len(g.metrics))}
 	for _, m := range g.metrics {
 		if m.kind == selfTiming {
 			s.stats = append(s.stats, c.RegisterTiming(statsMeasurement, m.field, maps.Clone(tags)))
@@ -125,6 +126,13 @@ func (g *selfGroup[T]) register(c *selfstat.Collector, labelValues ...string) *s
 		}
 	}
 	return s
+}
+
+// unregister removes the series from c, which registered it: its source is gone.
+func (s *selfSeries[T]) unregister(c *selfstat.Collector) {
+	for _, m := range s.group.metrics {
+		c.Unregister(statsMeasurement, m.field, maps.Clone(s.tags))
+	}
 }
 
 // publish copies the source's numbers into its stats; a timing gets the mean of what came since the last

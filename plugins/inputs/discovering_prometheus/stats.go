@@ -42,6 +42,28 @@ func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverer
 	return s
 }
 
+// unregisterGone unregisters the series of the scrapers and discoverers of s that next, which replaces
+// s, has not (those of the jobs and discoverers a reload removed): they are published no more.
+func (s *statistics) unregisterGone(next *statistics) {
+	kept := map[selfstat.Stat]bool{} // a series registered again is the same stats
+	for _, st := range next.scrapers {
+		kept[st.stats[0]] = true
+	}
+	for _, st := range next.discoverers {
+		kept[st.stats[0]] = true
+	}
+	for _, st := range s.scrapers {
+		if !kept[st.stats[0]] {
+			st.unregister(s.collector)
+		}
+	}
+	for _, st := range s.discoverers {
+		if !kept[st.stats[0]] {
+			st.unregister(s.collector)
+		}
+	}
+}
+
 // addCluster registers the cluster's statistics.
 func (s *statistics) addCluster(key discovery.Key, cl *cluster.Stats) {
 	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, key.Service, key.ID)
