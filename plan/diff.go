@@ -107,16 +107,69 @@ func (j *Job) Same(o *Job) bool {
 		reflect.DeepEqual(j.Extras, o.Extras) && sameConfig(j.Config, o.Config)
 }
 
-// sameConfig compares two scrape configurations, their secrets by value: Telegraf keeps a secret in a
-// container that differs between two reads of the same text.
-func sameConfig(a, b *scrape.Config) bool {
-	if !sameSecret(&a.Password, &b.Password) || !sameSecret(&a.BearerToken, &b.BearerToken) {
-		return false
+// sameConfig compares two scrape configurations, their secrets by value wherever they are (the password,
+// the bearer token, the http-headers' secrets): Telegraf keeps a secret in a container that differs
+// between two reads of the same text.
+func sameConfig(a, b *scrape.Config) bool { return SameValue(a, b) }
+
+// SameValue compares two values of a decoded configuration, given as pointers of one type: as
+// reflect.DeepEqual does, but Telegraf's secrets by value, and only what the file says (the unexported
+// state a validation derives from it does not count).
+func SameValue(a, b any) bool {
+	return sameValue(reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem())
+}
+
+func sameValue(a, b reflect.Value) bool {
+	switch {
+	case a.Type() == reflect.TypeFor[config.Secret]():
+		return sameSecret(a.Addr().Interface().(*config.Secret), b.Addr().Interface().(*config.Secret))
+	case a.Kind() == reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case a.Kind() == reflect.Struct:
+		for i := range a.NumField() {
+			if a.Type().Field(i).IsExported() && !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case a.Kind() == reflect.Slice:
+		if a.Len() != b.Len() || a.IsNil() != b.IsNil() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case a.Kind() == reflect.Map:
+		if a.Len() != b.Len() || a.IsNil() != b.IsNil() {
+			return false
+		}
+		for _, k := range a.MapKeys() {
+			bv := b.MapIndex(k)
+			if !bv.IsValid() || !sameMapValue(a.MapIndex(k), bv) {
+				return false
+			}
+		}
+		return true
 	}
-	ac, bc := *a, *b
-	ac.Password, bc.Password = config.Secret{}, config.Secret{}
-	ac.BearerToken, bc.BearerToken = config.Secret{}, config.Secret{}
-	return reflect.DeepEqual(ac, bc)
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// sameMapValue compares two values of a map, which reflect cannot address: copied where they are not
+// pointers, so that a secret among them can be read.
+func sameMapValue(a, b reflect.Value) bool {
+	if a.Kind() == reflect.Pointer {
+		return sameValue(a, b)
+	}
+	ac, bc := reflect.New(a.Type()).Elem(), reflect.New(b.Type()).Elem()
+	ac.Set(a)
+	bc.Set(b)
+	return sameValue(ac, bc)
 }
 
 // sameSecret compares two secrets by value; one that cannot be read differs from any other.

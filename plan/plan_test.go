@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -137,6 +138,7 @@ func TestRebuiltPlanIsTheSame(t *testing.T) {
 		s := section("a", "s")
 		s.Username = "u"
 		s.Password = config.NewSecret([]byte("secret"))
+		s.HTTPHeaders = httpconfig.Headers{"X-Org": {Secrets: []config.Secret{config.NewSecret([]byte("org"))}}}
 		s.RelabelConfigs = []*scrape.Relabel{{SourceLabels: []string{"__address__"}, Regex: ptr("(.*):.*"), TargetLabel: "host"}}
 		return &Settings{Scrapers: []*kapacitor.Scraper{s}, Discoverers: &discovery.Sections{Static: []*discovery.Static{static("s", true)}}}
 	}
@@ -148,6 +150,12 @@ func TestRebuiltPlanIsTheSame(t *testing.T) {
 	require.True(t, c.Empty(), "%s", c)
 	require.Equal(t, []string{"a"}, c.Kept)
 	require.Equal(t, "nothing changed", c.String())
+
+	header := settings()
+	header.Scrapers[0].HTTPHeaders["X-Org"].Secrets[0] = config.NewSecret([]byte("another org"))
+	next, err = Build(header)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, Compare(old, next).Changed, "a header's secret is compared by value")
 
 	other := settings()
 	other.Scrapers[0].Password = config.NewSecret([]byte("another"))

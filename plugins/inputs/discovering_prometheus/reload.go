@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/influxdata/telegraf/config"
-
 	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor/configapi"
@@ -225,58 +223,11 @@ func restartKeysChanged(before, after *DiscoveringPrometheus) []string {
 			case !f.IsExported() || key == "-" || slices.Contains(planKeys, key) || f.Type == reflect.TypeFor[discovery.Sections]():
 			case f.Anonymous && key == "":
 				walk(a.Field(i), b.Field(i))
-			case key != "" && !sameValue(a.Field(i), b.Field(i)):
+			case key != "" && !plan.SameValue(a.Field(i).Addr().Interface(), b.Field(i).Addr().Interface()):
 				changed = append(changed, key)
 			}
 		}
 	}
 	walk(reflect.ValueOf(before).Elem(), reflect.ValueOf(after).Elem())
 	return changed
-}
-
-// sameValue compares two values of a decoded table, Telegraf's secrets by value (each read of the same
-// text puts a secret in a container of its own).
-func sameValue(a, b reflect.Value) bool {
-	switch {
-	case a.Type() == reflect.TypeFor[config.Secret]():
-		return secretBytes(a.Addr().Interface().(*config.Secret)) == secretBytes(b.Addr().Interface().(*config.Secret))
-	case a.Kind() == reflect.Pointer:
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return sameValue(a.Elem(), b.Elem())
-	case a.Kind() == reflect.Struct:
-		for i := range a.NumField() {
-			if !sameValue(a.Field(i), b.Field(i)) {
-				return false
-			}
-		}
-		return true
-	case a.Kind() == reflect.Slice:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for i := range a.Len() {
-			if !sameValue(a.Index(i), b.Index(i)) {
-				return false
-			}
-		}
-		return true
-	case a.CanInterface():
-		return reflect.DeepEqual(a.Interface(), b.Interface())
-	}
-	return true // unexported state: not part of what the file says
-}
-
-// secretBytes is a secret's value, "" when empty or unreadable.
-func secretBytes(s *config.Secret) string {
-	if s.Empty() {
-		return ""
-	}
-	v, err := s.Get()
-	if err != nil {
-		return ""
-	}
-	defer v.Destroy()
-	return string(v.Bytes())
 }
