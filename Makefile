@@ -5,8 +5,9 @@
 # make test: the whole suite. It installs the servers the integration tests start (Debian packages) when
 #            they are missing, builds the real kube-apiserver and etcd from the Go module proxy when they are
 #            not in ~/.cache/discovering-prometheus (scripts/kube-apiserver.sh: the first build takes about
-#            2.5 + 5 minutes of 2 idle cores, up to 30 on busy ones, and 2.8 GB of memory), and tells the
-#            tests to fail rather than skip when one is still absent.
+#            2.5 + 5 minutes of 2 idle cores, up to 30 on busy ones, and 2.8 GB of memory) and the real
+#            kapacitord 1.5.9 the config API is compared with (tests/kapacitord/build.sh, about 3.5 minutes
+#            once), and tells the tests to fail rather than skip when one is still absent.
 
 GO ?= go
 
@@ -47,7 +48,7 @@ RACE_E2E := ^(TestFaults|TestDiscoverers|TestKapacitorConfig|TestKapacitorConfig
 RACE_E2E_SKIP := /^(zookeeper-restart|parse-overruns-timeout|dns|nerve|serverset)$$
 
 race:
-	$(GO) test -race -count=1 ./scrape ./discovery ./internal/... ./plugins/... ./kapacitor ./promconf
+	$(GO) test -race -count=1 ./scrape ./discovery ./cluster ./plan ./internal/... ./plugins/... ./kapacitor/... ./promconf ./telegrafconf
 	DP_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 10m -run '$(RACE_E2E)' -skip '$(RACE_E2E_SKIP)' ./tests
 
 # Every func FuzzXxx of the module, found in the sources, for FUZZTIME each. Minimizing a new input is cut
@@ -119,3 +120,4 @@ servers:
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@GO=$(GO) scripts/kube-apiserver.sh build >/dev/null
+	@tests/kapacitord/build.sh >/dev/null

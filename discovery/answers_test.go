@@ -47,8 +47,8 @@ func clientOf(t *testing.T, d any) *http.Client {
 // This fails if Prometheus renames or moves the client field of one of them.
 func TestAnswerLimitReachesEveryClient(t *testing.T) {
 	url := "http://127.0.0.1:1"
-	httpSD := promhttp.DefaultSDConfig
-	httpSD.URL = url
+	httpSD, err := (&HTTP{URL: url}).SDConfig() // the [[http-discovery]] section's
+	require.NoError(t, err)
 	puppet := puppetdb.DefaultSDConfig
 	puppet.URL, puppet.Query = url, `resources { type = "Class" }`
 	eurekaSD := eureka.DefaultSDConfig
@@ -58,7 +58,7 @@ func TestAnswerLimitReachesEveryClient(t *testing.T) {
 	tritonSD, err := (&Triton{Account: "a", DNSSuffix: "d", Endpoint: "e"}).SDConfig()
 	require.NoError(t, err)
 
-	configs := []promdiscovery.Config{&httpSD, &puppet, &eurekaSD, marathonSD, tritonSD}
+	configs := []promdiscovery.Config{httpSD, &puppet, &eurekaSD, marathonSD, tritonSD}
 	require.Len(t, configs, len(wholeAnswers))
 	for _, cfg := range configs {
 		t.Run(cfg.Name(), func(t *testing.T) {

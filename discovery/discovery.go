@@ -76,6 +76,7 @@ func (c *Common) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 type Sections struct {
 	Static     []*Static     `toml:"static-discovery"`
 	File       []*File       `toml:"file-discovery"`
+	HTTP       []*HTTP       `toml:"http-discovery"`
 	Kubernetes []*Kubernetes `toml:"kubernetes" sd:"kubernetes"`
 	EC2        []*EC2        `toml:"ec2" sd:"aws"`
 	Azure      []*Azure      `toml:"azure" sd:"azure"`

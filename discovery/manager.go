@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +17,7 @@ import (
 )
 
 // Manager runs every configured discoverer in the background and keeps the current target groups of each.
-// Readers poll it: Version tells whether anything changed since they last looked.
+// Readers poll it, Version telling whether anything changed since they last looked, or wait on Updated.
 type Manager struct {
 	configs  Configs
 	logger   *slog.Logger
@@ -24,17 +26,27 @@ type Manager struct {
 	mu       sync.Mutex
 	groups   map[Key]map[string]*targetgroup.Group // by the group's source
 	version  uint64
-	waiting  map[Key]bool // discoverers whose first answer is not complete yet
+	updated  chan struct{} // holds a token once the version changed, until a reader takes it
+	waiting  map[Key]bool  // discoverers whose first answer is not complete yet
 	settling map[Key]*time.Timer
 	ready    chan struct{}
 	stats    map[Key]*Stats
 	logs     map[Key]*outageLog
 
+	ctx        context.Context // the manager's, which Stop cancels; each discoverer runs under a child
+	cancel     context.CancelFunc
+	running    map[Key]*provider
+	stopOnce   sync.Once
+	metrics    []promdiscovery.DiscovererMetrics
+	refresh    promdiscovery.RefreshMetricsManager
+	mechanisms map[string]promdiscovery.DiscovererMetrics // by the SD mechanism's name, registered once
+}
+
+// provider is one running discoverer.
+type provider struct {
 	cancel   context.CancelFunc
-	running  map[Key]chan struct{} // closed when the discoverer's Run returns
-	wg       sync.WaitGroup        // the receive goroutines, which return when told to
-	stopOnce sync.Once
-	metrics  []promdiscovery.DiscovererMetrics
+	done     chan struct{} // closed when its Run returns
+	received chan struct{} // closed when its receive goroutine returns
 }
 
 // Stats counts a discoverer's refreshes (the updates it sent) and failures.
@@ -61,6 +73,7 @@ func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Regis
 		waiting:  make(map[Key]bool, len(configs)),
 		settling: make(map[Key]*time.Timer, len(configs)),
 		ready:    make(chan struct{}),
+		updated:  make(chan struct{}, 1),
 		stats:    make(map[Key]*Stats, len(configs)),
 		logs:     make(map[Key]*outageLog, len(configs)),
 	}
@@ -77,53 +90,96 @@ func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Regis
 // Start runs every discoverer until Stop. A discoverer that cannot be created is logged and left out; the
 // others run.
 func (r *Manager) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-
-	refresh := promdiscovery.NewRefreshMetrics(r.registry)
-	r.register(refresh)
-	mechanisms := make(map[string]promdiscovery.DiscovererMetrics)
-
-	r.running = make(map[Key]chan struct{}, len(r.configs))
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.refresh = promdiscovery.NewRefreshMetrics(r.registry)
+	r.register(r.refresh)
+	r.mechanisms = make(map[string]promdiscovery.DiscovererMetrics)
+	r.running = make(map[Key]*provider, len(r.configs))
 	for _, key := range r.keys() {
-		cfg := withRegularFiles(r.configs[key])
-		metrics, ok := mechanisms[cfg.Name()]
-		if !ok {
-			metrics = cfg.NewDiscovererMetrics(r.registry, refresh)
-			r.register(metrics)
-			mechanisms[cfg.Name()] = metrics
+		r.start(key, r.configs[key])
+	}
+}
+
+// start runs one discoverer.
+func (r *Manager) start(key Key, config promdiscovery.Config) {
+	cfg := withRegularFiles(config)
+	metrics, ok := r.mechanisms[cfg.Name()]
+	if !ok {
+		metrics = cfg.NewDiscovererMetrics(r.registry, r.refresh)
+		r.register(metrics)
+		r.mechanisms[cfg.Name()] = metrics
+	}
+	outage := newOutageLog(r.logger.Handler(), cfg, func() { r.countError(key) })
+	r.mu.Lock()
+	r.logs[key] = outage
+	r.mu.Unlock()
+	logger := slog.New(outage).With("discoverer", key.String())
+	d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
+		Logger:  logger,
+		Metrics: metrics,
+		SetName: key.Service + "/" + key.ID,
+	})
+	if err != nil {
+		logger.Error("cannot start discoverer", "err", err)
+		r.update(key, nil)
+		return
+	}
+	boundAnswers(d, cfg.Name(), logger)
+	if w, ok := d.(failureWatcher); ok {
+		outage.watch(w)
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	updates := make(chan []*targetgroup.Group)
+	running := &provider{cancel: cancel, done: make(chan struct{}), received: make(chan struct{})}
+	r.running[key] = running
+	go func() {
+		defer close(running.done)
+		d.Run(ctx, updates)
+	}()
+	go func() {
+		defer close(running.received)
+		r.receive(ctx, key, updates)
+	}()
+}
+
+// Apply changes the running discoverers to configs, by key: a discoverer whose configuration is the same
+// (reflect.DeepEqual, as Prometheus' manager compares them) keeps running, untouched, with its targets; one
+// whose configuration changed is stopped and started anew; one that is gone stops, and its targets go; a
+// new one starts. It returns once the stopped ones have returned (up to stopWait, as Stop) and the new ones
+// run. It is for a started manager, and is not called concurrently with Start, Stop or itself.
+func (r *Manager) Apply(configs Configs) {
+	var stopping []Key
+	for _, key := range r.keys() {
+		if next, ok := configs[key]; !ok || !reflect.DeepEqual(next, r.configs[key]) {
+			stopping = append(stopping, key)
 		}
-		outage := newOutageLog(r.logger.Handler(), cfg, func() { r.countError(key) })
-		r.mu.Lock()
-		r.logs[key] = outage
-		r.mu.Unlock()
-		logger := slog.New(outage).With("discoverer", key.String())
-		d, err := cfg.NewDiscoverer(promdiscovery.DiscovererOptions{
-			Logger:  logger,
-			Metrics: metrics,
-			SetName: key.Service + "/" + key.ID,
-		})
-		if err != nil {
-			logger.Error("cannot start discoverer", "err", err)
-			r.update(key, nil)
+	}
+	r.stopProviders(stopping)
+	r.mu.Lock()
+	for _, key := range stopping {
+		delete(r.groups, key)
+		delete(r.stats, key)
+		delete(r.logs, key)
+		if t := r.settling[key]; t != nil {
+			t.Stop()
+			delete(r.settling, key)
+		}
+		r.settled(key) // one that is gone is not waited for
+	}
+	if len(stopping) > 0 { // their targets are gone; a new one's come with its updates
+		r.version++
+	}
+	r.mu.Unlock()
+	previous := r.configs
+	r.configs = configs
+	for _, key := range r.keys() {
+		if _, kept := previous[key]; kept && !slices.Contains(stopping, key) {
 			continue
 		}
-		boundAnswers(d, cfg.Name(), logger)
-		if w, ok := d.(failureWatcher); ok {
-			outage.watch(w)
-		}
-		updates := make(chan []*targetgroup.Group)
-		done := make(chan struct{})
-		r.running[key] = done
-		go func() {
-			defer close(done)
-			d.Run(ctx, updates)
-		}()
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.receive(ctx, key, updates)
-		}()
+		r.mu.Lock()
+		r.stats[key] = &Stats{}
+		r.mu.Unlock()
+		r.start(key, configs[key])
 	}
 }
 
@@ -177,6 +233,10 @@ func (r *Manager) update(key Key, groups []*targetgroup.Group) {
 		}
 	}
 	r.version++
+	select {
+	case r.updated <- struct{}{}:
+	default: // a reader has yet to take the last one, and will see this change too
+	}
 	if !r.waiting[key] {
 		return
 	}
@@ -213,7 +273,9 @@ func (r *Manager) settled(key Key) {
 
 func (r *Manager) countError(key Key) {
 	r.mu.Lock()
-	r.stats[key].Errors++
+	if st := r.stats[key]; st != nil { // nil once Apply removed the discoverer
+		st.Errors++
+	}
 	r.mu.Unlock()
 }
 
@@ -234,6 +296,10 @@ func (r *Manager) Waiting() []Key {
 	}
 	return keys
 }
+
+// Updated receives once after any discoverer's targets changed, however many changes came since the last
+// receive: for the one reader that keeps up with them.
+func (r *Manager) Updated() <-chan struct{} { return r.updated }
 
 // Version changes whenever any discoverer's targets change.
 func (r *Manager) Version() uint64 {
@@ -282,33 +348,7 @@ func (r *Manager) stop() {
 	if r.cancel != nil {
 		r.cancel()
 	}
-	r.wg.Wait()
-	deadline := time.NewTimer(stopWait)
-	defer deadline.Stop()
-	var stuck []string
-	expired := false
-	for _, key := range r.keys() {
-		done := r.running[key]
-		if done == nil {
-			continue
-		}
-		if !expired {
-			select {
-			case <-done:
-				continue
-			case <-deadline.C:
-				expired = true
-			}
-		}
-		select {
-		case <-done:
-		default:
-			stuck = append(stuck, key.String())
-		}
-	}
-	if len(stuck) > 0 {
-		r.logger.Warn(fmt.Sprintf("discoverers did not stop within %s, left running: %s", stopWait, strings.Join(stuck, ", ")))
-	}
+	r.stopProviders(r.keys())
 	r.mu.Lock()
 	for _, t := range r.settling {
 		t.Stop()
@@ -318,6 +358,44 @@ func (r *Manager) stop() {
 		m.Unregister()
 	}
 	r.metrics = nil
+}
+
+// stopProviders stops the discoverers of keys and waits for them up to stopWait, then logs those that have
+// not returned and leaves them (see Stop).
+func (r *Manager) stopProviders(keys []Key) {
+	for _, key := range keys {
+		if p := r.running[key]; p != nil {
+			p.cancel()
+		}
+	}
+	deadline := time.NewTimer(stopWait)
+	defer deadline.Stop()
+	var stuck []string
+	expired := false
+	for _, key := range keys {
+		p := r.running[key]
+		if p == nil {
+			continue
+		}
+		delete(r.running, key)
+		<-p.received // it returns once cancelled
+		if !expired {
+			select {
+			case <-p.done:
+				continue
+			case <-deadline.C:
+				expired = true
+			}
+		}
+		select {
+		case <-p.done:
+		default:
+			stuck = append(stuck, key.String())
+		}
+	}
+	if len(stuck) > 0 {
+		r.logger.Warn(fmt.Sprintf("discoverers did not stop within %s, left running: %s", stopWait, strings.Join(stuck, ", ")))
+	}
 }
 
 func (r *Manager) keys() []Key {

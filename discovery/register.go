@@ -14,18 +14,14 @@ import (
 	"github.com/go-zookeeper/zk"
 )
 
-// Registrar is a discoverer section that can list this instance among the members it discovers, so that
-// instances find each other through it.
-type Registrar interface {
-	Provider
-	// Register keeps address (host:port) registered as a member until ctx is done, and says what it does
-	// on logger. It returns when ctx is done. With digest ("user:password"), the member is that identity's
-	// to change and everyone's to read.
-	Register(ctx context.Context, address, digest string, logger *slog.Logger)
+// CheckMember implements cluster.Registrar: a ZooKeeper member's address is a host and a numeric port.
+func (z *ZooKeeper) CheckMember(address string) error {
+	_, _, err := splitMember(address)
+	return err
 }
 
-// SplitMember splits a member's address into the host and the numeric port a ZooKeeper member has.
-func SplitMember(address string) (host string, port int, err error) {
+// splitMember splits a member's address into the host and the numeric port a ZooKeeper member has.
+func splitMember(address string) (host string, port int, err error) {
 	host, p, err := net.SplitHostPort(address)
 	if err != nil {
 		return "", 0, err
@@ -36,7 +32,7 @@ func SplitMember(address string) (host string, port int, err error) {
 	return host, port, nil
 }
 
-// Register implements Registrar: a serverset member, as Prometheus' serverset discovery parses it.
+// Register implements cluster.Registrar: a serverset member, as Prometheus' serverset discovery parses it.
 func (s *Serverset) Register(ctx context.Context, address, digest string, logger *slog.Logger) {
 	s.register(ctx, address, digest, logger, func(host string, port int) any {
 		type endpoint struct {
@@ -51,7 +47,7 @@ func (s *Serverset) Register(ctx context.Context, address, digest string, logger
 	})
 }
 
-// Register implements Registrar: a nerve member, as Prometheus' nerve discovery parses it, named by its host.
+// Register implements cluster.Registrar: a nerve member, as Prometheus' nerve discovery parses it, named by its host.
 func (n *Nerve) Register(ctx context.Context, address, digest string, logger *slog.Logger) {
 	n.register(ctx, address, digest, logger, func(host string, port int) any {
 		return struct {
@@ -65,7 +61,7 @@ func (n *Nerve) Register(ctx context.Context, address, digest string, logger *sl
 // register keeps an ephemeral member znode under the first path, its data member's JSON, for as long as
 // ctx lasts. A session that expires takes the znode with it; the next session creates it again.
 func (z *ZooKeeper) register(ctx context.Context, address, digest string, logger *slog.Logger, member func(host string, port int) any) {
-	host, port, err := SplitMember(address)
+	host, port, err := splitMember(address)
 	if err != nil {
 		logger.Error("cannot register", "address", address, "err", err)
 		return

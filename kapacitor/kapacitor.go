@@ -1,6 +1,6 @@
 // Package kapacitor reads the [[scraper]] and discoverer sections of an existing kapacitor.conf, laid out and
 // keyed as Kapacitor wrote them, into the plugin's own section types; the rest of the file is ignored. The
-// plugin's kapacitor_config option runs them next to its own sections (Include), and the runner's
+// plugin's kapacitor_config option runs them next to its own sections (package plan), and the runner's
 // -migrate-kapacitor prints the equivalent Telegraf configuration (Migrate).
 //
 // The file is read the way Kapacitor read it, not the way the plugin reads its own table:
@@ -24,19 +24,15 @@ import (
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/conffile"
-	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // scraperSection is the name of Kapacitor's scraper sections.
 const scraperSection = "scraper"
 
-// A scraper section is switched on and off as a discoverer section is.
-var _ discovery.Switchable = (*scrape.Config)(nil)
-
 // Sections are the scraper and discoverer sections of one kapacitor.conf, decoded into the plugin's types.
 // Disabled sections are kept, with enabled = false, as the plugin keeps its own.
 type Sections struct {
-	Scrapers []*scrape.Config `toml:"scraper"`
+	Scrapers []*Scraper `toml:"scraper"`
 	discovery.Sections
 
 	path string
@@ -331,60 +327,31 @@ func (s *Sections) discoverers() []discoverer {
 	return out
 }
 
-// Include loads a kapacitor.conf (see Load) for the plugin's kapacitor_config and checks its sections
-// against the plugin's own: enabled scraper names and discoverer ids must be unique across both; errors name
-// the file and line. A scraper of the file whose discoverer is enabled in neither is disabled with a warning:
-// Kapacitor scraped nothing for it. The plugin adds the file's enabled scrapers and the SD configurations of
-// its enabled discoverers (Configs), all validated here, to its own.
-func Include(path string, scrapers []*scrape.Config, own *discovery.Sections) (*Sections, []string, error) {
-	s, warnings, err := Load(path)
-	if err != nil {
-		return nil, warnings, err
-	}
-	more, err := s.checkAgainst(scrapers, own)
-	if err != nil {
-		return nil, warnings, err
-	}
-	return s, append(warnings, more...), nil
-}
-
 // Configs returns the SD configurations of the enabled discoverers, by key.
 func (s *Sections) Configs() discovery.Configs { return s.configs }
 
-// checkAgainst checks that enabled scraper names and discoverer ids are unique across the file and the
-// plugin's own sections, and disables the file's scrapers without a discoverer in either. See Include.
-func (s *Sections) checkAgainst(scrapers []*scrape.Config, own *discovery.Sections) ([]string, error) {
-	var errs []error
-	ownNames := map[string]bool{}
-	for _, c := range scrapers {
-		if c.IsEnabled() {
-			ownNames[c.Name] = true
-		}
-	}
-	for i, c := range s.Scrapers {
-		if c.IsEnabled() && ownNames[c.Name] {
-			errs = append(errs, fmt.Errorf("%s:%d: scraper %q: name: also used by an [[inputs.discovering_prometheus.scraper]] section", s.path, s.tables[scraperSection][i].Line, c.Name))
-		}
-	}
-	available := map[discovery.Key]bool{}
-	for _, p := range own.Providers() {
-		if p.IsEnabled() {
-			available[discovery.KeyOf(p)] = true
-		}
-	}
+// ScraperLine is the line of the i-th [[scraper]] section.
+func (s *Sections) ScraperLine(i int) int { return s.tables[scraperSection][i].Line }
+
+// Discoverer is a discoverer section of the file and its line.
+type Discoverer struct {
+	discovery.Provider
+	Line int
+}
+
+// Discoverers lists the discoverer sections in the order of Kapacitor's services, then of the file.
+func (s *Sections) Discoverers() []Discoverer {
+	var out []Discoverer
 	for _, d := range s.discoverers() {
-		if !d.enabled {
-			continue
-		}
-		if available[d.key] {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: id: also used by an [[inputs.discovering_prometheus.%s]] section", s.path, d.table.Line, d.key, d.key.Service))
-		}
-		available[d.key] = true
+		out = append(out, Discoverer{d.provider, d.table.Line})
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return s.disableUnpaired(available, "in neither this file nor the plugin's own sections"), nil
+	return out
+}
+
+// LeaveOutUnpaired disables, with a warning, the enabled scrapers whose discoverer is not available
+// (enabled and valid) in this file or the plugin's own sections, which kapacitor_config runs together.
+func (s *Sections) LeaveOutUnpaired(available map[discovery.Key]bool) []string {
+	return s.disableUnpaired(available, "in neither this file nor the plugin's own sections")
 }
 
 // disableUnpaired disables the enabled scrapers whose discoverer is not available. Kapacitor accepted such
@@ -392,7 +359,7 @@ func (s *Sections) checkAgainst(scrapers []*scrape.Config, own *discovery.Sectio
 func (s *Sections) disableUnpaired(available map[discovery.Key]bool, where string) []string {
 	var warnings []string
 	for i, c := range s.Scrapers {
-		key := discovery.Key{Service: c.DiscovererService, ID: c.DiscovererID}
+		key := c.Discoverer()
 		if !c.IsEnabled() || available[key] {
 			continue
 		}

@@ -3,11 +3,9 @@ package kapacitor
 import (
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -576,63 +574,6 @@ func TestLoadRefusesDeepAndLargeFiles(t *testing.T) {
 	}
 }
 
-func TestInclude(t *testing.T) {
-	path := writeFile(t, `
-[[scraper]]
-  enabled = true
-  name = "kapacitor"
-  db = "d"
-  rp = "r"
-  discoverer-service = "static-discovery"
-  discoverer-id = "own"
-
-[[scraper]]
-  enabled = true
-  name = "unpaired"
-  db = "d"
-  rp = "r"
-  discoverer-service = "static-discovery"
-  discoverer-id = "nowhere"
-
-[[static-discovery]]
-  enabled = true
-  id = "file"
-  targets = ["localhost:9100"]
-`)
-	enabled := true
-	own := &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "own"}, Targets: []string{"localhost:9101"}}}}
-	scrapers := []*scrape.Config{{Name: "plugin", DB: "d", RP: "r", DiscovererService: "static-discovery", DiscovererID: "file", Enabled: &enabled}}
-
-	s, warnings, err := Include(path, scrapers, own)
-	require.NoError(t, err)
-	require.Equal(t, []string{path + `:10: [[scraper]] name "unpaired" is left out: its discoverer (static-discovery "nowhere") is enabled in neither this file nor the plugin's own sections, so Kapacitor scraped nothing for it`}, warnings)
-	require.Len(t, s.Scrapers, 2)
-	require.Equal(t, []string{"kapacitor", "unpaired"}, []string{s.Scrapers[0].Name, s.Scrapers[1].Name})
-	require.True(t, s.Scrapers[0].IsEnabled())
-	require.Equal(t, "/metrics", s.Scrapers[0].MetricsPath, "the file's scrapers come validated, their defaults applied")
-	require.False(t, s.Scrapers[1].IsEnabled())
-	require.Len(t, own.Static, 1, "the plugin's own sections are left as they are")
-	require.Equal(t, []discovery.Key{{Service: "static-discovery", ID: "file"}}, slices.Collect(maps.Keys(s.Configs())),
-		"the file's discoverers come validated, as SD configurations")
-
-	// Names and ids are unique across both; errors name the file and the line.
-	scrapers = []*scrape.Config{{Name: "kapacitor", Enabled: &enabled}}
-	own = &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "file"}}}}
-	s, _, err = Include(path, scrapers, own)
-	require.EqualError(t, err, strings.Join([]string{
-		path + `:2: scraper "kapacitor": name: also used by an [[inputs.discovering_prometheus.scraper]] section`,
-		path + `:18: static-discovery "file": id: also used by an [[inputs.discovering_prometheus.static-discovery]] section`,
-	}, "\n"))
-	require.Nil(t, s, "nothing to add when the names collide")
-
-	// Disabled sections collide with nothing.
-	off := false
-	own = &discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "file", Enabled: &off}}}}
-	scrapers = []*scrape.Config{{Name: "kapacitor", Enabled: &off}}
-	_, _, err = Include(path, scrapers, own)
-	require.NoError(t, err)
-}
-
 func TestMigrate(t *testing.T) {
 	content := `
 [[influxdb]]
@@ -746,10 +687,37 @@ func TestSectionsMatchPlugin(t *testing.T) {
 	typ := reflect.TypeOf(Sections{})
 	scrapers, ok := typ.FieldByName("Scrapers")
 	require.True(t, ok)
-	require.Equal(t, reflect.TypeOf([]*scrape.Config{}), scrapers.Type)
+	require.Equal(t, reflect.TypeOf([]*Scraper{}), scrapers.Type)
 	require.Equal(t, "scraper", scrapers.Tag.Get("toml"))
 	embedded, ok := typ.FieldByName("Sections")
 	require.True(t, ok)
 	require.True(t, embedded.Anonymous)
 	require.Equal(t, reflect.TypeOf(discovery.Sections{}), embedded.Type)
+}
+
+// A [[scraper]] section checks its own keys next to those of its scrape job, in one sorted list.
+func TestScraperSectionErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Scraper)
+		want   string
+	}{
+		{"db missing", func(s *Scraper) { s.DB = " " }, "db: required"},
+		{"rp missing", func(s *Scraper) { s.RP = "" }, "rp: required"},
+		{"type", func(s *Scraper) { s.Type = "graphite" }, `type: "graphite" is not supported`},
+		{"id without service", func(s *Scraper) { s.DiscovererService = "" }, "discoverer-id: discoverer-id and discoverer-service must be given together"},
+		{"no discoverer", func(s *Scraper) { s.DiscovererService, s.DiscovererID = "", "" }, "discoverer-service: required"},
+		{"the job's keys too", func(s *Scraper) { s.Name, s.DB = "", "" }, "db: required\nname: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Scraper{DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "x", Config: scrape.Config{Name: "node"}}
+			require.NoError(t, s.Init())
+			require.Equal(t, "prometheus", s.Type)
+			require.True(t, s.IsEnabled())
+			tc.change(s)
+			err := s.Validate()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
 }

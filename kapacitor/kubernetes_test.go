@@ -53,8 +53,13 @@ func TestKubernetesRoleOrResourceMakesADiscoverer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, scraper+tc.section)
-			s, warnings, err := Include(path, nil, &discovery.Sections{})
+			s, warnings, err := Load(path)
 			require.NoError(t, err)
+			available := map[discovery.Key]bool{}
+			for _, d := range s.Discoverers() {
+				available[discovery.KeyOf(d)] = d.IsEnabled()
+			}
+			warnings = append(warnings, s.LeaveOutUnpaired(available)...)
 			require.Len(t, s.Kubernetes, 1)
 			k := s.Kubernetes[0]
 			key := discovery.Key{Service: "kubernetes", ID: "k"}

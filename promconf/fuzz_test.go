@@ -41,7 +41,6 @@ func FuzzLoad(f *testing.F) {
 		}
 		for _, job := range jobs {
 			cfg := job.Scraper
-			cfg.DB, cfg.RP = "db", "rp"
 			if len(job.Keys) != len(job.Discoverers) {
 				t.Fatalf("job %q: %d keys for %d discoverers", cfg.Name, len(job.Keys), len(job.Discoverers))
 			}

@@ -27,12 +27,12 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
-// Service is the discovery.Key service of a job's discoverers and the discoverer-service of its scraper.
+// Service is the discovery.Key service of a job's discoverers.
 const Service = "prometheus"
 
 // Job is one scrape_config of the file.
 type Job struct {
-	// Scraper is the job's scraper configuration, not yet initialised: it has no db or rp.
+	// Scraper is the job's scraper configuration, not yet initialised.
 	Scraper *scrape.Config
 	// Extras is what the job gives its scraper beyond the keys of Scraper (scrape.New takes both).
 	Extras *scrape.JobExtras
@@ -49,16 +49,10 @@ type Job struct {
 // the global defaults applied and relative paths resolved against the file's directory, in their order.
 // Each file must be a regular file of at most conffile.MaxSize bytes.
 func Load(path string, logger *slog.Logger) ([]*Job, error) {
-	// promconfig.LoadFile, with the file read within the limit.
-	data, err := conffile.Read(path, false)
+	cfg, err := loadFile(path, logger)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := promconfig.Load(string(data), logger)
-	if err != nil {
-		return nil, fmt.Errorf("parsing YAML file %s: %w", path, err)
-	}
-	cfg.SetDirectory(filepath.Dir(path))
 	scrapeConfigs, err := scrapeConfigs(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -71,6 +65,30 @@ func Load(path string, logger *slog.Logger) ([]*Job, error) {
 		jobs = append(jobs, convert(sc))
 	}
 	return jobs, nil
+}
+
+// loadFile is promconfig.LoadFile, with the file read within the limit.
+func loadFile(path string, logger *slog.Logger) (*promconfig.Config, error) {
+	data, err := conffile.Read(path, false)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := promconfig.Load(string(data), logger)
+	if err != nil {
+		return nil, fmt.Errorf("parsing YAML file %s: %w", path, err)
+	}
+	cfg.SetDirectory(filepath.Dir(path))
+	return cfg, nil
+}
+
+// ScrapeConfigFiles returns the scrape_config_files patterns of a Prometheus configuration file, resolved
+// against its directory: the files its jobs may come from, for a watch of them.
+func ScrapeConfigFiles(path string) ([]string, error) {
+	cfg, err := loadFile(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return cfg.ScrapeConfigFiles, nil
 }
 
 // scrapeConfigs is cfg.GetScrapeConfigs, with the same merge, validation and errors, but with each of the
@@ -131,18 +149,16 @@ func convert(sc *promconfig.ScrapeConfig) *Job {
 	client := sc.HTTPClientConfig
 	job := &Job{
 		Scraper: &scrape.Config{
-			Name:              sc.JobName,
-			Scheme:            sc.Scheme,
-			MetricsPath:       sc.MetricsPath,
-			Params:            maps.Clone(sc.Params),
-			ScrapeInterval:    config.Duration(sc.ScrapeInterval),
-			ScrapeTimeout:     config.Duration(sc.ScrapeTimeout),
-			DiscovererService: Service,
-			DiscovererID:      sc.JobName,
-			HonorLabels:       sc.HonorLabels,
-			HonorTimestamps:   &sc.HonorTimestamps,
-			SampleLimit:       int(sc.SampleLimit),
-			TargetLimit:       int(min(sc.TargetLimit, math.MaxInt)),
+			Name:            sc.JobName,
+			Scheme:          sc.Scheme,
+			MetricsPath:     sc.MetricsPath,
+			Params:          maps.Clone(sc.Params),
+			ScrapeInterval:  config.Duration(sc.ScrapeInterval),
+			ScrapeTimeout:   config.Duration(sc.ScrapeTimeout),
+			HonorLabels:     sc.HonorLabels,
+			HonorTimestamps: &sc.HonorTimestamps,
+			SampleLimit:     int(sc.SampleLimit),
+			TargetLimit:     int(min(sc.TargetLimit, math.MaxInt)),
 			// Prometheus' 0 keeps every dropped target; here it is the scrapers' bound, on purpose.
 			KeepDroppedTargets:    int(min(sc.KeepDroppedTargets, math.MaxInt)),
 			BodySizeLimit:         config.Size(sc.BodySizeLimit),

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	commonconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
@@ -27,7 +28,6 @@ func TestLoad(t *testing.T) {
 	require.Len(t, jobs, 2)
 
 	node := jobs[0]
-	node.Scraper.DB, node.Scraper.RP = "d", "r"
 	require.NoError(t, node.Scraper.Init(), "a job converts to a valid scraper once it has db and rp")
 	require.Equal(t, "node", node.Scraper.Name)
 	require.Equal(t, 30*time.Second, time.Duration(node.Scraper.ScrapeInterval), "the global interval")
@@ -40,7 +40,6 @@ func TestLoad(t *testing.T) {
 
 	apps := jobs[1]
 	c := apps.Scraper
-	c.DB, c.RP = "d", "r"
 	require.NoError(t, c.Init())
 	require.Equal(t, time.Minute, time.Duration(c.ScrapeInterval))
 	require.Equal(t, "https", c.Scheme)
@@ -336,7 +335,6 @@ func TestTargetGuards(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := loadJob(t, tc.global, tc.options).Scraper
-			c.DB, c.RP = "d", "r"
 			require.NoError(t, c.Init())
 			require.Equal(t, tc.limit, c.TargetLimit)
 			require.Equal(t, tc.keep, c.KeepDroppedTargets)
@@ -370,4 +368,19 @@ func TestExtraScrapeMetrics(t *testing.T) {
 	require.True(t, loadJob(t, "", "extra_scrape_metrics: true").Scraper.ExtraScrapeMetrics)
 	require.True(t, loadJob(t, "extra_scrape_metrics: true", "").Scraper.ExtraScrapeMetrics)
 	require.False(t, loadJob(t, "extra_scrape_metrics: true", "extra_scrape_metrics: false").Scraper.ExtraScrapeMetrics)
+}
+
+// A job's http_headers reach its scraper's client as Prometheus read them (the scraper's http-headers
+// key is the same configuration), and a reserved header is refused by Prometheus' loader, naming it.
+func TestHTTPHeaders(t *testing.T) {
+	job := loadJob(t, "", `http_headers: {X-Tenant: {values: [acme]}, X-Key: {secrets: [s3cret]}}`)
+	require.Equal(t, map[string]commonconfig.Header{
+		"X-Tenant": {Values: []string{"acme"}},
+		"X-Key":    {Secrets: []commonconfig.Secret{"s3cret"}},
+	}, job.Extras.HTTPClient.HTTPHeaders.Headers)
+
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	require.NoError(t, writeFile(path, "scrape_configs:\n  - job_name: j\n    http_headers: {host: {values: [x]}}\n"))
+	_, err := Load(path, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, `setting header "Host" is not allowed`)
 }

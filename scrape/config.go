@@ -39,21 +39,17 @@ const DefaultBodySizeLimit = 64 << 20
 // costs some 200 MB at 2 KiB of labels a pod, for a list nobody reads past its first screens.
 const DefaultKeepDroppedTargets = 1000
 
-// Config is one [[scraper]] section, with Kapacitor's keys.
+// Config is what a scrape job uses to scrape, with the keys of Kapacitor's [[scraper]] section: its name,
+// which the targets' job label takes, and how its targets are fetched. Where its metrics go, where its
+// targets come from and whether it runs are the section's (package kapacitor's Scraper).
 type Config struct {
-	Enabled           *bool               `toml:"enabled"`
-	Name              string              `toml:"name"`
-	Type              string              `toml:"type"`
-	DB                string              `toml:"db"`
-	RP                string              `toml:"rp"`
-	Scheme            string              `toml:"scheme"`
-	MetricsPath       string              `toml:"metrics-path"`
-	Params            map[string][]string `toml:"params"`
-	ScrapeInterval    config.Duration     `toml:"scrape-interval"`
-	ScrapeTimeout     config.Duration     `toml:"scrape-timeout"`
-	ProxyURL          string              `toml:"proxy-url"`
-	DiscovererID      string              `toml:"discoverer-id"`
-	DiscovererService string              `toml:"discoverer-service"`
+	Name           string              `toml:"name"`
+	Scheme         string              `toml:"scheme"`
+	MetricsPath    string              `toml:"metrics-path"`
+	Params         map[string][]string `toml:"params"`
+	ScrapeInterval config.Duration     `toml:"scrape-interval"`
+	ScrapeTimeout  config.Duration     `toml:"scrape-timeout"`
+	ProxyURL       string              `toml:"proxy-url"`
 	// Blacklist holds instances (host:port, as the instance label shows them) that are not scraped.
 	Blacklist []string `toml:"blacklist"`
 	httpconfig.Auth
@@ -61,6 +57,9 @@ type Config struct {
 	// bearer_token_file, so that a rotated token is used at once.
 	BearerTokenFile string `toml:"bearer-token-file"`
 	httpconfig.TLS
+	// HTTPHeaders are sent on every scrape, as Prometheus 3's http_headers; their secrets, as the
+	// credentials, to the target's origin only.
+	HTTPHeaders httpconfig.Headers `toml:"http-headers"`
 
 	// Beyond Kapacitor: Prometheus' scrape options, with its semantics.
 	RelabelConfigs       []*Relabel `toml:"relabel-configs"`
@@ -93,7 +92,7 @@ type Config struct {
 	// ExtraScrapeMetrics adds Prometheus' extra synthetic series, and series-limit's (extrametrics.go).
 	ExtraScrapeMetrics bool `toml:"extra-scrape-metrics"`
 
-	// relabel-configs and metric-relabel-configs as Prometheus' rules, made by Init.
+	// relabel-configs and metric-relabel-configs as Prometheus' rules, made by Validate.
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
 }
@@ -114,36 +113,54 @@ type JobExtras struct {
 // isTrue reads an optional boolean whose default is true.
 func isTrue(b *bool) bool { return b == nil || *b }
 
-// IsEnabled tells whether the scraper runs: it does unless enabled = false.
-func (c *Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
-
-// Init applies the defaults and validates every key. Its errors name the key.
+// Init applies the defaults and validates every key (SetToDefault, then Validate). Its errors name the key.
 func (c *Config) Init() error {
+	c.SetToDefault()
+	return c.Validate()
+}
+
+// SetToDefault gives every unset key its default value.
+func (c *Config) SetToDefault() {
+	if c.Scheme == "" {
+		c.Scheme = DefaultScheme
+	}
+	if c.MetricsPath == "" {
+		c.MetricsPath = DefaultMetricsPath
+	}
+	if c.ScrapeInterval == 0 {
+		c.ScrapeInterval = config.Duration(DefaultScrapeInterval)
+	}
+	if c.ScrapeTimeout == 0 && c.ScrapeInterval > 0 {
+		// As Prometheus does: the default timeout, but never longer than the interval.
+		c.ScrapeTimeout = config.Duration(min(DefaultScrapeTimeout, time.Duration(c.ScrapeInterval)))
+	}
+	if c.BodySizeLimit == 0 {
+		c.BodySizeLimit = DefaultBodySizeLimit // a negative one means no limit
+	}
+	if c.KeepDroppedTargets == 0 {
+		c.KeepDroppedTargets = DefaultKeepDroppedTargets // a negative one means no bound
+	}
+}
+
+// Validate checks every key, after SetToDefault, and changes none: it only keeps the relabeling rules
+// compiled. Its errors name the key, one per line, in order.
+func (c *Config) Validate() error {
+	return errors.Join(c.Problems()...)
+}
+
+// Problems is Validate's errors, one per key, sorted, for a section that adds its own.
+func (c *Config) Problems() []error {
 	var errs []error
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	for key, value := range map[string]string{"name": c.Name, "db": c.DB, "rp": c.RP} {
-		if strings.TrimSpace(value) == "" {
-			fail(key, "required")
-		}
-	}
-	switch c.Type {
-	case "":
-		c.Type = "prometheus"
-	case "prometheus":
-	default:
-		fail("type", "%q is not supported; the only type is \"prometheus\"", c.Type)
+	if strings.TrimSpace(c.Name) == "" {
+		fail("name", "required")
 	}
 	switch c.Scheme {
-	case "":
-		c.Scheme = DefaultScheme
 	case "http", "https":
 	default:
 		fail("scheme", "%q must be http or https", c.Scheme)
-	}
-	if c.MetricsPath == "" {
-		c.MetricsPath = DefaultMetricsPath
 	}
 	if !strings.HasPrefix(c.MetricsPath, "/") {
 		fail("metrics-path", "%q must start with /", c.MetricsPath)
@@ -151,8 +168,6 @@ func (c *Config) Init() error {
 	switch {
 	case c.ScrapeInterval < 0:
 		fail("scrape-interval", "%s is negative", time.Duration(c.ScrapeInterval))
-	case c.ScrapeInterval == 0:
-		c.ScrapeInterval = config.Duration(DefaultScrapeInterval)
 	case c.ScrapeInterval < config.Duration(time.Millisecond):
 		fail("scrape-interval", "%s is under 1ms, the finest step of Prometheus' durations", time.Duration(c.ScrapeInterval))
 	}
@@ -161,10 +176,7 @@ func (c *Config) Init() error {
 		fail("scrape-timeout", "%s is negative", time.Duration(c.ScrapeTimeout))
 	case c.ScrapeTimeout > 0 && c.ScrapeTimeout < config.Duration(time.Millisecond):
 		fail("scrape-timeout", "%s is under 1ms, the finest step of Prometheus' durations", time.Duration(c.ScrapeTimeout))
-	case c.ScrapeTimeout == 0:
-		// As Prometheus does: the default timeout, but never longer than the interval.
-		c.ScrapeTimeout = config.Duration(min(DefaultScrapeTimeout, time.Duration(c.ScrapeInterval)))
-	case c.ScrapeTimeout > c.ScrapeInterval:
+	case c.ScrapeTimeout > 0 && c.ScrapeTimeout > c.ScrapeInterval:
 		fail("scrape-timeout", "%s is longer than scrape-interval %s", time.Duration(c.ScrapeTimeout), time.Duration(c.ScrapeInterval))
 	}
 	if _, err := httpconfig.ParseProxy(c.ProxyURL); err != nil {
@@ -179,12 +191,6 @@ func (c *Config) Init() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if (c.DiscovererID == "") != (c.DiscovererService == "") {
-		fail("discoverer-id", "discoverer-id and discoverer-service must be given together")
-	}
-	if c.DiscovererService == "" {
-		fail("discoverer-service", "required: the scraper has no targets without a discoverer")
-	}
 	for name := range c.Params {
 		if name == "" {
 			fail("params", "empty parameter name")
@@ -196,12 +202,6 @@ func (c *Config) Init() error {
 	}
 	if c.metricRelabel, err = relabelConfigs("metric-relabel-configs", c.MetricRelabelConfigs); err != nil {
 		errs = append(errs, err)
-	}
-	if c.BodySizeLimit == 0 {
-		c.BodySizeLimit = DefaultBodySizeLimit // a negative one means no limit
-	}
-	if c.KeepDroppedTargets == 0 {
-		c.KeepDroppedTargets = DefaultKeepDroppedTargets // a negative one means no bound
 	}
 	for key, limit := range map[string]int64{
 		"sample-limit": int64(c.SampleLimit), "target-limit": int64(c.TargetLimit),
@@ -216,6 +216,11 @@ func (c *Config) Init() error {
 	if c.NativeHistogramMinBucketFactor < 0 || math.IsNaN(c.NativeHistogramMinBucketFactor) {
 		fail("native-histogram-min-bucket-factor", "%v is not a factor (1 or more; 0 or 1: no minimum)", c.NativeHistogramMinBucketFactor)
 	}
+	SortErrors(errs)
+	return errs
+}
+
+// SortErrors orders errors by their text, as Validate's are.
+func SortErrors(errs []error) {
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return errors.Join(errs...)
 }

@@ -9,14 +9,12 @@ import (
 )
 
 func valid() *Config {
-	return &Config{Name: "node", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "x"}
+	return &Config{Name: "node"}
 }
 
 func TestConfigDefaults(t *testing.T) {
 	c := valid()
 	require.NoError(t, c.Init())
-	require.True(t, c.IsEnabled())
-	require.Equal(t, "prometheus", c.Type)
 	require.Equal(t, "http", c.Scheme)
 	require.Equal(t, "/metrics", c.MetricsPath)
 	require.Equal(t, config.Duration(time.Minute), c.ScrapeInterval)
@@ -30,16 +28,12 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
-	no := false
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
 		want   string
 	}{
 		{"name missing", func(c *Config) { c.Name = "" }, "name: required"},
-		{"db missing", func(c *Config) { c.DB = " " }, "db: required"},
-		{"rp missing", func(c *Config) { c.RP = "" }, "rp: required"},
-		{"type", func(c *Config) { c.Type = "graphite" }, `type: "graphite" is not supported`},
 		{"scheme", func(c *Config) { c.Scheme = "ftp" }, `scheme: "ftp" must be http or https`},
 		{"metrics-path", func(c *Config) { c.MetricsPath = "metrics" }, `metrics-path: "metrics" must start with /`},
 		{"timeout above interval", func(c *Config) {
@@ -55,9 +49,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			c.BearerToken = config.NewSecret([]byte("t"))
 		}, "username/password and bearer-token exclude each other"},
 		{"cert without key", func(c *Config) { c.Cert = "c.pem" }, "ssl-cert and ssl-key must be given together"},
-		{"id without service", func(c *Config) { c.DiscovererService = "" }, "discoverer-id: discoverer-id and discoverer-service must be given together"},
-		{"no discoverer", func(c *Config) { c.DiscovererService, c.DiscovererID = "", "" }, "discoverer-service: required"},
-		{"disabled is still checked by the caller, not here", func(c *Config) { c.Enabled = &no; c.Name = "" }, "name: required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()

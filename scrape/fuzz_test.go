@@ -221,7 +221,7 @@ func FuzzSync(f *testing.F) {
 			}
 			g.Targets = append(g.Targets, ls)
 		}
-		c := &Config{Name: "fuzz", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "x"}
+		c := &Config{Name: "fuzz"}
 		if err := c.Init(); err != nil {
 			t.Fatal(err)
 		}

@@ -28,12 +28,12 @@ type Loop struct {
 
 	mu      sync.Mutex
 	due     dueHeap
-	entries map[*Target]*entry
+	entries map[*Target]*booking
 	wake    chan struct{} // a target was added
 }
 
-// entry is one target in the loop: its scraper and when it is due next.
-type entry struct {
+// booking is one target in the loop: its scraper and when it is due next.
+type booking struct {
 	s     *Scraper
 	t     *Target
 	at    time.Time
@@ -44,7 +44,7 @@ type entry struct {
 // returns; the sinks are used until the loop has ended (Wait).
 func NewLoop(ctx context.Context, sched Schedule, limit int, newSink func() Sink) *Loop {
 	l := &Loop{ctx: ctx, sched: sched, fetches: make(chan struct{}, max(limit, 1)), slots: make(chan *slot, runtime.GOMAXPROCS(0)),
-		done: make(chan struct{}), entries: make(map[*Target]*entry), wake: make(chan struct{}, 1)}
+		done: make(chan struct{}), entries: make(map[*Target]*booking), wake: make(chan struct{}, 1)}
 	for range cap(l.slots) {
 		l.slots <- &slot{worker: workers.Get().(*worker), sink: newSink()}
 	}
@@ -64,7 +64,7 @@ func (l *Loop) Update(scrapers []*Scraper) {
 		for _, t := range s.Targets() {
 			live[t] = true
 			if _, ok := l.entries[t]; !ok {
-				e := &entry{s: s, t: t, at: l.sched.first(t, now)}
+				e := &booking{s: s, t: t, at: l.sched.first(t, now)}
 				l.entries[t] = e
 				heap.Push(&l.due, e)
 				added = true
@@ -154,7 +154,7 @@ func (l *Loop) scrape(s *Scraper, t *Target) {
 }
 
 // dueHeap orders the entries by their next time, earliest first.
-type dueHeap []*entry
+type dueHeap []*booking
 
 func (h dueHeap) Len() int           { return len(h) }
 func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
@@ -163,7 +163,7 @@ func (h dueHeap) Swap(i, j int) {
 	h[i].index, h[j].index = i, j
 }
 func (h *dueHeap) Push(x any) {
-	e := x.(*entry)
+	e := x.(*booking)
 	e.index = len(*h)
 	*h = append(*h, e)
 }

@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,8 +17,10 @@ import (
 	"github.com/prometheus/common/model"
 	promcfg "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/model/textparse"
+	promscrape "github.com/prometheus/prometheus/scrape"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
@@ -31,19 +34,31 @@ type Scraper struct {
 	// relabel and metricRelabel are the rules in effect: a job's, then the Config's.
 	relabel       []*relabel.Config
 	metricRelabel []*relabel.Config
-	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels).
-	prometheus *promcfg.ScrapeConfig
+	// prometheus is the scraper as Prometheus' scrape config, for its target rules (PopulateLabels);
+	// withoutRules the same without relabeling, and defaultLabels the labels it sets on every target
+	// before relabeling (populateLabels).
+	prometheus    *promcfg.ScrapeConfig
+	withoutRules  *promcfg.ScrapeConfig
+	defaultLabels []string
 	// parserOptions and native say how native histograms are parsed and written (native.go).
 	parserOptions textparse.ParserOptions
 	native        nativeOptions
 	failures      *failureLog // nil without scrape-failure-log-file
 
+	// syncMu serializes Sync and Share, which build the next targets aside and take mu only to swap them
+	// in; what they read of the last ones (bySource, key, place, synced, targets) only they change.
+	syncMu   sync.Mutex
+	bySource map[string]*syncedGroup
+	// key and place are Share's: a target's key from its labels, and this instance's rank among the owners
+	// of the targets of a key (-1: not one); nil before a Share, when it scrapes every target.
+	key   func(labels.Labels) uint64
+	place func(uint64) (rank, owners int)
+
 	mu      sync.Mutex
-	targets map[uint64]*Target // by identity: the final labels, URL, interval and timeout
-	list    []*Target
-	// dropped are the first keep-dropped-targets targets relabeling dropped at the last Sync, of
-	// droppedCount in all.
-	dropped      []Dropped
+	synced  []*syncedGroup     // the groups of the last Sync, as Share marked them
+	targets map[uint64]*Target // the targets this instance scrapes, by identity: the final labels, URL, interval and timeout
+	list    []*Target          // the same, ordered by URL
+	// droppedCount counts the targets relabeling dropped at the last Sync.
 	droppedCount int
 	// limitErr, set when the scraper has more targets than target-limit, fails each of their scrapes.
 	limitErr error
@@ -60,6 +75,9 @@ type Stats struct {
 	Targets      atomic.Int64
 	// SeriesDropped counts the samples of new series that series-limit dropped.
 	SeriesDropped atomic.Uint64
+	// TargetsBuilt counts the discovered targets built by the target rules (relabeling): those of the
+	// groups that changed, and those Share brought here.
+	TargetsBuilt atomic.Uint64
 }
 
 // New builds the scraper of an initialised Config, and of the job of a Prometheus configuration it was made
@@ -132,6 +150,12 @@ func New(cfg *Config, job *JobExtras, logger *slog.Logger) (*Scraper, error) {
 		RelabelConfigs:       s.relabel,
 		MetricRelabelConfigs: s.metricRelabel,
 	}
+	withoutRules := *s.prometheus
+	withoutRules.RelabelConfigs = nil
+	s.withoutRules = &withoutRules
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	promscrape.PopulateDiscoveredLabels(lb, s.prometheus, nil, nil)
+	lb.Range(func(l labels.Label) { s.defaultLabels = append(s.defaultLabels, l.Name) })
 	return s, nil
 }
 
@@ -154,7 +178,8 @@ func httpClientConfig(cfg *Config, job *promconfig.HTTPClientConfig) (promconfig
 	if cfg.BearerTokenFile != "" {
 		client.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: cfg.BearerTokenFile}
 	}
-	return client, nil
+	client.HTTPHeaders, err = cfg.HTTPHeaders.Prometheus()
+	return client, err
 }
 
 // CloseIdleConnections closes the connections to targets the scraper keeps for its next scrapes; a
@@ -164,6 +189,9 @@ func (s *Scraper) CloseIdleConnections() { s.client.CloseIdleConnections() }
 // Config returns the scraper's configuration.
 func (s *Scraper) Config() *Config { return s.cfg }
 
+// Name is the scraper's name, which tells its targets apart from another scraper's equal ones.
+func (s *Scraper) Name() string { return s.cfg.Name }
+
 // TargetRelabeling returns the target relabeling rules in effect, the ones Dropped.Rule indexes: a job's
 // relabel_configs, then the Config's relabel-configs.
 func (s *Scraper) TargetRelabeling() []*relabel.Config { return s.relabel }
@@ -171,61 +199,201 @@ func (s *Scraper) TargetRelabeling() []*relabel.Config { return s.relabel }
 // Stats returns the scraper's counters.
 func (s *Scraper) Stats() *Stats { return &s.stats }
 
-// Sync replaces the scraper's targets with those of the groups. A target that stays keeps its schedule and
-// health. A target that cannot be built is left out, and its error, which names it, returned.
+// syncedGroup is what Sync made of one discovered group. Published groups do not change: Sync and Share
+// make new ones.
+type syncedGroup struct {
+	group   *targetgroup.Group
+	sum     uint64  // groupSum of its content
+	entries []entry // its targets that relabeling kept, in its order
+	dropped []int32 // the indexes of those relabeling dropped
+}
+
+// entry is a discovered target that relabeling kept: a few words, and its Target only while this instance
+// scrapes it. Another instance's target is built again from the group when it is wanted (Share, AllTargets).
+type entry struct {
+	index int32   // in the group's Targets
+	id    uint64  // identity
+	key   uint64  // its key for Share's place, once keyed
+	t     *Target // nil while another instance scrapes it
+}
+
+// Sync replaces the scraper's targets with those of the groups. Only a group whose content changed since
+// the last Sync is built again (a group is compared by pointer, then by content); without a change Sync
+// does nothing. A target that stays keeps its schedule and health. A target that cannot be built is left
+// out, and its error, which names it, returned. Sync and Share build the next targets aside and swap them
+// in at once: Run and Targets never wait for them.
 func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
-	blacklisted := make(map[string]bool, len(s.cfg.Blacklist))
-	for _, instance := range s.cfg.Blacklist {
-		blacklisted[instance] = true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	var errs []error
-	next := make(map[uint64]*Target, len(s.targets))
-	s.dropped, s.droppedCount = s.dropped[:0], 0
-	for _, g := range groups {
-		for i, labels := range g.Targets {
-			keep := s.cfg.KeepDroppedTargets
-			t, dropped, d, err := s.buildTarget(labels, g.Labels, keep < 0 || len(s.dropped) < keep)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, excerptLabels(labels), err))
-				continue
-			}
-			if dropped {
-				if d != nil {
-					s.dropped = append(s.dropped, *d)
-				}
-				s.droppedCount++
-				continue
-			}
-			if blacklisted[t.Instance()] {
-				continue
-			}
-			key := identity(t)
-			if _, ok := next[key]; ok {
-				continue // one target already, under other discovered labels
-			}
-			if old, ok := s.targets[key]; ok {
-				t = old
-			}
-			next[key] = t
+	changed := len(groups) != len(s.synced)
+	next := make([]*syncedGroup, 0, len(groups))
+	bySource := make(map[string]*syncedGroup, len(groups)) // this Sync's, to tell a source used twice
+	for i, g := range groups {
+		old := s.bySource[g.Source]
+		if _, twice := bySource[g.Source]; twice {
+			old = nil // two discoverers of a job may use one source name: the second is built each time
+		}
+		sg := old
+		switch {
+		case old != nil && old.group == g:
+		case old != nil && old.sum == groupSum(g):
+			rebound := *old // the same content anew: the old group's labels are let go
+			rebound.group = g
+			sg = &rebound
+		default:
+			sg = s.syncGroup(g, &errs)
+		}
+		changed = changed || sg != s.synced[i]
+		next = append(next, sg)
+		if _, twice := bySource[g.Source]; !twice {
+			bySource[g.Source] = sg
 		}
 	}
-	s.targets = next
-	s.list = s.list[:0]
-	for _, t := range next {
-		s.list = append(s.list, t)
+	if changed {
+		s.publish(next)
 	}
-	sort.Slice(s.list, func(i, j int) bool { return s.list[i].URL < s.list[j].URL })
-	s.stats.Targets.Store(int64(len(s.list)))
+	return errs
+}
+
+// syncGroup builds the targets of one group.
+func (s *Scraper) syncGroup(g *targetgroup.Group, errs *[]error) *syncedGroup {
+	sg := &syncedGroup{group: g, sum: groupSum(g)}
+	for i, labels := range g.Targets {
+		t, err := s.buildTarget(labels, g.Labels)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("scraper %q: target %d of group %q (%s): %w", s.cfg.Name, i, g.Source, excerptLabels(labels), err))
+			continue
+		}
+		if t == nil {
+			sg.dropped = append(sg.dropped, int32(i))
+			continue
+		}
+		if slices.Contains(s.cfg.Blacklist, t.Instance()) {
+			continue
+		}
+		e := entry{index: int32(i), id: identity(t)}
+		if s.key != nil {
+			e.key = s.key(t.Labels)
+		}
+		s.adopt(&e, t)
+		sg.entries = append(sg.entries, e)
+	}
+	s.stats.TargetsBuilt.Add(uint64(len(g.Targets)))
+	return sg
+}
+
+// adopt gives e its Target t if this instance scrapes it (the one it had, if it stays), with its rank among
+// the target's owners, and none if not.
+func (s *Scraper) adopt(e *entry, t *Target) {
+	e.t = nil
+	rank, owners := 0, 1
+	if s.place != nil {
+		if rank, owners = s.place(e.key); rank < 0 {
+			return
+		}
+	}
+	if old, ok := s.targets[e.id]; ok {
+		t = old
+	}
+	t.SetReplica(rank, owners)
+	e.t = t
+}
+
+// Share sets which targets this instance scrapes: those whose key place gives a rank for (-1: another
+// instance's), key giving a target's key from its labels (a cluster's shares; without a Share, every
+// target). key must not change from one call to the next: only place does (the peers changed), and the targets are only marked again, the ones
+// that come to this instance built from their discovered labels. It returns how many it scrapes.
+func (s *Scraper) Share(key func(labels.Labels) uint64, place func(uint64) (rank, owners int)) (owned int) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	keyed := s.key != nil
+	s.key, s.place = key, place
+	next := make([]*syncedGroup, len(s.synced))
+	for i, old := range s.synced {
+		sg := *old
+		sg.entries = slices.Clone(old.entries)
+		for j := range sg.entries {
+			e := &sg.entries[j]
+			t := e.t
+			if !keyed { // every target was built and is here: its key comes from its labels
+				e.key = key(t.Labels)
+			}
+			if rank, _ := place(e.key); t == nil && rank >= 0 {
+				var err error
+				if t, err = s.buildTarget(sg.group.Targets[e.index], sg.group.Labels); err != nil || t == nil {
+					continue // it was built once from the same labels: it cannot fail now
+				}
+				s.stats.TargetsBuilt.Add(1)
+			}
+			s.adopt(e, t)
+		}
+		next[i] = &sg
+	}
+	s.publish(next)
+	return s.Owned()
+}
+
+// publish makes the groups current: the targets this instance scrapes, ordered by URL, replace the last
+// ones at once. Targets equal in identity are one, the first discovered. Called with syncMu held.
+func (s *Scraper) publish(groups []*syncedGroup) {
+	s.bySource = make(map[string]*syncedGroup, len(groups))
+	for _, sg := range slices.Backward(groups) { // the first of a source, as Sync reuses it
+		s.bySource[sg.group.Source] = sg
+	}
+	seen := make(map[uint64]struct{}, len(s.targets))
+	targets := make(map[uint64]*Target)
+	var list []*Target
+	dropped := 0
+	for _, sg := range groups {
+		dropped += len(sg.dropped)
+		for _, e := range sg.entries {
+			if _, ok := seen[e.id]; ok {
+				continue // one target already, under other discovered labels
+			}
+			seen[e.id] = struct{}{}
+			if e.t != nil {
+				targets[e.id] = e.t
+				list = append(list, e.t)
+			}
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].URL < list[j].URL })
 	// As Prometheus' scrape pool does (refreshTargetLimitErr): past the limit, no target of the scraper is
 	// scraped, each reports the error, and the limit counts the targets after relabeling, those that other
 	// instances of a cluster scrape included, so that every instance agrees.
-	s.limitErr = nil
-	if limit := s.cfg.TargetLimit; limit > 0 && len(s.list) > limit {
-		s.limitErr = fmt.Errorf("target_limit exceeded (number of targets: %d, limit: %d)", len(s.list), limit)
+	var limitErr error
+	if limit := s.cfg.TargetLimit; limit > 0 && len(seen) > limit {
+		limitErr = fmt.Errorf("target_limit exceeded (number of targets: %d, limit: %d)", len(seen), limit)
 	}
-	return errs
+	s.mu.Lock()
+	s.synced, s.targets, s.list, s.droppedCount, s.limitErr = groups, targets, list, dropped, limitErr
+	s.mu.Unlock()
+	s.stats.Targets.Store(int64(len(seen)))
+}
+
+// groupSum is a hash of a group's content, which tells a group sent again unchanged from a changed one:
+// each label set's pairs in any order, the targets in their order.
+func groupSum(g *targetgroup.Group) uint64 {
+	var d xxhash.Digest
+	sum := labelSetSum(&d, g.Labels)
+	for _, t := range g.Targets {
+		sum = sum*1099511628211 + labelSetSum(&d, t)
+	}
+	return sum
+}
+
+// labelSetSum is a hash of a label set, whatever the order its map ranges in.
+func labelSetSum(d *xxhash.Digest, ls model.LabelSet) uint64 {
+	var sum uint64 = 1
+	for name, value := range ls {
+		d.Reset()
+		_, _ = d.WriteString(string(name))
+		_, _ = d.Write([]byte{0xff})
+		_, _ = d.WriteString(string(value))
+		sum += d.Sum64()
+	}
+	return sum
 }
 
 // targetLimitErr is the error every scrape of the scraper fails with, nil when it is within target-limit.
@@ -239,14 +407,35 @@ func (s *Scraper) targetLimitErr() error {
 // their labels after relabeling and in what they are scraped with (URL, interval, timeout) would write the
 // same series twice, so only the first discovered is kept.
 func identity(t *Target) uint64 {
-	return xxhash.Sum64String(fmt.Sprintf("%016x\xff%s\xff%d\xff%d", t.Labels.Hash(), t.URL, t.Interval, t.Timeout))
+	var d xxhash.Digest
+	var b [8]byte
+	_, _ = d.Write(binary.LittleEndian.AppendUint64(b[:0], t.Labels.Hash()))
+	_, _ = d.WriteString(t.URL)
+	_, _ = d.Write(binary.LittleEndian.AppendUint64(b[:0], uint64(t.Interval)))
+	_, _ = d.Write(binary.LittleEndian.AppendUint64(b[:0], uint64(t.Timeout)))
+	return d.Sum64()
+}
+
+// published returns the groups of the last Sync or Share.
+func (s *Scraper) published() []*syncedGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced
 }
 
 // Dropped returns the targets relabeling dropped at the last Sync, the first keep-dropped-targets of them.
 func (s *Scraper) Dropped() []Dropped {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Dropped(nil), s.dropped...)
+	var out []Dropped
+	for _, sg := range s.published() {
+		for _, i := range sg.dropped {
+			if keep := s.cfg.KeepDroppedTargets; keep >= 0 && len(out) >= keep {
+				return out
+			}
+			discovered := s.discoveredLabels(sg.group.Targets[i], sg.group.Labels)
+			out = append(out, Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)})
+		}
+	}
+	return out
 }
 
 // DroppedCount returns how many targets relabeling dropped at the last Sync, those Dropped leaves out
@@ -257,9 +446,42 @@ func (s *Scraper) DroppedCount() int {
 	return s.droppedCount
 }
 
-// Targets returns the current targets, ordered by URL.
+// Targets returns the targets this instance scrapes, ordered by URL.
 func (s *Scraper) Targets() []*Target {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*Target(nil), s.list...)
+}
+
+// Owned is how many targets this instance scrapes.
+func (s *Scraper) Owned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.list)
+}
+
+// AllTargets returns every target, those that other instances scrape (see Share) built anew from their
+// discovered labels and not ScrapedHere, ordered by URL: for the status page.
+func (s *Scraper) AllTargets() []*Target {
+	seen := make(map[uint64]bool)
+	var all []*Target
+	for _, sg := range s.published() {
+		for _, e := range sg.entries {
+			if seen[e.id] {
+				continue
+			}
+			seen[e.id] = true
+			t := e.t
+			if t == nil {
+				var err error
+				if t, err = s.buildTarget(sg.group.Targets[e.index], sg.group.Labels); err != nil || t == nil {
+					continue
+				}
+				t.SetScrapedHere(false)
+			}
+			all = append(all, t)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].URL < all[j].URL })
+	return all
 }

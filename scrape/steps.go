@@ -48,6 +48,6 @@ func (s *Scraper) RelabelSteps(discovered labels.Labels) (steps []Step, t *Targe
 	if !keep {
 		return steps, nil, nil
 	}
-	t, _, _, err = s.buildTarget(set, nil, false)
+	t, err = s.buildTarget(set, nil)
 	return steps, t, err
 }

@@ -3,6 +3,7 @@ package scrape
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,31 +124,23 @@ type Dropped struct {
 	Rule int
 }
 
-// buildTarget is newTarget for Sync: the discovered labels bounded first, a target relabeling dropped
-// told apart by dropped (and described in a Dropped when wantDropped: past keep-dropped-targets, Sync only
-// counts it, and working out the rule that dropped it would be thrown away), and a panic (the labels package's, when relabeling makes a value too long to encode, which no
-// bound on the discovered labels foresees) turned into the target's error, so that one target cannot stop
-// the others of its Sync.
-func (s *Scraper) buildTarget(target, group model.LabelSet, wantDropped bool) (t *Target, dropped bool, d *Dropped, err error) {
+// buildTarget is newTarget for Sync: the discovered labels bounded first, and a panic (the labels
+// package's, when relabeling makes a value too long to encode, which no bound on the discovered labels
+// foresees) turned into the target's error, so that one target cannot stop the others of its Sync. A target
+// relabeling dropped comes back nil, with a nil error.
+func (s *Scraper) buildTarget(target, group model.LabelSet) (t *Target, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			t, dropped, d, err = nil, false, nil, fmt.Errorf("panic while applying the target rules: %v", r)
+			t, err = nil, fmt.Errorf("panic while applying the target rules: %v", r)
 		}
 	}()
 	if err := checkDiscoveredBound("label", target); err != nil {
-		return nil, false, nil, err
+		return nil, err
 	}
 	if err := checkDiscoveredBound("group label", group); err != nil {
-		return nil, false, nil, err
+		return nil, err
 	}
-	if t, err = s.newTarget(target, group); err != nil || t != nil {
-		return t, false, nil, err
-	}
-	if !wantDropped {
-		return nil, true, nil, nil
-	}
-	discovered := s.discoveredLabels(target, group)
-	return nil, true, &Dropped{Discovered: discovered, Rule: droppedBy(discovered, s.relabel)}, nil
+	return s.newTarget(target, group)
 }
 
 // newTarget applies Prometheus' target rules, by its own scrape.PopulateLabels, to one discovered target:
@@ -161,12 +154,13 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	// on PopulateLabels' result it missed a value of exactly 16 MiB, which the encoding takes without a panic
 	// but with a size of 0, reading the value's bytes back as labels of the target's choosing.
 	promscrape.PopulateDiscoveredLabels(lb, s.prometheus, target, group)
-	if relabel.ProcessBuilder(lb, s.relabel...) {
-		if over, found := builderOverBound(lb); found {
-			return nil, fmt.Errorf("after relabeling: %s", overBoundText("label", over.Name, over.Value))
-		}
+	if !relabel.ProcessBuilder(lb, s.relabel...) {
+		return nil, nil // dropped, as PopulateLabels would find again
 	}
-	res, err := promscrape.PopulateLabels(lb, s.prometheus, target, group)
+	if over, found := builderOverBound(lb); found {
+		return nil, fmt.Errorf("after relabeling: %s", overBoundText("label", over.Name, over.Value))
+	}
+	res, err := s.populateLabels(lb, target, group)
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +192,20 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	t.Labels.Range(func(l labels.Label) { t.labelList = append(t.labelList, l) })
 	t.Discovered = s.discoveredLabels(target, group)
 	return t, nil
+}
+
+// populateLabels is Prometheus' PopulateLabels for a target whose rules have run on lb already: it checks
+// the address, interval and timeout and adds instance. PopulateLabels starts again from the discovered
+// labels and runs the rules a second time; given the relabeled labels, with no rules, it does not, and
+// finds the same, unless the rules removed a default label (job, __scheme__, ...), which it would set again:
+// then it runs on the discovered labels.
+func (s *Scraper) populateLabels(lb *labels.Builder, target, group model.LabelSet) (labels.Labels, error) {
+	if len(s.relabel) == 0 || slices.ContainsFunc(s.defaultLabels, func(name string) bool { return lb.Get(name) == "" }) {
+		return promscrape.PopulateLabels(lb, s.prometheus, target, group)
+	}
+	relabeled := make(model.LabelSet, 16)
+	lb.Range(func(l labels.Label) { relabeled[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
+	return promscrape.PopulateLabels(lb, s.withoutRules, relabeled, nil)
 }
 
 // discoveredLabels are a target's labels before relabeling, by Prometheus' PopulateDiscoveredLabels: its

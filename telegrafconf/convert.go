@@ -37,6 +37,8 @@ type conversion struct {
 	sections []*section
 	// The keys every scraper gets: credentials, TLS, timeouts, honor-timestamps, body-size-limit.
 	scraperKeys []string
+	// headerLines are the lines of every scraper's http-headers table.
+	headerLines []string
 }
 
 // section is one scraper and the discoverer section that finds its targets.
@@ -180,6 +182,8 @@ func (c *conversion) convert(comments []string) string {
 	c.services()
 	c.pods()
 	c.consul()
+	c.httpSD()
+	c.headers()
 	c.unsupported()
 	keys, tables := c.modifiers()
 
@@ -259,6 +263,14 @@ func (c *conversion) modifiers() (keys, tables []string) {
 func copyTable(indent, name string, t *ast.Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %s[%s]\n", indent, name)
+	for _, kv := range keyValues(t) {
+		fmt.Fprintf(&b, "  %s  %s = %s\n", indent, tomltext.Key(kv.Key), kv.Value.Source())
+	}
+	return b.String()
+}
+
+// keyValues are the key = value fields of a table, in the order of the file.
+func keyValues(t *ast.Table) []*ast.KeyValue {
 	var keys []*ast.KeyValue
 	for _, v := range t.Fields {
 		if kv, ok := v.(*ast.KeyValue); ok {
@@ -266,10 +278,7 @@ func copyTable(indent, name string, t *ast.Table) string {
 		}
 	}
 	slices.SortFunc(keys, func(a, b *ast.KeyValue) int { return cmp.Compare(a.Value.Pos(), b.Value.Pos()) })
-	for _, kv := range keys {
-		fmt.Fprintf(&b, "  %s  %s = %s\n", indent, tomltext.Key(kv.Key), kv.Value.Source())
-	}
-	return b.String()
+	return keys
 }
 
 // tagexclude is the table's tagexclude with db and rp added, and url when url_tag is not "url".
@@ -341,7 +350,6 @@ func (c *conversion) client() {
 // unsupported lists the keys that have no equivalent.
 func (c *conversion) unsupported() {
 	for _, k := range []struct{ key, reason string }{
-		{"http_headers", "the scrapers send no headers of their own; a job of a prometheus_config file has http_headers"},
 		{"content_type_override", "the scrapers read the format the target says it answers in"},
 		{"enable_request_metrics", "there is no prometheus_request metric; scrape_duration_seconds and up are written for every target"},
 		{"response_timeout", "no separate limit on the response's headers: scrape-timeout bounds the whole scrape"},
@@ -350,7 +358,6 @@ func (c *conversion) unsupported() {
 		{"max_idle_conn_per_host", "Prometheus' HTTP client keeps its own idle connections"},
 		{"local_address", "the scrapers do not bind a local address"},
 		{"use_system_proxy", "set proxy-url on the scrapers, or HTTP_PROXY for the process"},
-		{"http_service_discovery", "no HTTP service discovery section yet; a job of a prometheus_config file has http_sd_configs"},
 		{"namespace_annotation_pass", "no filter on a namespace's annotations"},
 		{"namespace_annotation_drop", "no filter on a namespace's annotations"},
 		{"cache_refresh_interval", "not needed: the kubernetes discoverer watches the pods"},
@@ -394,6 +401,12 @@ func (s *section) write(c *conversion) string {
 	}
 	if s.query != "" {
 		p("    [%s.scraper.params]\n%s", pluginTable, params(s.query))
+	}
+	if len(c.headerLines) > 0 {
+		p("    [%s.scraper.http-headers]\n", pluginTable)
+		for _, l := range c.headerLines {
+			p("      %s\n", l)
+		}
 	}
 	relabel := s.relabel
 	if tag, ok := str(c.table, "url_tag"); ok && tag != "url" && tag != "" {

@@ -26,6 +26,14 @@ func FuzzMigrateTelegraf(f *testing.F) {
 			"      url = 'http://{{.Address}}\"\n[j]:{{.ServicePort}}/m?q=\"\n[k]'\n      [inputs.prometheus.consul.query.tags]\n        \"a\\n[l]\" = '{{.Node}}\"'\n",
 		"[[inputs.prometheus]]\n  urls = [\"http://${HOST}:9100\"]\n  bearer_token_string = \"@{vault:token}\"\n  \"key\\n[m]\" = 1\n  tagexclude = [\"a\\\"]\\n[n]\"]\n  [inputs.prometheus.tags]\n    \"t\\\"\\n[o]\" = \"v\\\"\\n[p]\"\n",
 		"[[inputs.prometheus]]\n  timeout = \"1s\\n[q]\"\n  url_tag = \"\\\"\\n[r]\"\n  metric_version = 2\n",
+		`[[inputs.prometheus]]
+  http_headers = {"X\"\n[s]" = "v\"\n[t]", "Host" = "h"}
+  [inputs.prometheus.http_service_discovery]
+    enabled = true
+    url = "http://a\"\n[u]"
+    query_interval = "1s\"\n[v]"
+    tls_ca = "c\"\n[w]"
+`,
 	} {
 		f.Add(seed)
 	}
@@ -87,7 +95,7 @@ func sameTables(t *testing.T, before, after *ast.Table, migrated string) {
 					continue
 				}
 				_, original := t0.Fields[k]
-				if !original && !slices.Contains([]string{"scraper", "static-discovery", "dns", "kubernetes", "consul"}, k) {
+				if !original && !slices.Contains([]string{"scraper", "static-discovery", "dns", "kubernetes", "consul", "http-discovery"}, k) {
 					t.Fatalf("a sub-table %q that neither the migration nor the original has\n%s", k, migrated)
 				}
 			}

@@ -87,14 +87,12 @@ func TestMigrateKeepsVariablesAndSecrets(t *testing.T) {
 func TestMigrateListsWhatHasNoEquivalent(t *testing.T) {
 	path := writeConf(t, `[[inputs.prometheus]]
   urls = ["http://localhost:9100/metrics", "unix:///run/exporter.sock"]
-  http_headers = {"X-Tenant" = "a"}
   response_timeout = "3s"
   content_type_override = "text"
   enable_request_metrics = true
   url_tag = "a.b"
   namespace_annotation_pass = {team = ["a"]}
   tls_min_version = "TLS13"
-  http_service_discovery = {enabled = true, url = "http://sd.example.com"}
   metric_version = 3
   name_prefix = "prom_"
   interval = "30s"
@@ -104,9 +102,8 @@ func TestMigrateListsWhatHasNoEquivalent(t *testing.T) {
 	var out strings.Builder
 	warnings, err := Migrate(&out, path)
 	require.NoError(t, err)
-	for _, key := range []string{"urls", "http_headers", "response_timeout", "content_type_override",
-		"enable_request_metrics", "url_tag", "namespace_annotation_pass", "tls_min_version",
-		"http_service_discovery", "metric_version"} {
+	for _, key := range []string{"urls", "response_timeout", "content_type_override",
+		"enable_request_metrics", "url_tag", "namespace_annotation_pass", "tls_min_version", "metric_version"} {
 		found := false
 		for _, w := range warnings {
 			found = found || strings.HasPrefix(w, path+":") && strings.Contains(w, "inputs.prometheus "+key+": no equivalent")
@@ -115,7 +112,7 @@ func TestMigrateListsWhatHasNoEquivalent(t *testing.T) {
 		require.Contains(t, out.String(), "## "+key+" (line ")
 	}
 	require.Contains(t, strings.Join(warnings, "\n"), path+":2: inputs.prometheus urls: no equivalent: \"unix:///run/exporter.sock\"")
-	require.Contains(t, strings.Join(warnings, "\n"), path+":11: inputs.prometheus metric_version")
+	require.Contains(t, strings.Join(warnings, "\n"), path+":9: inputs.prometheus metric_version")
 	require.Contains(t, out.String(), "  name_prefix = \"prom_\"\n  interval = \"30s\"\n")
 	require.Contains(t, out.String(), "  [inputs.discovering_prometheus.tagpass]\n    code = [\"200\"]\n")
 	require.Contains(t, out.String(), `tagexclude = ["db", "rp", "url"]`)
@@ -205,4 +202,39 @@ func TestMigrateScrapeInterval(t *testing.T) {
 			}
 		})
 	}
+}
+
+// http_service_discovery: an http-discovery section with inputs.prometheus' defaults (its URL, 5m) or the
+// table's url, query_interval and TLS keys, and rules that take a target written as a URL apart.
+// http_headers: every scraper's http-headers, values as written, the headers Prometheus reserves listed.
+func TestMigrateHTTPSDAndHeaders(t *testing.T) {
+	migrated, warnings := migrate(t, `[[inputs.prometheus]]
+  urls = ["http://localhost:9100/metrics"]
+  tls_ca = "/ca.pem"
+  http_headers = {"X-Tenant" = "${TENANT}", "host" = "a", "User-Agent" = "b"}
+  [inputs.prometheus.http_service_discovery]
+    enabled = true
+    url = "https://sd:9000/targets"
+    query_interval = "30s"
+`)
+	require.Len(t, warnings, 2, warnings)
+	require.Contains(t, warnings[0]+warnings[1], `:4: inputs.prometheus http_headers: no equivalent: "host" is a header Prometheus' HTTP client reserves`)
+	require.Contains(t, warnings[0]+warnings[1], `"User-Agent" is a header Prometheus' HTTP client reserves`)
+	require.Contains(t, migrated, `  [[inputs.discovering_prometheus.http-discovery]]
+    id = "prometheus-2"
+    url = "https://sd:9000/targets"
+    refresh-interval = "30s"
+    ssl-ca = "/ca.pem"
+`)
+	require.Equal(t, 2, strings.Count(migrated, `    [inputs.discovering_prometheus.scraper.http-headers]
+      X-Tenant = { values = ["${TENANT}"] }
+`), migrated)
+	require.Contains(t, migrated, `regex = "(?i)https?://([^/?#]*).*"`)
+	require.Len(t, plugins(t, migrated), 1)
+
+	defaults, warnings := migrate(t, "[[inputs.prometheus]]\n  http_service_discovery = {enabled = true}\n")
+	require.Empty(t, warnings)
+	require.Contains(t, defaults, `url = "http://localhost:9000/service-discovery"`+"\n    refresh-interval = \"5m\"\n")
+	disabled, _ := migrate(t, "[[inputs.prometheus]]\n  http_service_discovery = {enabled = false, url = \"http://sd\"}\n")
+	require.NotContains(t, disabled, "http-discovery")
 }

@@ -172,7 +172,7 @@ func TestPrometheusConfigErrors(t *testing.T) {
   [[inputs.discovering_prometheus.static-discovery]]
     id = "s"
     targets = ["127.0.0.1:1"]
-`, yml), `prometheus_config: job "node": a [[scraper]] has that name`},
+`, yml), `prometheus_config: job "node": name: also used by an [[inputs.discovering_prometheus.scraper]] section`},
 		{"missing file", `
 [[inputs.discovering_prometheus]]
   prometheus_config = "/nonexistent/prometheus.yml"

@@ -527,3 +527,46 @@ func TestTelegrafMigrationNodeScope(t *testing.T) {
 	require.Len(t, theirs, 1)
 	require.Equal(t, "here", theirs[0].Tags()["pod_name"])
 }
+
+// http_service_discovery and http_headers: the targets an HTTP SD endpoint (the protocol, on loopback)
+// lists, as host:port and as a URL, scraped by inputs.prometheus and by its migration (an http-discovery
+// section, the URL taken apart by relabel rules) with the same headers, give the same points, tagged with
+// their group's labels.
+func TestTelegrafMigrationHTTPSD(t *testing.T) {
+	web := StartHeaderLog(t, clientGolangExporter(t, "127.0.0.1:0"))
+	api := StartHeaderLog(t, clientGolangExporter(t, "127.0.0.1:0"))
+	sd := StartHTTPSD(t, HTTPSDGroup{Targets: []string{web.Addr}, Labels: map[string]string{"team": "web"}},
+		HTTPSDGroup{Targets: []string{"http://" + api.Addr + "/metrics"}, Labels: map[string]string{"team": "api"}})
+	conf := fmt.Sprintf(`%s
+[[inputs.prometheus]]
+  metric_version = 2
+  fieldinclude = ["app_temperature"]
+  http_headers = {"X-Tenant" = "acme", "Host" = "example.com"}
+  [inputs.prometheus.http_service_discovery]
+    enabled = true
+    url = %q
+    query_interval = "1s"
+`, migrationAgent, sd.URL+"/targets")
+	migrated, warnings := migrateTelegraf(t, conf)
+	require.Equal(t, 1, strings.Count(warnings, "\n"), warnings)
+	require.Contains(t, warnings, `inputs.prometheus http_headers: no equivalent: "Host" is a header Prometheus' HTTP client reserves`)
+	require.Contains(t, migrated, "[[inputs.discovering_prometheus.http-discovery]]")
+	normalize := func(m telegraf.Metric) telegraf.Metric {
+		m.SetTime(time.Unix(0, 0))
+		return m
+	}
+	theirs := telegrafPoints(t, conf, normalize, func(ms []telegraf.Metric) bool { return len(ms) == 2 })
+	telegrafSeen := len(web.Seen())
+	ours := withoutSynthetic(telegrafTest(t, migrated, nil))
+	for i := range ours {
+		ours[i] = normalize(ours[i])
+	}
+	testutil.RequireMetricsEqual(t, theirs, ours, testutil.SortMetrics())
+	require.ElementsMatch(t, []string{"web", "api"}, []string{theirs[0].Tags()["team"], theirs[1].Tags()["team"]})
+	require.Greater(t, len(web.Seen()), telegrafSeen, "the migration scraped web")
+	for _, front := range []*HeaderLog{web, api} {
+		for _, seen := range front.Seen() {
+			require.Equal(t, "X-Tenant=acme;X-Key=", seen)
+		}
+	}
+}

@@ -139,7 +139,50 @@ func run(logs *stderrLog, configFile string, mode runMode) error {
 	if mode.once {
 		return gatherOnce(input, os.Stdout, logs)
 	}
+	if p, ok := input.(*plugin.DiscoveringPrometheus); ok && configFile != "" {
+		p.SetConfigFile(configFile, func() (*plugin.DiscoveringPrometheus, error) { return readPlugin(configFile) })
+		defer reloadOnHangup(p)()
+	}
 	return serve(input, os.Stdin, os.Stdout, mode.pollInterval, logs)
+}
+
+// readPlugin reads the -config file again, for a reload.
+func readPlugin(configFile string) (*plugin.DiscoveringPrometheus, error) {
+	data, err := conffile.ReadTOML(configFile, true)
+	if err != nil {
+		return nil, fmt.Errorf("-config: %w", err)
+	}
+	input, _, err := loadInput(data, configFile)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := input.(*plugin.DiscoveringPrometheus)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an [[inputs.discovering_prometheus]] table", configFile)
+	}
+	return p, nil
+}
+
+// reloadOnHangup reloads the plugin's configuration on every SIGHUP, as Prometheus does; the reload logs
+// what changed, or its error, once. The function it returns ends the watch.
+func reloadOnHangup(p *plugin.DiscoveringPrometheus) func() {
+	hangups := make(chan os.Signal, 1)
+	signal.Notify(hangups, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hangups:
+				_ = p.Reload() // it logs its error
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hangups)
+		close(done)
+	}
 }
 
 // loadInput reads the plugin's table with Telegraf's own configuration loader, so that a file means here

@@ -12,6 +12,10 @@ import (
 // Excerpt is how many bytes of a target's text an error quotes.
 const Excerpt = 100
 
+// MaxLogLine bounds a logged message, in bytes: far below the 64 KiB line that Telegraf's inputs.execd
+// reads of a plugin's stderr.
+const MaxLogLine = 4096
+
 // Quote returns at most max bytes of b, Go-quoted, and says how long b was when it cut it:
 // "abc"... (52428800 bytes).
 func Quote(b []byte, max int) string {

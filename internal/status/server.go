@@ -1,7 +1,7 @@
 // Package status serves the live state of a running plugin over HTTP, as Prometheus serves its own: the
 // /targets and /service-discovery pages (server-rendered, no script, no asset fetched from anywhere),
 // /api/v1/targets and /api/v1/targets/relabel_steps in Prometheus' envelope (with the /relabel-steps page of
-// the latter), /metrics, /-/healthy and /-/ready.
+// the latter), /metrics, /-/healthy, /-/ready and, when enabled, /-/reload.
 package status
 
 import (
@@ -65,6 +65,9 @@ type Config struct {
 	Username, Password string
 	// Metrics is what /metrics serves.
 	Metrics prometheus.Gatherer
+	// Reload, when set, serves POST /-/reload, as Prometheus' --web.enable-lifecycle: it reloads the
+	// configuration, and its error is the answer's, with 500. Unset, the request is refused (403).
+	Reload func() error
 	// Routes are more handlers by pattern (Kapacitor's config API), behind the same auth as the pages.
 	Routes map[string]http.Handler
 }
@@ -176,6 +179,15 @@ func Handler(cfg Config, src Source) http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("discovering_prometheus is Ready.\n"))
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if cfg.Reload == nil {
+			http.Error(w, "Lifecycle API is not enabled (status_enable_lifecycle).", http.StatusForbidden)
+			return
+		}
+		if err := cfg.Reload(); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+		}
 	})
 	for pattern, route := range cfg.Routes {
 		mux.Handle(pattern, route)

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -540,4 +541,39 @@ func TestRenderWaitBounded(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	require.Equal(t, "1", rec.Header().Get("Retry-After"))
 	require.Less(t, time.Since(start), 2*time.Second)
+}
+
+// POST /-/reload is served only when enabled: it answers the reload's error with 500, and needs the pages'
+// basic auth.
+func TestReload(t *testing.T) {
+	post := func(h http.Handler, user string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/-/reload", nil)
+		if user != "" {
+			req.SetBasicAuth(user, "pass")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := post(Handler(Config{}, testState()), "")
+	require.Equal(t, http.StatusForbidden, rec.Code)
+	require.Contains(t, rec.Body.String(), "status_enable_lifecycle")
+
+	var reloads int
+	var failure error
+	h := Handler(Config{Username: "admin", Password: "pass", Reload: func() error { reloads++; return failure }}, testState())
+	require.Equal(t, http.StatusUnauthorized, post(h, "").Code)
+	require.Equal(t, 0, reloads)
+	require.Equal(t, http.StatusOK, post(h, "admin").Code)
+	require.Equal(t, 1, reloads)
+	failure = errors.New(`scraper "a": db: required`)
+	rec = post(h, "admin")
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Equal(t, "failed to reload config: scraper \"a\": db: required\n", rec.Body.String())
+	req := httptest.NewRequest(http.MethodGet, "/-/reload", nil)
+	req.SetBasicAuth("admin", "pass")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusMethodNotAllowed, rec.Code, "GET is not a reload")
+	require.Equal(t, 2, reloads)
 }

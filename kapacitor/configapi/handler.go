@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // BasePath is where Kapacitor served its config API; the handler answers under it.
@@ -19,7 +20,7 @@ const BasePath = "/kapacitor/v1/config"
 // Config is what a Handler serves.
 type Config struct {
 	// Base are the sections as configured, before any override: a Clone taken before the configuration
-	// was initialised.
+	// was initialised. SetBase replaces them when the configuration is read again.
 	Base *Sections
 	// Overrides are those in force, read from File at start.
 	Overrides Overrides
@@ -34,14 +35,24 @@ type Config struct {
 
 // Handler serves Kapacitor's config API for the sections of its Config.
 type Handler struct {
-	cfg Config
+	cfg  Config
+	base atomic.Pointer[Sections] // cfg.Base, then SetBase's
 
 	mu        sync.Mutex // serialises changes, and guards overrides
 	overrides Overrides
 }
 
 // New returns the handler of cfg.
-func New(cfg Config) *Handler { return &Handler{cfg: cfg, overrides: cfg.Overrides} }
+func New(cfg Config) *Handler {
+	h := &Handler{cfg: cfg, overrides: cfg.Overrides}
+	h.base.Store(cfg.Base)
+	return h
+}
+
+// SetBase makes base the sections as configured, those the overrides apply to: the configuration's file
+// was read again, and runs (as Config's Base, a Clone taken before it was initialised). It may be called
+// while Apply runs.
+func (h *Handler) SetBase(base *Sections) { h.base.Store(base) }
 
 type link struct {
 	Rel  string `json:"rel"`
@@ -136,7 +147,7 @@ func (h *Handler) view() (*Sections, error) {
 	h.mu.Lock()
 	o := h.overrides
 	h.mu.Unlock()
-	s := h.cfg.Base.Clone()
+	s := h.base.Load().Clone()
 	if err := s.Override(o); err != nil {
 		return nil, err
 	}
@@ -242,7 +253,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, sec, elem string,
 		httpError(w, "failed to apply update: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	s := h.cfg.Base.Clone()
+	s := h.base.Load().Clone()
 	if err := s.Override(next); err != nil {
 		switch {
 		case errors.Is(err, errNoSection): // kapacitord: 400, "unknown options [...] in section ..."

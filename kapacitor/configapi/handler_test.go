@@ -16,18 +16,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
 // testConfig holds the sections as the plugin does: the scrapers under "scraper", the discoverers embedded.
 type testConfig struct {
-	Scrapers []*scrape.Config `toml:"scraper"`
+	Scrapers []*kapacitor.Scraper `toml:"scraper"`
 	discovery.Sections
 }
 
 func newTestConfig() *testConfig {
 	return &testConfig{
-		Scrapers: []*scrape.Config{{Name: "web", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s1"}},
+		Scrapers: []*kapacitor.Scraper{{DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s1", Config: scrape.Config{Name: "web"}}},
 		Sections: discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "s1"}, Targets: []string{"a:1"}}}},
 	}
 }
@@ -36,6 +37,7 @@ func newTestConfig() *testConfig {
 // is Apply's error.
 type apiServer struct {
 	*httptest.Server
+	handler *Handler
 	file    string
 	applied []Overrides
 	fail    error
@@ -50,7 +52,7 @@ func startAPI(t *testing.T, cfg *testConfig, readOnly error) *apiServer {
 		a.applied = append(a.applied, o)
 		return a.fail
 	}})
-	a.Server = httptest.NewServer(h)
+	a.handler, a.Server = h, httptest.NewServer(h)
 	t.Cleanup(a.Close)
 	return a
 }
@@ -234,6 +236,27 @@ func TestRefusedChangeKeepsOverrides(t *testing.T) {
 	_, body := a.call(t, "GET", "/scraper/web", "")
 	require.Contains(t, body, `"db":"db"`)
 	require.Contains(t, body, `"rp":"r9"`)
+}
+
+// SetBase's sections are those the overrides apply to from then on: the API shows them, overridden.
+func TestSetBase(t *testing.T) {
+	a := startAPI(t, newTestConfig(), nil)
+	code, _ := a.call(t, "POST", "/scraper/web", `{"set":{"rp":"r9"}}`)
+	require.Equal(t, http.StatusNoContent, code)
+
+	reread := newTestConfig()
+	reread.Scrapers[0].DB = "db2"
+	reread.Scrapers = append(reread.Scrapers, &kapacitor.Scraper{DB: "db", Config: scrape.Config{Name: "new"}})
+	s, err := Of(reread)
+	require.NoError(t, err)
+	a.handler.SetBase(s.Clone())
+	_, body := a.call(t, "GET", "/scraper/web", "")
+	require.Contains(t, body, `"db":"db2"`)
+	require.Contains(t, body, `"rp":"r9"`)
+	code, body = a.call(t, "POST", "/scraper/new", `{"set":{"rp":"r1"}}`)
+	require.Equal(t, http.StatusNoContent, code, body)
+	_, body = a.call(t, "GET", "/scraper/new", "")
+	require.Contains(t, body, `"rp":"r1"`)
 }
 
 func TestWritesRefused(t *testing.T) {

@@ -2,9 +2,11 @@ package discovering_prometheus
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,4 +96,54 @@ type countingWriter struct{ lines atomic.Int64 }
 func (c *countingWriter) Write(b []byte) (int, error) {
 	c.lines.Add(int64(bytes.Count(b, []byte{'\n'})))
 	return len(b), nil
+}
+
+// BenchmarkReloadOneOfHundredJobs is a reload that changes one job's interval among 100 jobs of 100
+// targets each (10,000 targets): reading prometheus.yml, building the plan, applying it, and the sync of
+// every scraper's targets that the next gather does. ns/op is the time to apply.
+func BenchmarkReloadOneOfHundredJobs(b *testing.B) {
+	yml := filepath.Join(b.TempDir(), "prometheus.yml")
+	write := func(firstInterval string) {
+		text := hundredJobs(firstInterval, func(job int) string {
+			targets := make([]string, 100)
+			for i := range targets {
+				targets[i] = fmt.Sprintf("'10.%d.%d.1:9100'", job, i)
+			}
+			return "{targets: [" + strings.Join(targets, ",") + "]}"
+		})
+		if err := os.WriteFile(yml, []byte(text), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	write("10s")
+	p, err := loadTelegraf(b, fmt.Sprintf("[[inputs.discovering_prometheus]]\n  prometheus_config = %q\n", yml))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Log = testutil.Logger{Quiet: true}
+	if err := p.Init(); err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(&countingAcc{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Stop)
+	<-p.sd.Ready()
+	p.syncTargets()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		write([]string{"20s", "10s"}[i%2])
+		b.StartTimer()
+		if err := p.Reload(); err != nil {
+			b.Fatal(err)
+		}
+		p.gatherMu.Lock()
+		p.syncTargets()
+		p.gatherMu.Unlock()
+	}
+	b.StopTimer()
+	if n := len(p.Targets().Active); n != 10_000 {
+		b.Fatalf("%d targets", n)
+	}
 }

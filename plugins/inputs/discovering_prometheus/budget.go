@@ -27,9 +27,11 @@ func (o *SeriesBudgetOptions) initSeriesBudget() error {
 	return nil
 }
 
-// startSeriesBudget sets up the budget of the scrapers' databases, and their self-metrics.
-func (p *DiscoveringPrometheus) startSeriesBudget(scrapers []*scrape.Scraper) {
-	budget := newSeriesBudget(p.MaxSeriesPerDB, p.Log, scrapers)
+// startSeriesBudget sets up the budget of the scrapers' databases (routes gives each scraper's), and their
+// self-metrics. A database the running budget counts already keeps its series and what it refused: a
+// reload's new plan changes which scrapers write where, not what each database holds.
+func (p *DiscoveringPrometheus) startSeriesBudget(routes map[*scrape.Scraper]*routing) {
+	budget := newSeriesBudget(p.MaxSeriesPerDB, p.Log, routes, p.seriesBudget())
 	p.mu.Lock()
 	p.budget = budget
 	p.mu.Unlock()
@@ -75,19 +77,22 @@ type dbBudget struct {
 // budgetLogEvery is how often a target whose new series the budget refuses says so.
 const budgetLogEvery = time.Hour
 
-// newSeriesBudget is the budget of the scrapers, by their databases; nil when max is 0 (off).
-func newSeriesBudget(max int, log telegraf.Logger, scrapers []*scrape.Scraper) *seriesBudget {
+// newSeriesBudget is the budget of the scrapers, by their databases, keeping those prev counts already;
+// nil when max is 0 (off).
+func newSeriesBudget(max int, log telegraf.Logger, routes map[*scrape.Scraper]*routing, prev *seriesBudget) *seriesBudget {
 	if max <= 0 {
 		return nil
 	}
-	b := &seriesBudget{max: max, log: log, dbs: make(map[*scrape.Scraper]*dbBudget, len(scrapers)), logged: map[*scrape.Target]time.Time{}}
+	b := &seriesBudget{max: max, log: log, dbs: make(map[*scrape.Scraper]*dbBudget, len(routes)), logged: map[*scrape.Target]time.Time{}}
 	byName := map[string]*dbBudget{}
-	for _, s := range scrapers {
-		db := s.Config().DB
-		if byName[db] == nil {
-			byName[db] = &dbBudget{db: db}
+	for _, d := range prev.databases() {
+		byName[d.db] = d
+	}
+	for s, r := range routes {
+		if byName[r.db] == nil {
+			byName[r.db] = &dbBudget{db: r.db}
 		}
-		b.dbs[s] = byName[db]
+		b.dbs[s] = byName[r.db]
 	}
 	return b
 }
@@ -169,3 +174,5 @@ func seriesKey(d *xxhash.Digest, m telegraf.Metric) uint64 {
 	}
 	return d.Sum64()
 }
+
+var keySep = []byte{0xff} // in no valid UTF-8 string: no two series share a key

@@ -110,6 +110,32 @@ func TestSeriesBudgetPerDatabase(t *testing.T) {
 	}
 }
 
+// A reload keeps what each database's budget counts: the series known and refused go on, under the new
+// plan's scrapers, and a database the reload adds gets a budget of its own.
+func TestSeriesBudgetSurvivesAReload(t *testing.T) {
+	p := mustLoad(t, budgetConf(t, 20))
+	require.NoError(t, p.Init())
+	require.NoError(t, p.Start(&testutil.Accumulator{}))
+	t.Cleanup(p.Stop)
+	require.NoError(t, p.Gather(&testutil.Accumulator{}))
+	known := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, d := range p.seriesBudget().databases() {
+			out[d.db] = d.seriesKnown.Load()
+		}
+		return out
+	}
+	require.Equal(t, map[string]int64{"a": 20, "b": 14}, known())
+
+	p.AddSource(overrides{"127.0.0.1:1"}) // a scraper "o" writing to database "d"
+	require.NoError(t, p.Reload())
+	require.Len(t, p.RunningScrapers(), 4)
+	require.Equal(t, map[string]int64{"a": 20, "b": 14, "d": 0}, known())
+	var acc testutil.Accumulator
+	p.gatherAt(&acc, time.Now().Add(time.Hour))
+	require.Len(t, seriesOf(acc.GetTelegrafMetrics())["a"], 20, "database a's budget is spent already")
+}
+
 // Off (0, the default) nothing is refused; on, the runner's gathers go through the budget; a negative
 // budget is an error naming the key.
 func TestSeriesBudgetOffAndBad(t *testing.T) {

@@ -3,7 +3,6 @@ package discovering_prometheus
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 )
 
 func TestClusterInitErrorsNameTheKey(t *testing.T) {
@@ -46,7 +47,7 @@ func TestClusterInitErrorsNameTheKey(t *testing.T) {
 		{"register on static", `discoverer-service = "static-discovery"
     discoverer-id = "peers"
     self = "a:1"
-    register = true`, `cluster: register: only serverset and nerve list instances, not static-discovery`},
+    register = true`, `cluster: register: static-discovery "peers" cannot register this instance`},
 		{"register without a port", `discoverer-service = "serverset"
     discoverer-id = "zk"
     self = "a"
@@ -79,12 +80,8 @@ func TestClusterDefaults(t *testing.T) {
   [inputs.discovering_prometheus.cluster]
     discoverer-service = "static-discovery"
     discoverer-id = "s"`)
-	self, err := defaultSelf()
+	self, err := cluster.DefaultSelf()
 	require.NoError(t, err)
-	host, port, err := net.SplitHostPort(self)
-	require.NoError(t, err)
-	require.Equal(t, "9273", port, "the port the sharded manifest lists its replicas with")
-	require.True(t, net.ParseIP(host).IsGlobalUnicast(), "an address of this host, not its name: %s", self)
 	for loader, p := range map[string]*DiscoveringPrometheus{"telegraf": mustLoad(t, conf), "shim": loadShim(t, conf)} {
 		require.NoError(t, p.Init(), loader)
 		require.Equal(t, self, p.Cluster.Self, loader)
@@ -274,7 +271,7 @@ func TestClusterSharesTargets(t *testing.T) {
 // listedPeers are the addresses the peer discoverer lists now.
 func listedPeers(p *DiscoveringPrometheus) []string {
 	var peers []string
-	for _, g := range p.sd.Groups(p.cluster.key) {
+	for _, g := range p.sd.Groups(p.Cluster.key()) {
 		for _, t := range g.Targets {
 			peers = append(peers, string(t["__address__"]))
 		}
@@ -329,13 +326,6 @@ func TestNoClusterShowsNoOwners(t *testing.T) {
 	require.Contains(t, string(b), `"scrapedHere":true`)
 }
 
-// twoGathersAsA runs member "a:1" of the peers for two gathers of targets and returns its warnings.
-func twoGathersAsA(t *testing.T, targets *countingTargets, peers ...string) (*DiscoveringPrometheus, []string) {
-	t.Helper()
-	p, log, _ := twoGathers(t, targets, "a:1", peers...)
-	return p, log.Warnings()
-}
-
 // twoGathers runs member self for two gathers of targets.
 func twoGathers(t *testing.T, targets *countingTargets, self string, peers ...string) (*DiscoveringPrometheus, *testutil.CaptureLogger, *selfstat.Collector) {
 	t.Helper()
@@ -350,16 +340,6 @@ func twoGathers(t *testing.T, targets *countingTargets, self string, peers ...st
 	return p, log, stats
 }
 
-func errorsOf(log *testutil.CaptureLogger) []string {
-	var out []string
-	for _, m := range log.Messages() {
-		if m.Level == 'E' {
-			out = append(out, m.Text)
-		}
-	}
-	return out
-}
-
 // A member that the peer discoverer does not list (its self does not match) is no member: it scrapes none
 // of the targets, which the listed ones share among themselves, and says so with an error that names self
 // and the nearest instances listed, at once and every minute while it lasts, on the status page, in
@@ -369,7 +349,7 @@ func TestClusterSelfNotListed(t *testing.T) {
 	p, log, stats := twoGathers(t, targets, "a:1", "a.example:1", "b:1", "c:1", "xyz.example:1")
 	require.Empty(t, targets.take(), "an unlisted member scrapes nothing")
 	require.Empty(t, log.Warnings())
-	errs := errorsOf(log)
+	errs := log.Errors()
 	require.Len(t, errs, 1, "once, at the first answer: not again at the next gather")
 	require.Contains(t, errs[0], `cluster: self "a:1" is not among the 4 instances file-discovery "peers" lists (nearest: ["b:1" "c:1" "a.example:1"])`)
 	require.Contains(t, errs[0], "it scrapes none of the shared targets")
@@ -381,25 +361,25 @@ func TestClusterSelfNotListed(t *testing.T) {
 	require.EqualValues(t, 0, clusterStat(stats, "self_listed"))
 	require.EqualValues(t, 0, clusterStat(stats, "targets_owned"))
 	require.EqualValues(t, 4, clusterStat(stats, "peers"), "the listed ones; not self")
-	require.Equal(t, &ClusterMember{Self: "a:1", Error: errs[0]}, p.Targets().Cluster)
+	require.Equal(t, errs[0], "E! [] "+p.Targets().Cluster.Error)
+	require.Equal(t, &ClusterMember{Self: "a:1", Error: p.Targets().Cluster.Error}, p.Targets().Cluster)
 
 	// Every minute while it lasts, also without news from discovery.
-	p.cluster.remind(time.Now().Add(unlistedEvery-time.Second), log)
-	require.Len(t, errorsOf(log), 1)
-	p.cluster.remind(time.Now().Add(unlistedEvery+time.Second), log)
-	require.Len(t, errorsOf(log), 2)
-	require.Equal(t, errs[0], errorsOf(log)[1])
+	p.cluster.Remind(time.Now().Add(time.Minute - time.Second))
+	require.Len(t, log.Errors(), 1)
+	p.cluster.Remind(time.Now().Add(time.Minute + time.Second))
+	require.Len(t, log.Errors(), 2)
+	require.Equal(t, errs[0], log.Errors()[1])
 
 	// Listed at last: a member, that scrapes its share and says no more.
 	writePeers(t, peersFileOf(t, p), "a:1", "b:1")
 	require.Eventually(t, func() bool {
 		require.NoError(t, p.Gather(&testutil.Accumulator{}))
-		return clusterStat(stats, "self_listed") == 1
+		return clusterStat(stats, "self_listed") == 1 && clusterStat(stats, "targets_owned") > 0
 	}, 10*time.Second, 50*time.Millisecond)
 	require.Equal(t, &ClusterMember{Self: "a:1", Listed: true}, p.Targets().Cluster)
-	p.cluster.remind(time.Now().Add(2*unlistedEvery), log)
-	require.Len(t, errorsOf(log), 2)
-	require.Positive(t, clusterStat(stats, "targets_owned"))
+	p.cluster.Remind(time.Now().Add(2 * time.Minute))
+	require.Len(t, log.Errors(), 2)
 }
 
 // peersFileOf is the file of a member's peer discoverer.
@@ -413,14 +393,6 @@ func peersFileOf(t *testing.T, p *DiscoveringPrometheus) string {
 	return ""
 }
 
-// The nearest instances listed: those of self's host first, else by edit distance, case aside.
-func TestClusterNearestPeers(t *testing.T) {
-	require.Equal(t, []string{"a:2", "A:3"}, nearest("a:1", []string{"b:1", "a:2", "a.example:1", "A:3"}))
-	require.Equal(t, []string{"10.0.0.7:9273", "10.1.0.9:9273", "10.0.0.17:9273"}, // a tie keeps the order listed
-		nearest("10.0.0.8:9273", []string{"192.168.1.1:9273", "10.1.0.9:9273", "10.0.0.17:9273", "10.0.0.7:9273"}))
-	require.Empty(t, nearest("a:1", nil))
-}
-
 // Host names compare case-insensitively: self "A:1" is the instance listed as "a:1", a member that takes
 // its share under the listed spelling, which is the one the others hash.
 func TestClusterSelfMatchesCaseInsensitively(t *testing.T) {
@@ -430,7 +402,7 @@ func TestClusterSelfMatchesCaseInsensitively(t *testing.T) {
 	lower, _, _ := twoGathers(t, targets, "a:1", "a:1", "b:1")
 	require.Equal(t, hits, targets.take(), "A:1 scrapes what a:1 does")
 	require.NotEmpty(t, hits)
-	require.Empty(t, errorsOf(log))
+	require.Empty(t, log.Errors())
 	require.Empty(t, log.Warnings())
 	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
 	require.EqualValues(t, 2, clusterStat(stats, "peers"))
@@ -450,7 +422,7 @@ func TestClusterSelfMatchesCaseInsensitively(t *testing.T) {
 func TestClusterPortFilter(t *testing.T) {
 	targets := newCountingTargets(t, 30)
 	p, log, stats := twoGathers(t, targets, "a:1", "a:1", "a:2", "10.0.0.9", "b:1")
-	require.Equal(t, []string{"a:1", "b:1"}, p.cluster.peers.Names())
+	require.Equal(t, []string{"a:1", "b:1"}, p.cluster.Peers())
 	require.EqualValues(t, 2, clusterStat(stats, "peers"))
 	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
 	require.Len(t, log.Warnings(), 1, "once, not at each gather: %q", log.Warnings())
@@ -495,7 +467,7 @@ func TestClusterRelabelConfigs(t *testing.T) {
       target-label = "__address__"
       replacement = "$1:$2"`)
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
-	require.Equal(t, []string{"10.0.0.1:9273", "10.0.0.2:9273", "10.0.0.4:9273"}, p.cluster.peers.Names())
+	require.Equal(t, []string{"10.0.0.1:9273", "10.0.0.2:9273", "10.0.0.4:9273"}, p.cluster.Peers())
 	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
 	require.Empty(t, log.Warnings())
 
@@ -506,39 +478,6 @@ func TestClusterRelabelConfigs(t *testing.T) {
     [[inputs.discovering_prometheus.cluster.relabel-configs]]
       action = "nonsense"`))
 	require.ErrorContains(t, bad.Init(), `cluster: relabel-configs[0]: action: "nonsense" is not a relabel action`)
-}
-
-// BenchmarkAssignOwners is what a change of peers or targets costs the plugin: every target's key (its
-// scraper and labels) hashed and its owners chosen, for 10,000 targets among 100 peers.
-func BenchmarkAssignOwners(b *testing.B) {
-	dir := b.TempDir()
-	var groups []map[string]any
-	for i := range 10_000 {
-		groups = append(groups, map[string]any{"targets": []string{fmt.Sprintf("10.%d.%d.%d:9100", i/65536, i/256%256, i%256)}, "labels": map[string]string{"team": "t" + fmt.Sprint(i%7)}})
-	}
-	targetsSD, _ := json.Marshal(groups)
-	var peers []string
-	for i := range 100 {
-		peers = append(peers, fmt.Sprintf("10.200.0.%d:9273", i))
-	}
-	peersSD, _ := json.Marshal([]map[string]any{{"targets": peers}})
-	targetsFile, peersFile := filepath.Join(dir, "targets.json"), filepath.Join(dir, "peers.json")
-	if os.WriteFile(targetsFile, targetsSD, 0o644) != nil || os.WriteFile(peersFile, peersSD, 0o644) != nil {
-		b.Fatal("cannot write the files")
-	}
-	p, _ := startMemberLogging(b, targetsFile, peersFile, peers[0], 1, testutil.Logger{Quiet: true})
-	if !p.awaitDiscovery() {
-		b.Fatal("stopped")
-	}
-	p.syncTargets()
-	if len(p.scrapers[0].Targets()) != 10_000 || p.cluster.peers.Len() != 100 {
-		b.Fatalf("not ready: %d targets, %d peers", len(p.scrapers[0].Targets()), p.cluster.peers.Len())
-	}
-	b.ResetTimer()
-	for range b.N {
-		p.assignOwners()
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/target")
 }
 
 // empty-peers-after defaults to three refresh-intervals of the peer discoverer, or 5 minutes for one that
@@ -590,39 +529,6 @@ func TestClusterEmptyPeersAfterDefault(t *testing.T) {
     discoverer-id = "s"
     empty-peers-after = "-1s"`))
 	require.ErrorContains(t, p.Init(), "cluster: empty-peers-after: -1s is negative")
-}
-
-// Through an empty answer the last peers are kept for empty-peers-after, plus this instance's rank among
-// them times empty-peers-after over their number; then it is alone. A new answer ends it.
-func TestClusterKeepsTheLastPeers(t *testing.T) {
-	start := time.Now()
-	for _, tc := range []struct {
-		self  string
-		after time.Duration // when it falls back
-	}{{"a:1", 30 * time.Second}, {"b:1", 40 * time.Second}, {"c:1", 50 * time.Second}} {
-		logs := &testutil.CaptureLogger{}
-		c := &cluster{self: tc.self, emptyAfter: 30 * time.Second}
-		last := []string{"a:1", "b:1", "c:1"}
-		require.Nil(t, c.current(nil, start, logs), "never listed: alone")
-		require.Equal(t, last, c.current(last, start, logs))
-		require.Zero(t, c.peersStale.Load())
-		require.Equal(t, last, c.current(nil, start, logs), "empty: the last peers")
-		require.EqualValues(t, 1, c.peersStale.Load())
-		require.Len(t, logs.Warnings(), 1)
-		require.False(t, c.fallbackDue(start.Add(tc.after-time.Millisecond)))
-		require.Equal(t, last, c.current(nil, start.Add(tc.after-time.Millisecond), logs), tc.self)
-		require.True(t, c.fallbackDue(start.Add(tc.after)))
-		require.Nil(t, c.current(nil, start.Add(tc.after), logs), tc.self)
-		require.Zero(t, c.peersStale.Load())
-		require.Len(t, logs.Warnings(), 2)
-		require.Nil(t, c.current(nil, start.Add(2*tc.after), logs), "given up on: alone")
-		require.False(t, c.fallbackDue(start.Add(2*tc.after)))
-
-		require.Equal(t, last, c.current(last, start, logs))
-		require.Equal(t, last, c.current(nil, start, logs))
-		require.Equal(t, []string{"b:1"}, c.current([]string{"b:1"}, start.Add(time.Second), logs), "a new answer ends it")
-		require.Zero(t, c.peersStale.Load())
-	}
 }
 
 // acl is for register only, and must be "user:password"; the error does not show it.

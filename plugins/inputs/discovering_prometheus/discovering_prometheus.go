@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -24,9 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
+	"github.com/discovering-prometheus/discovering-prometheus/plan"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -49,7 +51,8 @@ type DiscoveringPrometheus struct {
 	PrometheusDB         string                    `toml:"prometheus_db"`
 	PrometheusRP         string                    `toml:"prometheus_rp"`
 	PrometheusJobs       map[string]*PrometheusJob `toml:"prometheus_jobs"`
-	Scrapers             []*scrape.Config          `toml:"scraper"`
+	WatchConfig          bool                      `toml:"watch_config"`
+	Scrapers             []*kapacitor.Scraper      `toml:"scraper"`
 	Cluster              *Cluster                  `toml:"cluster"`
 	discovery.Sections
 	StatusOptions
@@ -60,27 +63,33 @@ type DiscoveringPrometheus struct {
 
 	logger    *slog.Logger
 	format    *metricFormat
-	interns   sync.Pool // *interner, one per scrape worker, kept across gathers
-	lineSinks sync.Pool // lineWriter, likewise
-	configs   discovery.Configs
-	enabled   []*scraper
+	interns   sync.Pool          // *interner, one per scrape worker, kept across gathers
+	lineSinks sync.Pool          // lineWriter, likewise
 	sd        *discovery.Manager // the discoverers, running
 	registry  *prometheus.Registry
 	stats     *statistics
-	cluster   *cluster // nil without a cluster table
-	oneShot   bool     // a debugging run, which gathers once: see OneShot
+	cluster   *cluster.Cluster // nil without a cluster table
+	oneShot   bool             // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
-	// mu guards scrapers, and sd and cluster as Start sets them, for readers outside Gather (the
-	// runner's self-metrics); scrapers[i] runs enabled[i].
+	// mu guards the running plan (its jobs, enabled, and discoverers, configs), scrapers, and sd and
+	// cluster as Start sets them, for readers outside Gather (the status pages, the runner's
+	// self-metrics); scrapers[i] runs enabled[i]. A reload's apply changes them between gathers.
 	mu       sync.Mutex
+	enabled  []*plan.Job
+	configs  discovery.Configs
 	scrapers []*scrape.Scraper
-	routes   map[*scrape.Scraper]*routing
-	seen     uint64 // the discovery version the scrapers were last synced to
+	routes   *routeTable
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
 	loop     *scrape.Loop // the scrapes on their own schedules, once gathers repeat (see scheduleScrapes)
+
+	// gatherMu keeps a gather and a new plan's apply apart: the scrapers, their routes and the statistics
+	// change only between gathers.
+	gatherMu sync.Mutex
+	reload   reloads
+	watch    atomic.Pointer[configWatch] // nil without watch_config; Stop may run on two goroutines at once
 
 	// background counts the gathers whose scrapes still run after the gather returned (see scrape); Stop
 	// waits for them, so that none delivers to an accumulator Telegraf has closed. stopped, under mu, keeps
@@ -89,41 +98,26 @@ type DiscoveringPrometheus struct {
 	stopped    bool
 	// gathered is set once a gather has run; repeats by GathersRepeat.
 	gathered, repeats bool
-}
 
-// scraper is one scraper the plugin runs: a [[scraper]] section, its own or kapacitor_config's, or a job of
-// prometheus_config. Its configuration is the section's keys, validated; a job adds what Prometheus' loader
-// read beyond them, and takes its targets from all its discoverers.
-type scraper struct {
-	config  *scrape.Config
-	job     *scrape.JobExtras // nil for a [[scraper]] section
-	sources []discovery.Key   // the discoverers it takes its targets from
-}
-
-// sectionScraper is the scraper of a validated [[scraper]] section: its discoverer is the one its
-// discoverer-service and discoverer-id name.
-func sectionScraper(c *scrape.Config) *scraper {
-	return &scraper{config: c, sources: []discovery.Key{{Service: c.DiscovererService, ID: c.DiscovererID}}}
+	// syncMu serializes syncTargets: the first gather's and those of syncLoop, which runs them off the
+	// gather path (syncing, until Stop); resync asks it for one without news from discovery. seen is the
+	// discovery version the scrapers were last synced to.
+	syncMu  sync.Mutex
+	seen    uint64
+	syncing sync.WaitGroup
+	resync  chan struct{}
 }
 
 // Init validates the configuration; its errors name the section and the key.
 func (p *DiscoveringPrometheus) Init() error {
-	// The overrides of Kapacitor's config API change the sections before anything reads them.
+	// The overrides of Kapacitor's config API are one more source of the plan.
 	if err := p.initConfigAPI(); err != nil {
 		return err
 	}
-	// A kapacitor.conf's sections, validated as it loads, run next to the plugin's own; its errors come alone.
-	var file *kapacitor.Sections
-	if p.KapacitorConfig != "" {
-		var warnings []string
-		var err error
-		file, warnings, err = kapacitor.Include(p.KapacitorConfig, p.Scrapers, &p.Sections)
-		for _, w := range warnings {
-			p.Log.Warn(w)
-		}
-		if err != nil {
-			return prefixLines("kapacitor_config", err)
-		}
+	// What runs: the plan of every source. A source that cannot be read (kapacitor_config) comes alone.
+	pl, planErr := plan.Build(p.planSettings())
+	if unreadable := (*plan.UnreadableError)(nil); errors.As(planErr, &unreadable) {
+		return planErr
 	}
 	if p.MetricFormat == "" {
 		p.MetricFormat = "kapacitor"
@@ -159,23 +153,11 @@ func (p *DiscoveringPrometheus) Init() error {
 		p.DiscoveryWait = config.Duration(defaultDiscoveryWait)
 	}
 
-	providers := p.Providers()
-	var err error
-	p.configs, err = discovery.Validate(providers)
-	if err != nil {
-		errs = append(errs, err)
+	if planErr != nil {
+		errs = append(errs, planErr)
+	} else {
+		p.enabled, p.configs = pl.Jobs, pl.Discoverers
 	}
-	var fromFile []*scrape.Config
-	if file != nil {
-		maps.Copy(p.configs, file.Configs())
-		providers = append(providers, file.Providers()...)
-		fromFile = file.Scrapers
-	}
-	for _, w := range discovery.Warnings(providers) {
-		p.Log.Warn(w)
-	}
-	errs = append(errs, p.initScrapers(fromFile)...)
-	errs = append(errs, p.initPrometheus()...)
 	errs = append(errs, p.initStatus())
 	errs = append(errs, p.initSeriesBudget())
 	errs = append(errs, p.initCluster()...)
@@ -196,9 +178,9 @@ func routingTagName(name string) error {
 }
 
 // routingValues checks that line protocol carries a scraper's db and rp as they are.
-func routingValues(cfg *scrape.Config) error {
+func routingValues(db, rp string) error {
 	var errs []error
-	for _, v := range []struct{ key, value string }{{"db", cfg.DB}, {"rp", cfg.RP}} {
+	for _, v := range []struct{ key, value string }{{"db", db}, {"rp", rp}} {
 		if safeValue(v.value) != v.value {
 			errs = append(errs, fmt.Errorf("%s: %q: line protocol cannot carry a backslash at the end or before a space, comma, equals sign or double quote", v.key, v.value))
 		}
@@ -206,69 +188,32 @@ func routingValues(cfg *scrape.Config) error {
 	return errors.Join(errs...)
 }
 
-// initScrapers validates the plugin's own [[scraper]] sections and takes the enabled ones, then those of
-// kapacitor_config (fromFile), which the kapacitor package validated and checked against the plugin's own.
-func (p *DiscoveringPrometheus) initScrapers(fromFile []*scrape.Config) []error {
-	var errs []error
-	names := make(map[string]bool)
-	p.enabled = p.enabled[:0]
-	anyEnabled := false
-	for i, s := range p.Scrapers {
-		if !s.IsEnabled() {
-			continue
-		}
-		anyEnabled = true
-		section := fmt.Sprintf("scraper[%d]", i)
-		if s.Name != "" {
-			section = fmt.Sprintf("scraper %q", s.Name)
-		}
-		if err := errors.Join(s.Init(), routingValues(s)); err != nil {
-			errs = append(errs, prefixLines(section, err))
-			continue
-		}
-		if names[s.Name] {
-			errs = append(errs, fmt.Errorf("%s: name: used by another scraper", section))
-			continue
-		}
-		names[s.Name] = true
-		sc := sectionScraper(s)
-		if key := sc.sources[0]; p.configs[key] == nil {
-			if !p.hasSection(key) { // an invalid section has its own error already
-				errs = append(errs, fmt.Errorf("%s: %s", section, p.unknownDiscoverer(key)))
-			}
-			continue
-		}
-		p.enabled = append(p.enabled, sc)
+// planSettings are the plugin's options that make its plan.
+func (p *DiscoveringPrometheus) planSettings() *plan.Settings {
+	return &plan.Settings{
+		Scrapers: p.Scrapers, Discoverers: &p.Sections,
+		KapacitorConfig: p.KapacitorConfig, PrometheusConfig: p.PrometheusConfig,
+		PrometheusDB: p.PrometheusDB, PrometheusRP: p.PrometheusRP, PrometheusJobs: p.PrometheusJobs,
+		Sources: p.reload.sources, Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
 	}
-	for _, s := range fromFile {
-		if !s.IsEnabled() {
-			continue
-		}
-		anyEnabled = true
-		if err := routingValues(s); err != nil {
-			errs = append(errs, prefixLines(fmt.Sprintf("scraper %q", s.Name), err))
-			continue
-		}
-		p.enabled = append(p.enabled, sectionScraper(s))
-	}
-	if !anyEnabled && p.PrometheusConfig == "" {
-		errs = append(errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
-	}
-	return errs
 }
 
 // EnabledScrapers returns the configuration of every scraper the plugin runs, after Init: its own
 // [[scraper]] sections, kapacitor_config's, and prometheus_config's jobs.
 func (p *DiscoveringPrometheus) EnabledScrapers() []*scrape.Config {
-	configs := make([]*scrape.Config, len(p.enabled))
-	for i, s := range p.enabled {
-		configs[i] = s.config
+	jobs, _ := p.currentPlan()
+	configs := make([]*scrape.Config, len(jobs))
+	for i, job := range jobs {
+		configs[i] = job.Config
 	}
 	return configs
 }
 
 // Discoverers returns the SD configuration of every discoverer the plugin runs, after Init, by key.
-func (p *DiscoveringPrometheus) Discoverers() discovery.Configs { return p.configs }
+func (p *DiscoveringPrometheus) Discoverers() discovery.Configs {
+	_, configs := p.currentPlan()
+	return configs
+}
 
 // hasSection tells whether an enabled discoverer section has that key, valid or not.
 func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
@@ -278,19 +223,7 @@ func (p *DiscoveringPrometheus) hasSection(key discovery.Key) bool {
 }
 
 func (p *DiscoveringPrometheus) unknownDiscoverer(key discovery.Key) string {
-	if !slices.Contains(discovery.Services, key.Service) {
-		return fmt.Sprintf("discoverer-service: %q is not a discoverer; use one of %s", key.Service, strings.Join(discovery.Services, ", "))
-	}
-	return fmt.Sprintf("discoverer-id: no enabled [[%s]] section has id %q", key.Service, key.ID)
-}
-
-// prefixLines puts the section before every line of a joined error.
-func prefixLines(section string, err error) error {
-	lines := strings.Split(err.Error(), "\n")
-	for i, l := range lines {
-		lines[i] = section + ": " + l
-	}
-	return errors.New(strings.Join(lines, "\n"))
+	return plan.UnknownDiscoverer(key)
 }
 
 func formatNames() []string {
@@ -309,50 +242,55 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.registry = prometheus.NewRegistry()
 	scrapers := make([]*scrape.Scraper, 0, len(p.enabled))
 	routes := make(map[*scrape.Scraper]*routing, len(p.enabled))
-	for _, sc := range p.enabled {
-		cfg := sc.config
-		s, err := scrape.New(cfg, sc.job, p.logger)
+	for _, job := range p.enabled {
+		s, err := scrape.New(job.Config, job.Extras, p.logger)
 		if err != nil {
-			return fmt.Errorf("scraper %q: %w", cfg.Name, err)
+			return fmt.Errorf("scraper %q: %w", job.Name(), err)
 		}
 		scrapers = append(scrapers, s)
-		routes[s] = &routing{dbTag: p.DBTag, db: cfg.DB, rpTag: p.RPTag, rp: cfg.RP}
+		routes[s] = &routing{dbTag: p.DBTag, db: job.DB, rpTag: p.RPTag, rp: job.RP}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sd := discovery.NewManager(p.configs, p.logger, p.registry)
-	p.stats = newStatistics(p.Statistics, scrapers, p.configs)
-	p.startSeriesBudget(scrapers)
+	p.stats = newStatistics(p.Statistics, scrapers, p.configs, &p.reload)
+	p.startSeriesBudget(routes)
 	p.mu.Lock()
-	p.scrapers, p.routes, p.sd, p.stopped, p.loop = scrapers, routes, sd, false, nil
+	p.scrapers, p.routes, p.sd, p.stopped, p.loop = scrapers, newRouteTable(routes), sd, false, nil
 	p.mu.Unlock()
 	if err := p.startCluster(); err != nil {
 		return err
 	}
 	if p.cluster != nil {
-		p.stats.addCluster(p.cluster)
+		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.sd.Start()
-	if err := p.startStatus(); err != nil {
+	p.reload.successful.Store(1)
+	p.reload.lastSuccess.Store(time.Now().Unix())
+	p.resync = make(chan struct{}, 1)
+	p.syncing.Add(1)
+	go p.syncLoop()
+	if err := errors.Join(p.startStatus(), p.startWatch()); err != nil {
 		p.Stop()
 		return err
 	}
 	return nil
 }
 
-// Gather scrapes every target whose scrape-interval has elapsed. Once gathers repeat (GathersRepeat), only
-// the first does: later ones hand the targets to the loop that scrapes each on its own schedule into acc,
-// and return (see scheduleScrapes). The first gather waits up to discovery_wait for every discoverer's
-// first answer, so that a one-shot run (telegraf --once, the runner's -once) sees the targets.
+// Gather scrapes every target whose scrape-interval has elapsed. Once gathers repeat (GathersRepeat), no
+// gather scrapes: the first starts the loop that scrapes each target on its own schedule into acc, each
+// scrape added as it ends (see scheduleScrapes). The first gather of a one-shot run (telegraf --once, the
+// runner's -once) waits up to discovery_wait for every discoverer's first answer, so that it sees the
+// targets, and scrapes them all at once.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
-	if !p.awaitDiscovery() {
-		return nil
-	}
-	p.syncTargets()
-	if !p.repeats || !p.gathered {
-		p.gatherAt(acc, time.Now())
-	}
 	if p.repeats {
 		p.scheduleScrapes(func() scrape.Sink { return p.accSink(acc) })
+		return nil
+	}
+	if p.awaitDiscovery() {
+		p.gatherMu.Lock()
+		defer p.gatherMu.Unlock()
+		p.beforeGather()
+		p.gatherAt(acc, time.Now())
 	}
 	return nil
 }
@@ -377,7 +315,7 @@ func (p *DiscoveringPrometheus) accSink(acc telegraf.Accumulator) *sink {
 	if !ok {
 		strs = newInterner()
 	}
-	return newSink(acc, p.format, p.routes, strs, p.infs, p.budget)
+	return newSink(acc, p.format, p.routes, strs, p.infs, p.seriesBudget)
 }
 
 // GatherLineProtocol gathers as Gather does but writes the metrics straight to w as line protocol, byte for
@@ -389,15 +327,15 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 	if p.format.newLineWriter == nil || p.budget != nil { // the budget counts Telegraf metrics' series
 		return false, nil
 	}
-	if !p.awaitDiscovery() {
-		return true, nil
-	}
-	p.syncTargets()
-	if !p.repeats || !p.gathered {
-		p.gatherLineProtocolAt(w, time.Now())
-	}
 	if p.repeats {
 		p.scheduleScrapes(func() scrape.Sink { return p.lineSink(w) })
+		return true, nil
+	}
+	if p.awaitDiscovery() {
+		p.gatherMu.Lock()
+		defer p.gatherMu.Unlock()
+		p.beforeGather()
+		p.gatherLineProtocolAt(w, time.Now())
 	}
 	return true, nil
 }
@@ -420,30 +358,47 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 func (p *DiscoveringPrometheus) lineSink(w io.Writer) lineWriter {
 	k, ok := p.lineSinks.Get().(lineWriter)
 	if !ok {
-		k = p.format.newLineWriter(p.routes)
+		k = p.format.newLineWriter()
 	}
-	k.writeTo(w)
+	k.writeTo(w, p.routes)
 	return k
 }
 
-// scheduleScrapes hands the scrapers' current targets to the loop that scrapes each on its own schedule,
-// and publishes the statistics. The first call starts the loop, whose parse slots take their sinks from
-// newSink: each scrape delivers into its slot's sink as it ends, with its own timestamps, so that the
-// output comes spread over the interval as the scrapes do, not in a burst at each gather. Stop ends it.
-// The first gather has scraped every target once already, so that a start has every target's samples at
-// once: the loop passes over a target's time that comes less than nine tenths of its interval after that
-// scrape (Target.claim), and scrapes it at its phase from then on.
+// scheduleScrapes is a gather once gathers repeat. The first starts the loop that scrapes each target on
+// its own schedule, whose parse slots take their sinks from newSink: each scrape delivers into its slot's
+// sink as it ends, with its own timestamps, so that the output comes spread over the interval as the
+// scrapes do, not in a burst at each gather; a target's first scrape too comes at its phase, as
+// Prometheus' does. From then on the loop follows the targets (updateLoop: each sync and reload), and a
+// gather only publishes the statistics and does the cluster's reminders. Stop ends the loop.
 func (p *DiscoveringPrometheus) scheduleScrapes(newSink func() scrape.Sink) {
+	p.gatherMu.Lock()
+	defer p.gatherMu.Unlock()
+	p.beforeGather()
+	p.gathered = true
 	p.mu.Lock()
-	if p.loop == nil && !p.stopped {
+	start := p.loop == nil && !p.stopped
+	if start {
 		p.loop = scrape.NewLoop(p.ctx, p.schedule(), p.MaxConcurrentScrapes, newSink)
 	}
+	p.mu.Unlock()
+	if start {
+		p.syncMu.Lock()
+		p.updateLoop()
+		p.syncMu.Unlock()
+	}
+	p.stats.publish(p.sd)
+}
+
+// updateLoop makes the scrapers' current targets the loop's, if it runs: the new ones are scraped from
+// their next phase on, the gone ones no more (those of a reload's removed or changed jobs). Called with
+// syncMu held, after each change of the scrapers or their targets.
+func (p *DiscoveringPrometheus) updateLoop() {
+	p.mu.Lock()
 	loop := p.loop
 	p.mu.Unlock()
 	if loop != nil {
 		loop.Update(p.scrapers)
 	}
-	p.stats.publish(p.sd)
 }
 
 // schedule is when the loop scrapes each target: at its own phase of its interval, seeded by the host name
@@ -456,7 +411,7 @@ func (p *DiscoveringPrometheus) schedule() scrape.Schedule {
 		seed = "" // every instance alike: its phases are still spread
 	}
 	if p.cluster != nil {
-		seed = p.cluster.key.String()
+		seed = p.Cluster.key().String()
 	}
 	return scrape.Schedule{Seed: xxhash.Sum64String(seed), Align: time.Duration(p.ScrapeAlignInterval)}
 }
@@ -484,25 +439,61 @@ func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 	return true
 }
 
-// syncTargets brings the scrapers' targets up to date with discovery, when it has news.
-func (p *DiscoveringPrometheus) syncTargets() {
-	p.cluster.remind(time.Now(), p.Log) // an unlisted instance says so every minute, news or not
-	v := p.sd.Version()
-	if v == p.seen {
-		if p.cluster.fallbackDue(time.Now()) {
-			p.assignOwners()
+// beforeGather makes the targets current for the first gather, which a one-shot run scrapes; later gathers
+// scrape the targets syncLoop last swapped in, and never wait for it. An unlisted instance says so every
+// minute, news or not, and the last peers kept through an empty answer expire on time.
+func (p *DiscoveringPrometheus) beforeGather() {
+	if !p.gathered {
+		p.syncTargets()
+	}
+	if p.cluster == nil {
+		return
+	}
+	now := time.Now()
+	p.cluster.Remind(now)
+	if p.cluster.FallbackDue(now) {
+		select {
+		case p.resync <- struct{}{}:
+		default: // one is asked for already
 		}
+	}
+}
+
+// syncLoop runs syncTargets after each discovery update, and when a gather asks for it, until Stop.
+func (p *DiscoveringPrometheus) syncLoop() {
+	defer p.syncing.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.sd.Updated():
+		case <-p.resync:
+		}
+		p.syncTargets()
+	}
+}
+
+// syncTargets brings the peers and then the scrapers' targets up to date with discovery: the owners of
+// every target are recomputed only when the peers changed, and only the discovered groups that changed
+// are built again (scrape.Scraper.Sync), each scraper's result swapped in at once.
+func (p *DiscoveringPrometheus) syncTargets() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	defer p.updateLoop() // after the cluster's shares too, which may change without news from discovery
+	v := p.sd.Version()
+	pools := make([]cluster.Pool, len(p.scrapers))
+	for i, s := range p.scrapers {
+		pools[i] = s
+	}
+	if p.cluster != nil {
+		p.cluster.Assign(pools) // first: the targets new to this sync are shared among the current peers
+	}
+	if v == p.seen {
 		return
 	}
 	p.seen = v
 	for i, s := range p.scrapers {
-		var groups []*targetgroup.Group
-		for _, key := range p.enabled[i].sources {
-			groups = append(groups, p.sd.Groups(key)...)
-		}
-		for _, err := range s.Sync(groups) {
-			p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
-		}
+		p.syncScraper(p.enabled[i], s)
 	}
 	live := make(map[*scrape.Target]bool)
 	for _, s := range p.scrapers {
@@ -511,7 +502,20 @@ func (p *DiscoveringPrometheus) syncTargets() {
 		}
 	}
 	p.infs.keep(live)
-	p.assignOwners()
+	if p.cluster != nil {
+		p.cluster.Count(pools)
+	}
+}
+
+// syncScraper brings one scraper's targets up to date with its job's discoverers.
+func (p *DiscoveringPrometheus) syncScraper(job *plan.Job, s *scrape.Scraper) {
+	var groups []*targetgroup.Group
+	for _, key := range job.Sources {
+		groups = append(groups, p.sd.Groups(key)...)
+	}
+	for _, err := range s.Sync(groups) {
+		p.Log.Warn(safetext.Line(err.Error(), MaxLogLine)) // it quotes a target's labels
+	}
 }
 
 // scrape runs the due scrapes of one gather into sinks from newSink, and publishes the statistics; release
@@ -547,8 +551,9 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 	p.stats.publish(p.sd)
 }
 
-// GathersRepeat tells the plugin that gathers follow one another until it stops (the runner's serve mode):
-// the scrapes then run on their own schedules in the background (see scheduleScrapes), not at gathers.
+// GathersRepeat tells the plugin, before its first gather, that gathers follow one another until it stops
+// (the runner's serve mode; the custom Telegraf but for --once and --test): the scrapes then run on their
+// own schedules in the background, each added as it ends (see scheduleScrapes), not at gathers.
 func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
 
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
@@ -556,6 +561,7 @@ func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
 // the scrapes that gathers left running, which end within moments once cancelled, and for the discoverers
 // a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
+	p.stopWatch()
 	p.stopStatus()
 	p.mu.Lock()
 	p.stopped = true
@@ -563,6 +569,7 @@ func (p *DiscoveringPrometheus) Stop() {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	p.syncing.Wait()
 	p.background.Wait()
 	p.mu.Lock()
 	loop := p.loop
@@ -570,9 +577,11 @@ func (p *DiscoveringPrometheus) Stop() {
 	if loop != nil {
 		loop.Wait()
 	}
+	p.gatherMu.Lock() // after a reload under way, which then finds the plugin stopped
 	if p.sd != nil {
 		p.sd.Stop()
 	}
+	p.gatherMu.Unlock()
 	p.stopCluster()
 	// Telegraf stops and starts the plugin on every reload: the scrapers' kept-alive connections go now.
 	for _, s := range p.RunningScrapers() {
@@ -587,9 +596,16 @@ func (p *DiscoveringPrometheus) RunningScrapers() []*scrape.Scraper {
 	return p.scrapers
 }
 
+// currentPlan returns the running plan's jobs and discoverers (Init's, then the last applied).
+func (p *DiscoveringPrometheus) currentPlan() ([]*plan.Job, discovery.Configs) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.enabled, p.configs
+}
+
 // running returns what Start set (all nil before): the scrapers, the discovery manager and the cluster
 // state, for the plugin's own metrics.
-func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster) {
+func (p *DiscoveringPrometheus) running() ([]*scrape.Scraper, *discovery.Manager, *cluster.Cluster) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.scrapers, p.sd, p.cluster

@@ -170,7 +170,7 @@ func TestInitErrorsNameSectionAndKey(t *testing.T) {
 		{"duplicate discoverer id", scraperConf("", `
   [[inputs.discovering_prometheus.static-discovery]]
     id = "s"
-    targets = ["localhost:9101"]`), `static-discovery "s": id: "s" is used twice`},
+    targets = ["localhost:9101"]`), `static-discovery "s": id: also used by an [[inputs.discovering_prometheus.static-discovery]] section`},
 		{"missing discoverer id", scraperConf("", `
   [[inputs.discovering_prometheus.static-discovery]]
     targets = ["localhost:9101"]`), `static-discovery: id: required`},
@@ -187,7 +187,7 @@ func TestInitErrorsNameSectionAndKey(t *testing.T) {
     db = "db"
     rp = "rp"
     discoverer-service = "static-discovery"
-    discoverer-id = "s"`), `scraper "a": name: used by another scraper`},
+    discoverer-id = "s"`), `scraper "a": name: also used by an [[inputs.discovering_prometheus.scraper]] section`},
 		{"timeout above interval", scraperConf(`    scrape-interval = "5s"
     scrape-timeout = "10s"`, ""), `scraper "a": scrape-timeout: 10s is longer than scrape-interval 5s`},
 		{"missing db", strings.Replace(scraperConf("", ""), `db = "db"`, "", 1), `scraper "a": db: required`},

@@ -1,6 +1,7 @@
 package discovering_prometheus
 
 import (
+	"sync/atomic"
 	"io"
 	"math"
 
@@ -27,7 +28,7 @@ type metricFormat struct {
 	// newLineWriter, when set, makes the writer of one parse slot that writes the format's metrics straight
 	// to line protocol, byte for byte what Telegraf's influx serializer writes for the converter's metrics
 	// (GatherLineProtocol, for the runner). Without it the runner serializes the converter's metrics.
-	newLineWriter func(routes map[*scrape.Scraper]*routing) lineWriter
+	newLineWriter func() lineWriter
 	// tags are the tag names the format writes itself, on a series of any labels: db_tag and rp_tag may
 	// take none of them (of any format), or the routing tag would replace it.
 	tags []string
@@ -52,14 +53,44 @@ type converter interface {
 // when the scrape has succeeded.
 type lineWriter interface {
 	scrape.Sink
-	// writeTo sets w, which the parse slots share: its Write must be safe for concurrent use.
-	writeTo(w io.Writer)
+	// writeTo sets w, which the parse slots share: its Write must be safe for concurrent use, and the
+	// routes of the scrapers.
+	writeTo(w io.Writer, routes *routeTable)
 }
 
 // routing is what every metric of a scraper carries so that Telegraf's InfluxDB outputs route it.
 type routing struct {
 	dbTag, db string
 	rpTag, rp string
+}
+
+// routeTable gives each running scraper its routing. A reload sets another while the scheduled scrapes
+// run; it keeps the routes of the scrapers the reload removed until the next one, for their scrapes still
+// under way (a scrape outlives no more than its timeout).
+type routeTable struct {
+	current atomic.Pointer[routeMaps]
+}
+
+type routeMaps struct{ now, before map[*scrape.Scraper]*routing }
+
+func newRouteTable(routes map[*scrape.Scraper]*routing) *routeTable {
+	r := &routeTable{}
+	r.current.Store(&routeMaps{now: routes})
+	return r
+}
+
+// of is the scraper's routing; nil for one of two reloads ago.
+func (r *routeTable) of(s *scrape.Scraper) *routing {
+	m := r.current.Load()
+	if route, ok := m.now[s]; ok {
+		return route
+	}
+	return m.before[s]
+}
+
+// set makes routes current, keeping the last ones for the scrapes under way.
+func (r *routeTable) set(routes map[*scrape.Scraper]*routing) {
+	r.current.Store(&routeMaps{now: routes, before: r.current.Load().now})
 }
 
 // finite tells whether line protocol can carry a value: NaN and ±Inf it cannot.

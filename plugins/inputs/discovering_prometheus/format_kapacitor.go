@@ -15,7 +15,7 @@ import (
 // kapacitorPoints.point), as a Telegraf metric (kapacitorFormat) or straight as line protocol (lineSink).
 var kapacitorMetricFormat = &metricFormat{
 	newConverter:  func() converter { return &kapacitorFormat{} },
-	newLineWriter: func(routes map[*scrape.Scraper]*routing) lineWriter { return newLineSink(routes) },
+	newLineWriter: func() lineWriter { return newLineSink() },
 	// Every label is a tag: the target's instance, and a bucket's or quantile's bound.
 	tags: []string{"instance", "le", "quantile"},
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -61,9 +62,9 @@ func startFuzzExporter(f *testing.F) *fuzzExporter {
 func fuzzPlugin(f *testing.F, addr, format string) *DiscoveringPrometheus {
 	p := &DiscoveringPrometheus{
 		MetricFormat: format,
-		Scrapers: []*scrape.Config{{
-			Name: "fuzz", DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s",
-			BodySizeLimit: config.Size(1 << 20),
+		Scrapers: []*kapacitor.Scraper{{
+			DB: "db", RP: "rp", DiscovererService: "static-discovery", DiscovererID: "s",
+			Config: scrape.Config{Name: "fuzz", BodySizeLimit: config.Size(1 << 20)},
 		}},
 		Sections: discovery.Sections{Static: []*discovery.Static{{Common: discovery.Common{ID: "s"}, Targets: []string{addr}}}},
 		Log:      testutil.Logger{Quiet: true},
@@ -246,10 +247,10 @@ func FuzzConfig(f *testing.F) {
 			if len(p.enabled) == 0 {
 				t.Fatal("initialised without a scraper")
 			}
-			for _, s := range p.enabled {
-				c := s.config
-				complete := c.Name != "" && c.DB != "" && c.RP != "" && (s.job != nil || len(s.sources) == 1)
-				for _, key := range s.sources {
+			for _, job := range p.enabled {
+				c := job.Config
+				complete := c.Name != "" && job.DB != "" && job.RP != "" && (job.Extras != nil || len(job.Sources) == 1)
+				for _, key := range job.Sources {
 					complete = complete && p.configs[key] != nil
 				}
 				if !complete {
@@ -324,9 +325,9 @@ func FuzzLineProtocol(f *testing.F) {
 		var got, want bytes.Buffer
 		done := make(chan struct{}) // every scrape delivered, even one past the gather's wait bound
 		p.scrape(clock.next(), func() scrape.Sink {
-			line := newLineSink(p.routes)
-			line.w = &got
-			return &teeSink{t: t, line: line, serializer: serializer, route: p.routes[p.scrapers[0]], strs: newInterner(), want: &want}
+			line := newLineSink()
+			line.writeTo(&got, p.routes)
+			return &teeSink{t: t, line: line, serializer: serializer, route: p.routes.of(p.scrapers[0]), strs: newInterner(), want: &want}
 		}, func() { close(done) })
 		<-done
 		if got.String() != want.String() {

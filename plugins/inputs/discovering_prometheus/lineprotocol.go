@@ -15,7 +15,7 @@ import (
 // slot has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
 type lineSink struct {
 	w      io.Writer // shared by the slots: Write must be safe for concurrent use
-	routes map[*scrape.Scraper]*routing
+	routes *routeTable
 	safe   lineSafe
 	points kapacitorPoints
 	strs   *interner // for points
@@ -26,8 +26,8 @@ type lineSink struct {
 	route   *routing
 }
 
-func newLineSink(routes map[*scrape.Scraper]*routing) *lineSink {
-	return &lineSink{routes: routes, strs: newInterner()}
+func newLineSink() *lineSink {
+	return &lineSink{strs: newInterner()}
 }
 
 func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sample) error {
@@ -43,7 +43,7 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 		return nil
 	}
 	if k.scraper != s || k.route == nil {
-		k.scraper, k.route = s, k.routes[s]
+		k.scraper, k.route = s, k.routes.of(s)
 	}
 	k.route.tags(sample.Labels, k.appendTag)
 	k.buf = append(k.buf, " value="...)
@@ -54,7 +54,9 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	return nil
 }
 
-func (k *lineSink) writeTo(w io.Writer) { k.w = w }
+func (k *lineSink) writeTo(w io.Writer, routes *routeTable) {
+	k.w, k.routes = w, routes
+}
 
 func (k *lineSink) appendTag(key, value string) { k.buf = appendTag(k.buf, key, value) }
 

@@ -63,9 +63,8 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-// MaxLogLine bounds the messages the plugin logs, in bytes: far below the 64 KiB line that Telegraf's
-// inputs.execd reads of a plugin's stderr.
-const MaxLogLine = 4096
+// MaxLogLine bounds the messages the plugin logs, in bytes (safetext.MaxLogLine).
+const MaxLogLine = safetext.MaxLogLine
 
 func (h *slogHandler) write(b *strings.Builder, a slog.Attr) {
 	if a.Equal(slog.Attr{}) {

@@ -6,6 +6,7 @@ import (
 	"github.com/influxdata/telegraf/selfstat"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -74,14 +75,14 @@ var (
 			read: func(s discovery.Stats) uint64 { return s.Errors }},
 	)
 	clusterMetrics = newSelfGroup([]string{"cluster_service", "cluster_id"},
-		selfMetric[*cluster]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersKnown.Load()) }},
-		selfMetric[*cluster]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.targetsOwned.Load()) }},
-		selfMetric[*cluster]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.peersStale.Load()) }},
-		selfMetric[*cluster]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
-			read: func(c *cluster) uint64 { return uint64(c.selfListed.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers", metric: "cluster_peers", help: "Instances that share the targets, this one included.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.Peers.Load()) }},
+		selfMetric[*cluster.Stats]{field: "targets_owned", metric: "cluster_targets_owned", help: "Targets this instance owns and scrapes.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.TargetsOwned.Load()) }},
+		selfMetric[*cluster.Stats]{field: "peers_stale", metric: "cluster_peers_stale", help: "1 while the peer discoverer lists no instance and the last peers are kept (empty-peers-after), else 0.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.PeersStale.Load()) }},
+		selfMetric[*cluster.Stats]{field: "self_listed", metric: "cluster_self_listed", help: "1 while the peer discoverer lists this instance (self), else 0: alone, or not a member, scraping none of the shared targets.", kind: selfGauge,
+			read: func(c *cluster.Stats) uint64 { return uint64(c.SelfListed.Load()) }},
 	)
 	databaseMetrics = newSelfGroup([]string{"db"},
 		selfMetric[*dbBudget]{field: "series_budget_series", metric: "series_budget_series", help: "Series sent to the database since the start, which max_series_per_db bounds.", kind: selfGauge,
@@ -91,9 +92,18 @@ var (
 	)
 )
 
+// reloadMetrics are the plugin's, one series: its configuration reloads, named as Prometheus names its own.
+var reloadMetrics = newSelfGroup(nil,
+	selfMetric[*reloads]{field: "config_last_reload_successful", metric: "config_last_reload_successful", help: "Whether the last configuration reload succeeded (1) or not (0).", kind: selfGauge,
+		read: func(r *reloads) uint64 { return uint64(r.successful.Load()) }},
+	selfMetric[*reloads]{field: "config_last_reload_success_timestamp_seconds", metric: "config_last_reload_success_timestamp_seconds", help: "Unix time of the last configuration applied, at start or by a reload.", kind: selfGauge,
+		read: func(r *reloads) uint64 { return uint64(r.lastSuccess.Load()) }},
+)
+
 // selfSeries is a source's self-metrics in selfstat: one stat per metric of its group.
 type selfSeries[T any] struct {
 	group *selfGroup[T]
+	tags  map[string]string
 	stats []selfstat.Stat
 	seen  []timingSeen // per metric, for selfTiming
 }
@@ -107,7 +117,7 @@ func (g *selfGroup[T]) register(c *selfstat.Collector, labelValues ...string) *s
 	for i, l := range g.labels {
 		tags[l] = labelValues[i]
 	}
-	s := &selfSeries[T]{group: g, seen: make([]timingSeen, len(g.metrics))}
+	s := &selfSeries[T]{group: g, tags: tags, seen: make([]timingSeen, len(g.metrics))}
 	for _, m := range g.metrics {
 		if m.kind == selfTiming {
 			s.stats = append(s.stats, c.RegisterTiming(statsMeasurement, m.field, maps.Clone(tags)))
@@ -116,6 +126,13 @@ func (g *selfGroup[T]) register(c *selfstat.Collector, labelValues ...string) *s
 		}
 	}
 	return s
+}
+
+// unregister removes the series from c, which registered it: its source is gone.
+func (s *selfSeries[T]) unregister(c *selfstat.Collector) {
+	for _, m := range s.group.metrics {
+		c.Unregister(statsMeasurement, m.field, maps.Clone(s.tags))
+	}
 }
 
 // publish copies the source's numbers into its stats; a timing gets the mean of what came since the last
@@ -163,7 +180,7 @@ type collector func() *DiscoveringPrometheus
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, databaseMetrics.descs} {
+	for _, descs := range [][]*prometheus.Desc{scraperMetrics.descs, discovererMetrics.descs, clusterMetrics.descs, databaseMetrics.descs, reloadMetrics.descs} {
 		for _, d := range descs {
 			ch <- d
 		}
@@ -183,13 +200,16 @@ func (plugin collector) Collect(ch chan<- prometheus.Metric) {
 	if runner == nil {
 		return
 	}
-	for key := range p.configs {
+	_, configs := p.currentPlan()
+	for key := range configs {
 		discovererMetrics.collect(ch, runner.Stats(key), key.Service, key.ID)
 	}
 	if cl != nil {
-		clusterMetrics.collect(ch, cl, cl.key.Service, cl.key.ID)
+		key := p.Cluster.key()
+		clusterMetrics.collect(ch, cl.Stats(), key.Service, key.ID)
 	}
 	for _, d := range p.seriesBudget().databases() {
 		databaseMetrics.collect(ch, d, d.db)
 	}
+	reloadMetrics.collect(ch, &p.reload)
 }

@@ -29,8 +29,11 @@ func TestSelfMetricsBothOutputsFromTheTable(t *testing.T) {
 	shown := map[string]*dto.Metric{} // by name and the first label's value
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
-			label := m.GetLabel()[0] // sorted by name: cluster_id, discoverer_id, scraper
-			shown[f.GetName()+" "+label.GetValue()] = m
+			id := "" // the plugin's own series have no label
+			if labels := m.GetLabel(); len(labels) > 0 {
+				id = labels[0].GetValue() // sorted by name: cluster_id, discoverer_id, scraper
+			}
+			shown[f.GetName()+" "+id] = m
 		}
 	}
 
@@ -60,12 +63,15 @@ func TestSelfMetricsBothOutputsFromTheTable(t *testing.T) {
 	for _, m := range clusterMetrics.metrics {
 		check(m.field, m.metric, m.kind, map[string]string{"cluster_service": "file-discovery", "cluster_id": "peers"}, "peers")
 	}
+	for _, m := range reloadMetrics.metrics {
+		check(m.field, m.metric, m.kind, map[string]string{}, "")
+	}
 	require.Equal(t, []string{"scrapes", "scrape_errors", "samples", "scrape_time_ns", "targets", "series_dropped", "refreshes", "errors",
-		"peers", "targets_owned", "peers_stale", "self_listed"}, fields)
+		"peers", "targets_owned", "peers_stale", "self_listed", "config_last_reload_successful", "config_last_reload_success_timestamp_seconds"}, fields)
 	require.Equal(t, []string{"scrapes_total", "scrape_errors_total", "samples_total", "scrape_duration_seconds_total",
 		"targets", "series_limit_samples_dropped_total", "discoverer_refreshes_total", "discoverer_errors_total", "cluster_peers", "cluster_targets_owned", "cluster_peers_stale",
-		"cluster_self_listed"}, names)
-	require.Len(t, shown, 6+2*2+4, "nothing on /metrics but the table's") // two discoverers: targets, peers
+		"cluster_self_listed", "config_last_reload_successful", "config_last_reload_success_timestamp_seconds"}, names)
+	require.Len(t, shown, 6+2*2+4+2, "nothing on /metrics but the table's") // two discoverers: targets, peers
 	require.EqualValues(t, 2, clusterStat(stats, "peers"))
 	require.EqualValues(t, 1, clusterStat(stats, "self_listed"))
 	require.EqualValues(t, 3, stats.Get(statsMeasurement, "targets", map[string]string{"scraper": "counted"}).Get())

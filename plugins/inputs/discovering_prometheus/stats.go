@@ -3,6 +3,7 @@ package discovering_prometheus
 import (
 	"github.com/influxdata/telegraf/selfstat"
 
+	"github.com/discovering-prometheus/discovering-prometheus/cluster"
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
@@ -16,19 +17,22 @@ type statistics struct {
 	collector   *selfstat.Collector
 	scrapers    map[*scrape.Scraper]*selfSeries[*scrape.Stats]
 	discoverers map[discovery.Key]*selfSeries[discovery.Stats]
-	cluster     *cluster // nil without a cluster table
-	clusterSet  *selfSeries[*cluster]
+	cluster     *cluster.Stats // nil without a cluster table
+	clusterSet  *selfSeries[*cluster.Stats]
 	databases   map[*dbBudget]*selfSeries[*dbBudget] // with max_series_per_db
+	reloads     *reloads
+	reloadSet   *selfSeries[*reloads]
 }
 
 const statsMeasurement = "discovering_prometheus"
 
-func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverers discovery.Configs) *statistics {
+func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverers discovery.Configs, r *reloads) *statistics {
 	if c == nil {
 		// Telegraf sets the collector; the execd shim does not.
 		c = selfstat.NewCollector(map[string]string{"input": "discovering_prometheus"})
 	}
-	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*selfSeries[*scrape.Stats]{}, discoverers: map[discovery.Key]*selfSeries[discovery.Stats]{}}
+	s := &statistics{collector: c, scrapers: map[*scrape.Scraper]*selfSeries[*scrape.Stats]{}, discoverers: map[discovery.Key]*selfSeries[discovery.Stats]{},
+		reloads: r, reloadSet: reloadMetrics.register(c)}
 	for _, sc := range scrapers {
 		s.scrapers[sc] = scraperMetrics.register(c, sc.Config().Name)
 	}
@@ -38,9 +42,31 @@ func newStatistics(c *selfstat.Collector, scrapers []*scrape.Scraper, discoverer
 	return s
 }
 
+// unregisterGone unregisters the series of the scrapers and discoverers of s that next, which replaces
+// s, has not (those of the jobs and discoverers a reload removed): they are published no more.
+func (s *statistics) unregisterGone(next *statistics) {
+	kept := map[selfstat.Stat]bool{} // a series registered again is the same stats
+	for _, st := range next.scrapers {
+		kept[st.stats[0]] = true
+	}
+	for _, st := range next.discoverers {
+		kept[st.stats[0]] = true
+	}
+	for _, st := range s.scrapers {
+		if !kept[st.stats[0]] {
+			st.unregister(s.collector)
+		}
+	}
+	for _, st := range s.discoverers {
+		if !kept[st.stats[0]] {
+			st.unregister(s.collector)
+		}
+	}
+}
+
 // addCluster registers the cluster's statistics.
-func (s *statistics) addCluster(cl *cluster) {
-	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, cl.key.Service, cl.key.ID)
+func (s *statistics) addCluster(key discovery.Key, cl *cluster.Stats) {
+	s.cluster, s.clusterSet = cl, clusterMetrics.register(s.collector, key.Service, key.ID)
 }
 
 // addDatabase registers the statistics of a database's series budget.
@@ -65,4 +91,5 @@ func (s *statistics) publish(runner *discovery.Manager) {
 	for d, st := range s.databases {
 		st.publish(d)
 	}
+	s.reloadSet.publish(s.reloads)
 }

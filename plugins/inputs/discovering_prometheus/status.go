@@ -25,6 +25,8 @@ type StatusOptions struct {
 	StatusAllowPlain    bool          `toml:"status_allow_plain"`
 	StatusBasicUsername string        `toml:"status_basic_username"`
 	StatusBasicPassword config.Secret `toml:"status_basic_password"`
+	// StatusEnableLifecycle serves POST /-/reload (Reload), as Prometheus' --web.enable-lifecycle.
+	StatusEnableLifecycle bool `toml:"status_enable_lifecycle"`
 	tls.ServerConfig
 
 	status         atomic.Pointer[status.Server] // Stop may run on two goroutines at once (the runner's signal watch)
@@ -80,6 +82,9 @@ func (p *DiscoveringPrometheus) startStatus() error {
 	}
 	cfg := status.Config{Address: p.StatusAddress, TLS: tlsConfig, Username: p.StatusBasicUsername, Metrics: p.registry,
 		Routes: p.configAPIRoutes()}
+	if p.StatusEnableLifecycle {
+		cfg.Reload = p.Reload
+	}
 	if cfg.Username != "" {
 		password, err := p.StatusBasicPassword.Get()
 		if err != nil {
@@ -135,10 +140,10 @@ func (s statusSource) Targets() status.Targets { return s.p.Targets() }
 
 func (s statusSource) Scrapers() []status.Scraper {
 	var out []status.Scraper
-	for _, sc := range s.p.enabled {
-		cfg := sc.config
-		v := status.Scraper{Name: cfg.Name, DB: cfg.DB, RP: cfg.RP}
-		for _, key := range sc.sources {
+	jobs, _ := s.p.currentPlan()
+	for _, job := range jobs {
+		v := status.Scraper{Name: job.Name(), DB: job.DB, RP: job.RP}
+		for _, key := range job.Sources {
 			v.Discoverers = append(v.Discoverers, key.String())
 		}
 		out = append(out, v)
@@ -149,7 +154,8 @@ func (s statusSource) Scrapers() []status.Scraper {
 func (s statusSource) Discoverers() []status.Discoverer {
 	r := s.p.sd
 	waiting := r.Waiting()
-	keys := slices.SortedFunc(maps.Keys(s.p.configs), func(a, b discovery.Key) int {
+	_, configs := s.p.currentPlan()
+	keys := slices.SortedFunc(maps.Keys(configs), func(a, b discovery.Key) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.ID, b.ID))
 	})
 	out := make([]status.Discoverer, 0, len(keys))

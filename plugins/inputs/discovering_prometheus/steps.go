@@ -1,13 +1,9 @@
 package discovering_prometheus
 
 import (
-	"cmp"
 	"fmt"
-	"math"
 	"slices"
-	"strings"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
@@ -20,7 +16,9 @@ import (
 // the target, the target they make, the instances of the cluster that own it and its db and rp. The
 // error, for an unknown scraper, is Prometheus' words.
 func (p *DiscoveringPrometheus) RelabelSteps(pool string, discovered labels.Labels) (status.RelabelSteps, error) {
-	scrapers, _, c := p.running()
+	p.mu.Lock()
+	scrapers, jobs, c := p.scrapers, p.enabled, p.cluster
+	p.mu.Unlock()
 	i := slices.IndexFunc(scrapers, func(s *scrape.Scraper) bool { return s.Config().Name == pool })
 	if i < 0 {
 		return status.RelabelSteps{}, fmt.Errorf("scrape pool %q not found", pool)
@@ -42,36 +40,10 @@ func (p *DiscoveringPrometheus) RelabelSteps(pool string, discovered labels.Labe
 		return out, nil
 	}
 	out.Target = &status.StepTarget{Labels: t.Labels.Map(), ScrapeURL: httpconfig.RedactURL(t.URL)}
-	cfg := s.Config()
-	out.Routing = &status.StepRouting{DBTag: p.DBTag, DB: cfg.DB, RPTag: p.RPTag, RP: cfg.RP}
+	job := jobs[i]
+	out.Routing = &status.StepRouting{DBTag: p.DBTag, DB: job.DB, RPTag: p.RPTag, RP: job.RP}
 	if c != nil {
-		out.Cluster = c.weighed(cfg.Name, t.Labels)
+		out.Cluster = c.Weighed(pool, t.Labels)
 	}
 	return out, nil
-}
-
-// weighed is every peer's weight for a scraper's target of the labels, highest first, and the owners
-// among them, as assignOwners chose them.
-func (c *cluster) weighed(scraper string, ls labels.Labels) *status.StepCluster {
-	var d xxhash.Digest
-	key := targetKey(&d, scraper, ls)
-	out := &status.StepCluster{Self: c.self, ReplicationFactor: c.r}
-	c.mu.Lock()
-	peers := c.peers
-	c.mu.Unlock()
-	if peers == nil {
-		return out
-	}
-	owners := peers.Owners(nil, key, c.r)
-	byWeight := make([]int, peers.Len())
-	for i := range byWeight {
-		byWeight[i] = i
-	}
-	slices.SortStableFunc(byWeight, func(a, b int) int { return cmp.Compare(peers.Weight(b, key), peers.Weight(a, key)) })
-	for _, i := range byWeight {
-		name, owner := peers.Name(i), slices.Contains(owners, i)
-		out.Peers = append(out.Peers, status.PeerWeight{Name: name, Weight: float64(peers.Weight(i, key)) / math.MaxUint64, Owner: owner})
-		out.ScrapedHere = out.ScrapedHere || owner && strings.EqualFold(name, c.self)
-	}
-	return out
 }

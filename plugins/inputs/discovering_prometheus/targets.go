@@ -23,26 +23,29 @@ type (
 // of the scrape URLs; nothing before Start.
 func (p *DiscoveringPrometheus) Targets() Targets {
 	out := Targets{Active: []ActiveTarget{}, Dropped: []DroppedTarget{}, DroppedCounts: map[string]int{}, ScrapePools: []string{}, Cluster: p.membership()}
-	for _, s := range p.RunningScrapers() {
-		cfg := s.Config()
+	p.mu.Lock()
+	scrapers, routes := p.scrapers, p.routes
+	p.mu.Unlock()
+	for _, s := range scrapers {
+		cfg, route := s.Config(), routes.of(s)
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		out.DroppedCounts[cfg.Name] = s.DroppedCount()
-		for _, t := range s.Targets() {
+		for _, t := range s.AllTargets() {
 			h := t.Health()
 			a := ActiveTarget{
 				DiscoveredLabels:   t.Discovered.Map(),
 				Labels:             t.Labels.Map(),
 				ScrapePool:         cfg.Name,
 				ScrapeURL:          httpconfig.RedactURL(t.URL),
-				DB:                 cfg.DB,
-				RP:                 cfg.RP,
+				DB:                 route.db,
+				RP:                 route.rp,
 				LastError:          h.LastError,
 				LastScrape:         h.LastScrape,
 				LastScrapeDuration: h.Duration.Seconds(),
 				Health:             "unknown",
 				ScrapeInterval:     model.Duration(t.Interval).String(),
 				ScrapeTimeout:      model.Duration(t.Timeout).String(),
-				Owners:             p.ownersOf(t),
+				Owners:             p.ownersOf(s, t),
 				ScrapedHere:        t.ScrapedHere(),
 			}
 			switch {
