@@ -29,7 +29,8 @@ type Loop struct {
 	mu      sync.Mutex
 	due     dueHeap
 	entries map[*Target]*booking
-	wake    chan struct{} // a target was added
+	grains  map[time.Duration]time.Duration // each interval's grain of phases, for its targets (see grain)
+	wake    chan struct{}                   // a target was added
 }
 
 // booking is one target in the loop: its scraper and when it is due next.
@@ -53,26 +54,35 @@ func NewLoop(ctx context.Context, sched Schedule, limit int, newSink func() Sink
 }
 
 // Update makes the scrapers' current targets the loop's: a new one is first scraped at its first time
-// from now (Schedule.first), one that stays keeps its times, one that left is not scraped again.
+// from now (Schedule.first), one that stays keeps its times, one that left is not scraped again. The grain
+// of each interval's phases follows its number of targets (grain).
 func (l *Loop) Update(scrapers []*Scraper) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	live := make(map[*Target]bool, len(l.entries))
-	added := false
+	targets := make(map[*Target]*Scraper, len(l.entries))
+	perInterval := make(map[time.Duration]int)
 	for _, s := range scrapers {
 		for _, t := range s.Targets() {
-			live[t] = true
-			if _, ok := l.entries[t]; !ok {
-				e := &booking{s: s, t: t, at: l.sched.first(t, now)}
-				l.entries[t] = e
-				heap.Push(&l.due, e)
-				added = true
-			}
+			targets[t] = s
+			perInterval[t.Interval]++
+		}
+	}
+	l.grains = make(map[time.Duration]time.Duration, len(perInterval))
+	for interval, n := range perInterval {
+		l.grains[interval] = grain(interval, n)
+	}
+	added := false
+	for t, s := range targets {
+		if _, ok := l.entries[t]; !ok {
+			e := &booking{s: s, t: t, at: l.sched.first(t, now, l.grains[t.Interval])}
+			l.entries[t] = e
+			heap.Push(&l.due, e)
+			added = true
 		}
 	}
 	for t, e := range l.entries {
-		if !live[t] {
+		if targets[t] == nil {
 			heap.Remove(&l.due, e.index)
 			delete(l.entries, t)
 		}
@@ -126,7 +136,7 @@ func (l *Loop) startDue(now time.Time) {
 	defer l.mu.Unlock()
 	for len(l.due) > 0 && !l.due[0].at.After(now) {
 		e := l.due[0]
-		e.at = l.sched.after(e.t, e.at)
+		e.at = l.sched.after(e.t, e.at, l.grains[e.t.Interval])
 		if behind := now.Sub(e.at); behind >= 0 { // the loop fell behind (a suspended machine): the times missed are skipped
 			e.at = e.at.Add((behind/e.t.Interval + 1) * e.t.Interval)
 		}

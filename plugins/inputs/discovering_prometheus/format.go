@@ -1,9 +1,9 @@
 package discovering_prometheus
 
 import (
-	"sync/atomic"
 	"io"
 	"math"
+	"sync/atomic"
 
 	"github.com/influxdata/telegraf"
 
