@@ -207,7 +207,8 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 	if err != nil {
 		return errors.Join(err, out.close())
 	}
-	// Gathers follow one another here: the plugin scrapes each target on its own schedule between them.
+	// Gathers follow one another here: the plugin scrapes each target on its own schedule, from its Start
+	// on, and writes each scrape as it ends.
 	if r, ok := input.(interface{ GathersRepeat() }); ok {
 		r.GathersRepeat()
 	}
@@ -220,6 +221,9 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 	} else {
 		out.held = &heldOutput{out: out.out, limit: maxHeld}
 		out.direct = out.held
+	}
+	if w, ok := input.(interface{ WriteLineProtocolTo(io.Writer) }); ok {
+		w.WriteLineProtocolTo(out.direct)
 	}
 	var stop *stopper
 	err = withService(input, acc, func() error {

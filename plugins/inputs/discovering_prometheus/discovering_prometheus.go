@@ -83,7 +83,7 @@ type DiscoveringPrometheus struct {
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
-	loop     *scrape.Loop // the scrapes on their own schedules, once gathers repeat (see scheduleScrapes)
+	loop     *scrape.Loop // the scrapes on their own schedules, once gathers repeat (see startLoop)
 
 	// gatherMu keeps a gather and a new plan's apply apart: the scrapers, their routes and the statistics
 	// change only between gathers.
@@ -96,8 +96,9 @@ type DiscoveringPrometheus struct {
 	// a gather that starts after Stop from adding to it.
 	background sync.WaitGroup
 	stopped    bool
-	// gathered is set once a gather has run; repeats by GathersRepeat.
+	// gathered is set once a gather has run; repeats by GathersRepeat, lineOut by WriteLineProtocolTo.
 	gathered, repeats bool
+	lineOut           io.Writer
 
 	// syncMu serializes syncTargets: the first gather's and those of syncLoop, which runs them off the
 	// gather path (syncing, until Stop); resync asks it for one without news from discovery. seen is the
@@ -236,7 +237,7 @@ func formatNames() []string {
 }
 
 // Start runs the discoverers in the background and prepares the scrapers.
-func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
+func (p *DiscoveringPrometheus) Start(acc telegraf.Accumulator) error {
 	p.logger = newSlogLogger(p.Log)
 	p.infs = newInfReport(p.Log)
 	p.registry = prometheus.NewRegistry()
@@ -266,6 +267,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.sd.Start()
 	p.reload.successful.Store(1)
 	p.reload.lastSuccess.Store(time.Now().Unix())
+	if p.repeats {
+		p.startLoop(acc)
+	}
 	p.resync = make(chan struct{}, 1)
 	p.syncing.Add(1)
 	go p.syncLoop()
@@ -277,13 +281,13 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 }
 
 // Gather scrapes every target whose scrape-interval has elapsed. Once gathers repeat (GathersRepeat), no
-// gather scrapes: the first starts the loop that scrapes each target on its own schedule into acc, each
-// scrape added as it ends (see scheduleScrapes). The first gather of a one-shot run (telegraf --once, the
-// runner's -once) waits up to discovery_wait for every discoverer's first answer, so that it sees the
+// gather scrapes: each target is scraped on its own schedule, and each scrape added as it ends (see
+// startLoop); a gather only publishes the statistics. The first gather of a one-shot run (telegraf --once,
+// the runner's -once) waits up to discovery_wait for every discoverer's first answer, so that it sees the
 // targets, and scrapes them all at once.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 	if p.repeats {
-		p.scheduleScrapes(func() scrape.Sink { return p.accSink(acc) })
+		p.gatherScheduled()
 		return nil
 	}
 	if p.awaitDiscovery() {
@@ -328,7 +332,7 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 		return false, nil
 	}
 	if p.repeats {
-		p.scheduleScrapes(func() scrape.Sink { return p.lineSink(w) })
+		p.gatherScheduled()
 		return true, nil
 	}
 	if p.awaitDiscovery() {
@@ -364,28 +368,29 @@ func (p *DiscoveringPrometheus) lineSink(w io.Writer) lineWriter {
 	return k
 }
 
-// scheduleScrapes is a gather once gathers repeat. The first starts the loop that scrapes each target on
-// its own schedule, whose parse slots take their sinks from newSink: each scrape delivers into its slot's
-// sink as it ends, with its own timestamps, so that the output comes spread over the interval as the
-// scrapes do, not in a burst at each gather; a target's first scrape too comes at its phase, as
-// Prometheus' does. From then on the loop follows the targets (updateLoop: each sync and reload), and a
-// gather only publishes the statistics and does the cluster's reminders. Stop ends the loop.
-func (p *DiscoveringPrometheus) scheduleScrapes(newSink func() scrape.Sink) {
+// startLoop starts the loop that scrapes each target on its own schedule, once gathers repeat: a Telegraf
+// service input's way. Each scrape delivers into its parse slot's sink as it ends, with its own
+// timestamps, so that the output comes spread over the interval as the scrapes do, not in a burst at each
+// gather; a target's first scrape too comes at its phase, as Prometheus' does. The sinks write line
+// protocol straight to the writer WriteLineProtocolTo gave, when the format can, and add Telegraf metrics
+// to acc otherwise. The loop follows the targets (updateLoop: each sync and reload) until Stop.
+func (p *DiscoveringPrometheus) startLoop(acc telegraf.Accumulator) {
+	newSink := func() scrape.Sink { return p.accSink(acc) }
+	if p.lineOut != nil && p.format.newLineWriter != nil && p.budget == nil { // the budget counts Telegraf metrics' series
+		newSink = func() scrape.Sink { return p.lineSink(p.lineOut) }
+	}
+	p.mu.Lock()
+	p.loop = scrape.NewLoop(p.ctx, p.schedule(), p.MaxConcurrentScrapes, newSink)
+	p.mu.Unlock()
+}
+
+// gatherScheduled is a gather once gathers repeat: the scrapes run on their own (startLoop), and a gather
+// publishes the statistics and does the cluster's reminders.
+func (p *DiscoveringPrometheus) gatherScheduled() {
 	p.gatherMu.Lock()
 	defer p.gatherMu.Unlock()
 	p.beforeGather()
 	p.gathered = true
-	p.mu.Lock()
-	start := p.loop == nil && !p.stopped
-	if start {
-		p.loop = scrape.NewLoop(p.ctx, p.schedule(), p.MaxConcurrentScrapes, newSink)
-	}
-	p.mu.Unlock()
-	if start {
-		p.syncMu.Lock()
-		p.updateLoop()
-		p.syncMu.Unlock()
-	}
 	p.stats.publish(p.sd)
 }
 
@@ -551,10 +556,15 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 	p.stats.publish(p.sd)
 }
 
-// GathersRepeat tells the plugin, before its first gather, that gathers follow one another until it stops
-// (the runner's serve mode; the custom Telegraf but for --once and --test): the scrapes then run on their
-// own schedules in the background, each added as it ends (see scheduleScrapes), not at gathers.
+// GathersRepeat tells the plugin, before Start, that gathers follow one another until it stops (the
+// runner's serve mode; the custom Telegraf but for --once and --test): the scrapes then run on their own
+// schedules from Start on, each added to Start's accumulator as it ends (see startLoop), not at gathers.
 func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
+
+// WriteLineProtocolTo has the scrapes that run on their own schedules (GathersRepeat) write line protocol
+// straight to w, as GatherLineProtocol does, rather than add metrics to Start's accumulator; before Start.
+// Writes to w must be safe for concurrent use.
+func (p *DiscoveringPrometheus) WriteLineProtocolTo(w io.Writer) { p.lineOut = w }
 
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
 // returns within moments, without reporting the scrapes it cut short; and more than once. It waits for

@@ -18,7 +18,7 @@ import (
 // fastAndHangingSlow starts a plugin with a fast job (1 s interval and timeout) and a slow one (1 m
 // interval, slowTimeout) whose exporter never answers, and counts the fast exporter's requests; slowUp
 // reads the slow target's up.
-func fastAndHangingSlow(t *testing.T, slowTimeout time.Duration) (p *DiscoveringPrometheus, acc *testutil.Accumulator, fastRequests *atomic.Int64, slowUp func() (float64, bool)) {
+func fastAndHangingSlow(t *testing.T, slowTimeout time.Duration, serve bool) (p *DiscoveringPrometheus, acc *testutil.Accumulator, fastRequests *atomic.Int64, slowUp func() (float64, bool)) {
 	fastRequests = new(atomic.Int64)
 	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fastRequests.Add(1)
@@ -60,6 +60,9 @@ func fastAndHangingSlow(t *testing.T, slowTimeout time.Duration) (p *Discovering
 `, slowTimeout, strings.TrimPrefix(fast.URL, "http://"), strings.TrimPrefix(slow.URL, "http://"))
 	p = mustLoad(t, conf)
 	require.NoError(t, p.Init())
+	if serve {
+		alignToTheSecond(p)
+	}
 	acc = &testutil.Accumulator{}
 	require.NoError(t, p.Start(acc))
 	t.Cleanup(p.Stop)
@@ -85,9 +88,7 @@ func upOf(acc *testutil.Accumulator, instance string) (float64, bool) {
 // accumulator when it ends. (Aligned to the second, so that the slow job's first scrape comes within one
 // rather than at its phase of its minute.)
 func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
-	p, acc, fastRequests, slowUp := fastAndHangingSlow(t, 3*time.Second)
-	p.GathersRepeat()
-	p.ScrapeAlignInterval = config.Duration(time.Second)
+	p, acc, fastRequests, slowUp := fastAndHangingSlow(t, 3*time.Second, true)
 	start := time.Now()
 	for i := range 5 {
 		gather := time.Now()
@@ -107,7 +108,7 @@ func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
 // A one-shot run (telegraf --once or --test, the runner's -once) gathers once and stops: that gather waits
 // for every scrape, up to its timeout, and has them all when it returns.
 func TestFirstGatherWaitsForEveryScrape(t *testing.T) {
-	p, acc, _, slowUp := fastAndHangingSlow(t, 2*time.Second)
+	p, acc, _, slowUp := fastAndHangingSlow(t, 2*time.Second, false)
 	start := time.Now()
 	require.NoError(t, p.Gather(acc))
 	require.GreaterOrEqual(t, time.Since(start), 2*time.Second)
@@ -119,9 +120,7 @@ func TestFirstGatherWaitsForEveryScrape(t *testing.T) {
 // Stop, with a scrape running in the background, returns within moments: the scrape is cancelled, and
 // reports nothing.
 func TestStopEndsTheScrapesAGatherLeft(t *testing.T) {
-	p, acc, _, slowUp := fastAndHangingSlow(t, time.Minute)
-	p.GathersRepeat()
-	p.ScrapeAlignInterval = config.Duration(time.Second)
+	p, acc, _, slowUp := fastAndHangingSlow(t, time.Minute, true)
 	require.NoError(t, p.Gather(acc))
 	time.Sleep(1500 * time.Millisecond) // the hanging scrape has started, at the next second
 	stop := time.Now()
@@ -185,9 +184,8 @@ func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
 `, strings.TrimPrefix(fast.URL, "http://"), strings.TrimPrefix(slow.URL, "http://")))
 	require.NoError(t, p.Init())
 	acc := &slowAcc{instance: strings.TrimPrefix(slow.URL, "http://")}
+	alignToTheSecond(p)
 	require.NoError(t, p.Start(acc))
-	p.GathersRepeat()
-	p.ScrapeAlignInterval = config.Duration(time.Second)
 	require.NoError(t, p.Gather(acc))
 	require.Eventually(t, acc.slowed.Load, 10*time.Second, 10*time.Millisecond) // the slow target's metrics are being delivered
 	p.Stop()
@@ -196,4 +194,11 @@ func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
 	time.Sleep(3 * time.Second) // a delivery that Stop left would be over by now
 	require.NotZero(t, acc.last.Load(), "the slow target's metrics were delivered")
 	require.False(t, time.Unix(0, acc.last.Load()).After(stopped), "a metric arrived after Stop returned")
+}
+
+// alignToTheSecond has the plugin run as served (GathersRepeat), its scrapes at every second, so that a
+// job of a minute is first scraped within one rather than at its phase of its minute.
+func alignToTheSecond(p *DiscoveringPrometheus) {
+	p.GathersRepeat()
+	p.ScrapeAlignInterval = config.Duration(time.Second)
 }
