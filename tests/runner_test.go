@@ -273,7 +273,7 @@ func TestRunnerConfigDollars(t *testing.T) {
 	require.Equal(t, "from_env", info[0].Tags()["db"])
 }
 
-// A closed stdout ends the runner at the first gather, with status 1 and an error on stderr that names
+// A closed stdout ends the runner at its first write, with status 1 and an error on stderr that names
 // stdout, rather than a silent death by SIGPIPE or gathers into nowhere.
 func TestRunnerClosedStdout(t *testing.T) {
 	r, w, err := os.Pipe()
@@ -289,13 +289,23 @@ func TestRunnerClosedStdout(t *testing.T) {
 	defer stdin.Close()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	_, _ = stdin.Write([]byte("\n"))
-	select {
-	case err = <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("the runner went on with stdout closed; stderr:\n%s", stderr.String())
+	// A request every 100 ms: the first after the target's first scrape, at its phase of its 10 s, writes.
+	requests := time.NewTicker(100 * time.Millisecond)
+	defer requests.Stop()
+	timeout := time.After(30 * time.Second)
+wait:
+	for {
+		_, _ = stdin.Write([]byte("\n"))
+		select {
+		case err = <-done:
+			break wait
+		case <-requests.C:
+			continue
+		case <-timeout:
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("the runner went on with stdout closed; stderr:\n%s", stderr.String())
+		}
 	}
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, stderr.String())

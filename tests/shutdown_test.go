@@ -88,10 +88,12 @@ func hangingTarget(t *testing.T) (addr string, arrived chan struct{}) {
 	return addr, arrived
 }
 
-// scrapeConf is a plugin configuration of one scraper of the targets.
+// scrapeConf is a plugin configuration of one scraper of the targets, scraped first at the next second
+// (aligned), whatever their phase in the interval.
 func scrapeConf(t *testing.T, interval, timeout string, targets ...string) string {
 	return writeConfig(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
+  scrape_align_interval = "1s"
   [[inputs.discovering_prometheus.scraper]]
     name = "shutdown"
     db = "d"
@@ -146,7 +148,8 @@ func TestShutdownCancelsTheGather(t *testing.T) {
 			tc.stop(t, p)
 			require.Equal(t, 0, p.exitsWithin(t, 3*time.Second, tc.name), "a requested stop is a clean exit")
 			t.Logf("exited %.2fs after %s", time.Since(start).Seconds(), tc.name)
-			// The good target's scrape was done and is written out; the one cut short reports nothing.
+			// The good target's scrape was done and is written out, held for a request or not; the one cut
+			// short reports nothing.
 			require.Equal(t, map[string]float64{good.Addr: 1}, Up(ParseLineProtocol(t, p.stdout.String())))
 		})
 	}

@@ -144,8 +144,12 @@ func (u *unwritable) report(logs *stderrLog) {
 	*u = unwritable{}
 }
 
-// close writes what is left and reports the write errors not reported yet.
+// close writes what is left, the scrapes held for a request that did not come included, and reports the
+// write errors not reported yet.
 func (o *lineOutput) close() error {
+	if o.held != nil {
+		o.held.release()
+	}
 	close(o.metrics)
 	return stdoutError(<-o.done)
 }
