@@ -352,7 +352,7 @@ func (b *builder) scrapers(sections []*ScraperSection) {
 		}
 		b.plan.Jobs = append(b.plan.Jobs, &Job{Config: &sc.Config, DB: sc.DB, RP: sc.RP, Sources: []discovery.Key{key}, Origin: sc.Origin})
 	}
-	if !b.anyScraper && b.settings.PrometheusConfig == "" {
+	if !b.anyScraper && b.settings.PrometheusConfig == "" && len(b.settings.JobSources) == 0 {
 		b.errs = append(b.errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
 	}
 }
