@@ -416,7 +416,7 @@ func (b *builder) prometheus() {
 			db, rp = cmp.Or(route.DB, db), cmp.Or(route.RP, rp)
 		}
 		if err := b.check(job, db, rp, origin); err != nil {
-			b.errs = append(b.errs, err)
+			b.errs = append(b.errs, prefixOrigin(origin, err))
 			continue
 		}
 		b.add(job, db, rp, origin)
@@ -428,14 +428,15 @@ func (b *builder) prometheus() {
 	}
 }
 
-// check validates a Prometheus job at origin and claims its name, or says why not.
+// check validates a Prometheus job at origin and claims its name, or says why not (naming the job, not
+// its origin).
 func (b *builder) check(job *promconf.Job, db, rp string, origin Origin) error {
 	section := fmt.Sprintf("job %q", job.Scraper.Name)
 	if first, dup := b.names[job.Scraper.Name]; dup {
-		return fmt.Errorf("%s: name: also used by %s", origin.where(section), first.other("scraper"))
+		return fmt.Errorf("%s: name: also used by %s", section, first.other("scraper"))
 	}
 	if err := errors.Join(job.Scraper.Init(), b.routing(db, rp)); err != nil {
-		return PrefixLines(origin.where(section), err)
+		return PrefixLines(section, err)
 	}
 	b.names[job.Scraper.Name] = origin
 	return nil

@@ -220,8 +220,8 @@ scrape_configs:
 	}
 	require.Equal(t, []string{
 		"D: no secret",
-		`B: operator: B: job "plugin": name: also used by an [[inputs.discovering_prometheus.scraper]] section`,
-		`C: operator: C: job "c/0": db: refused`,
+		`B: job "plugin": name: also used by an [[inputs.discovering_prometheus.scraper]] section`,
+		`C: job "c/0": db: refused`,
 	}, why)
 
 	// A job of prometheus_config whose name a source's job took is prometheus_config's error.
