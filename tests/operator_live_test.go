@@ -53,10 +53,9 @@ func TestOperatorLive(t *testing.T) {
 [[inputs.discovering_prometheus]]
   status_address = "127.0.0.1:0"
   [inputs.discovering_prometheus.prometheus_operator]
-    kubeconfig-file = %q
-    namespaces = [%q]
+%s    namespaces = [%q]
     db = "k8s"
-`, k.WriteKubeconfig(t), ns)+ScraperTable("other", "d", "r", "static-discovery", "other", `scrape-interval = "1s"`)+
+`, kubernetesServer(k), ns)+ScraperTable("other", "d", "r", "static-discovery", "other", `scrape-interval = "1s"`)+
 		fmt.Sprintf("  [[inputs.discovering_prometheus.static-discovery]]\n    id = \"other\"\n    targets = [%q]\n", otherAddr))
 	// Telegraf's gathers, every 100 ms, all along.
 	stop, stopped := make(chan struct{}), make(chan struct{})
