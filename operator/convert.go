@@ -243,7 +243,7 @@ func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.P
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
 		honorLabels: &ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
 		relabelings: ep.RelabelConfigs, metricRelabelings: ep.MetricRelabelConfigs,
-		client: httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: safeTLS(ep.TLSConfig)},
+		client:           httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: safeTLS(ep.TLSConfig)},
 		nativeHistograms: spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
 		bodySizeLimit: spec.BodySizeLimit, sampleLimit: spec.SampleLimit, targetLimit: spec.TargetLimit,
 		labelLimit: spec.LabelLimit, labelNameLengthLimit: spec.LabelNameLengthLimit,
