@@ -176,15 +176,9 @@ func visibleLabels(ls labels.Labels) map[string]string {
 func TestOperatorWatcher(t *testing.T) {
 	k := StartKubeAPIServer(t)
 	ns, other := k.Namespace(), k.Namespace()
-	w, err := operator.NewWatcher(k.Client, k.Dynamic, operator.Generator{}, operator.WatchOptions{
+	_, act := startWatcher(t, k, operator.WatchOptions{
 		Namespaces: []string{ns}, ServiceMonitorSelector: "team=core", DB: "prometheus", RP: "autogen", CheckRoute: noSpaces,
 	})
-	require.NoError(t, err)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	require.True(t, w.Start(stop))
-
-	act := watcherActs(t, w)
 	web0, web1, db0 := watchedJob{"serviceMonitor/" + ns + "/web/0", "web", "week", "ServiceMonitor " + ns + "/web"},
 		watchedJob{"serviceMonitor/" + ns + "/web/1", "web", "week", "ServiceMonitor " + ns + "/web"},
 		watchedJob{"serviceMonitor/" + ns + "/db/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/db"}
@@ -219,7 +213,7 @@ spec:
 	auth0 := watchedJob{"serviceMonitor/" + ns + "/auth/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/auth"}
 	delete(refused, "ServiceMonitor "+ns+"/auth")
 	act(func() {
-		_, err = k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		_, err := k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"user": []byte("u"), "password": []byte("p")},
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
@@ -229,7 +223,7 @@ spec:
 	sms := k.Dynamic.Resource(operator.ServiceMonitors).Namespace(ns)
 	web0.DB = "web2"
 	act(func() {
-		_, err = sms.Patch(context.Background(), "web", types.MergePatchType,
+		_, err := sms.Patch(context.Background(), "web", types.MergePatchType,
 			[]byte(`{"metadata":{"annotations":{"discovering-prometheus.io/db":"web2"}},"spec":{"endpoints":[{"port":"metrics"}]}}`), metav1.PatchOptions{})
 		require.NoError(t, err)
 	}, []watchedJob{auth0, db0, web0}, refused)
@@ -239,9 +233,23 @@ spec:
 // watchedJob is what a test of the Watcher looks at in a job.
 type watchedJob struct{ Name, DB, RP, Monitor string }
 
-// watcherActs returns act: it makes changes, then waits (at most 2 s) for them to be signalled and the
-// Watcher's jobs and refusals to be as wanted; the state is looked at only after a signal.
-func watcherActs(t *testing.T, w *operator.Watcher) func(change func(), wantJobs []watchedJob, wantRefused map[string]string) {
+// startWatcher starts a Watcher of the API server until the test ends, and returns it with act: act makes
+// changes, then waits (at most 2 s) for them to be signalled and the Watcher's jobs and refusals to be as
+// wanted; the state is looked at only after a signal.
+func startWatcher(t *testing.T, k *KubeCluster, opts operator.WatchOptions) (*operator.Watcher, func(change func(), wantJobs []watchedJob, wantRefused map[string]string)) {
+	w, err := operator.NewWatcher(k.Client, k.Dynamic, operator.Generator{}, opts)
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	// An informer of a kind not served never syncs: Start would wait for stop.
+	started := make(chan bool, 1)
+	go func() { started <- w.Start(stop) }()
+	select {
+	case ok := <-started:
+		require.True(t, ok)
+	case <-time.After(20 * time.Second):
+		require.Fail(t, "the informers never synced")
+	}
 	state := func() ([]watchedJob, map[string]string) {
 		jobs, refused := w.Jobs()
 		var got []watchedJob
@@ -254,7 +262,7 @@ func watcherActs(t *testing.T, w *operator.Watcher) func(change func(), wantJobs
 		}
 		return got, why
 	}
-	return func(change func(), wantJobs []watchedJob, wantRefused map[string]string) {
+	return w, func(change func(), wantJobs []watchedJob, wantRefused map[string]string) {
 		t.Helper()
 		// The signals of earlier changes may come after the state they lead to: until a quiet 300 ms.
 		for quiet := false; !quiet; {
@@ -297,14 +305,9 @@ func noSpaces(db, _ string) error {
 func TestOperatorWatcherScrapeConfigs(t *testing.T) {
 	k := StartKubeAPIServer(t)
 	ns, other := k.Namespace(), k.Namespace()
-	w, err := operator.NewWatcher(k.Client, k.Dynamic, operator.Generator{}, operator.WatchOptions{
+	w, act := startWatcher(t, k, operator.WatchOptions{
 		Namespaces: []string{ns}, ScrapeConfigSelector: "team=core", DB: "prometheus", RP: "autogen", CheckRoute: noSpaces,
 	})
-	require.NoError(t, err)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	require.True(t, w.Start(stop))
-	act := watcherActs(t, w)
 	create := func(namespace, manifest string) {
 		createOperatorObject(t, k, operator.ScrapeConfigs, "ScrapeConfig", namespace, manifest)
 	}
@@ -344,7 +347,7 @@ spec: {staticConfigs: [{targets: ["192.0.2.5:9100"]}]}`)
 	consulJob := watchedJob{"scrapeConfig/" + ns + "/consul", "prometheus", "autogen", "ScrapeConfig " + ns + "/consul"}
 	delete(refused, "ScrapeConfig "+ns+"/consul")
 	act(func() {
-		_, err = k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		_, err := k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "consul"}, Data: map[string][]byte{"token": []byte("t0k3n")},
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
@@ -356,7 +359,7 @@ spec: {staticConfigs: [{targets: ["192.0.2.5:9100"]}]}`)
 	scs := k.Dynamic.Resource(operator.ScrapeConfigs).Namespace(ns)
 	static.DB = "web2"
 	act(func() {
-		_, err = scs.Patch(context.Background(), "static", types.MergePatchType,
+		_, err := scs.Patch(context.Background(), "static", types.MergePatchType,
 			[]byte(`{"metadata":{"annotations":{"discovering-prometheus.io/db":"web2"}}}`), metav1.PatchOptions{})
 		require.NoError(t, err)
 	}, []watchedJob{consulJob, static}, refused)
@@ -381,22 +384,9 @@ func TestOperatorWatcherWithoutScrapeConfigCRD(t *testing.T) {
 
 	ns := k.Namespace()
 	var logs bytes.Buffer
-	w, err := operator.NewWatcher(k.Client, k.Dynamic, operator.Generator{}, operator.WatchOptions{
+	_, act := startWatcher(t, k, operator.WatchOptions{
 		Namespaces: []string{ns}, DB: "prometheus", RP: "autogen", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
-	require.NoError(t, err)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	// An informer of a kind not served never syncs: Start would wait for stop.
-	started := make(chan bool, 1)
-	go func() { started <- w.Start(stop) }()
-	select {
-	case ok := <-started:
-		require.True(t, ok)
-	case <-time.After(20 * time.Second):
-		require.Fail(t, "the informers never synced")
-	}
-	act := watcherActs(t, w)
 	act(func() {
 		createServiceMonitor(t, k, ns, `
 metadata: {name: web}
