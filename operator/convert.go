@@ -146,6 +146,7 @@ type endpoint struct {
 	honorLabels                      *bool
 	honorTimestamps, trackStaleness  *bool
 	enableCompression                *bool
+	extraScrapeMetrics               *bool
 	relabelings, metricRelabelings   []monitoringv1.RelabelConfig
 	client                           httpClient
 	nameValidation                   *monitoringv1.NameValidationSchemeOptions
@@ -175,7 +176,8 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 		relabelings: ep.RelabelConfigs, metricRelabelings: ep.MetricRelabelConfigs,
 		client: httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: ep.TLSConfig,
 			bearerTokenFile: ep.BearerTokenFile}, //nolint:staticcheck // deprecated, still honoured as by the operator
-		nativeHistograms: spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
+		extraScrapeMetrics: spec.ExtraScrapeMetrics,
+		nativeHistograms:   spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
 		bodySizeLimit: spec.BodySizeLimit, sampleLimit: spec.SampleLimit, targetLimit: spec.TargetLimit,
 		labelLimit: spec.LabelLimit, labelNameLengthLimit: spec.LabelNameLengthLimit,
 		labelValueLengthLimit: spec.LabelValueLengthLimit, keepDroppedTargets: spec.KeepDroppedTargets,
@@ -243,8 +245,9 @@ func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.P
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
 		honorLabels: &ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
 		relabelings: ep.RelabelConfigs, metricRelabelings: ep.MetricRelabelConfigs,
-		client:           httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: safeTLS(ep.TLSConfig)},
-		nativeHistograms: spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
+		client:             httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: safeTLS(ep.TLSConfig)},
+		extraScrapeMetrics: spec.ExtraScrapeMetrics,
+		nativeHistograms:   spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
 		bodySizeLimit: spec.BodySizeLimit, sampleLimit: spec.SampleLimit, targetLimit: spec.TargetLimit,
 		labelLimit: spec.LabelLimit, labelNameLengthLimit: spec.LabelNameLengthLimit,
 		labelValueLengthLimit: spec.LabelValueLengthLimit, keepDroppedTargets: spec.KeepDroppedTargets,
@@ -297,6 +300,7 @@ func (g *Generator) job(name string, s namespaced, sds []yaml.MapItem, e endpoin
 	cfg = set(cfg, "honor_timestamps", e.honorTimestamps)
 	cfg = set(cfg, "track_timestamps_staleness", e.trackStaleness)
 	cfg = set(cfg, "enable_compression", e.enableCompression)
+	cfg = set(cfg, "extra_scrape_metrics", e.extraScrapeMetrics)
 	cfg = append(cfg, sds...)
 	if e.interval != "" {
 		cfg = append(cfg, yaml.MapItem{Key: "scrape_interval", Value: e.interval})

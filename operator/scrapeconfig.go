@@ -39,8 +39,8 @@ func (g *Generator) scrapeConfigYAML(sc *monitoringv1alpha1.ScrapeConfig, name s
 		path: ptr.Deref(spec.MetricsPath, ""), scheme: spec.Scheme, params: spec.Params,
 		interval: ptr.Deref(spec.ScrapeInterval, ""), timeout: ptr.Deref(spec.ScrapeTimeout, ""),
 		honorLabels: spec.HonorLabels, honorTimestamps: spec.HonorTimestamps, trackStaleness: spec.TrackTimestampsStaleness,
-		enableCompression: spec.EnableCompression,
-		relabelings:       spec.RelabelConfigs, metricRelabelings: spec.MetricRelabelConfigs,
+		enableCompression: spec.EnableCompression, extraScrapeMetrics: spec.ExtraScrapeMetrics,
+		relabelings: spec.RelabelConfigs, metricRelabelings: spec.MetricRelabelConfigs,
 		client: httpClient{HTTPConfigWithoutTLS: monitoringv1.HTTPConfigWithoutTLS{
 			BasicAuth: spec.BasicAuth, Authorization: spec.Authorization, OAuth2: spec.OAuth2, EnableHTTP2: spec.EnableHTTP2,
 		}, proxy: spec.ProxyConfig, tls: safeTLS(spec.TLSConfig)},

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
+	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v2"
@@ -264,4 +266,28 @@ func TestScrapeConfigAPIServer(t *testing.T) {
 	require.Equal(t, "https://apiserver.example:6443", job.ServiceDiscoveryConfigs[0].(*kubernetes.SDConfig).APIServer.String())
 	require.Equal(t, "https://other.example", job.ServiceDiscoveryConfigs[1].(*kubernetes.SDConfig).APIServer.String())
 	require.True(t, strings.HasPrefix(job.JobName, "scrapeConfig/"))
+}
+
+// extraScrapeMetrics (of the operator's v0.95 API, newer than its golden files) is the job's
+// extra_scrape_metrics, for every kind.
+func TestExtraScrapeMetrics(t *testing.T) {
+	g := &Generator{}
+	var sc monitoringv1alpha1.ScrapeConfig
+	require.NoError(t, k8syaml.UnmarshalStrict([]byte(`{extraScrapeMetrics: true}`), &sc.Spec))
+	scJob, err := g.ScrapeConfig(&sc)
+	require.NoError(t, err)
+	var sm monitoringv1.ServiceMonitor
+	require.NoError(t, k8syaml.UnmarshalStrict([]byte(`{extraScrapeMetrics: true, endpoints: [{port: web}]}`), &sm.Spec))
+	smJobs, err := g.ServiceMonitor(&sm)
+	require.NoError(t, err)
+	var pm monitoringv1.PodMonitor
+	require.NoError(t, k8syaml.UnmarshalStrict([]byte(`{extraScrapeMetrics: true, podMetricsEndpoints: [{port: web}]}`), &pm.Spec))
+	pmJobs, err := g.PodMonitor(&pm)
+	require.NoError(t, err)
+	for _, job := range []*promconfig.ScrapeConfig{scJob, smJobs[0], pmJobs[0]} {
+		require.True(t, *job.ExtraScrapeMetrics, job.JobName)
+	}
+	scJob, err = g.ScrapeConfig(&monitoringv1alpha1.ScrapeConfig{})
+	require.NoError(t, err)
+	require.False(t, *scJob.ExtraScrapeMetrics, "the global default")
 }
