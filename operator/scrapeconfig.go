@@ -92,36 +92,36 @@ func convertAll[T any](sds *[]yaml.MapItem, s namespaced, key, field string, con
 	return nil
 }
 
-// sdProviders are the service discoveries of a ScrapeConfig that this project has discoverers for, by
-// the name Prometheus registers them under ("" for static_configs, which Prometheus always has), and the
-// fields of the spec.
+// sdProviders are the service discoveries of a ScrapeConfig by the fields of its spec: first those this
+// project has discoverers for, with the name Prometheus registers each under and the build tag that brings
+// it into a build without them all (file and http are in every build; static_configs are no provider).
 var sdProviders = []struct {
-	field, provider, name string
-	count                 func(*monitoringv1alpha1.ScrapeConfigSpec) int
+	field, provider, tag, name string
+	count                      func(*monitoringv1alpha1.ScrapeConfigSpec) int
 }{
-	{"fileSDConfigs", "file", "File", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.FileSDConfigs) }},
-	{"httpSDConfigs", "http", "HTTP", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.HTTPSDConfigs) }},
-	{"kubernetesSDConfigs", "kubernetes", "Kubernetes", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.KubernetesSDConfigs) }},
-	{"consulSDConfigs", "consul", "Consul", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.ConsulSDConfigs) }},
-	{"dnsSDConfigs", "dns", "DNS", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DNSSDConfigs) }},
-	{"ec2SDConfigs", "ec2", "EC2", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.EC2SDConfigs) }},
-	{"azureSDConfigs", "azure", "Azure", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.AzureSDConfigs) }},
-	{"gceSDConfigs", "gce", "GCE", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.GCESDConfigs) }},
+	{"fileSDConfigs", "file", "", "File", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.FileSDConfigs) }},
+	{"httpSDConfigs", "http", "", "HTTP", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.HTTPSDConfigs) }},
+	{"kubernetesSDConfigs", "kubernetes", "kubernetes", "Kubernetes", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.KubernetesSDConfigs) }},
+	{"consulSDConfigs", "consul", "consul", "Consul", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.ConsulSDConfigs) }},
+	{"dnsSDConfigs", "dns", "dns", "DNS", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DNSSDConfigs) }},
+	{"ec2SDConfigs", "ec2", "aws", "EC2", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.EC2SDConfigs) }},
+	{"azureSDConfigs", "azure", "azure", "Azure", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.AzureSDConfigs) }},
+	{"gceSDConfigs", "gce", "gce", "GCE", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.GCESDConfigs) }},
 	// Those this project has no discoverer for.
-	{"openstackSDConfigs", "", "OpenStack", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.OpenStackSDConfigs) }},
-	{"digitalOceanSDConfigs", "", "DigitalOcean", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DigitalOceanSDConfigs) }},
-	{"kumaSDConfigs", "", "Kuma", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.KumaSDConfigs) }},
-	{"eurekaSDConfigs", "", "Eureka", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.EurekaSDConfigs) }},
-	{"dockerSDConfigs", "", "Docker", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DockerSDConfigs) }},
-	{"linodeSDConfigs", "", "Linode", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.LinodeSDConfigs) }},
-	{"hetznerSDConfigs", "", "Hetzner", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.HetznerSDConfigs) }},
-	{"nomadSDConfigs", "", "Nomad", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.NomadSDConfigs) }},
-	{"dockerSwarmSDConfigs", "", "Docker Swarm", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DockerSwarmSDConfigs) }},
-	{"puppetDBSDConfigs", "", "PuppetDB", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.PuppetDBSDConfigs) }},
-	{"lightSailSDConfigs", "", "Lightsail", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.LightSailSDConfigs) }},
-	{"ovhcloudSDConfigs", "", "OVHcloud", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.OVHCloudSDConfigs) }},
-	{"scalewaySDConfigs", "", "Scaleway", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.ScalewaySDConfigs) }},
-	{"ionosSDConfigs", "", "IONOS", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.IonosSDConfigs) }},
+	{"openstackSDConfigs", "", "", "OpenStack", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.OpenStackSDConfigs) }},
+	{"digitalOceanSDConfigs", "", "", "DigitalOcean", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DigitalOceanSDConfigs) }},
+	{"kumaSDConfigs", "", "", "Kuma", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.KumaSDConfigs) }},
+	{"eurekaSDConfigs", "", "", "Eureka", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.EurekaSDConfigs) }},
+	{"dockerSDConfigs", "", "", "Docker", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DockerSDConfigs) }},
+	{"linodeSDConfigs", "", "", "Linode", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.LinodeSDConfigs) }},
+	{"hetznerSDConfigs", "", "", "Hetzner", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.HetznerSDConfigs) }},
+	{"nomadSDConfigs", "", "", "Nomad", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.NomadSDConfigs) }},
+	{"dockerSwarmSDConfigs", "", "", "Docker Swarm", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.DockerSwarmSDConfigs) }},
+	{"puppetDBSDConfigs", "", "", "PuppetDB", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.PuppetDBSDConfigs) }},
+	{"lightSailSDConfigs", "", "", "Lightsail", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.LightSailSDConfigs) }},
+	{"ovhcloudSDConfigs", "", "", "OVHcloud", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.OVHCloudSDConfigs) }},
+	{"scalewaySDConfigs", "", "", "Scaleway", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.ScalewaySDConfigs) }},
+	{"ionosSDConfigs", "", "", "IONOS", func(s *monitoringv1alpha1.ScrapeConfigSpec) int { return len(s.IonosSDConfigs) }},
 }
 
 // unsupportedSDs refuses the service discoveries this project has no discoverer for, and those this
@@ -133,7 +133,7 @@ func unsupportedSDs(spec monitoringv1alpha1.ScrapeConfigSpec) error {
 		case sd.provider == "":
 			return fmt.Errorf("spec.%s: %s discovery is not supported", sd.field, sd.name)
 		case !slices.Contains(promdiscovery.RegisteredConfigNames(), sd.provider):
-			return fmt.Errorf("spec.%s: %s discovery is not in this build", sd.field, sd.name)
+			return fmt.Errorf("spec.%s: %s discovery is not in this build (built with -tags remove_all_sd; add enable_%s_sd)", sd.field, sd.name, sd.tag)
 		}
 	}
 	return nil
