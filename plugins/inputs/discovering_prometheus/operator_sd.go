@@ -26,9 +26,6 @@ func (p *DiscoveringPrometheus) newOperator() (*operatorRun, error) {
 			errs = append(errs, fmt.Errorf("%s: not a key of this table (each monitor says what its jobs discover)", key.name))
 		}
 	}
-	if t.ScrapeConfigSelector != "" {
-		errs = append(errs, errors.New("scrape_config_selector: ScrapeConfig objects are not watched yet; leave it unset"))
-	}
 	if err := routingValues(t.DB, t.RP); err != nil {
 		errs = append(errs, err)
 	}
@@ -49,7 +46,8 @@ func (p *DiscoveringPrometheus) newOperator() (*operatorRun, error) {
 	}
 	w, err := operator.NewWatcher(client, dyn, operator.Generator{APIServer: sd}, operator.WatchOptions{
 		Namespaces: t.Namespaces, ServiceMonitorSelector: t.ServiceMonitorSelector, PodMonitorSelector: t.PodMonitorSelector,
-		DB: t.DB, RP: t.RP, CheckRoute: routingValues,
+		ScrapeConfigSelector: t.ScrapeConfigSelector, DB: t.DB, RP: t.RP, CheckRoute: routingValues,
+		Logger: newSlogLogger(p.Log),
 	})
 	if err != nil {
 		return nil, err

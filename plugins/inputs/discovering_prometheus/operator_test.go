@@ -33,7 +33,7 @@ func TestOperatorTable(t *testing.T) {
 		{"    api-servers = [\"https://127.0.0.1:1\"]\n    role = \"pod\"", "prometheus_operator: role: not a key of this table"},
 		{"    api-servers = [\"https://127.0.0.1:1\"]\n    service_monitor_selector = \"a in (\"", "prometheus_operator: service_monitor_selector:"},
 		{"    api-servers = [\"https://127.0.0.1:1\"]\n    pod_monitor_selector = \"!!\"", "prometheus_operator: pod_monitor_selector:"},
-		{"    api-servers = [\"https://127.0.0.1:1\"]\n    scrape_config_selector = \"a=b\"", "prometheus_operator: scrape_config_selector: ScrapeConfig objects are not watched yet"},
+		{"    api-servers = [\"https://127.0.0.1:1\"]\n    scrape_config_selector = \"a notin\"", "prometheus_operator: scrape_config_selector:"},
 		{"    api-servers = [\"https://127.0.0.1:1\"]\n    db = 'x\\'", `prometheus_operator: db: "x\\": line protocol cannot carry`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
