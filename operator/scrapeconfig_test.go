@@ -3,12 +3,14 @@ package operator
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	promconfig "github.com/prometheus/prometheus/config"
+	promdiscovery "github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v2"
@@ -210,6 +212,10 @@ func TestScrapeConfigGolden(t *testing.T) {
 			require.NoError(t, k8syaml.UnmarshalStrict([]byte(tc.spec), &sc.Spec))
 			sc.Namespace, sc.Name = "default", "testscrapeconfig1"
 			job, _, err := (&Generator{Store: tc.store}).scrapeConfigJob(&sc)
+			if left := leftOut(sc.Spec); left != "" {
+				require.ErrorContains(t, err, left) // a build with -tags remove_all_sd
+				return
+			}
 			require.NoError(t, err)
 			want := goldenJobs(t, tc.golden+".golden", tc.store)
 			if deviate := scrapeConfigDeviations[tc.golden]; deviate != nil {
@@ -249,8 +255,23 @@ func TestScrapeConfigRefused(t *testing.T) {
 		require.NoError(t, k8syaml.UnmarshalStrict([]byte(spec), &sc.Spec), spec)
 		sc.Namespace, sc.Name = "default", "sc"
 		_, err := (&Generator{Store: mapStore{}}).ScrapeConfig(&sc)
+		if left := leftOut(sc.Spec); left != "" && !strings.Contains(want, "is not supported") {
+			require.ErrorContains(t, err, "scrapeConfig/default/sc: "+left, spec) // a build with -tags remove_all_sd
+			continue
+		}
 		require.EqualError(t, err, "scrapeConfig/default/sc: "+want, spec)
 	}
+}
+
+// leftOut is the beginning of the error that refuses a ScrapeConfig whose discovery this build leaves out
+// (built with -tags remove_all_sd), "" if the build has all it uses.
+func leftOut(spec monitoringv1alpha1.ScrapeConfigSpec) string {
+	for _, sd := range sdProviders {
+		if sd.count(&spec) > 0 && sd.provider != "" && !slices.Contains(promdiscovery.RegisteredConfigNames(), sd.provider) {
+			return "spec." + sd.field + ": " + sd.name + " discovery is not in this build"
+		}
+	}
+	return ""
 }
 
 // A kubernetes discovery without apiServer reaches the Generator's API server; one with its own keeps it.
