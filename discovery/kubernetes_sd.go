@@ -5,6 +5,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 )
@@ -270,4 +273,34 @@ func (k *Kubernetes) httpClient(c *promconfig.HTTPClientConfig) error {
 		c.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: k.BearerTokenFile}
 	}
 	return c.Validate()
+}
+
+// APIAccess is how the section reaches the API server, for a client other than the discoverer's (the
+// prometheus_operator table's): as a kubernetes_sd_config holds it (api_server, kubeconfig_file, the HTTP
+// client; in-cluster when none is set), and as client-go's REST configuration, made as Prometheus'
+// discoverer makes its own. The section's role is not needed; its errors name the key.
+func (k *Kubernetes) APIAccess() (*kubernetes.SDConfig, *rest.Config, error) {
+	withRole := *k
+	withRole.Role, withRole.Resource = string(kubernetes.RoleEndpointSlice), ""
+	cfg, err := withRole.SDConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	sd := cfg.(kubernetesSDConfig).SDConfig
+	var rc *rest.Config
+	switch {
+	case sd.KubeConfig != "":
+		rc, err = clientcmd.BuildConfigFromFlags("", sd.KubeConfig)
+	case sd.APIServer.URL == nil:
+		rc, err = rest.InClusterConfig()
+	default:
+		var rt http.RoundTripper
+		if rt, err = promconfig.NewRoundTripperFromConfig(sd.HTTPClientConfig, "kubernetes"); err == nil {
+			rc = &rest.Config{Host: sd.APIServer.String(), Transport: rt}
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return sd, rc, nil
 }

@@ -149,16 +149,16 @@ func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.golden, func(t *testing.T) {
 			g := &Generator{Role: tc.role, Store: goldenStore}
-			got, err := generate(g, tc.monitor)
+			got, err := generate(t, g, tc.monitor)
 			require.NoError(t, err)
-			require.Equal(t, goldenJobs(t, tc.golden+".golden"), got)
+			require.Equal(t, goldenJobs(t, tc.golden+".golden", goldenStore), got)
 		})
 	}
 }
 
 // generate returns the jobs of a monitor as generic YAML values, after checking that Prometheus reads
 // each as a scrape_config.
-func generate(g *Generator, monitor string) ([]any, error) {
+func generate(t *testing.T, g *Generator, monitor string) ([]any, error) {
 	var kind struct{ Kind string }
 	if err := k8syaml.Unmarshal([]byte(monitor), &kind); err != nil {
 		return nil, err
@@ -182,19 +182,22 @@ func generate(g *Generator, monitor string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return generic(t, jobs), nil
+}
+
+// generic is jobs as generic YAML values, as a golden file's are read.
+func generic(t *testing.T, jobs []yaml.MapSlice) []any {
 	data, err := yaml.Marshal(jobs)
-	if err != nil {
-		return nil, err
-	}
+	require.NoError(t, err)
 	var out []any
-	err = yaml.Unmarshal(data, &out)
-	return out, err
+	require.NoError(t, yaml.Unmarshal(data, &out))
+	return out
 }
 
 // goldenJobs reads the scrape_configs of a golden file of the operator, less its sharding rules (the
 // relabelings on __tmp_hash: here the cluster table shards) and with its TLS asset files
-// (/etc/prometheus/certs/<i>_<namespace>_<secret>_<key>) inline, read from goldenStore.
-func goldenJobs(t *testing.T, name string) []any {
+// (/etc/prometheus/certs/<i>_<namespace>_<secret>_<key>) inline, read from store.
+func goldenJobs(t *testing.T, name string, store Store) []any {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
@@ -205,24 +208,25 @@ func goldenJobs(t *testing.T, name string) []any {
 	var out []any
 	for _, job := range golden.ScrapeConfigs {
 		var kept []any
-		for _, rule := range job["relabel_configs"].([]any) {
+		rules, _ := job["relabel_configs"].([]any)
+		for _, rule := range rules {
 			if !strings.Contains(fmt.Sprint(rule), "__tmp_hash") {
 				kept = append(kept, rule)
 			}
 		}
 		job["relabel_configs"] = kept
-		inlineTLSAssets(t, job)
+		inlineTLSAssets(t, job, store)
 		out = append(out, job)
 	}
 	return out
 }
 
-func inlineTLSAssets(t *testing.T, v any) {
+func inlineTLSAssets(t *testing.T, v any, store Store) {
 	m, ok := v.(map[any]any)
 	if !ok {
 		if list, ok := v.([]any); ok {
 			for _, item := range list {
-				inlineTLSAssets(t, item)
+				inlineTLSAssets(t, item, store)
 			}
 		}
 		return
@@ -233,13 +237,13 @@ func inlineTLSAssets(t *testing.T, v any) {
 		if isFile && asset && strings.HasPrefix(file, "/etc/prometheus/certs/") {
 			parts := strings.Split(path.Base(file), "_")
 			require.Len(t, parts, 4, file)
-			value, err := goldenStore.SecretKey(parts[1], corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: parts[2]}, Key: parts[3]})
+			value, err := store.SecretKey(parts[1], corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: parts[2]}, Key: parts[3]})
 			require.NoError(t, err)
 			delete(m, k)
 			m[key] = value
 			continue
 		}
-		inlineTLSAssets(t, item)
+		inlineTLSAssets(t, item, store)
 	}
 }
 

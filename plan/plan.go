@@ -34,6 +34,15 @@ type Plan struct {
 	Jobs []*Job
 	// Discoverers are the SD configurations of every enabled discoverer, by key.
 	Discoverers discovery.Configs
+	// Refused are the objects of the JobSources whose jobs are left out, each with why.
+	Refused []Refusal
+}
+
+// Refusal is an object of a JobSource (a monitor) whose jobs are left out of the plan, and why: the others
+// run.
+type Refusal struct {
+	Origin Origin
+	Err    error
 }
 
 // Job is one scrape job: a [[scraper]] section or a job of prometheus_config.
@@ -59,6 +68,8 @@ type Origin struct {
 	Option string
 	File   string
 	Line   int
+	// Object is the object a JobSource made the job from, e.g. "ServiceMonitor monitoring/web".
+	Object string
 }
 
 // where names a section for an error, e.g. `kapacitor_config: /etc/k.conf:12: scraper "node"`.
@@ -66,6 +77,8 @@ func (o Origin) where(section string) string {
 	switch {
 	case o.Option == "":
 		return section
+	case o.Object != "":
+		return fmt.Sprintf("%s: %s: %s", o.Option, o.Object, section)
 	case o.File != "" && o.Line > 0:
 		return fmt.Sprintf("%s: %s:%d: %s", o.Option, o.File, o.Line, section)
 	default:
@@ -79,6 +92,8 @@ func (o Origin) other(table string) string {
 	switch {
 	case o.Option == "":
 		return fmt.Sprintf("an [[inputs.discovering_prometheus.%s]] section", table)
+	case o.Object != "":
+		return fmt.Sprintf("a job of %s (%s)", o.Object, o.Option)
 	case o.File != "" && o.Line > 0:
 		return fmt.Sprintf("the [[%s]] at %s:%d", table, o.File, o.Line)
 	default:
@@ -113,6 +128,21 @@ type Source interface {
 	Apply(*Sections) error
 }
 
+// A JobSource adds scrape jobs made elsewhere, as Prometheus reads them: the prometheus-operator's
+// monitors. Its jobs come after the further Sources' and before prometheus_config's; an object whose
+// jobs are not valid (or take a name already taken) is refused alone (Plan.Refused), the others run.
+type JobSource interface {
+	Jobs() ([]*SourceJob, []Refusal)
+}
+
+// SourceJob is a job of a JobSource: a Prometheus scrape job, where its metrics go, and the object it was
+// made from (Origin.Object), all of whose jobs are refused together.
+type SourceJob struct {
+	Job    *promconf.Job
+	DB, RP string
+	Origin Origin
+}
+
 // Route is a [prometheus_jobs.<job>] table: where the metrics of one job of prometheus_config go, when not
 // to prometheus_db and prometheus_rp.
 type Route struct {
@@ -131,6 +161,8 @@ type Settings struct {
 	PrometheusJobs             map[string]*Route
 	// Sources change the sections, in order, after the plugin's own and kapacitor_config's.
 	Sources []Source
+	// JobSources add jobs, in order, after the sections'.
+	JobSources []JobSource
 	// Routing checks a job's db and rp once they are set (the plugin: that line protocol carries them).
 	Routing func(db, rp string) error
 	// Logger takes the warnings of Prometheus' configuration loader.
@@ -157,6 +189,7 @@ func Build(s *Settings) (*Plan, error) {
 	}
 	b.discoverers(sections.Discoverers)
 	b.scrapers(sections.Scrapers)
+	b.jobSources()
 	b.prometheus()
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
@@ -207,7 +240,7 @@ func (b *builder) kapacitor(out *Sections) error {
 	file, warnings, err := kapacitor.Load(path)
 	b.warn(warnings...)
 	if err != nil {
-		return prefixLines("kapacitor_config", err)
+		return PrefixLines("kapacitor_config", err)
 	}
 	for i, c := range file.Scrapers {
 		out.Scrapers = append(out.Scrapers, &ScraperSection{
@@ -304,7 +337,7 @@ func (b *builder) scrapers(sections []*ScraperSection) {
 			section = fmt.Sprintf("scraper[%d]", sc.Index)
 		}
 		if err := errors.Join(sc.Init(), b.routing(sc.DB, sc.RP)); err != nil {
-			b.errs = append(b.errs, prefixLines(sc.Origin.where(section), err))
+			b.errs = append(b.errs, PrefixLines(sc.Origin.where(section), err))
 			continue
 		}
 		if !claim(b, b.names, sc.Name, sc.Origin, section, "name", "scraper") {
@@ -319,7 +352,7 @@ func (b *builder) scrapers(sections []*ScraperSection) {
 		}
 		b.plan.Jobs = append(b.plan.Jobs, &Job{Config: &sc.Config, DB: sc.DB, RP: sc.RP, Sources: []discovery.Key{key}, Origin: sc.Origin})
 	}
-	if !b.anyScraper && b.settings.PrometheusConfig == "" {
+	if !b.anyScraper && b.settings.PrometheusConfig == "" && len(b.settings.JobSources) == 0 {
 		b.errs = append(b.errs, errors.New("scraper: no enabled [[inputs.discovering_prometheus.scraper]] section"))
 	}
 }
@@ -378,29 +411,78 @@ func (b *builder) prometheus() {
 	}
 	origin := Origin{Option: "prometheus_config"}
 	for _, job := range jobs {
-		cfg := job.Scraper
-		section := fmt.Sprintf("job %q", cfg.Name)
 		db, rp := cmp.Or(s.PrometheusDB, DefaultPrometheusDB), cmp.Or(s.PrometheusRP, DefaultPrometheusRP)
-		if route := s.PrometheusJobs[cfg.Name]; route != nil {
+		if route := s.PrometheusJobs[job.Scraper.Name]; route != nil {
 			db, rp = cmp.Or(route.DB, db), cmp.Or(route.RP, rp)
 		}
-		if !claim(b, b.names, cfg.Name, origin, section, "name", "scraper") {
+		if err := b.check(job, db, rp, origin); err != nil {
+			b.errs = append(b.errs, prefixOrigin(origin, err))
 			continue
 		}
-		if err := errors.Join(cfg.Init(), b.routing(db, rp)); err != nil {
-			b.errs = append(b.errs, prefixLines(origin.where(section), err))
-			continue
-		}
-		if len(job.Ignored) > 0 {
-			b.warn(fmt.Sprintf("%s: %s: not supported here, ignored", origin.where(section), strings.Join(job.Ignored, ", ")))
-		}
-		maps.Copy(b.plan.Discoverers, job.Discoverers)
-		b.plan.Jobs = append(b.plan.Jobs, &Job{Config: cfg, Extras: job.Extras, DB: db, RP: rp, Sources: job.Keys, Origin: origin})
+		b.add(job, db, rp, origin)
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.PrometheusJobs)) {
 		if !slices.ContainsFunc(jobs, func(j *promconf.Job) bool { return j.Scraper.Name == name }) {
 			b.errs = append(b.errs, fmt.Errorf("prometheus_jobs: %q is not a job of %s", name, s.PrometheusConfig))
 		}
+	}
+}
+
+// check validates a Prometheus job at origin and claims its name, or says why not (naming the job, not
+// its origin).
+func (b *builder) check(job *promconf.Job, db, rp string, origin Origin) error {
+	section := fmt.Sprintf("job %q", job.Scraper.Name)
+	if first, dup := b.names[job.Scraper.Name]; dup {
+		return fmt.Errorf("%s: name: also used by %s", section, first.other("scraper"))
+	}
+	if err := errors.Join(job.Scraper.Init(), b.routing(db, rp)); err != nil {
+		return PrefixLines(section, err)
+	}
+	b.names[job.Scraper.Name] = origin
+	return nil
+}
+
+// add adds a Prometheus job that check accepted, and its discoverers.
+func (b *builder) add(job *promconf.Job, db, rp string, origin Origin) {
+	if len(job.Ignored) > 0 {
+		b.warn(fmt.Sprintf("%s: %s: not supported here, ignored", origin.where(fmt.Sprintf("job %q", job.Scraper.Name)), strings.Join(job.Ignored, ", ")))
+	}
+	maps.Copy(b.plan.Discoverers, job.Discoverers)
+	b.plan.Jobs = append(b.plan.Jobs, &Job{Config: job.Scraper, Extras: job.Extras, DB: db, RP: rp, Sources: job.Keys, Origin: origin})
+}
+
+// jobSources adds the jobs of the JobSources: an object's all, or, if any is not valid, none (a Refusal).
+func (b *builder) jobSources() {
+	for _, source := range b.settings.JobSources {
+		jobs, refused := source.Jobs()
+		b.plan.Refused = append(b.plan.Refused, refused...)
+		for len(jobs) > 0 {
+			object := jobs[0].Origin.Object
+			n := 1
+			for n < len(jobs) && jobs[n].Origin.Object == object {
+				n++
+			}
+			b.sourceObject(jobs[:n])
+			jobs = jobs[n:]
+		}
+	}
+}
+
+// sourceObject adds the jobs of one object, all or none.
+func (b *builder) sourceObject(jobs []*SourceJob) {
+	var claimed []string
+	for _, j := range jobs {
+		if err := b.check(j.Job, j.DB, j.RP, j.Origin); err != nil {
+			for _, name := range claimed {
+				delete(b.names, name)
+			}
+			b.plan.Refused = append(b.plan.Refused, Refusal{Origin: j.Origin, Err: err})
+			return
+		}
+		claimed = append(claimed, j.Job.Scraper.Name)
+	}
+	for _, j := range jobs {
+		b.add(j.Job, j.DB, j.RP, j.Origin)
 	}
 }
 
@@ -411,8 +493,8 @@ func copyScraper(c *kapacitor.Scraper) *kapacitor.Scraper {
 	return &cp
 }
 
-// prefixLines puts the section before every line of a joined error.
-func prefixLines(section string, err error) error {
+// PrefixLines puts the section before every line of a joined error.
+func PrefixLines(section string, err error) error {
 	lines := strings.Split(err.Error(), "\n")
 	for i, l := range lines {
 		lines[i] = section + ": " + l
@@ -425,5 +507,5 @@ func prefixOrigin(o Origin, err error) error {
 	if o.Option == "" {
 		return err
 	}
-	return prefixLines(strings.TrimSuffix(o.where(""), ": "), err)
+	return PrefixLines(strings.TrimSuffix(o.where(""), ": "), err)
 }

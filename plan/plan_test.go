@@ -13,6 +13,7 @@ import (
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
 	"github.com/discovering-prometheus/discovering-prometheus/internal/httpconfig"
 	"github.com/discovering-prometheus/discovering-prometheus/kapacitor"
+	"github.com/discovering-prometheus/discovering-prometheus/promconf"
 	"github.com/discovering-prometheus/discovering-prometheus/scrape"
 )
 
@@ -170,3 +171,69 @@ func TestRebuiltPlanIsTheSame(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// jobSource is a JobSource of fixed jobs and refusals.
+type jobSource struct {
+	jobs    []*SourceJob
+	refused []Refusal
+}
+
+func (s jobSource) Jobs() ([]*SourceJob, []Refusal) { return s.jobs, s.refused }
+
+// A JobSource's jobs join the plan after the sections' and before prometheus_config's; an object with a
+// job that is not valid, or whose name is taken, is refused whole, with its reason, and the others run.
+func TestBuildWithJobSource(t *testing.T) {
+	prom := writeFile(t, "prometheus.yml", `
+scrape_configs:
+- {job_name: a/0, static_configs: [{targets: ["localhost:1"]}]}
+- {job_name: a/1, static_configs: [{targets: ["localhost:2"]}]}
+- {job_name: plugin, static_configs: [{targets: ["localhost:3"]}]}
+- {job_name: b/1, static_configs: [{targets: ["localhost:4"]}]}
+- {job_name: c/0, static_configs: [{targets: ["localhost:5"]}]}
+- {job_name: file, static_configs: [{targets: ["localhost:6"]}]}
+`)
+	loaded, err := promconf.Load(prom, nil)
+	require.NoError(t, err)
+	job := func(i int, object, db string) *SourceJob {
+		return &SourceJob{Job: loaded[i], DB: db, RP: "r", Origin: Origin{Option: "operator", Object: object}}
+	}
+	earlier := Refusal{Origin: Origin{Option: "operator", Object: "D"}, Err: errors.New("no secret")}
+	source := jobSource{
+		jobs:    []*SourceJob{job(0, "A", "d"), job(1, "A", "d"), job(3, "B", "d"), job(2, "B", "d"), job(4, "C", "bad")},
+		refused: []Refusal{earlier},
+	}
+	promFile := writeFile(t, "p.yml", "scrape_configs:\n- {job_name: file, static_configs: [{targets: [\"localhost:7\"]}]}\n")
+	p, err := Build(&Settings{
+		Scrapers: []*kapacitor.Scraper{section("plugin", "s")}, Discoverers: &discovery.Sections{Static: []*discovery.Static{static("s", true)}},
+		PrometheusConfig: promFile, JobSources: []JobSource{source},
+		Routing: func(db, _ string) error {
+			if db == "bad" {
+				return errors.New("db: refused")
+			}
+			return nil
+		},
+	})
+	require.NoError(t, err)
+	var names []string
+	for _, j := range p.Jobs {
+		names = append(names, j.Name())
+	}
+	require.Equal(t, []string{"plugin", "a/0", "a/1", "file"}, names)
+	require.Equal(t, Origin{Option: "operator", Object: "A"}, p.Jobs[1].Origin)
+	require.Contains(t, p.Discoverers, loaded[0].Keys[0])
+	require.NotContains(t, p.Discoverers, loaded[3].Keys[0], "a refused object's discoverers do not run")
+	var why []string
+	for _, r := range p.Refused {
+		why = append(why, r.Origin.Object+": "+r.Err.Error())
+	}
+	require.Equal(t, []string{
+		"D: no secret",
+		`B: job "plugin": name: also used by an [[inputs.discovering_prometheus.scraper]] section`,
+		`C: job "c/0": db: refused`,
+	}, why)
+
+	// A job of prometheus_config whose name a source's job took is prometheus_config's error.
+	source.jobs = []*SourceJob{job(5, "F", "d")}
+	_, err = Build(&Settings{PrometheusConfig: promFile, JobSources: []JobSource{source}})
+	require.EqualError(t, err, `prometheus_config: job "file": name: also used by a job of F (operator)`)
+}

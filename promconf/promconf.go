@@ -62,7 +62,7 @@ func Load(path string, logger *slog.Logger) ([]*Job, error) {
 		if err := checkSDFiles(sc); err != nil {
 			return nil, fmt.Errorf("%s: job %q: %w", path, sc.JobName, err)
 		}
-		jobs = append(jobs, convert(sc))
+		jobs = append(jobs, Convert(sc))
 	}
 	return jobs, nil
 }
@@ -144,8 +144,9 @@ func absolute(filename string) string {
 	return filename
 }
 
-// convert maps one validated scrape_config onto a scraper and its discoverers.
-func convert(sc *promconfig.ScrapeConfig) *Job {
+// Convert maps one validated scrape_config (one Prometheus has read, with its defaults) onto a scraper and
+// its discoverers: a job of the file, or one made elsewhere (the prometheus-operator's monitors).
+func Convert(sc *promconfig.ScrapeConfig) *Job {
 	client := sc.HTTPClientConfig
 	job := &Job{
 		Scraper: &scrape.Config{

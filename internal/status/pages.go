@@ -128,6 +128,7 @@ type sdTarget struct {
 
 type sdView struct {
 	Discoverers []discovererView
+	Refused     []Refusal
 	Pools       []sdPool
 }
 
@@ -164,6 +165,7 @@ func serveServiceDiscovery(w http.ResponseWriter, r *http.Request, src Source) {
 	for _, d := range src.Discoverers() {
 		view.Discoverers = append(view.Discoverers, discovererView{Discoverer: d, Age: age(now, d.LastRefresh)})
 	}
+	view.Refused = src.Refused()
 	for _, s := range src.Scrapers() {
 		if f.Pool == "" || s.Name == f.Pool {
 			view.Pools = append(view.Pools, sdPool{Scraper: s, Targets: byPool[s.Name], Active: active[s.Name]})

@@ -27,6 +27,8 @@ type Source interface {
 	Targets() Targets
 	Scrapers() []Scraper
 	Discoverers() []Discoverer
+	// Refused are the objects (the prometheus-operator's monitors) whose scrapers do not run, and why.
+	Refused() []Refusal
 	// Ready tells whether every discoverer has answered once.
 	Ready() bool
 	// RelabelSteps applies the target relabeling rules of a scrape pool to a target's discovered labels,
@@ -38,6 +40,13 @@ type Source interface {
 type Scraper struct {
 	Name, DB, RP string
 	Discoverers  []string
+	// Object is the object it was made from ("ServiceMonitor monitoring/web"), if any.
+	Object string
+}
+
+// Refusal is an object whose scrapers do not run, and why.
+type Refusal struct {
+	Object, Reason string
 }
 
 // Discoverer is the state of one discoverer.

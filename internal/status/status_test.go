@@ -26,6 +26,7 @@ type state struct {
 	targets     Targets
 	scrapers    []Scraper
 	discoverers []Discoverer
+	refused     []Refusal
 	ready       bool
 	// steps answers RelabelSteps for each scrape pool; the labels it was asked for go to asked.
 	steps map[string]RelabelSteps
@@ -35,6 +36,7 @@ type state struct {
 func (s *state) Targets() Targets          { return s.targets }
 func (s *state) Scrapers() []Scraper       { return s.scrapers }
 func (s *state) Discoverers() []Discoverer { return s.discoverers }
+func (s *state) Refused() []Refusal        { return s.refused }
 func (s *state) Ready() bool               { return s.ready }
 
 func (s *state) RelabelSteps(pool string, discovered labels.Labels) (RelabelSteps, error) {
@@ -222,9 +224,23 @@ func TestServiceDiscoveryPage(t *testing.T) {
 	} {
 		require.Contains(t, body, want)
 	}
+	require.NotContains(t, body, "Refused objects")
 	_, body = serve(t, Handler(Config{}, testState()), "/service-discovery?scrapePool=db")
 	require.NotContains(t, body, `id="scraper-web"`)
 	require.Contains(t, body, `id="scraper-db"`)
+}
+
+// A scraper made from an object (a ServiceMonitor's endpoint) names it; a refused object is listed with
+// its reason.
+func TestServiceDiscoveryObjects(t *testing.T) {
+	s := testState()
+	s.scrapers[0].Object = "ServiceMonitor monitoring/web"
+	s.refused = []Refusal{{Object: "ServiceMonitor monitoring/bad", Reason: `annotations: db: "a<b"`}}
+	_, body := serve(t, Handler(Config{}, s), "/service-discovery")
+	require.Contains(t, body, `<h2>web <small>(2 active / 3 discovered) · made by <code class="object">ServiceMonitor monitoring/web</code> · discoverer`)
+	require.Contains(t, body, `<h2>db <small>(1 active / 1 discovered) · discoverer`)
+	require.Contains(t, body, `<h2>Refused objects</h2>`)
+	require.Contains(t, body, `<tr class="refused"><td><code>ServiceMonitor monitoring/bad</code></td><td class="error">annotations: db: &#34;a&lt;b&#34;</td></tr>`)
 }
 
 func TestHealthyReadyAndRoot(t *testing.T) {

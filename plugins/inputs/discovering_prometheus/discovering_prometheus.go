@@ -54,6 +54,7 @@ type DiscoveringPrometheus struct {
 	WatchConfig          bool                      `toml:"watch_config"`
 	Scrapers             []*kapacitor.Scraper      `toml:"scraper"`
 	Cluster              *Cluster                  `toml:"cluster"`
+	PrometheusOperator   *PrometheusOperator       `toml:"prometheus_operator"`
 	discovery.Sections
 	StatusOptions
 	SeriesBudgetOptions
@@ -69,6 +70,7 @@ type DiscoveringPrometheus struct {
 	registry  *prometheus.Registry
 	stats     *statistics
 	cluster   *cluster.Cluster // nil without a cluster table
+	operator  *operatorRun     // nil without a prometheus_operator table
 	oneShot   bool             // a debugging run, which gathers once: see OneShot
 	infs      *infReport
 
@@ -113,6 +115,10 @@ type DiscoveringPrometheus struct {
 func (p *DiscoveringPrometheus) Init() error {
 	// The overrides of Kapacitor's config API are one more source of the plan.
 	if err := p.initConfigAPI(); err != nil {
+		return err
+	}
+	// The prometheus-operator's monitors are a source of jobs; they enter the plan once watched (Start).
+	if err := p.initOperator(); err != nil {
 		return err
 	}
 	// What runs: the plan of every source. A source that cannot be read (kapacitor_config) comes alone.
@@ -195,7 +201,7 @@ func (p *DiscoveringPrometheus) planSettings() *plan.Settings {
 		Scrapers: p.Scrapers, Discoverers: &p.Sections,
 		KapacitorConfig: p.KapacitorConfig, PrometheusConfig: p.PrometheusConfig,
 		PrometheusDB: p.PrometheusDB, PrometheusRP: p.PrometheusRP, PrometheusJobs: p.PrometheusJobs,
-		Sources: p.reload.sources, Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
+		Sources: p.reload.sources, JobSources: p.jobSources(), Routing: routingValues, Logger: newSlogLogger(p.Log), Warn: p.Log.Warn,
 	}
 }
 
@@ -273,6 +279,7 @@ func (p *DiscoveringPrometheus) Start(acc telegraf.Accumulator) error {
 	p.resync = make(chan struct{}, 1)
 	p.syncing.Add(1)
 	go p.syncLoop()
+	p.startOperator()
 	if err := errors.Join(p.startStatus(), p.startWatch()); err != nil {
 		p.Stop()
 		return err
@@ -571,6 +578,7 @@ func (p *DiscoveringPrometheus) WriteLineProtocolTo(w io.Writer) { p.lineOut = w
 // the scrapes that gathers left running, which end within moments once cancelled, and for the discoverers
 // a second at most (see discovery.Manager.Stop).
 func (p *DiscoveringPrometheus) Stop() {
+	p.stopOperator() // before the locks its reloads take
 	p.stopWatch()
 	p.stopStatus()
 	p.mu.Lock()

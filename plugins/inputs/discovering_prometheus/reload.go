@@ -101,7 +101,7 @@ func (p *DiscoveringPrometheus) reloadPlan() (plan.Change, error) {
 		}
 		table.Log = p.Log
 		settings = table.planSettings()
-		settings.Sources = p.reload.sources
+		settings.Sources, settings.JobSources = p.reload.sources, p.jobSources()
 		p.reload.kapacitorConfig, p.reload.prometheusConfig = table.KapacitorConfig, table.PrometheusConfig
 		if changed := restartKeysChanged(p.reload.started, table); len(changed) > 0 {
 			p.Log.Warnf("reloading the configuration: %s changed, which takes a restart; kept as it was until then",
@@ -193,6 +193,7 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 		p.stats.addCluster(p.Cluster.key(), p.cluster.Stats())
 	}
 	p.startSeriesBudget(routes)
+	p.operatorRefused(next.Refused)
 	for name, s := range old {
 		if !kept[name] {
 			s.CloseIdleConnections()

@@ -142,7 +142,7 @@ func (s statusSource) Scrapers() []status.Scraper {
 	var out []status.Scraper
 	jobs, _ := s.p.currentPlan()
 	for _, job := range jobs {
-		v := status.Scraper{Name: job.Name(), DB: job.DB, RP: job.RP}
+		v := status.Scraper{Name: job.Name(), DB: job.DB, RP: job.RP, Object: job.Origin.Object}
 		for _, key := range job.Sources {
 			v.Discoverers = append(v.Discoverers, key.String())
 		}
@@ -170,6 +170,14 @@ func (s statusSource) Discoverers() []status.Discoverer {
 			d.Targets += len(g.Targets)
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+func (s statusSource) Refused() []status.Refusal {
+	var out []status.Refusal
+	for _, r := range s.p.operatorRefusals() {
+		out = append(out, status.Refusal{Object: r.Origin.Object, Reason: safetext.Line(r.Err.Error(), MaxLogLine)})
 	}
 	return out
 }

@@ -1,0 +1,45 @@
+//go:build !remove_all_sd || enable_kubernetes_sd
+
+package discovering_prometheus
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func operatorConf(keys string) string {
+	return `
+[[inputs.discovering_prometheus]]
+  [inputs.discovering_prometheus.prometheus_operator]
+` + keys
+}
+
+// The prometheus_operator table is enough on its own (its monitors' jobs come once it watches), takes the
+// kubernetes discoverer's keys to reach the API server, and names the key of every error.
+func TestOperatorTable(t *testing.T) {
+	p := mustLoad(t, operatorConf(`    api-servers = ["https://127.0.0.1:1"]
+    namespaces = ["monitoring"]
+    service_monitor_selector = "team=core"`))
+	require.NoError(t, p.Init())
+	require.NotNil(t, p.operator)
+	require.Equal(t, []string{"monitoring"}, p.PrometheusOperator.Namespaces)
+	require.Equal(t, "prometheus", p.PrometheusOperator.DB)
+	require.Equal(t, "autogen", p.PrometheusOperator.RP)
+
+	for _, tc := range []struct{ keys, want string }{
+		{``, "prometheus_operator: api-servers: at least one server URL is required, unless in-cluster = true or kubeconfig-file is set"},
+		{`    api-servers = ["ftp://x"]`, "prometheus_operator: api-servers[0]:"},
+		{"    api-servers = [\"https://127.0.0.1:1\"]\n    role = \"pod\"", "prometheus_operator: role: not a key of this table"},
+		{"    api-servers = [\"https://127.0.0.1:1\"]\n    service_monitor_selector = \"a in (\"", "prometheus_operator: service_monitor_selector:"},
+		{"    api-servers = [\"https://127.0.0.1:1\"]\n    pod_monitor_selector = \"!!\"", "prometheus_operator: pod_monitor_selector:"},
+		{"    api-servers = [\"https://127.0.0.1:1\"]\n    scrape_config_selector = \"a notin\"", "prometheus_operator: scrape_config_selector:"},
+		{"    api-servers = [\"https://127.0.0.1:1\"]\n    db = 'x\\'", `prometheus_operator: db: "x\\": line protocol cannot carry`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			err := mustLoad(t, operatorConf(tc.keys)).Init()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
