@@ -155,8 +155,8 @@ func TestShutdownCancelsTheGather(t *testing.T) {
 	}
 }
 
-// A second signal exits at once, whatever the first is waiting on: here the gather is blocked writing to
-// a stdout nobody reads.
+// A second signal exits at once, whatever the first is waiting on: here a scrape is blocked writing to a
+// stdout nobody reads.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	var body strings.Builder
 	for i := range 20_000 {
@@ -170,13 +170,12 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	t.Cleanup(func() { r.Close(); w.Close() })
-	p := startRunnerProcess(t, w, "-config", scrapeConf(t, "30s", "20s", big), "-poll_interval_disabled")
-	_, err = p.stdin.Write([]byte("\n"))
-	require.NoError(t, err)
+	// With a poll interval, each scrape is written as it ends: this one fills the pipe and blocks.
+	p := startRunnerProcess(t, w, "-config", scrapeConf(t, "30s", "20s", big), "-poll_interval", "1s")
 	waitArrival(t, arrived)
-	time.Sleep(time.Second) // the gather fills the pipe and blocks
+	time.Sleep(time.Second) // the scrape fills the pipe and blocks
 	p.signal(t, syscall.SIGTERM)
-	require.True(t, p.running(time.Second), "the first signal cannot end a gather blocked on its output")
+	require.True(t, p.running(time.Second), "the first signal cannot end a scrape blocked on its output")
 	require.Contains(t, p.stderr.String(), "terminated: stopping; a second signal exits at once")
 	start := time.Now()
 	p.signal(t, syscall.SIGTERM)
