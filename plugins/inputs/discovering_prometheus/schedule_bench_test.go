@@ -53,7 +53,7 @@ func BenchmarkScheduleCPU(b *testing.B) {
 				now = now.Add(benchInterval)
 				cpu, samples := measureRound(burst, "burst", func() { burstRound(burst, now, out) })
 				burstCPU, burstSamples = burstCPU+cpu, burstSamples+samples
-				cpu, samples = measureRound(spread, "spread", func() { spreadRound(spread, &scrapeOut{w: out}) })
+				cpu, samples = measureRound(spread, "spread", func() { spreadRound(spread, &lockedOut{w: out}) })
 				spreadCPU, spreadSamples = spreadCPU+cpu, spreadSamples+samples
 			}
 			burstNs := float64(burstCPU.Nanoseconds()) / float64(burstSamples)
@@ -68,7 +68,8 @@ func BenchmarkScheduleCPU(b *testing.B) {
 
 // burstRound scrapes every target of p at once, due at now, as a gather does.
 func burstRound(p *DiscoveringPrometheus, now time.Time, out io.Writer) {
-	w := &bufferedOut{w: bufio.NewWriterSize(out, 256<<10)}
+	buf := bufio.NewWriterSize(out, 256<<10)
+	w := &lockedOut{w: buf}
 	var sinks []lineWriter
 	scrape.Run(p.ctx, p.scrapers, now, p.MaxConcurrentScrapes, func() scrape.Sink {
 		k := p.lineSink(w)
@@ -78,7 +79,7 @@ func burstRound(p *DiscoveringPrometheus, now time.Time, out io.Writer) {
 	for _, k := range sinks {
 		p.lineSinks.Put(k)
 	}
-	w.flush()
+	_ = buf.Flush()
 }
 
 // spreadRound runs the loop over p's targets for one interval, every target scraped once at its phase,
@@ -120,27 +121,15 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// bufferedOut is the runner's output for a gather: the scrapes' lines through one buffer.
-type bufferedOut struct {
-	mu sync.Mutex
-	w  *bufio.Writer
-}
-
-func (o *bufferedOut) Write(b []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.w.Write(b)
-}
-
-func (o *bufferedOut) flush() { _ = o.w.Flush() }
-
-// scrapeOut is the runner's output with -poll_interval in serve mode: each scrape written as it ends.
-type scrapeOut struct {
+// lockedOut is the runner's output: a writer the parse slots share. Over a bufio.Writer it is a gather's
+// (the scrapes' lines through one buffer); over the file itself, serve mode's with -poll_interval (each
+// scrape written as it ends).
+type lockedOut struct {
 	mu sync.Mutex
 	w  io.Writer
 }
 
-func (o *scrapeOut) Write(b []byte) (int, error) {
+func (o *lockedOut) Write(b []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.w.Write(b)
@@ -158,30 +147,20 @@ func openDevNull(b *testing.B) *os.File {
 // benchTargetsPlugin starts the plugin on the targets, scraped every benchInterval, with its targets
 // synced and nothing scraped yet.
 func benchTargetsPlugin(b *testing.B, addrs []string) *DiscoveringPrometheus {
-	p, err := loadTelegraf(b, fmt.Sprintf(`[[inputs.discovering_prometheus]]
+	p := startBenchPlugin(b, fmt.Sprintf(`[[inputs.discovering_prometheus]]
   max_concurrent_scrapes = 1000
   [[inputs.discovering_prometheus.scraper]]
     name = "bench"
     db = "prometheus"
     rp = "autogen"
     scrape-interval = %q
-    scrape-timeout = "5s"
+    scrape-timeout = %q
     discoverer-service = "static-discovery"
     discoverer-id = "bench"
   [[inputs.discovering_prometheus.static-discovery]]
     id = "bench"
     targets = ["%s"]
-`, benchInterval, strings.Join(addrs, `", "`)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := p.Init(); err != nil {
-		b.Fatal(err)
-	}
-	if err := p.Start(&countingAcc{}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(p.Stop)
+`, benchInterval, benchInterval/2, strings.Join(addrs, `", "`)))
 	if !p.awaitDiscovery() {
 		b.Fatal("stopped")
 	}
