@@ -163,26 +163,22 @@ func generate(g *Generator, monitor string) ([]any, error) {
 	if err := k8syaml.Unmarshal([]byte(monitor), &kind); err != nil {
 		return nil, err
 	}
-	var jobs []yaml.MapSlice
+	var data []byte
 	var err error
 	switch kind.Kind {
 	case "ServiceMonitor":
 		var m monitoringv1.ServiceMonitor
 		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
-			jobs, _, err = g.serviceMonitorJobs(&m)
+			data, err = g.ServiceMonitorYAML(&m)
 		}
 	case "PodMonitor":
 		var m monitoringv1.PodMonitor
 		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
-			jobs, _, err = g.podMonitorJobs(&m)
+			data, err = g.PodMonitorYAML(&m)
 		}
 	default:
 		err = fmt.Errorf("kind %q", kind.Kind)
 	}
-	if err != nil {
-		return nil, err
-	}
-	data, err := yaml.Marshal(jobs)
 	if err != nil {
 		return nil, err
 	}
