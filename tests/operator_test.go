@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/utils/ptr"
@@ -132,15 +133,22 @@ func operatorSlice(svc *corev1.Service, pod *corev1.Pod, e *Exporter) *discovery
 // and returns it as the API server stored it.
 func createServiceMonitor(t *testing.T, k *KubeCluster, namespace, manifest string) *monitoringv1.ServiceMonitor {
 	t.Helper()
+	sm := &monitoringv1.ServiceMonitor{}
+	createMonitor(t, k, namespace, "ServiceMonitor", operator.ServiceMonitors, manifest, sm)
+	return sm
+}
+
+// createMonitor creates a monitor of a kind from its YAML (less apiVersion and kind) through the CRD of
+// its resource, and reads it as the API server stored it into stored.
+func createMonitor(t *testing.T, k *KubeCluster, namespace, kind string, resource schema.GroupVersionResource, manifest string, stored any) {
+	t.Helper()
 	obj := &unstructured.Unstructured{}
 	require.NoError(t, yaml.Unmarshal([]byte(manifest), &obj.Object))
 	obj.SetAPIVersion("monitoring.coreos.com/v1")
-	obj.SetKind("ServiceMonitor")
-	created, err := k.Dynamic.Resource(operator.ServiceMonitors).Namespace(namespace).Create(context.Background(), obj, metav1.CreateOptions{})
+	obj.SetKind(kind)
+	created, err := k.Dynamic.Resource(resource).Namespace(namespace).Create(context.Background(), obj, metav1.CreateOptions{})
 	require.NoError(t, err)
-	sm := &monitoringv1.ServiceMonitor{}
-	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, sm))
-	return sm
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, stored))
 }
 
 // visibleLabels are the labels a target keeps after relabeling: its address and those not starting "__".
