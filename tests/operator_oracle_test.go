@@ -35,10 +35,11 @@ func init() { childModes["oracle-exporter"] = serveOracleExporterChild }
 // labels, discovered labels, health, dropped targets and their counts) and the same samples, allowing
 // only the acceptedDifferences of TestPrometheusParity.
 //
-// The monitors cover matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist), namespaceSelector,
-// port by name, targetPort, PodMonitor's port and targetPort, jobLabel, targetLabels, podTargetLabels,
-// relabelings, metricRelabelings, params, path and honorLabels; targets are dropped by selector, port and
-// the running filter (a Failed pod), and one is down.
+// The monitors cover matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist), selectorMechanism
+// RoleSelector, namespaceSelector, port by name, targetPort, PodMonitor's port and targetPort, jobLabel,
+// targetLabels, podTargetLabels, relabelings, metricRelabelings, params, path, honorLabels, scrapeTimeout,
+// sampleLimit and filterRunning; targets are dropped by selector, port and the running filter (a Failed
+// pod), and some are down (nothing listens; the sample limit).
 func TestOperatorOracle(t *testing.T) {
 	k := StartKubeAPIServer(t)
 	pods := NewPodNet(t)
@@ -114,7 +115,14 @@ spec:
   - targetPort: 9100
     interval: 1s
     relabelings: [{action: labeldrop, regex: container}]
-    metricRelabelings: [{action: labelmap, regex: 'co(de)', replacement: 'co_$1'}]`} {
+    metricRelabelings: [{action: labelmap, regex: 'co(de)', replacement: 'co_$1'}]`, `
+metadata: {name: limited, annotations: {discovering-prometheus.io/db: limited}}
+spec:
+  namespaceSelector: {matchNames: [` + ns2 + `]}
+  selectorMechanism: RoleSelector
+  selector: {matchLabels: {app: db}}
+  sampleLimit: 3
+  endpoints: [{port: metrics, interval: 1s, scrapeTimeout: 500ms}]`} {
 		sm := &monitoringv1.ServiceMonitor{}
 		createMonitor(t, k, ns, "ServiceMonitor", operator.ServiceMonitors, manifest, sm)
 		sms = append(sms, sm)
@@ -133,6 +141,7 @@ spec:
     metricRelabelings: [{sourceLabels: [__name__], regex: 'oracle_latency.*', action: drop}]
   - targetPort: 9200
     interval: 1s
+    filterRunning: false
     path: /admin
     params: {module: [a, b]}`, pm)
 	pms = append(pms, pm)
@@ -152,7 +161,7 @@ spec:
 
 	// Both settle: every target scraped, the same pools, twice alike a second apart.
 	wantPools := []string{"podMonitor/" + ns + "/pods/0", "podMonitor/" + ns + "/pods/1",
-		"serviceMonitor/" + ns + "/expr/0", "serviceMonitor/" + ns + "/web/0", "serviceMonitor/" + ns + "/web/1"}
+		"serviceMonitor/" + ns + "/expr/0", "serviceMonitor/" + ns + "/limited/0", "serviceMonitor/" + ns + "/web/0", "serviceMonitor/" + ns + "/web/1"}
 	var promTargets, ourTargets targetSet
 	var previous string
 	deadline := time.Now().Add(60 * time.Second)
@@ -166,7 +175,7 @@ spec:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("not settled after 60 s; the plugin's log:\n%s\nPrometheus' targets: %v\nours: %v", logText(r.Log),
-				promTargets.active(ourTargets, false), ourTargets.active(ourTargets, false))
+				promTargets.poolAddresses(), ourTargets.poolAddresses())
 		}
 		previous = now
 		time.Sleep(time.Second)
@@ -185,8 +194,10 @@ spec:
 		"podMonitor/" + ns + "/pods/0 " + addr(web1, 9100) + " up",
 		"podMonitor/" + ns + "/pods/1 " + addr(web0, 9200) + " up",
 		"podMonitor/" + ns + "/pods/1 " + addr(web1, 9200) + " down",
+		"podMonitor/" + ns + "/pods/1 " + addr(web2, 9200) + " down",
 		"serviceMonitor/" + ns + "/expr/0 " + addr(api0, 9100) + " up",
 		"serviceMonitor/" + ns + "/expr/0 " + addr(db0, 9100) + " up",
+		"serviceMonitor/" + ns + "/limited/0 " + addr(db0, 9100) + " down",
 		"serviceMonitor/" + ns + "/web/0 " + addr(web0, 9100) + " up",
 		"serviceMonitor/" + ns + "/web/1 " + addr(web0, 9200) + " up",
 		"serviceMonitor/" + ns + "/web/1 " + addr(web1, 9200) + " down",
@@ -241,10 +252,12 @@ func oraclePod(namespace, name, ip string, podLabels map[string]string) *corev1.
 }
 
 // oracleSlice is the EndpointSlice of a service whose ready endpoints are the pods, on the ports
-// metrics and admin.
+// metrics and admin, labelled as the EndpointSlice controller does: the service's labels and its name.
 func oracleSlice(svc *corev1.Service, pods ...*corev1.Pod) *discoveryv1.EndpointSlice {
+	sliceLabels := maps.Clone(svc.Labels)
+	sliceLabels[discoveryv1.LabelServiceName] = svc.Name
 	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}},
+		ObjectMeta:  metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "-1", Labels: sliceLabels},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("metrics"), Port: ptr.To(int32(9100)), Protocol: ptr.To(corev1.ProtocolTCP)},
 			{Name: ptr.To("admin"), Port: ptr.To(int32(9200)), Protocol: ptr.To(corev1.ProtocolTCP)}},
@@ -257,7 +270,9 @@ func oracleSlice(svc *corev1.Service, pods ...*corev1.Pod) *discoveryv1.Endpoint
 	return slice
 }
 
-func addr(p *corev1.Pod, port int) string { return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)) }
+func addr(p *corev1.Pod, port int) string {
+	return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port))
+}
 
 // oraclePrometheusYML writes the prometheus.yml of the monitors' jobs as the generator writes them, each
 // kubernetes_sd_config given the API server's URL, token and CA.

@@ -629,15 +629,17 @@ func compareSeries(t *testing.T, prom, ours map[string]sample) map[string]int {
 	t.Helper()
 	expected := make(map[string]sample, len(prom))
 	used := map[string]int{}
-	failed := map[string]bool{} // the instances whose scrape failed
+	// The targets whose scrape failed, by their labels (those of their up series, less the name).
+	target := func(s sample) string { return labels.FromMap(s.labels).DropMetricName().String() }
+	failed := map[string]bool{}
 	for _, s := range prom {
 		if s.labels["__name__"] == "up" && s.value == 0 {
-			failed[s.labels["instance"]] = true
+			failed[target(s)] = true
 		}
 	}
 	for _, s := range prom {
 		name := s.labels["__name__"]
-		if (name == "scrape_samples_scraped" || name == "scrape_samples_post_metric_relabeling") && failed[s.labels["instance"]] && s.value != 0 {
+		if (name == "scrape_samples_scraped" || name == "scrape_samples_post_metric_relabeling") && failed[target(s)] && s.value != 0 {
 			used["failed counts"]++
 			s.value = 0
 		}
