@@ -148,7 +148,7 @@ spec:
 
 	// The oracle's prometheus.yml: the generator's jobs, reaching the API server.
 	promYML := oraclePrometheusYML(t, k, sms, pms)
-	prom := startPrometheus(t, PrometheusOfGoMod(t), promYML)
+	oracle := startPrometheus(t, PrometheusOfGoMod(t), promYML)
 
 	r := StartPlugin(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
@@ -159,60 +159,64 @@ spec:
 `, kubernetesServer(k), ns))
 	statusBase := strings.TrimSuffix(r.Plugin.StatusURL(), "/targets")
 
-	// Both settle: every target scraped, the same pools, twice alike a second apart.
-	wantPools := []string{"podMonitor/" + ns + "/pods/0", "podMonitor/" + ns + "/pods/1",
-		"serviceMonitor/" + ns + "/expr/0", "serviceMonitor/" + ns + "/limited/0", "serviceMonitor/" + ns + "/web/0", "serviceMonitor/" + ns + "/web/1"}
-	var promTargets, ourTargets targetSet
-	var previous string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_ = r.Gather()
-		// Fresh each time: JSON decoded into a used targetSet would merge into its maps.
-		promTargets, ourTargets = oracleTargets(t, prom.url), oracleTargets(t, statusBase)
-		now := fmt.Sprint(promTargets.active(ourTargets, false), ourTargets.active(ourTargets, false), promTargets.oracleDropped(), ourTargets.oracleDropped())
-		if settled(promTargets, wantPools) && settled(ourTargets, wantPools) && now == previous {
-			break
+	// settle waits until both have the targets wanted (pool, address, health), alike twice a second apart,
+	// and returns them; compare requires them alike.
+	settle := func(want []string) (prom, ours targetSet) {
+		t.Helper()
+		var previous string
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			_ = r.Gather()
+			// Fresh each time: JSON decoded into a used targetSet would merge into its maps.
+			prom, ours = oracleTargets(t, oracle.url), oracleTargets(t, statusBase)
+			now := fmt.Sprint(prom.active(ours, false), ours.active(ours, false), prom.oracleDropped(), ours.oracleDropped())
+			if slices.Equal(prom.poolAddresses(), want) && slices.Equal(ours.poolAddresses(), want) && now == previous {
+				return prom, ours
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not settled after 60 s; the plugin's log:\n%s\nwanted: %v\nPrometheus' targets: %v\nours: %v", logText(r.Log),
+					want, prom.poolAddresses(), ours.poolAddresses())
+			}
+			previous = now
+			time.Sleep(time.Second)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not settled after 60 s; the plugin's log:\n%s\nPrometheus' targets: %v\nours: %v", logText(r.Log),
-				promTargets.poolAddresses(), ourTargets.poolAddresses())
+	}
+	compare := func(prom, ours targetSet) {
+		t.Helper()
+		require.Equal(t, prom.active(ours, false), ours.active(ours, false), "active targets: Prometheus', then ours")
+		require.Equal(t, prom.oracleDropped(), ours.oracleDropped(), "dropped targets: Prometheus', then ours")
+		require.Equal(t, prom.DroppedCounts, ours.DroppedCounts, "dropped target counts: Prometheus', then ours")
+		for _, pool := range slices.Sorted(maps.Keys(ours.DroppedCounts)) {
+			require.NotZero(t, ours.DroppedCounts[pool], "no target dropped in %s", pool)
 		}
-		previous = now
-		time.Sleep(time.Second)
+		t.Logf("%d active targets alike, %d dropped alike: %v", len(ours.Active), len(ours.Dropped), ours.DroppedCounts)
 	}
-
-	require.Equal(t, promTargets.active(ourTargets, false), ourTargets.active(ourTargets, false), "active targets: Prometheus', then ours")
-	require.Equal(t, promTargets.oracleDropped(), ourTargets.oracleDropped(), "dropped targets: Prometheus', then ours")
-	require.Equal(t, promTargets.DroppedCounts, ourTargets.DroppedCounts, "dropped target counts: Prometheus', then ours")
-	for _, pool := range wantPools {
-		require.NotZero(t, ourTargets.DroppedCounts[pool], "no target dropped in %s", pool)
+	target := func(pool string, p *corev1.Pod, port int, health string) string {
+		return pool + " " + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)) + " " + health
 	}
-	t.Logf("%d active targets alike, %d dropped alike: %v", len(ourTargets.Active), len(ourTargets.Dropped), ourTargets.DroppedCounts)
+	pods0, pods1, expr, limited, web0Pool, web1Pool := "podMonitor/"+ns+"/pods/0", "podMonitor/"+ns+"/pods/1", "serviceMonitor/"+ns+"/expr/0",
+		"serviceMonitor/"+ns+"/limited/0", "serviceMonitor/"+ns+"/web/0", "serviceMonitor/"+ns+"/web/1"
 	// The objects do what they are meant to: the expected targets, each labelled as the operator does.
-	require.Equal(t, []string{
-		"podMonitor/" + ns + "/pods/0 " + addr(web0, 9100) + " up",
-		"podMonitor/" + ns + "/pods/0 " + addr(web1, 9100) + " up",
-		"podMonitor/" + ns + "/pods/1 " + addr(web0, 9200) + " up",
-		"podMonitor/" + ns + "/pods/1 " + addr(web1, 9200) + " down",
-		"podMonitor/" + ns + "/pods/1 " + addr(web2, 9200) + " down",
-		"serviceMonitor/" + ns + "/expr/0 " + addr(api0, 9100) + " up",
-		"serviceMonitor/" + ns + "/expr/0 " + addr(db0, 9100) + " up",
-		"serviceMonitor/" + ns + "/limited/0 " + addr(db0, 9100) + " down",
-		"serviceMonitor/" + ns + "/web/0 " + addr(web0, 9100) + " up",
-		"serviceMonitor/" + ns + "/web/1 " + addr(web0, 9200) + " up",
-		"serviceMonitor/" + ns + "/web/1 " + addr(web1, 9200) + " down",
-	}, ourTargets.poolAddresses())
+	promTargets, ourTargets := settle([]string{
+		target(pods0, web0, 9100, "up"), target(pods0, web1, 9100, "up"),
+		target(pods1, web0, 9200, "up"), target(pods1, web1, 9200, "down"), target(pods1, web2, 9200, "down"),
+		target(expr, api0, 9100, "up"), target(expr, db0, 9100, "up"),
+		target(limited, db0, 9100, "down"),
+		target(web0Pool, web0, 9100, "up"),
+		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
+	})
+	compare(promTargets, ourTargets)
 	for _, a := range ourTargets.Active {
-		if a.ScrapePool == "serviceMonitor/"+ns+"/web/0" {
-			require.Equal(t, map[string]string{"instance": addr(web0, 9100), "job": "frontend", "namespace": ns, "service": "web",
+		if a.ScrapePool == web0Pool {
+			require.Equal(t, map[string]string{"instance": web0.Status.PodIP + ":9100", "job": "frontend", "namespace": ns, "service": "web",
 				"pod": "web-0", "container": "app", "endpoint": "metrics", "team": "core", "tier": "front", "where": "front-web-0"}, a.Labels)
 		}
 	}
 
 	// The samples: Prometheus' last of each series, and one gather of ours that scraped every target, the
 	// job (which the kapacitor format does not write) restored from the target of its db and instance.
-	waitForPrometheus(t, prom, len(promTargets.Active))
-	promSamples := prom.samples(t)
+	waitForPrometheus(t, oracle, len(promTargets.Active))
+	promSamples := oracle.samples(t)
 	jobs := map[string]string{}
 	for _, a := range r.Plugin.Targets().Active {
 		jobs[a.DB+" "+a.Labels["instance"]] = a.Labels["job"]
@@ -231,6 +235,27 @@ spec:
 		name, job, endpoint := s.labels["__name__"], s.labels["job"], s.labels["endpoint"]
 		require.False(t, name == "oracle_drop_me_total" && job == "frontend" && endpoint == "metrics", "web/0's metricRelabelings drop %s", name)
 		require.False(t, strings.HasPrefix(name, "oracle_latency") && job == "web" && endpoint == "metrics", "pods/0's metricRelabelings drop %s", name)
+	}
+
+	// The objects change: web-1 joins team core, the api service becomes staging (its slice too, as the
+	// controller does), the failed pod goes. Both follow alike.
+	web1.Labels["team"] = "core"
+	api.Labels["env"] = "staging"
+	k.Apply(web1, api, oracleSlice(api, api0))
+	k.Delete(web2)
+	promTargets, ourTargets = settle([]string{
+		target(pods0, web0, 9100, "up"), target(pods0, web1, 9100, "up"),
+		target(pods1, web0, 9200, "up"), target(pods1, web1, 9200, "down"),
+		target(expr, db0, 9100, "up"),
+		target(limited, db0, 9100, "down"),
+		target(web0Pool, web0, 9100, "up"),
+		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
+	})
+	compare(promTargets, ourTargets)
+	for _, a := range ourTargets.Active {
+		if a.ScrapePool == pods0 {
+			require.Equal(t, "core", a.Labels["team"], "%s %s", a.ScrapePool, a.ScrapeURL)
+		}
 	}
 }
 
@@ -268,10 +293,6 @@ func oracleSlice(svc *corev1.Service, pods ...*corev1.Pod) *discoveryv1.Endpoint
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name}})
 	}
 	return slice
-}
-
-func addr(p *corev1.Pod, port int) string {
-	return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port))
 }
 
 // oraclePrometheusYML writes the prometheus.yml of the monitors' jobs as the generator writes them, each
@@ -319,19 +340,6 @@ func oracleTargets(t *testing.T, base string) targetSet {
 	var ts targetSet
 	p.api(t, "/api/v1/targets", nil, &ts)
 	return ts
-}
-
-// settled says whether the targets are of the pools wanted, each scraped at least once.
-func settled(ts targetSet, pools []string) bool {
-	var got []string
-	for _, a := range ts.Active {
-		if a.Health == "unknown" {
-			return false
-		}
-		got = append(got, a.ScrapePool)
-	}
-	slices.Sort(got)
-	return slices.Equal(slices.Compact(got), pools)
 }
 
 // oracleDropped lists the dropped targets with their pools, sorted.
