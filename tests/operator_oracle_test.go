@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -19,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -147,8 +150,9 @@ spec:
 	pms = append(pms, pm)
 
 	// The oracle's prometheus.yml: the generator's jobs, reaching the API server.
-	promYML := oraclePrometheusYML(t, k, sms, pms)
-	oracle := startPrometheus(t, PrometheusOfGoMod(t), promYML)
+	promYML := filepath.Join(t.TempDir(), "prometheus.yml")
+	oraclePrometheusYML(t, k, promYML, sms, pms)
+	oracle := startPrometheus(t, PrometheusOfGoMod(t), promYML, "--web.enable-lifecycle")
 
 	r := StartPlugin(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
@@ -257,6 +261,27 @@ spec:
 			require.Equal(t, "core", a.Labels["team"], "%s %s", a.ScrapePool, a.ScrapeURL)
 		}
 	}
+
+	// The monitors change: web's first endpoint drops web-0 instead of web-1, the PodMonitor goes.
+	// Prometheus reloads the generator's jobs for them; the plugin follows the monitors.
+	ctx := context.Background()
+	patched, err := k.Dynamic.Resource(operator.ServiceMonitors).Namespace(ns).Patch(ctx, "web", types.JSONPatchType,
+		[]byte(`[{"op": "replace", "path": "/spec/endpoints/0/relabelings/1/regex", "value": "web-0"}]`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	sms[0] = &monitoringv1.ServiceMonitor{}
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(patched.Object, sms[0]))
+	require.NoError(t, k.Dynamic.Resource(operator.PodMonitors).Namespace(ns).Delete(ctx, "pods", metav1.DeleteOptions{}))
+	oraclePrometheusYML(t, k, promYML, sms, nil)
+	resp, err := http.Post(oracle.url+"/-/reload", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "Prometheus' reload")
+	compare(settle([]string{
+		target(expr, db0, 9100, "up"),
+		target(limited, db0, 9100, "down"),
+		target(web0Pool, web1, 9100, "up"),
+		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
+	}))
 }
 
 // oraclePod is a pod of one container, app, with ports metrics (9100) and admin (9200), on ip.
@@ -297,7 +322,7 @@ func oracleSlice(svc *corev1.Service, pods ...*corev1.Pod) *discoveryv1.Endpoint
 
 // oraclePrometheusYML writes the prometheus.yml of the monitors' jobs as the generator writes them, each
 // kubernetes_sd_config given the API server's URL, token and CA.
-func oraclePrometheusYML(t *testing.T, k *KubeCluster, sms []*monitoringv1.ServiceMonitor, pms []*monitoringv1.PodMonitor) string {
+func oraclePrometheusYML(t *testing.T, k *KubeCluster, path string, sms []*monitoringv1.ServiceMonitor, pms []*monitoringv1.PodMonitor) {
 	t.Helper()
 	g := &operator.Generator{}
 	var texts [][]byte
@@ -327,10 +352,8 @@ func oraclePrometheusYML(t *testing.T, k *KubeCluster, sms []*monitoringv1.Servi
 	}
 	out, err := yaml.Marshal(map[string]any{"global": map[string]any{"scrape_interval": "1s"}, "scrape_configs": jobs})
 	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "prometheus.yml")
 	require.NoError(t, os.WriteFile(path, out, 0o600))
 	t.Logf("the oracle's prometheus.yml:\n%s", out)
-	return path
 }
 
 // oracleTargets reads the /api/v1/targets of a server, Prometheus or the plugin's status server.

@@ -367,11 +367,12 @@ type promServer struct {
 	stderr *lockedBuffer
 }
 
-func startPrometheus(t *testing.T, bin, configFile string) *promServer {
+// startPrometheus starts a Prometheus server on the configuration file, with more flags if given.
+func startPrometheus(t *testing.T, bin, configFile string, flags ...string) *promServer {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	p := &promServer{url: "http://" + addr, stderr: &lockedBuffer{}}
-	cmd := exec.Command(bin, "--config.file="+configFile, "--storage.tsdb.path="+t.TempDir(), "--web.listen-address="+addr)
+	cmd := exec.Command(bin, append([]string{"--config.file=" + configFile, "--storage.tsdb.path=" + t.TempDir(), "--web.listen-address=" + addr}, flags...)...)
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
