@@ -163,37 +163,39 @@ spec:
 `, kubernetesServer(k), ns))
 	statusBase := strings.TrimSuffix(r.Plugin.StatusURL(), "/targets")
 
-	// settle waits until both have the targets wanted (pool, address, health), alike twice a second apart,
-	// and returns them; compare requires them alike.
-	settle := func(want []string) (prom, ours targetSet) {
+	// alike waits until both have settled (the targets wanted, or else the same state for 8 s), requires
+	// them alike and the targets (pool, address, health) those wanted, and returns them.
+	alike := func(want []string) (prom, ours targetSet) {
 		t.Helper()
 		var previous string
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		stable := 0
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
 			_ = r.Gather()
 			// Fresh each time: JSON decoded into a used targetSet would merge into its maps.
 			prom, ours = oracleTargets(t, oracle.url), oracleTargets(t, statusBase)
 			now := fmt.Sprint(prom.active(ours, false), ours.active(ours, false), prom.oracleDropped(), ours.oracleDropped())
-			if slices.Equal(prom.poolAddresses(), want) && slices.Equal(ours.poolAddresses(), want) && now == previous {
-				return prom, ours
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("not settled after 60 s; the plugin's log:\n%s\nwanted: %v\nPrometheus' targets: %v\nours: %v", logText(r.Log),
-					want, prom.poolAddresses(), ours.poolAddresses())
+			if now == previous {
+				stable++
+			} else {
+				stable = 0
 			}
 			previous = now
-			time.Sleep(time.Second)
+			wanted := slices.Equal(prom.poolAddresses(), want) && slices.Equal(ours.poolAddresses(), want)
+			if (wanted && stable > 0) || stable >= 8 {
+				break
+			}
+			require.False(t, time.Now().After(deadline), "not settled after 60 s; the plugin's log:\n%s\nwanted: %v\nPrometheus' targets: %v\nours: %v",
+				logText(r.Log), want, prom.poolAddresses(), ours.poolAddresses())
 		}
-	}
-	compare := func(prom, ours targetSet) {
-		t.Helper()
 		require.Equal(t, prom.active(ours, false), ours.active(ours, false), "active targets: Prometheus', then ours")
 		require.Equal(t, prom.oracleDropped(), ours.oracleDropped(), "dropped targets: Prometheus', then ours")
 		require.Equal(t, prom.DroppedCounts, ours.DroppedCounts, "dropped target counts: Prometheus', then ours")
+		require.Equal(t, want, ours.poolAddresses(), "the targets")
 		for _, pool := range slices.Sorted(maps.Keys(ours.DroppedCounts)) {
 			require.NotZero(t, ours.DroppedCounts[pool], "no target dropped in %s", pool)
 		}
 		t.Logf("%d active targets alike, %d dropped alike: %v", len(ours.Active), len(ours.Dropped), ours.DroppedCounts)
+		return prom, ours
 	}
 	target := func(pool string, p *corev1.Pod, port int, health string) string {
 		return pool + " " + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)) + " " + health
@@ -201,7 +203,7 @@ spec:
 	pods0, pods1, expr, limited, web0Pool, web1Pool := "podMonitor/"+ns+"/pods/0", "podMonitor/"+ns+"/pods/1", "serviceMonitor/"+ns+"/expr/0",
 		"serviceMonitor/"+ns+"/limited/0", "serviceMonitor/"+ns+"/web/0", "serviceMonitor/"+ns+"/web/1"
 	// The objects do what they are meant to: the expected targets, each labelled as the operator does.
-	promTargets, ourTargets := settle([]string{
+	promTargets, ourTargets := alike([]string{
 		target(pods0, web0, 9100, "up"), target(pods0, web1, 9100, "up"),
 		target(pods1, web0, 9200, "up"), target(pods1, web1, 9200, "down"), target(pods1, web2, 9200, "down"),
 		target(expr, api0, 9100, "up"), target(expr, db0, 9100, "up"),
@@ -209,7 +211,6 @@ spec:
 		target(web0Pool, web0, 9100, "up"),
 		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
 	})
-	compare(promTargets, ourTargets)
 	for _, a := range ourTargets.Active {
 		if a.ScrapePool == web0Pool {
 			require.Equal(t, map[string]string{"instance": web0.Status.PodIP + ":9100", "job": "frontend", "namespace": ns, "service": "web",
@@ -247,7 +248,7 @@ spec:
 	api.Labels["env"] = "staging"
 	k.Apply(web1, api, oracleSlice(api, api0))
 	k.Delete(web2)
-	promTargets, ourTargets = settle([]string{
+	_, ourTargets = alike([]string{
 		target(pods0, web0, 9100, "up"), target(pods0, web1, 9100, "up"),
 		target(pods1, web0, 9200, "up"), target(pods1, web1, 9200, "down"),
 		target(expr, db0, 9100, "up"),
@@ -255,7 +256,6 @@ spec:
 		target(web0Pool, web0, 9100, "up"),
 		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
 	})
-	compare(promTargets, ourTargets)
 	for _, a := range ourTargets.Active {
 		if a.ScrapePool == pods0 {
 			require.Equal(t, "core", a.Labels["team"], "%s %s", a.ScrapePool, a.ScrapeURL)
@@ -276,12 +276,12 @@ spec:
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "Prometheus' reload")
-	compare(settle([]string{
+	alike([]string{
 		target(expr, db0, 9100, "up"),
 		target(limited, db0, 9100, "down"),
 		target(web0Pool, web1, 9100, "up"),
 		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
-	}))
+	})
 }
 
 // oraclePod is a pod of one container, app, with ports metrics (9100) and admin (9200), on ip.
