@@ -154,13 +154,7 @@ spec:
 	oraclePrometheusYML(t, k, promYML, sms, pms)
 	oracle := startPrometheus(t, PrometheusOfGoMod(t), promYML, "--web.enable-lifecycle")
 
-	r := StartPlugin(t, fmt.Sprintf(`
-[[inputs.discovering_prometheus]]
-  status_address = "127.0.0.1:0"
-  [inputs.discovering_prometheus.prometheus_operator]
-%s    namespaces = [%q]
-    db = "k8s"
-`, kubernetesServer(k), ns))
+	r := StartPlugin(t, operatorPluginTOML(k, ns))
 	statusBase := strings.TrimSuffix(r.Plugin.StatusURL(), "/targets")
 
 	// alike waits until both have settled (the targets wanted, or else the same state for 8 s), requires
@@ -354,6 +348,18 @@ func oraclePrometheusYML(t *testing.T, k *KubeCluster, path string, sms []*monit
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, out, 0o600))
 	t.Logf("the oracle's prometheus.yml:\n%s", out)
+}
+
+// operatorPluginTOML is the plugin with its status page and a prometheus_operator table watching the
+// monitors of one namespace of an API server, db k8s by default.
+func operatorPluginTOML(api kubernetesAPI, namespace string) string {
+	return fmt.Sprintf(`
+[[inputs.discovering_prometheus]]
+  status_address = "127.0.0.1:0"
+  [inputs.discovering_prometheus.prometheus_operator]
+%s    namespaces = [%q]
+    db = "k8s"
+`, kubernetesServer(api), namespace)
 }
 
 // oracleTargets reads the /api/v1/targets of a server, Prometheus or the plugin's status server.

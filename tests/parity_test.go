@@ -631,7 +631,11 @@ func compareSeries(t *testing.T, prom, ours map[string]sample) map[string]int {
 	expected := make(map[string]sample, len(prom))
 	used := map[string]int{}
 	// The targets whose scrape failed, by their labels (those of their up series, less the name).
-	target := func(s sample) string { return labels.FromMap(s.labels).DropMetricName().String() }
+	target := func(s sample) string {
+		lset := maps.Clone(s.labels)
+		delete(lset, "__name__")
+		return labels.FromMap(lset).String()
+	}
 	failed := map[string]bool{}
 	for _, s := range prom {
 		if s.labels["__name__"] == "up" && s.value == 0 {
