@@ -147,7 +147,14 @@ spec:
     filterRunning: false
     path: /admin
     params: {module: [a, b]}`, pm)
-	pms = append(pms, pm)
+	capped := &monitoringv1.PodMonitor{}
+	createMonitor(t, k, ns, "PodMonitor", operator.PodMonitors, `
+metadata: {name: capped, annotations: {discovering-prometheus.io/db: capped}}
+spec:
+  selector: {matchLabels: {tier: front}}
+  targetLimit: 1
+  podMetricsEndpoints: [{port: metrics, interval: 1s}]`, capped)
+	pms = append(pms, pm, capped)
 
 	// The oracle's prometheus.yml: the generator's jobs, reaching the API server.
 	promYML := filepath.Join(t.TempDir(), "prometheus.yml")
@@ -194,10 +201,11 @@ spec:
 	target := func(pool string, p *corev1.Pod, port int, health string) string {
 		return pool + " " + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)) + " " + health
 	}
-	pods0, pods1, expr, limited, web0Pool, web1Pool := "podMonitor/"+ns+"/pods/0", "podMonitor/"+ns+"/pods/1", "serviceMonitor/"+ns+"/expr/0",
-		"serviceMonitor/"+ns+"/limited/0", "serviceMonitor/"+ns+"/web/0", "serviceMonitor/"+ns+"/web/1"
+	pods0, pods1, cappedPool, expr, limited, web0Pool, web1Pool := "podMonitor/"+ns+"/pods/0", "podMonitor/"+ns+"/pods/1", "podMonitor/"+ns+"/capped/0",
+		"serviceMonitor/"+ns+"/expr/0", "serviceMonitor/"+ns+"/limited/0", "serviceMonitor/"+ns+"/web/0", "serviceMonitor/"+ns+"/web/1"
 	// The objects do what they are meant to: the expected targets, each labelled as the operator does.
 	promTargets, ourTargets := alike([]string{
+		target(cappedPool, web0, 9100, "down"), target(cappedPool, web1, 9100, "down"),
 		target(pods0, web0, 9100, "up"), target(pods0, web1, 9100, "up"),
 		target(pods1, web0, 9200, "up"), target(pods1, web1, 9200, "down"), target(pods1, web2, 9200, "down"),
 		target(expr, api0, 9100, "up"), target(expr, db0, 9100, "up"),
@@ -237,12 +245,14 @@ spec:
 	}
 
 	// The objects change: web-1 joins team core, the api service becomes staging (its slice too, as the
-	// controller does), the failed pod goes. Both follow alike.
+	// controller does), the failed pod goes. Both follow alike; capped's web-1 target stays (its labels take
+	// none of the pod's) and shows the pod's new labels among its discovered ones, as Prometheus' does.
 	web1.Labels["team"] = "core"
 	api.Labels["env"] = "staging"
 	k.Apply(web1, api, oracleSlice(api, api0))
 	k.Delete(web2)
 	_, ourTargets = alike([]string{
+		target(cappedPool, web0, 9100, "down"), target(cappedPool, web1, 9100, "down"),
 		target(pods0, web0, 9100, "up"), target(pods0, web1, 9100, "up"),
 		target(pods1, web0, 9200, "up"), target(pods1, web1, 9200, "down"),
 		target(expr, db0, 9100, "up"),
@@ -265,12 +275,13 @@ spec:
 	sms[0] = &monitoringv1.ServiceMonitor{}
 	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(patched.Object, sms[0]))
 	require.NoError(t, k.Dynamic.Resource(operator.PodMonitors).Namespace(ns).Delete(ctx, "pods", metav1.DeleteOptions{}))
-	oraclePrometheusYML(t, k, promYML, sms, nil)
+	oraclePrometheusYML(t, k, promYML, sms, pms[1:])
 	resp, err := http.Post(oracle.url+"/-/reload", "", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "Prometheus' reload")
 	alike([]string{
+		target(cappedPool, web0, 9100, "down"), target(cappedPool, web1, 9100, "down"),
 		target(expr, db0, 9100, "up"),
 		target(limited, db0, 9100, "down"),
 		target(web0Pool, web1, 9100, "up"),
