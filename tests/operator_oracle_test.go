@@ -114,6 +114,7 @@ spec:
     - {key: app, operator: In, values: [api, db, web]}
     - {key: team, operator: DoesNotExist}
     - {key: env, operator: NotIn, values: [staging]}
+  keepDroppedTargets: 3
   endpoints:
   - targetPort: 9100
     interval: 1s
@@ -164,6 +165,8 @@ spec:
 	r := StartPlugin(t, operatorPluginTOML(k, ns))
 	statusBase := strings.TrimSuffix(r.Plugin.StatusURL(), "/targets")
 
+	pods0, pods1, cappedPool, expr, limited, web0Pool, web1Pool := "podMonitor/"+ns+"/pods/0", "podMonitor/"+ns+"/pods/1", "podMonitor/"+ns+"/capped/0",
+		"serviceMonitor/"+ns+"/expr/0", "serviceMonitor/"+ns+"/limited/0", "serviceMonitor/"+ns+"/web/0", "serviceMonitor/"+ns+"/web/1"
 	// alike waits until both have settled (the targets wanted, or else the same state for 8 s), requires
 	// them alike and the targets (pool, address, health) those wanted, and returns them.
 	alike := func(want []string) (prom, ours targetSet) {
@@ -174,7 +177,7 @@ spec:
 			_ = r.Gather()
 			// Fresh each time: JSON decoded into a used targetSet would merge into its maps.
 			prom, ours = oracleTargets(t, oracle.url), oracleTargets(t, statusBase)
-			now := fmt.Sprint(prom.active(ours, false), ours.active(ours, false), prom.oracleDropped(), ours.oracleDropped())
+			now := fmt.Sprint(prom.active(ours, false), ours.active(ours, false), prom.oracleDropped(expr), ours.oracleDropped(expr))
 			if now == previous {
 				stable++
 			} else {
@@ -189,7 +192,7 @@ spec:
 				logText(r.Log), want, prom.poolAddresses(), ours.poolAddresses())
 		}
 		require.Equal(t, prom.active(ours, false), ours.active(ours, false), "active targets: Prometheus', then ours")
-		require.Equal(t, prom.oracleDropped(), ours.oracleDropped(), "dropped targets: Prometheus', then ours")
+		require.Equal(t, prom.oracleDropped(expr), ours.oracleDropped(expr), "dropped targets: Prometheus', then ours")
 		require.Equal(t, prom.DroppedCounts, ours.DroppedCounts, "dropped target counts: Prometheus', then ours")
 		require.Equal(t, want, ours.poolAddresses(), "the targets")
 		for _, pool := range slices.Sorted(maps.Keys(ours.DroppedCounts)) {
@@ -201,8 +204,6 @@ spec:
 	target := func(pool string, p *corev1.Pod, port int, health string) string {
 		return pool + " " + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)) + " " + health
 	}
-	pods0, pods1, cappedPool, expr, limited, web0Pool, web1Pool := "podMonitor/"+ns+"/pods/0", "podMonitor/"+ns+"/pods/1", "podMonitor/"+ns+"/capped/0",
-		"serviceMonitor/"+ns+"/expr/0", "serviceMonitor/"+ns+"/limited/0", "serviceMonitor/"+ns+"/web/0", "serviceMonitor/"+ns+"/web/1"
 	// The objects do what they are meant to: the expected targets, each labelled as the operator does.
 	promTargets, ourTargets := alike([]string{
 		target(cappedPool, web0, 9100, "down"), target(cappedPool, web1, 9100, "down"),
@@ -382,11 +383,20 @@ func oracleTargets(t *testing.T, base string) targetSet {
 	return ts
 }
 
-// oracleDropped lists the dropped targets with their pools, sorted.
-func (ts targetSet) oracleDropped() []string {
+// oracleDropped lists the dropped targets with their pools, sorted; of the pools counted, only how many
+// are listed (which of them a keep_dropped_targets keeps depends on the order the groups come in).
+func (ts targetSet) oracleDropped(counted ...string) []string {
 	var out []string
+	listed := map[string]int{}
 	for _, d := range ts.Dropped {
+		if slices.Contains(counted, d.ScrapePool) {
+			listed[d.ScrapePool]++
+			continue
+		}
 		out = append(out, d.ScrapePool+" "+labels.FromMap(d.DiscoveredLabels).String())
+	}
+	for _, pool := range counted {
+		out = append(out, fmt.Sprintf("%s: %d listed", pool, listed[pool]))
 	}
 	slices.Sort(out)
 	return out
