@@ -443,11 +443,13 @@ func (g *Generator) onNode(sd yaml.MapItem) yaml.MapItem {
 		i = len(config) - 1
 	}
 	selectors := config[i].Value.([]yaml.MapSlice)
-	if j := slices.IndexFunc(selectors, func(s yaml.MapSlice) bool { return s[0].Value == "pod" }); j >= 0 {
-		selectors[j] = append(selectors[j], field)
-	} else {
-		config[i].Value = append(selectors, yaml.MapSlice{{Key: "role", Value: "pod"}, field})
+	j := slices.IndexFunc(selectors, func(s yaml.MapSlice) bool { return s[0].Value == "pod" })
+	if j < 0 {
+		selectors = append(selectors, yaml.MapSlice{{Key: "role", Value: "pod"}})
+		j = len(selectors) - 1
 	}
+	selectors[j] = append(selectors[j], field)
+	config[i].Value = selectors
 	sd.Value = []yaml.MapSlice{config}
 	return sd
 }

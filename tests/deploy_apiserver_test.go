@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -178,10 +177,9 @@ func applyManifests(t *testing.T, k *KubeCluster) {
 			objects = append(objects, obj)
 		}
 	}
-	slices.SortStableFunc(objects, func(a, b *unstructured.Unstructured) int {
-		rank := func(o *unstructured.Unstructured) int { return cmp.Or(slices.Index([]string{"Namespace"}, o.GetKind())+1, 2) }
-		return cmp.Compare(rank(a), rank(b))
-	})
+	namespaces := func(o *unstructured.Unstructured) bool { return o.GetKind() == "Namespace" }
+	objects = append(slices.DeleteFunc(slices.Clone(objects), func(o *unstructured.Unstructured) bool { return !namespaces(o) }),
+		slices.DeleteFunc(objects, namespaces)...)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(k.Client.Discovery()))
 	for _, obj := range objects {
 		gvk := obj.GroupVersionKind()
