@@ -83,16 +83,24 @@ spec: {serviceDiscoveryRole: Endpoints, selector: {matchLabels: {app: endpoints}
 	createMonitor(t, k, operator.PodMonitors, "PodMonitor", ns, `
 metadata: {name: pods}
 spec: {selector: {matchLabels: {app: exporter}}, podMetricsEndpoints: [{port: metrics, interval: 1s}]}`)
-	pools := []string{"serviceMonitor/" + ns + "/slices/0", "serviceMonitor/" + ns + "/endpoints/0", "podMonitor/" + ns + "/pods/0"}
+	createMonitor(t, k, operator.ScrapeConfigs, "ScrapeConfig", ns, fmt.Sprintf(`
+metadata: {name: static}
+spec: {scrapeInterval: 1s, staticConfigs: [{targets: [%q]}]}`, exporters[nodeA].Addr))
+	// The targets scraped, by pool: a DaemonSet's plugin those of its node, of the monitors alone (a
+	// ScrapeConfig's targets are of no node), the StatefulSet's every one.
+	nodeLocal, every := map[string][]string{}, map[string][]string{"scrapeConfig/" + ns + "/static": {exporters[nodeA].Addr}}
 	both := []string{exporters[nodeA].Addr, exporters[nodeB].Addr}
 	slices.Sort(both)
+	for _, pool := range []string{"serviceMonitor/" + ns + "/slices/0", "serviceMonitor/" + ns + "/endpoints/0", "podMonitor/" + ns + "/pods/0"} {
+		nodeLocal[pool], every[pool] = []string{exporters[nodeA].Addr}, both
+	}
 	apiServer := strings.TrimSpace(kubernetesServer(account))
 
 	t.Run("node-local", func(t *testing.T) {
 		for _, p := range m.pods {
-			want := []string{exporters[nodeA].Addr}
+			want := nodeLocal
 			if strings.HasPrefix(p.name, "StatefulSet ") {
-				want = both // one replica, alone: no node_name, every target
+				want = every // one replica, alone
 			}
 			for _, pl := range m.plugins(t, p, map[string]string{"NODE_NAME": nodeA, "POD_IP": "10.0.0.7"}, apiServer) {
 				startManifestPlugin(t, pl)
@@ -100,14 +108,10 @@ spec: {selector: {matchLabels: {app: exporter}}, podMetricsEndpoints: [{port: me
 					var scraped map[string][]string
 					waitUntil(20*time.Second, func() bool {
 						var ready bool
-						scraped, ready = monitorTargets(t, pl, pools)
-						return ready && !slices.ContainsFunc(pools, func(pool string) bool { return len(scraped[pool]) < len(want) })
+						scraped, ready = monitorTargets(t, pl, ns, slices.Collect(maps.Keys(want)))
+						return ready && !slices.ContainsFunc(slices.Collect(maps.Keys(want)), func(pool string) bool { return len(scraped[pool]) < len(want[pool]) })
 					})
-					wantScraped := map[string][]string{}
-					for _, pool := range pools {
-						wantScraped[pool] = want
-					}
-					require.Equal(t, wantScraped, scraped, "the targets scraped, by pool")
+					require.Equal(t, want, scraped, "the targets scraped, by pool")
 				})
 			}
 		}
@@ -132,10 +136,14 @@ spec: {selector: {matchLabels: {app: exporter}}, podMetricsEndpoints: [{port: me
 		}
 		// Until both replicas know both: the replicas that scrape each target.
 		var scrapedBy map[string][]string
+		targets := 0
+		for _, pool := range every {
+			targets += len(pool)
+		}
 		waitUntil(20*time.Second, func() bool {
 			scrapedBy = map[string][]string{}
 			for n, pl := range plugins {
-				scraped, ready := monitorTargets(t, pl, pools)
+				scraped, ready := monitorTargets(t, pl, ns, slices.Collect(maps.Keys(every)))
 				if !ready {
 					return false
 				}
@@ -145,10 +153,10 @@ spec: {selector: {matchLabels: {app: exporter}}, podMetricsEndpoints: [{port: me
 					}
 				}
 			}
-			return len(scrapedBy) == len(pools)*len(both) && !slices.ContainsFunc(slices.Collect(maps.Values(scrapedBy)),
+			return len(scrapedBy) == targets && !slices.ContainsFunc(slices.Collect(maps.Values(scrapedBy)),
 				func(by []string) bool { return len(by) != 1 })
 		})
-		require.Len(t, scrapedBy, len(pools)*len(both), "every target is scraped: %v", scrapedBy)
+		require.Len(t, scrapedBy, targets, "every target is scraped: %v", scrapedBy)
 		for target, by := range scrapedBy {
 			require.Len(t, by, 1, "%s is scraped once", target)
 		}
@@ -349,17 +357,17 @@ func startManifestPlugin(t *testing.T, p *plugin.DiscoveringPrometheus) {
 	t.Cleanup(p.Stop)
 }
 
-// monitorTargets gathers once and returns the addresses of the targets of the pools that the plugin
-// scrapes (all, or those it owns in a cluster), sorted, by pool; ready once it knows targets of every
-// pool and those it scrapes are up.
-func monitorTargets(t *testing.T, p *plugin.DiscoveringPrometheus, pools []string) (scraped map[string][]string, ready bool) {
+// monitorTargets gathers once and returns the addresses of the targets of the namespace's monitors that the
+// plugin scrapes (all, or those it owns in a cluster), sorted, by pool; ready once it knows targets of
+// every pool of need and those it scrapes are up.
+func monitorTargets(t *testing.T, p *plugin.DiscoveringPrometheus, namespace string, need []string) (scraped map[string][]string, ready bool) {
 	t.Helper()
 	require.NoError(t, p.Gather(&testutil.Accumulator{}))
 	scraped = map[string][]string{}
 	known := map[string]bool{}
 	ready = true
 	for _, a := range p.Targets().Active {
-		if !slices.Contains(pools, a.ScrapePool) {
+		if !strings.Contains(a.ScrapePool, "/"+namespace+"/") {
 			continue
 		}
 		known[a.ScrapePool] = true
@@ -368,8 +376,10 @@ func monitorTargets(t *testing.T, p *plugin.DiscoveringPrometheus, pools []strin
 			ready = ready && a.Health == "up"
 		}
 	}
-	for _, pool := range pools {
+	for pool := range scraped {
 		slices.Sort(scraped[pool])
+	}
+	for _, pool := range need {
 		ready = ready && known[pool]
 	}
 	return scraped, ready

@@ -35,6 +35,9 @@ func (p *DiscoveringPrometheus) newOperator() (*operatorRun, error) {
 		// ${NODE_NAME} stays as it is when the variable is not set.
 		errs = append(errs, fmt.Errorf("node_name: %q is not a node's name: %s", t.NodeName, strings.Join(msgs, "; ")))
 	}
+	if t.NodeName != "" && t.ScrapeConfigSelector != "" {
+		errs = append(errs, errors.New("scrape_config_selector: not with node_name: ScrapeConfigs are not watched by an instance of one node, their targets being of no node"))
+	}
 	sd, rc, err := t.APIAccess()
 	if err != nil {
 		errs = append(errs, err)
