@@ -80,10 +80,10 @@ spec: {selector: {matchLabels: {app: slices}}, endpoints: [{port: metrics, inter
 	createServiceMonitor(t, k, ns, `
 metadata: {name: endpoints}
 spec: {serviceDiscoveryRole: Endpoints, selector: {matchLabels: {app: endpoints}}, endpoints: [{port: metrics, interval: 1s}]}`)
-	createMonitor(t, k, operator.PodMonitors, "PodMonitor", ns, `
+	createOperatorObject(t, k, operator.PodMonitors, "PodMonitor", ns, `
 metadata: {name: pods}
 spec: {selector: {matchLabels: {app: exporter}}, podMetricsEndpoints: [{port: metrics, interval: 1s}]}`)
-	createMonitor(t, k, operator.ScrapeConfigs, "ScrapeConfig", ns, fmt.Sprintf(`
+	createOperatorObject(t, k, operator.ScrapeConfigs, "ScrapeConfig", ns, fmt.Sprintf(`
 metadata: {name: static}
 spec: {scrapeInterval: 1s, staticConfigs: [{targets: [%q]}]}`, exporters[nodeA].Addr))
 	// The targets scraped, by pool: a DaemonSet's plugin those of its node, of the monitors alone (a
@@ -291,18 +291,7 @@ spec:
 		require.True(t, apierrors.IsForbidden(listAndWatch(narrow, r, other)), "%s of another namespace", r.Resource)
 		require.True(t, apierrors.IsForbidden(listAndWatch(narrow, r, "")), "%s of all namespaces", r.Resource)
 	}
-	w, err := operator.NewWatcher(narrow.Interface, narrow.dynamic, operator.Generator{}, operator.WatchOptions{Namespaces: []string{ns}, DB: "d", RP: "r"})
-	require.NoError(t, err)
-	stop := make(chan struct{})
-	defer close(stop)
-	synced := make(chan bool, 1)
-	go func() { synced <- w.Start(stop) }()
-	select {
-	case ok := <-synced:
-		require.True(t, ok)
-	case <-time.After(10 * time.Second):
-		require.Fail(t, "the Watcher of the narrow account did not sync: is a list or watch forbidden?")
-	}
+	w := runWatcher(t, narrow.Interface, narrow.dynamic, operator.WatchOptions{Namespaces: []string{ns}, DB: "d", RP: "r"})
 	jobs, refused := w.Jobs()
 	require.Empty(t, refused)
 	require.Len(t, jobs, 1)
@@ -337,17 +326,6 @@ func (k *KubeCluster) applyNodeTargets(ns string, exporters map[string]*Exporter
 		endpoints.Subsets[0].Addresses = append(endpoints.Subsets[0].Addresses, corev1.EndpointAddress{IP: host, NodeName: ptr.To(node), TargetRef: ref})
 	}
 	k.Apply(kubernetesService(ns, "slices", "slices"), slice, kubernetesService(ns, "endpoints", "endpoints"), endpoints)
-}
-
-// createMonitor creates a monitor of a kind from its YAML (less apiVersion and kind) through its CRD.
-func createMonitor(t *testing.T, k *KubeCluster, gvr schema.GroupVersionResource, kind, namespace, manifest string) {
-	t.Helper()
-	obj := &unstructured.Unstructured{}
-	require.NoError(t, yaml.Unmarshal([]byte(manifest), &obj.Object))
-	obj.SetAPIVersion(gvr.GroupVersion().String())
-	obj.SetKind(kind)
-	_, err := k.Dynamic.Resource(gvr).Namespace(namespace).Create(context.Background(), obj, metav1.CreateOptions{})
-	require.NoError(t, err)
 }
 
 // startManifestPlugin starts a plugin of a manifest's configuration until the test ends.
