@@ -41,10 +41,11 @@ import (
 //     monitors, the Secrets and ConfigMaps they name, what their jobs discover), and a service account
 //     without the manifests' bindings may not; the narrower binding that rbac.yaml describes (a
 //     RoleBinding per namespace for Secrets and ConfigMaps) is enough for the monitors of that namespace;
-//   - each pod's Telegraf configuration, with its environment and the service account's token, runs on
-//     ServiceMonitors (roles endpointslice and endpoints) and a PodMonitor whose targets are on two
-//     nodes: each DaemonSet's plugin scrapes its node's targets alone (node_name), the StatefulSet's both,
-//     and two replicas of the StatefulSet share them, each target scraped once.
+//   - each pod's Telegraf configuration, with its environment and the service account's token (in place
+//     of in-cluster = true), runs on ServiceMonitors (roles endpointslice and endpoints) and a PodMonitor
+//     whose targets are on two nodes, and a ScrapeConfig: each DaemonSet's plugin scrapes its node's
+//     targets of the monitors alone (node_name), the StatefulSet's every target, and two replicas of the
+//     StatefulSet share them, each target scraped once.
 func TestKubernetesManifestsOnAPIServer(t *testing.T) {
 	k := StartKubeAPIServer(t)
 	m := readManifests(t)
