@@ -38,17 +38,17 @@ test: servers vet lint lint-docs
 	@$(MAKE) --no-print-directory race fuzz
 
 # The unit tests again under the race detector, then the end-to-end tests of ./tests that run in this
-# process: the plugin with its discovery and scrapers against fakes and loopback exporters. Left out are
-# those that start a built binary (Runner, Telegraf) or a real server (ZooKeeper: nerve, serverset,
-# zookeeper-restart; dnsmasq and network namespaces: dns), the soak, and parse-overruns-timeout, which
-# asserts that parsing (not inflating) overruns a 1s timeout, a timing that the race detector's slowdown
-# of gzip changes. They add about 1.5 minutes (make race went from 1m05s to 2m37s on 2 shared cores),
-# azure (SDK retry back-off) and consul the longest.
-RACE_E2E := ^(TestFaults|TestDiscoverers|TestKapacitorConfig|TestKapacitorConfigConflicts|TestPrometheusConfig|TestPrometheusConfigErrors)$$
+# process: the plugin with its discovery and scrapers against fakes and loopback exporters, and the
+# operator's monitors followed live on the real API server. Left out are those that start a built binary
+# (Runner, Telegraf) or a real server of their own (ZooKeeper: nerve, serverset, zookeeper-restart;
+# dnsmasq: dns), the soak, and parse-overruns-timeout, which asserts that parsing (not inflating) overruns
+# a 1s timeout, a timing that the race detector's slowdown of gzip changes. They add about 1.5 minutes
+# (make race went from 1m05s to 2m37s on 2 shared cores), azure (SDK retry back-off) and consul the longest.
+RACE_E2E := ^(TestFaults|TestDiscoverers|TestKapacitorConfig|TestKapacitorConfigConflicts|TestPrometheusConfig|TestPrometheusConfigErrors|TestOperatorLive)$$
 RACE_E2E_SKIP := /^(zookeeper-restart|parse-overruns-timeout|dns|nerve|serverset)$$
 
 race:
-	$(GO) test -race -count=1 ./scrape ./discovery ./cluster ./plan ./internal/... ./plugins/... ./kapacitor/... ./promconf ./telegrafconf
+	$(GO) test -race -count=1 ./scrape ./discovery ./cluster ./plan ./operator ./internal/... ./plugins/... ./kapacitor/... ./promconf ./telegrafconf
 	DP_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 10m -run '$(RACE_E2E)' -skip '$(RACE_E2E_SKIP)' ./tests
 
 # Every func FuzzXxx of the module, found in the sources, for FUZZTIME each. Minimizing a new input is cut

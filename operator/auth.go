@@ -12,20 +12,28 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// namespaced reads the Secrets and ConfigMaps of a monitor's namespace.
+// namespaced reads the Secrets and ConfigMaps of a monitor's namespace; its errors name the field, after
+// prefix (where in the object the fields are, as "httpSDConfigs[0].").
 type namespaced struct {
 	store     Store
 	namespace string
+	prefix    string
+}
+
+// at is s for the fields under prefix.
+func (s namespaced) at(prefix string) namespaced {
+	s.prefix += prefix
+	return s
 }
 
 // secret reads a Secret's key for the named field.
 func (s namespaced) secret(field string, sel corev1.SecretKeySelector) (string, error) {
 	if s.store == nil {
-		return "", fmt.Errorf("%s: %w", field, errNoStore)
+		return "", fmt.Errorf("%s%s: %w", s.prefix, field, errNoStore)
 	}
 	v, err := s.store.SecretKey(s.namespace, sel)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
+		return "", fmt.Errorf("%s%s: %w", s.prefix, field, err)
 	}
 	return v, nil
 }
@@ -38,24 +46,44 @@ func (s namespaced) secretOrConfigMap(field string, ref monitoringv1.SecretOrCon
 		return v, true, err
 	case ref.ConfigMap != nil:
 		if s.store == nil {
-			return "", true, fmt.Errorf("%s: %w", field, errNoStore)
+			return "", true, fmt.Errorf("%s%s: %w", s.prefix, field, errNoStore)
 		}
 		v, err := s.store.ConfigMapKey(s.namespace, *ref.ConfigMap)
 		if err != nil {
-			return "", true, fmt.Errorf("%s: %w", field, err)
+			return "", true, fmt.Errorf("%s%s: %w", s.prefix, field, err)
 		}
 		return v, true, nil
 	}
 	return "", false, nil
 }
 
-// http adds an endpoint's proxy, OAuth2, TLS, bearer token, basic auth and authorization settings.
-func (s namespaced) http(cfg yaml.MapSlice, e endpoint) (yaml.MapSlice, error) {
+// httpClient is what the operator's objects say of an HTTP client: that of a scrape (a monitor's endpoint,
+// a ScrapeConfig) or of a service discovery.
+type httpClient struct {
+	monitoringv1.HTTPConfigWithoutTLS
+	proxy           monitoringv1.ProxyConfig
+	tls             *monitoringv1.TLSConfig
+	bearerTokenFile string
+}
+
+// safeTLS is a SafeTLSConfig as a TLSConfig (nil: none).
+func safeTLS(t *monitoringv1.SafeTLSConfig) *monitoringv1.TLSConfig {
+	if t == nil {
+		return nil
+	}
+	return &monitoringv1.TLSConfig{SafeTLSConfig: *t}
+}
+
+// http adds an HTTP client's settings: follow_redirects, enable_http2, proxy, OAuth2, TLS, bearer token,
+// basic auth and authorization.
+func (s namespaced) http(cfg yaml.MapSlice, e httpClient) (yaml.MapSlice, error) {
+	cfg = set(cfg, "follow_redirects", e.FollowRedirects)
+	cfg = set(cfg, "enable_http2", e.EnableHTTP2)
 	cfg, err := s.proxy(cfg, "proxyConnectHeader", e.proxy)
 	if err != nil {
 		return nil, err
 	}
-	if o := e.http.OAuth2; o != nil {
+	if o := e.OAuth2; o != nil {
 		if cfg, err = s.oauth2(cfg, o); err != nil {
 			return nil, err
 		}
@@ -75,14 +103,14 @@ func (s namespaced) http(cfg yaml.MapSlice, e endpoint) (yaml.MapSlice, error) {
 	if e.bearerTokenFile != "" {
 		cfg = append(cfg, yaml.MapItem{Key: "bearer_token_file", Value: e.bearerTokenFile})
 	}
-	if sel := e.http.BearerTokenSecret; sel != nil && sel.Name != "" { //nolint:staticcheck // deprecated, still honoured as by the operator
+	if sel := e.BearerTokenSecret; sel != nil && sel.Name != "" { //nolint:staticcheck // deprecated, still honoured as by the operator
 		token, err := s.secret("bearerTokenSecret", *sel)
 		if err != nil {
 			return nil, err
 		}
 		cfg = append(cfg, yaml.MapItem{Key: "bearer_token", Value: token})
 	}
-	if b := e.http.BasicAuth; b != nil {
+	if b := e.BasicAuth; b != nil {
 		username, err := s.secret("basicAuth.username", b.Username)
 		if err != nil {
 			return nil, err
@@ -93,7 +121,7 @@ func (s namespaced) http(cfg yaml.MapSlice, e endpoint) (yaml.MapSlice, error) {
 		}
 		cfg = append(cfg, yaml.MapItem{Key: "basic_auth", Value: yaml.MapSlice{{Key: "username", Value: username}, {Key: "password", Value: password}}})
 	}
-	if a := e.http.Authorization; a != nil {
+	if a := e.Authorization; a != nil {
 		auth := yaml.MapSlice{{Key: "type", Value: strings.TrimSpace(a.Type)}}
 		if a.Type == "" {
 			auth[0].Value = "Bearer"
@@ -202,4 +230,12 @@ func (s namespaced) tls(field string, t *monitoringv1.SafeTLSConfig) (yaml.MapSl
 		tls = append(tls, yaml.MapItem{Key: "max_version", Value: *t.MaxVersion})
 	}
 	return tls, nil
+}
+
+// set appends the key with the value v points to, if any.
+func set[T any](cfg yaml.MapSlice, key string, v *T) yaml.MapSlice {
+	if v == nil {
+		return cfg
+	}
+	return append(cfg, yaml.MapItem{Key: key, Value: *v})
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -54,6 +55,12 @@ type Generator struct {
 	// Global holds the defaults of the jobs (scrape interval and timeout, protocols); nil is Prometheus'
 	// defaults.
 	Global *promconfig.GlobalConfig
+	// NodeName, if set, keeps the targets of one node, for an instance per node: a PodMonitor's pods by a
+	// field selector spec.nodeName of its discovery (the API server lists and watches that node's pods
+	// only); a ServiceMonitor's endpoints, which no field selector of the API server tells apart by
+	// node, by a keep rule on the endpoint's node name (or its pod's, for the ports of a pod that no
+	// endpoint lists), its discovery watching only the node's pods all the same.
+	NodeName string
 }
 
 // ServiceMonitor returns the jobs of a ServiceMonitor, one per endpoint. An error names the job and the
@@ -107,17 +114,26 @@ func (g *Generator) jobs(kind string, meta metav1.ObjectMeta, n int, generate fu
 	jobs := make([]yaml.MapSlice, 0, n)
 	configs := make([]*promconfig.ScrapeConfig, 0, n)
 	for i := range n {
-		job, err := generate(i)
-		var sc *promconfig.ScrapeConfig
-		if err == nil {
-			sc, err = g.scrapeConfig(job)
-		}
+		job, sc, err := g.generate(fmt.Sprintf("%s/%s/%s/%d", kind, meta.Namespace, meta.Name, i), func() (yaml.MapSlice, error) { return generate(i) })
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s/%s/%s/%d: %w", kind, meta.Namespace, meta.Name, i, err)
+			return nil, nil, err
 		}
 		jobs, configs = append(jobs, job), append(configs, sc)
 	}
 	return jobs, configs, nil
+}
+
+// generate generates the job of the name, and reads it as Prometheus does; its error names the job.
+func (g *Generator) generate(name string, generate func() (yaml.MapSlice, error)) (yaml.MapSlice, *promconfig.ScrapeConfig, error) {
+	job, err := generate()
+	var sc *promconfig.ScrapeConfig
+	if err == nil {
+		sc, err = g.scrapeConfig(job)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return job, sc, nil
 }
 
 // scrapeConfig reads a generated job as Prometheus reads a scrape_config, with the global defaults.
@@ -139,7 +155,8 @@ func (g *Generator) scrapeConfig(cfg yaml.MapSlice) (*promconfig.ScrapeConfig, e
 	}
 	if g.APIServer != nil {
 		for _, sd := range sc.ServiceDiscoveryConfigs {
-			if k, ok := sd.(*kubernetes.SDConfig); ok {
+			// A ScrapeConfig's kubernetesSDConfigs may name an API server of their own.
+			if k, ok := sd.(*kubernetes.SDConfig); ok && k.APIServer.URL == nil {
 				k.APIServer, k.KubeConfig, k.HTTPClientConfig = g.APIServer.APIServer, g.APIServer.KubeConfig, g.APIServer.HTTPClientConfig
 			}
 		}
@@ -147,19 +164,21 @@ func (g *Generator) scrapeConfig(cfg yaml.MapSlice) (*promconfig.ScrapeConfig, e
 	return sc, nil
 }
 
-// endpoint holds what a ServiceMonitor's endpoint and a PodMonitor's podMetricsEndpoint share.
+// endpoint holds what a ServiceMonitor's endpoint, a PodMonitor's podMetricsEndpoint and a ScrapeConfig
+// share.
 type endpoint struct {
 	path                             string
 	scheme                           *monitoringv1.Scheme
 	params                           map[string][]string
 	interval, timeout                monitoringv1.Duration
-	honorLabels                      bool
+	honorLabels                      *bool
 	honorTimestamps, trackStaleness  *bool
+	enableCompression                *bool
+	extraScrapeMetrics               *bool
 	relabelings, metricRelabelings   []monitoringv1.RelabelConfig
-	http                             monitoringv1.HTTPConfigWithoutTLS
-	proxy                            monitoringv1.ProxyConfig
-	tls                              *monitoringv1.TLSConfig
-	bearerTokenFile                  string
+	client                           httpClient
+	nameValidation                   *monitoringv1.NameValidationSchemeOptions
+	nameEscaping                     *monitoringv1.NameEscapingSchemeOptions
 	nativeHistograms                 monitoringv1.NativeHistogramConfig
 	scrapeProtocols                  []monitoringv1.ScrapeProtocol
 	fallbackProtocol                 *monitoringv1.ScrapeProtocol
@@ -181,19 +200,29 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 	spec := m.Spec
 	e := endpoint{
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
-		honorLabels: ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
+		honorLabels: &ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
 		relabelings: ep.RelabelConfigs, metricRelabelings: ep.MetricRelabelConfigs,
-		http: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: ep.TLSConfig,
-		bearerTokenFile:  ep.BearerTokenFile, //nolint:staticcheck // deprecated, still honoured as by the operator
-		nativeHistograms: spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
+		client: httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: ep.TLSConfig,
+			bearerTokenFile: ep.BearerTokenFile}, //nolint:staticcheck // deprecated, still honoured as by the operator
+		extraScrapeMetrics: spec.ExtraScrapeMetrics,
+		nativeHistograms:   spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
 		bodySizeLimit: spec.BodySizeLimit, sampleLimit: spec.SampleLimit, targetLimit: spec.TargetLimit,
 		labelLimit: spec.LabelLimit, labelNameLengthLimit: spec.LabelNameLengthLimit,
 		labelValueLengthLimit: spec.LabelValueLengthLimit, keepDroppedTargets: spec.KeepDroppedTargets,
 	}
 	job := fmt.Sprintf("serviceMonitor/%s/%s/%d", m.Namespace, m.Name, i)
-	sd := kubernetesSD(role, spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism,
-		role, "service")
+	sd := g.onNode(kubernetesSD(role, spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism,
+		role, "service"))
 	relabelings := initRelabelings()
+	if g.NodeName != "" {
+		nodeName := "__meta_kubernetes_endpoint_node_name"
+		if role == RoleEndpointSlice {
+			nodeName = "__meta_kubernetes_endpointslice_endpoint_node_name"
+		}
+		node := regexp.QuoteMeta(g.NodeName)
+		relabelings = append(relabelings, yaml.MapSlice{{Key: "action", Value: "keep"},
+			{Key: "source_labels", Value: []string{nodeName, "__meta_kubernetes_pod_node_name"}}, {Key: "regex", Value: node + ";.*|.*;" + node}})
+	}
 	if selectByRelabeling(spec.SelectorMechanism) {
 		relabelings = append(relabelings, selectorRelabelings("service", spec.Selector)...)
 	}
@@ -244,27 +273,24 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 	case ep.TargetPort != nil && ep.TargetPort.String() != "":
 		relabelings = append(relabelings, setLabel("endpoint", ep.TargetPort.String()))
 	}
-	return g.job(job, m.Namespace, sd, e, relabelings)
+	return g.job(job, namespaced{g.Store, m.Namespace, ""}, []yaml.MapItem{sd}, e, relabelings)
 }
 
 func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.PodMetricsEndpoint, i int) (yaml.MapSlice, error) {
 	spec := m.Spec
-	var tls *monitoringv1.TLSConfig
-	if ep.TLSConfig != nil {
-		tls = &monitoringv1.TLSConfig{SafeTLSConfig: *ep.TLSConfig}
-	}
 	e := endpoint{
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
-		honorLabels: ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
+		honorLabels: &ep.HonorLabels, honorTimestamps: ep.HonorTimestamps, trackStaleness: ep.TrackTimestampsStaleness,
 		relabelings: ep.RelabelConfigs, metricRelabelings: ep.MetricRelabelConfigs,
-		http: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: tls,
-		nativeHistograms: spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
+		client:             httpClient{HTTPConfigWithoutTLS: ep.HTTPConfigWithoutTLS, proxy: ep.ProxyConfig, tls: safeTLS(ep.TLSConfig)},
+		extraScrapeMetrics: spec.ExtraScrapeMetrics,
+		nativeHistograms:   spec.NativeHistogramConfig, scrapeProtocols: spec.ScrapeProtocols, fallbackProtocol: spec.FallbackScrapeProtocol,
 		bodySizeLimit: spec.BodySizeLimit, sampleLimit: spec.SampleLimit, targetLimit: spec.TargetLimit,
 		labelLimit: spec.LabelLimit, labelNameLengthLimit: spec.LabelNameLengthLimit,
 		labelValueLengthLimit: spec.LabelValueLengthLimit, keepDroppedTargets: spec.KeepDroppedTargets,
 	}
 	job := fmt.Sprintf("podMonitor/%s/%s/%d", m.Namespace, m.Name, i)
-	sd := kubernetesSD("pod", spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism, "pod")
+	sd := g.onNode(kubernetesSD("pod", spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism, "pod"))
 	relabelings := initRelabelings()
 	if ptr.Deref(ep.FilterRunning, true) {
 		relabelings = append(relabelings, runningFilter())
@@ -300,19 +326,19 @@ func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.P
 	case targetPort != nil && targetPort.String() != "":
 		relabelings = append(relabelings, setLabel("endpoint", targetPort.String()))
 	}
-	return g.job(job, m.Namespace, sd, e, relabelings)
+	return g.job(job, namespaced{g.Store, m.Namespace, ""}, []yaml.MapItem{sd}, e, relabelings)
 }
 
-// job assembles a job in the order of the operator's generator.
-func (g *Generator) job(name, namespace string, sd yaml.MapItem, e endpoint, relabelings []yaml.MapSlice) (yaml.MapSlice, error) {
-	cfg := yaml.MapSlice{{Key: "job_name", Value: name}, {Key: "honor_labels", Value: e.honorLabels}}
-	if e.honorTimestamps != nil {
-		cfg = append(cfg, yaml.MapItem{Key: "honor_timestamps", Value: *e.honorTimestamps})
-	}
-	if e.trackStaleness != nil {
-		cfg = append(cfg, yaml.MapItem{Key: "track_timestamps_staleness", Value: *e.trackStaleness})
-	}
-	cfg = append(cfg, sd)
+// job assembles a job in the order of the operator's generator, its service discoveries sds; s reads the
+// credentials.
+func (g *Generator) job(name string, s namespaced, sds []yaml.MapItem, e endpoint, relabelings []yaml.MapSlice) (yaml.MapSlice, error) {
+	cfg := yaml.MapSlice{{Key: "job_name", Value: name}}
+	cfg = set(cfg, "honor_labels", e.honorLabels)
+	cfg = set(cfg, "honor_timestamps", e.honorTimestamps)
+	cfg = set(cfg, "track_timestamps_staleness", e.trackStaleness)
+	cfg = set(cfg, "enable_compression", e.enableCompression)
+	cfg = set(cfg, "extra_scrape_metrics", e.extraScrapeMetrics)
+	cfg = append(cfg, sds...)
 	if e.interval != "" {
 		cfg = append(cfg, yaml.MapItem{Key: "scrape_interval", Value: e.interval})
 	}
@@ -328,14 +354,7 @@ func (g *Generator) job(name, namespace string, sd yaml.MapItem, e endpoint, rel
 	if e.scheme != nil {
 		cfg = append(cfg, yaml.MapItem{Key: "scheme", Value: e.scheme.String()})
 	}
-	if e.http.FollowRedirects != nil {
-		cfg = append(cfg, yaml.MapItem{Key: "follow_redirects", Value: *e.http.FollowRedirects})
-	}
-	if e.http.EnableHTTP2 != nil {
-		cfg = append(cfg, yaml.MapItem{Key: "enable_http2", Value: *e.http.EnableHTTP2})
-	}
-	s := namespaced{g.Store, namespace}
-	cfg, err := s.http(cfg, e)
+	cfg, err := s.http(cfg, e.client)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +385,21 @@ func (g *Generator) job(name, namespace string, sd yaml.MapItem, e endpoint, rel
 	if len(e.metricRelabelings) > 0 {
 		cfg = append(cfg, yaml.MapItem{Key: "metric_relabel_configs", Value: relabelConfigs(e.metricRelabelings)})
 	}
+	if e.nameValidation != nil {
+		cfg = append(cfg, yaml.MapItem{Key: "metric_name_validation_scheme", Value: strings.ToLower(string(*e.nameValidation))})
+	}
+	if v, ok := nameEscapingSchemes[ptr.Deref(e.nameEscaping, "")]; ok {
+		cfg = append(cfg, yaml.MapItem{Key: "metric_name_escaping_scheme", Value: v})
+	}
 	return cfg, nil
+}
+
+// nameEscapingSchemes are Prometheus' names of the metric name escaping schemes.
+var nameEscapingSchemes = map[monitoringv1.NameEscapingSchemeOptions]string{
+	monitoringv1.AllowUTF8NameEscapingScheme:   "allow-utf-8",
+	monitoringv1.UnderscoresNameEscapingScheme: "underscores",
+	monitoringv1.DotsNameEscapingScheme:        "dots",
+	monitoringv1.ValuesNameEscapingScheme:      "values",
 }
 
 func nativeHistograms(cfg yaml.MapSlice, nhc monitoringv1.NativeHistogramConfig) yaml.MapSlice {
@@ -415,6 +448,31 @@ func kubernetesSD(role string, nsel monitoringv1.NamespaceSelector, namespace st
 		sd = append(sd, yaml.MapItem{Key: "selectors", Value: selectors})
 	}
 	return yaml.MapItem{Key: "kubernetes_sd_configs", Value: []yaml.MapSlice{sd}}
+}
+
+// onNode adds the field selector spec.nodeName=NodeName to the pod role's selector of a job's
+// kubernetes_sd_configs (a role has one selector: with the monitor's label selector, in the same).
+func (g *Generator) onNode(sd yaml.MapItem) yaml.MapItem {
+	if g.NodeName == "" {
+		return sd
+	}
+	field := yaml.MapItem{Key: "field", Value: "spec.nodeName=" + g.NodeName}
+	config := sd.Value.([]yaml.MapSlice)[0]
+	i := slices.IndexFunc(config, func(item yaml.MapItem) bool { return item.Key == "selectors" })
+	if i < 0 {
+		config = append(config, yaml.MapItem{Key: "selectors", Value: []yaml.MapSlice{}})
+		i = len(config) - 1
+	}
+	selectors := config[i].Value.([]yaml.MapSlice)
+	j := slices.IndexFunc(selectors, func(s yaml.MapSlice) bool { return s[0].Value == "pod" })
+	if j < 0 {
+		selectors = append(selectors, yaml.MapSlice{{Key: "role", Value: "pod"}})
+		j = len(selectors) - 1
+	}
+	selectors[j] = append(selectors[j], field)
+	config[i].Value = selectors
+	sd.Value = []yaml.MapSlice{config}
+	return sd
 }
 
 func selectByRelabeling(mechanism *monitoringv1.SelectorMechanism) bool {

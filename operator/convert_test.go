@@ -11,6 +11,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	promconfig "github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/util/strutil"
@@ -149,16 +150,16 @@ func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.golden, func(t *testing.T) {
 			g := &Generator{Role: tc.role, Store: goldenStore}
-			got, err := generate(g, tc.monitor)
+			got, err := generate(t, g, tc.monitor)
 			require.NoError(t, err)
-			require.Equal(t, goldenJobs(t, tc.golden+".golden"), got)
+			require.Equal(t, goldenJobs(t, tc.golden+".golden", goldenStore), got)
 		})
 	}
 }
 
 // generate returns the jobs of a monitor as generic YAML values, after checking that Prometheus reads
 // each as a scrape_config.
-func generate(g *Generator, monitor string) ([]any, error) {
+func generate(t *testing.T, g *Generator, monitor string) ([]any, error) {
 	var kind struct{ Kind string }
 	if err := k8syaml.Unmarshal([]byte(monitor), &kind); err != nil {
 		return nil, err
@@ -182,15 +183,27 @@ func generate(g *Generator, monitor string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return genericYAML(t, data), nil
+}
+
+// generic is jobs as generic YAML values, as a golden file's are read.
+func generic(t *testing.T, jobs []yaml.MapSlice) []any {
+	data, err := yaml.Marshal(jobs)
+	require.NoError(t, err)
+	return genericYAML(t, data)
+}
+
+// genericYAML is YAML text as generic values.
+func genericYAML(t *testing.T, data []byte) []any {
 	var out []any
-	err = yaml.Unmarshal(data, &out)
-	return out, err
+	require.NoError(t, yaml.Unmarshal(data, &out))
+	return out
 }
 
 // goldenJobs reads the scrape_configs of a golden file of the operator, less its sharding rules (the
 // relabelings on __tmp_hash: here the cluster table shards) and with its TLS asset files
-// (/etc/prometheus/certs/<i>_<namespace>_<secret>_<key>) inline, read from goldenStore.
-func goldenJobs(t *testing.T, name string) []any {
+// (/etc/prometheus/certs/<i>_<namespace>_<secret>_<key>) inline, read from store.
+func goldenJobs(t *testing.T, name string, store Store) []any {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
@@ -201,24 +214,25 @@ func goldenJobs(t *testing.T, name string) []any {
 	var out []any
 	for _, job := range golden.ScrapeConfigs {
 		var kept []any
-		for _, rule := range job["relabel_configs"].([]any) {
+		rules, _ := job["relabel_configs"].([]any)
+		for _, rule := range rules {
 			if !strings.Contains(fmt.Sprint(rule), "__tmp_hash") {
 				kept = append(kept, rule)
 			}
 		}
 		job["relabel_configs"] = kept
-		inlineTLSAssets(t, job)
+		inlineTLSAssets(t, job, store)
 		out = append(out, job)
 	}
 	return out
 }
 
-func inlineTLSAssets(t *testing.T, v any) {
+func inlineTLSAssets(t *testing.T, v any, store Store) {
 	m, ok := v.(map[any]any)
 	if !ok {
 		if list, ok := v.([]any); ok {
 			for _, item := range list {
-				inlineTLSAssets(t, item)
+				inlineTLSAssets(t, item, store)
 			}
 		}
 		return
@@ -229,13 +243,13 @@ func inlineTLSAssets(t *testing.T, v any) {
 		if isFile && asset && strings.HasPrefix(file, "/etc/prometheus/certs/") {
 			parts := strings.Split(path.Base(file), "_")
 			require.Len(t, parts, 4, file)
-			value, err := goldenStore.SecretKey(parts[1], corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: parts[2]}, Key: parts[3]})
+			value, err := store.SecretKey(parts[1], corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: parts[2]}, Key: parts[3]})
 			require.NoError(t, err)
 			delete(m, k)
 			m[key] = value
 			continue
 		}
-		inlineTLSAssets(t, item)
+		inlineTLSAssets(t, item, store)
 	}
 }
 
@@ -360,4 +374,69 @@ func TestCredentials(t *testing.T) {
 		Cert: monitoringv1.SecretOrConfigMap{ConfigMap: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "certs"}, Key: "tls.crt"}}}}
 	_, err = g.ServiceMonitor(monitor(tls))
 	require.EqualError(t, err, `serviceMonitor/default/sm/0: tlsConfig.cert: configmap default/certs has no key "tls.crt"`)
+}
+
+// With NodeName, a PodMonitor's discovery lists only the node's pods (a field selector, with the monitor's
+// label selector where it has one: one selector a role), and a ServiceMonitor's keeps only the endpoints of
+// the node, or of its pods, whatever the role; its discovery watches only the node's pods. The name is a
+// literal, not a regular expression.
+func TestNodeName(t *testing.T) {
+	g := &Generator{NodeName: "node.a"}
+	roleSelector := ptr.To(monitoringv1.SelectorMechanismRole)
+	selector := metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	pods := func(sd *kubernetes.SDConfig) []kubernetes.SelectorConfig {
+		var out []kubernetes.SelectorConfig
+		for _, s := range sd.Selectors {
+			if s.Role == kubernetes.RolePod {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for _, mechanism := range []*monitoringv1.SelectorMechanism{nil, roleSelector} {
+		pm, err := g.PodMonitor(&monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "pm"},
+			Spec: monitoringv1.PodMonitorSpec{Selector: selector, SelectorMechanism: mechanism,
+				PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("http")}}}})
+		require.NoError(t, err)
+		want := kubernetes.SelectorConfig{Role: kubernetes.RolePod, Field: "spec.nodeName=node.a"}
+		if mechanism != nil {
+			want.Label = "app=web"
+		}
+		require.Equal(t, []kubernetes.SelectorConfig{want}, pods(pm[0].ServiceDiscoveryConfigs[0].(*kubernetes.SDConfig)))
+	}
+
+	for _, role := range []monitoringv1.ServiceDiscoveryRole{monitoringv1.EndpointsRole, monitoringv1.EndpointSliceRole} {
+		sm, err := g.ServiceMonitor(&monitoringv1.ServiceMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sm"},
+			Spec: monitoringv1.ServiceMonitorSpec{Selector: selector, SelectorMechanism: roleSelector, ServiceDiscoveryRole: &role,
+				Endpoints: []monitoringv1.Endpoint{{Port: "http"}}}})
+		require.NoError(t, err)
+		require.Equal(t, []kubernetes.SelectorConfig{{Role: kubernetes.RolePod, Field: "spec.nodeName=node.a"}},
+			pods(sm[0].ServiceDiscoveryConfigs[0].(*kubernetes.SDConfig)))
+		portName, nodeName := "__meta_kubernetes_endpoint_port_name", "__meta_kubernetes_endpoint_node_name"
+		if role == monitoringv1.EndpointSliceRole {
+			portName, nodeName = "__meta_kubernetes_endpointslice_port_name", "__meta_kubernetes_endpointslice_endpoint_node_name"
+		}
+		for _, c := range []struct {
+			endpointNode, podNode string
+			kept                  bool
+		}{
+			{"node.a", "node.a", true},
+			{"node.a", "", true},  // an endpoint without a pod
+			{"", "node.a", true},  // a port of the pod that no endpoint lists
+			{"nodexa", "", false}, // not a regular expression
+			{"node.b", "node.b", false},
+			{"", "node.b", false},
+			{"", "", false},
+		} {
+			b := labels.NewBuilder(labels.FromStrings("__address__", "10.0.0.1:80", "__meta_kubernetes_namespace", "ns",
+				portName, "http", "__meta_kubernetes_service_label_app", "web", "__meta_kubernetes_service_labelpresent_app", "true"))
+			if c.endpointNode != "" {
+				b.Set(nodeName, c.endpointNode)
+			}
+			if c.podNode != "" {
+				b.Set("__meta_kubernetes_pod_node_name", c.podNode)
+			}
+			require.Equal(t, c.kept, relabel.ProcessBuilder(b, sm[0].RelabelConfigs...), "%s: %+v", role, c)
+		}
+	}
 }

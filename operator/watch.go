@@ -1,14 +1,19 @@
 package operator
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	promconfig "github.com/prometheus/prometheus/config"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -31,26 +36,32 @@ const (
 var (
 	ServiceMonitors = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "servicemonitors"}
 	PodMonitors     = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "podmonitors"}
+	ScrapeConfigs   = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1alpha1", Resource: "scrapeconfigs"}
 )
 
-// WatchOptions say which monitors a Watcher takes and where their data goes by default.
+// WatchOptions say which monitors (ServiceMonitors, PodMonitors, ScrapeConfigs) a Watcher takes and where
+// their data goes by default.
 type WatchOptions struct {
 	// Namespaces are those watched; none: all.
 	Namespaces []string
-	// ServiceMonitorSelector and PodMonitorSelector are label selectors in Kubernetes' syntax; "" selects
-	// all.
-	ServiceMonitorSelector, PodMonitorSelector string
+	// ServiceMonitorSelector, PodMonitorSelector and ScrapeConfigSelector are label selectors in
+	// Kubernetes' syntax; "" selects all.
+	ServiceMonitorSelector, PodMonitorSelector, ScrapeConfigSelector string
 	// DB and RP route the data of a monitor without the annotations.
 	DB, RP string
 	// CheckRoute, if not nil, checks a monitor's db and rp; a monitor whose route it refuses has no jobs.
 	CheckRoute func(db, rp string) error
+	// Logger says which kinds the API server does not serve (their CRD not installed); nil is
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Job is a job of a monitor, with the route of its data.
 type Job struct {
 	Config *promconfig.ScrapeConfig
 	DB, RP string
-	// Monitor names the object that produced the job: "ServiceMonitor <namespace>/<name>".
+	// Monitor names the object that produced the job: "ServiceMonitor <namespace>/<name>", "PodMonitor
+	// ...", "ScrapeConfig ...".
 	Monitor string
 }
 
@@ -60,9 +71,11 @@ type Refused struct {
 	Err     error
 }
 
-// Watcher keeps the ServiceMonitors and PodMonitors of an API server, and the Secrets and ConfigMaps
-// their credentials come from, with client-go informers. Jobs converts the current ones; Changed is
-// signalled after every change of any of them.
+// Watcher keeps the ServiceMonitors, PodMonitors and ScrapeConfigs of an API server, and the Secrets and
+// ConfigMaps their credentials come from, with client-go informers. Jobs converts the current ones; Changed
+// is signalled after every change of any of them. A kind whose CRD the API server does not serve when the
+// Watcher is made is not watched (it says so once in the log), nor are ScrapeConfigs with the Generator's
+// NodeName.
 type Watcher struct {
 	gen      Generator
 	opts     WatchOptions
@@ -84,15 +97,38 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 		UpdateFunc: func(any, any) { w.notify() },
 		DeleteFunc: func(any) { w.notify() },
 	}
+	type kind struct {
+		gvr      schema.GroupVersionResource
+		key, sel string
+	}
+	kinds := []kind{
+		{ServiceMonitors, "service_monitor_selector", opts.ServiceMonitorSelector},
+		{PodMonitors, "pod_monitor_selector", opts.PodMonitorSelector},
+		{ScrapeConfigs, "scrape_config_selector", opts.ScrapeConfigSelector},
+	}
+	for _, m := range kinds {
+		if _, err := labels.Parse(m.sel); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.key, err)
+		}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	kinds = slices.DeleteFunc(kinds, func(m kind) bool {
+		if m.gvr == ScrapeConfigs && gen.NodeName != "" {
+			logger.Info("ScrapeConfigs are not watched by an instance of one node: their targets are of no node", "node", gen.NodeName)
+			return true
+		}
+		if served(dyn, m.gvr, namespaces[0]) {
+			return false
+		}
+		logger.Warn("the API server does not serve this kind (is its CRD installed?): not watched", "resource", m.gvr.Resource+"."+m.gvr.Group+"/"+m.gvr.Version)
+		return true
+	})
 	var stores []ListerStore
 	for _, ns := range namespaces {
-		for _, m := range []struct {
-			gvr      schema.GroupVersionResource
-			key, sel string
-		}{{ServiceMonitors, "service_monitor_selector", opts.ServiceMonitorSelector}, {PodMonitors, "pod_monitor_selector", opts.PodMonitorSelector}} {
-			if _, err := labels.Parse(m.sel); err != nil {
-				return nil, fmt.Errorf("%s: %w", m.key, err)
-			}
+		for _, m := range kinds {
 			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = m.sel })
 			informer := factory.ForResource(m.gvr)
 			if _, err := informer.Informer().AddEventHandler(notify); err != nil {
@@ -117,6 +153,16 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	// is one store, else that of the monitor's namespace, through byNamespace.
 	w.gen.Store = byNamespace{namespaces: namespaces, stores: stores}
 	return w, nil
+}
+
+// served says whether the API server serves the resource (in the namespace): a list of it is not "not
+// found". (Its discovery documents can lag behind a CRD just installed.) When it cannot tell, it says yes:
+// the informer retries.
+func served(dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := dyn.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	return !apierrors.IsNotFound(err)
 }
 
 // Start starts the informers, until stop is closed; it returns once they have synced, or stop closes.
@@ -150,6 +196,7 @@ func (w *Watcher) Jobs() ([]Job, []Refused) {
 	}{
 		{"ServiceMonitor", ServiceMonitors, func() runtime.Object { return &monitoringv1.ServiceMonitor{} }},
 		{"PodMonitor", PodMonitors, func() runtime.Object { return &monitoringv1.PodMonitor{} }},
+		{"ScrapeConfig", ScrapeConfigs, func() runtime.Object { return &monitoringv1alpha1.ScrapeConfig{} }},
 	} {
 		var objs []*unstructured.Unstructured
 		for _, lister := range w.monitors[kind.gvr] {
@@ -202,6 +249,11 @@ func (w *Watcher) convert(u *unstructured.Unstructured, obj runtime.Object) ([]*
 		configs, err = w.gen.ServiceMonitor(m)
 	case *monitoringv1.PodMonitor:
 		configs, err = w.gen.PodMonitor(m)
+	case *monitoringv1alpha1.ScrapeConfig:
+		var c *promconfig.ScrapeConfig
+		if c, err = w.gen.ScrapeConfig(m); err == nil {
+			configs = []*promconfig.ScrapeConfig{c}
+		}
 	default:
 		err = errors.New("not a monitor")
 	}

@@ -259,37 +259,44 @@ func (s *KubeAPIServer) installCRDs() error {
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no CRDs in testdata/prometheus-operator-crd: %v", err)
 	}
-	ctx := context.Background()
 	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		crd := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(data, &crd.Object); err != nil {
+		if err := s.installCRD(file); err != nil {
 			return fmt.Errorf("%s: %w", file, err)
-		}
-		if _, err := s.Dynamic.Resource(crdResource).Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
-		plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
-		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
-		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-		version, _, _ := unstructured.NestedString(versions[0].(map[string]any), "name")
-		gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			_, err := s.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("CRD %s not served: %w", crd.GetName(), err)
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return nil
+}
+
+// installCRD creates the CRD of a file and waits until it is served.
+func (s *KubeAPIServer) installCRD(file string) error {
+	ctx := context.Background()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(data, &crd.Object); err != nil {
+		return err
+	}
+	if _, err := s.Dynamic.Resource(crdResource).Create(ctx, crd, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	version, _, _ := unstructured.NestedString(versions[0].(map[string]any), "name")
+	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := s.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("CRD %s not served: %w", crd.GetName(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Unique returns a name never returned before by this test binary: kind, a number and the test's name.

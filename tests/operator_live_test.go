@@ -72,7 +72,7 @@ func TestOperatorLive(t *testing.T) {
 	targets := func() map[string][]string {
 		out := map[string][]string{}
 		for _, a := range r.Plugin.Targets().Active {
-			if strings.HasPrefix(a.ScrapePool, "serviceMonitor/") {
+			if strings.HasPrefix(a.ScrapePool, "serviceMonitor/") || strings.HasPrefix(a.ScrapePool, "scrapeConfig/") {
 				out[a.ScrapePool] = append(out[a.ScrapePool], a.Labels["instance"]+" "+a.Labels["service"]+" "+a.DB)
 			}
 		}
@@ -121,6 +121,19 @@ spec: {selector: {matchLabels: {app: web}}, endpoints: [{port: metrics, interval
 		require.NoError(t, err)
 	}, map[string][]string{pool("db"): {db.Addr + " db k8s"}, pool("web"): {api.Addr + " api web"}},
 		"jobs added: none; changed: "+pool("web")+"; removed: none")
+
+	// A ScrapeConfig is a job of its own, with its static targets, watched like the monitors.
+	static := "scrapeConfig/" + ns + "/static"
+	follow("a ScrapeConfig created", 2*time.Second, func() {
+		createOperatorObject(t, k, operator.ScrapeConfigs, "ScrapeConfig", ns, fmt.Sprintf(`
+metadata: {name: static, annotations: {discovering-prometheus.io/db: sc}}
+spec: {staticConfigs: [{targets: [%q]}], scrapeInterval: 1s}`, db.Addr))
+	}, map[string][]string{pool("db"): {db.Addr + " db k8s"}, pool("web"): {api.Addr + " api web"}, static: {db.Addr + "  sc"}},
+		"jobs added: "+static+"; changed: none; removed: none")
+	follow("the ScrapeConfig deleted", 2*time.Second, func() {
+		require.NoError(t, k.Dynamic.Resource(operator.ScrapeConfigs).Namespace(ns).Delete(context.Background(), "static", metav1.DeleteOptions{}))
+	}, map[string][]string{pool("db"): {db.Addr + " db k8s"}, pool("web"): {api.Addr + " api web"}},
+		"jobs added: none; changed: none; removed: "+static)
 
 	// A monitor whose db line protocol cannot carry is refused alone: its reason on the page and in the log.
 	createServiceMonitor(t, k, ns, `

@@ -21,6 +21,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -128,11 +129,11 @@ spec:
   sampleLimit: 3
   endpoints: [{port: metrics, interval: 1s, scrapeTimeout: 500ms}]`} {
 		sm := &monitoringv1.ServiceMonitor{}
-		createMonitor(t, k, ns, "ServiceMonitor", operator.ServiceMonitors, manifest, sm)
+		createMonitor(t, k, operator.ServiceMonitors, "ServiceMonitor", ns, manifest, sm)
 		sms = append(sms, sm)
 	}
 	pm := &monitoringv1.PodMonitor{}
-	createMonitor(t, k, ns, "PodMonitor", operator.PodMonitors, `
+	createMonitor(t, k, operator.PodMonitors, "PodMonitor", ns, `
 metadata: {name: pods, annotations: {discovering-prometheus.io/db: pods}}
 spec:
   selector: {matchLabels: {tier: front}}
@@ -149,7 +150,7 @@ spec:
     path: /admin
     params: {module: [a, b]}`, pm)
 	capped := &monitoringv1.PodMonitor{}
-	createMonitor(t, k, ns, "PodMonitor", operator.PodMonitors, `
+	createMonitor(t, k, operator.PodMonitors, "PodMonitor", ns, `
 metadata: {name: capped, annotations: {discovering-prometheus.io/db: capped}}
 spec:
   selector: {matchLabels: {tier: front}}
@@ -288,6 +289,14 @@ spec:
 		target(web0Pool, web1, 9100, "up"),
 		target(web1Pool, web0, 9200, "up"), target(web1Pool, web1, 9200, "down"),
 	})
+}
+
+// createMonitor creates an object of the operator's kind (createOperatorObject) and reads it as the API
+// server stored it into stored.
+func createMonitor(t *testing.T, k *KubeCluster, gvr schema.GroupVersionResource, kind, namespace, manifest string, stored any) {
+	t.Helper()
+	created := createOperatorObject(t, k, gvr, kind, namespace, manifest)
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, stored))
 }
 
 // oraclePod is a pod of one container, app, with ports metrics (9100) and admin (9200), on ip.

@@ -1,9 +1,12 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,18 +14,24 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	commonconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/consul"
 	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
+	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -133,22 +142,23 @@ func operatorSlice(svc *corev1.Service, pod *corev1.Pod, e *Exporter) *discovery
 // and returns it as the API server stored it.
 func createServiceMonitor(t *testing.T, k *KubeCluster, namespace, manifest string) *monitoringv1.ServiceMonitor {
 	t.Helper()
+	created := createOperatorObject(t, k, operator.ServiceMonitors, "ServiceMonitor", namespace, manifest)
 	sm := &monitoringv1.ServiceMonitor{}
-	createMonitor(t, k, namespace, "ServiceMonitor", operator.ServiceMonitors, manifest, sm)
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, sm))
 	return sm
 }
 
-// createMonitor creates a monitor of a kind from its YAML (less apiVersion and kind) through the CRD of
-// its resource, and reads it as the API server stored it into stored.
-func createMonitor(t *testing.T, k *KubeCluster, namespace, kind string, resource schema.GroupVersionResource, manifest string, stored any) {
+// createOperatorObject creates an object of the operator's kind from its YAML (less apiVersion and kind)
+// through its CRD, and returns it as the API server stored it.
+func createOperatorObject(t *testing.T, k *KubeCluster, gvr schema.GroupVersionResource, kind, namespace, manifest string) *unstructured.Unstructured {
 	t.Helper()
 	obj := &unstructured.Unstructured{}
 	require.NoError(t, yaml.Unmarshal([]byte(manifest), &obj.Object))
-	obj.SetAPIVersion("monitoring.coreos.com/v1")
+	obj.SetAPIVersion(gvr.GroupVersion().String())
 	obj.SetKind(kind)
-	created, err := k.Dynamic.Resource(resource).Namespace(namespace).Create(context.Background(), obj, metav1.CreateOptions{})
+	created, err := k.Dynamic.Resource(gvr).Namespace(namespace).Create(context.Background(), obj, metav1.CreateOptions{})
 	require.NoError(t, err)
-	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, stored))
+	return created
 }
 
 // visibleLabels are the labels a target keeps after relabeling: its address and those not starting "__".
@@ -168,65 +178,12 @@ func visibleLabels(ls labels.Labels) map[string]string {
 func TestOperatorWatcher(t *testing.T) {
 	k := StartKubeAPIServer(t)
 	ns, other := k.Namespace(), k.Namespace()
-	w, err := operator.NewWatcher(k.Client, k.Dynamic, operator.Generator{}, operator.WatchOptions{
-		Namespaces: []string{ns}, ServiceMonitorSelector: "team=core", DB: "prometheus", RP: "autogen",
-		CheckRoute: func(db, rp string) error {
-			if strings.Contains(db, " ") {
-				return errors.New("no spaces, please")
-			}
-			return nil
-		},
+	_, act := startWatcher(t, k, operator.WatchOptions{
+		Namespaces: []string{ns}, ServiceMonitorSelector: "team=core", DB: "prometheus", RP: "autogen", CheckRoute: noSpaces,
 	})
-	require.NoError(t, err)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	require.True(t, w.Start(stop))
-
-	type job struct{ Name, DB, RP, Monitor string }
-	state := func() ([]job, map[string]string) {
-		jobs, refused := w.Jobs()
-		var got []job
-		for _, j := range jobs {
-			got = append(got, job{j.Config.JobName, j.DB, j.RP, j.Monitor})
-		}
-		why := map[string]string{}
-		for _, r := range refused {
-			why[r.Monitor] = r.Err.Error()
-		}
-		return got, why
-	}
-	// act makes changes, then waits (at most 2 s) for them to be signalled and the state to be as wanted;
-	// the state is looked at only after a signal.
-	act := func(change func(), wantJobs []job, wantRefused map[string]string) {
-		t.Helper()
-		// The signals of earlier changes may come after the state they lead to: until a quiet 300 ms.
-		for quiet := false; !quiet; {
-			select {
-			case <-w.Changed():
-			case <-time.After(300 * time.Millisecond):
-				quiet = true
-			}
-		}
-		change()
-		deadline := time.After(2 * time.Second)
-		for {
-			select {
-			case <-w.Changed():
-			case <-deadline:
-				jobs, refused := state()
-				require.Equal(t, wantJobs, jobs)
-				require.Equal(t, wantRefused, refused)
-				require.Fail(t, "the state is right, but its change was never signalled")
-			}
-			if jobs, refused := state(); reflect.DeepEqual(jobs, wantJobs) && reflect.DeepEqual(refused, wantRefused) {
-				return
-			}
-		}
-	}
-
-	web0, web1, db0 := job{"serviceMonitor/" + ns + "/web/0", "web", "week", "ServiceMonitor " + ns + "/web"},
-		job{"serviceMonitor/" + ns + "/web/1", "web", "week", "ServiceMonitor " + ns + "/web"},
-		job{"serviceMonitor/" + ns + "/db/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/db"}
+	web0, web1, db0 := watchedJob{"serviceMonitor/" + ns + "/web/0", "web", "week", "ServiceMonitor " + ns + "/web"},
+		watchedJob{"serviceMonitor/" + ns + "/web/1", "web", "week", "ServiceMonitor " + ns + "/web"},
+		watchedJob{"serviceMonitor/" + ns + "/db/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/db"}
 	refused := map[string]string{
 		"ServiceMonitor " + ns + "/bad-db": "annotations discovering-prometheus.io/db, discovering-prometheus.io/rp: no spaces, please",
 		"ServiceMonitor " + ns + "/auth":   `serviceMonitor/` + ns + `/auth/0: basicAuth.username: secret ` + ns + `/creds: secret "creds" not found`,
@@ -252,25 +209,199 @@ metadata: {name: auth, labels: {team: core}}
 spec:
   selector: {matchLabels: {app: x}}
   endpoints: [{port: metrics, basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: password}}}]`)
-	}, []job{db0, web0, web1}, refused)
+	}, []watchedJob{db0, web0, web1}, refused)
 
 	// The Secret appears: the monitor that names it has its job.
-	auth0 := job{"serviceMonitor/" + ns + "/auth/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/auth"}
+	auth0 := watchedJob{"serviceMonitor/" + ns + "/auth/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/auth"}
 	delete(refused, "ServiceMonitor "+ns+"/auth")
 	act(func() {
-		_, err = k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		_, err := k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"user": []byte("u"), "password": []byte("p")},
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
-	}, []job{auth0, db0, web0, web1}, refused)
+	}, []watchedJob{auth0, db0, web0, web1}, refused)
 
 	// A changed monitor (one endpoint less, another database), a deleted one.
 	sms := k.Dynamic.Resource(operator.ServiceMonitors).Namespace(ns)
 	web0.DB = "web2"
 	act(func() {
-		_, err = sms.Patch(context.Background(), "web", types.MergePatchType,
+		_, err := sms.Patch(context.Background(), "web", types.MergePatchType,
 			[]byte(`{"metadata":{"annotations":{"discovering-prometheus.io/db":"web2"}},"spec":{"endpoints":[{"port":"metrics"}]}}`), metav1.PatchOptions{})
 		require.NoError(t, err)
-	}, []job{auth0, db0, web0}, refused)
-	act(func() { require.NoError(t, sms.Delete(context.Background(), "db", metav1.DeleteOptions{})) }, []job{auth0, web0}, refused)
+	}, []watchedJob{auth0, db0, web0}, refused)
+	act(func() { require.NoError(t, sms.Delete(context.Background(), "db", metav1.DeleteOptions{})) }, []watchedJob{auth0, web0}, refused)
+}
+
+// watchedJob is what a test of the Watcher looks at in a job.
+type watchedJob struct{ Name, DB, RP, Monitor string }
+
+// startWatcher starts a Watcher of the API server until the test ends, and returns it with act: act makes
+// changes, then waits (at most 2 s) for them to be signalled and the Watcher's jobs and refusals to be as
+// wanted; the state is looked at only after a signal.
+func startWatcher(t *testing.T, k *KubeCluster, opts operator.WatchOptions) (*operator.Watcher, func(change func(), wantJobs []watchedJob, wantRefused map[string]string)) {
+	w := runWatcher(t, k.Client, k.Dynamic, opts)
+	state := func() ([]watchedJob, map[string]string) {
+		jobs, refused := w.Jobs()
+		var got []watchedJob
+		for _, j := range jobs {
+			got = append(got, watchedJob{j.Config.JobName, j.DB, j.RP, j.Monitor})
+		}
+		why := map[string]string{}
+		for _, r := range refused {
+			why[r.Monitor] = r.Err.Error()
+		}
+		return got, why
+	}
+	return w, func(change func(), wantJobs []watchedJob, wantRefused map[string]string) {
+		t.Helper()
+		// The signals of earlier changes may come after the state they lead to: until a quiet 300 ms.
+		for quiet := false; !quiet; {
+			select {
+			case <-w.Changed():
+			case <-time.After(300 * time.Millisecond):
+				quiet = true
+			}
+		}
+		change()
+		deadline := time.After(2 * time.Second)
+		for {
+			select {
+			case <-w.Changed():
+			case <-deadline:
+				jobs, refused := state()
+				require.Equal(t, wantJobs, jobs)
+				require.Equal(t, wantRefused, refused)
+				require.Fail(t, "the state is right, but its change was never signalled")
+			}
+			if jobs, refused := state(); reflect.DeepEqual(jobs, wantJobs) && reflect.DeepEqual(refused, wantRefused) {
+				return
+			}
+		}
+	}
+}
+
+// noSpaces is the CheckRoute of the tests of the Watcher: a database name has no spaces.
+func noSpaces(db, _ string) error {
+	if strings.Contains(db, " ") {
+		return errors.New("no spaces, please")
+	}
+	return nil
+}
+
+// The Watcher follows the ScrapeConfigs of a real API server as it does monitors: those its
+// ScrapeConfigSelector selects in its namespaces, routed by their annotations, one with a discovery this
+// project has no discoverer for, a refused route or a missing Secret refused alone, a Secret's value in
+// the job, and every create, change and delete signalled and seen at once.
+func TestOperatorWatcherScrapeConfigs(t *testing.T) {
+	k := StartKubeAPIServer(t)
+	ns, other := k.Namespace(), k.Namespace()
+	w, act := startWatcher(t, k, operator.WatchOptions{
+		Namespaces: []string{ns}, ScrapeConfigSelector: "team=core", DB: "prometheus", RP: "autogen", CheckRoute: noSpaces,
+	})
+	create := func(namespace, manifest string) {
+		createOperatorObject(t, k, operator.ScrapeConfigs, "ScrapeConfig", namespace, manifest)
+	}
+
+	static := watchedJob{"scrapeConfig/" + ns + "/static", "web", "week", "ScrapeConfig " + ns + "/static"}
+	refused := map[string]string{
+		"ScrapeConfig " + ns + "/openstack": "scrapeConfig/" + ns + "/openstack: spec.openstackSDConfigs: OpenStack discovery is not supported",
+		"ScrapeConfig " + ns + "/bad-db":    "annotations discovering-prometheus.io/db, discovering-prometheus.io/rp: no spaces, please",
+		"ScrapeConfig " + ns + "/consul":    "scrapeConfig/" + ns + `/consul: consulSDConfigs[0].tokenRef: secret ` + ns + `/consul: secret "consul" not found`,
+	}
+	act(func() {
+		create(ns, `
+metadata: {name: static, labels: {team: core}, annotations: {discovering-prometheus.io/db: web, discovering-prometheus.io/rp: week}}
+spec: {jobName: node, staticConfigs: [{targets: ["192.0.2.1:9100"], labels: {env: prod}}]}`)
+		create(ns, `
+metadata: {name: consul, labels: {team: core}}
+spec: {consulSDConfigs: [{server: "127.0.0.1:8500", tokenRef: {name: consul, key: token}}]}`)
+		create(ns, `
+metadata: {name: openstack, labels: {team: core}}
+spec: {staticConfigs: [{targets: ["192.0.2.2:9100"]}], openstackSDConfigs: [{role: Instance, region: r1}]}`)
+		create(ns, `
+metadata: {name: bad-db, labels: {team: core}, annotations: {discovering-prometheus.io/db: "my db"}}
+spec: {staticConfigs: [{targets: ["192.0.2.3:9100"]}]}`)
+		create(ns, `
+metadata: {name: other-team, labels: {team: other}}
+spec: {staticConfigs: [{targets: ["192.0.2.4:9100"]}]}`)
+		create(other, `
+metadata: {name: elsewhere, labels: {team: core}}
+spec: {staticConfigs: [{targets: ["192.0.2.5:9100"]}]}`)
+	}, []watchedJob{static}, refused)
+	jobs, _ := w.Jobs()
+	groups := jobs[0].Config.ServiceDiscoveryConfigs[0].(discovery.StaticConfig)
+	require.Equal(t, model.LabelSet{"__address__": "192.0.2.1:9100"}, groups[0].Targets[0])
+	require.Equal(t, model.LabelSet{"env": "prod"}, groups[0].Labels)
+
+	// The Secret appears: the consul discovery has its token.
+	consulJob := watchedJob{"scrapeConfig/" + ns + "/consul", "prometheus", "autogen", "ScrapeConfig " + ns + "/consul"}
+	delete(refused, "ScrapeConfig "+ns+"/consul")
+	act(func() {
+		_, err := k.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "consul"}, Data: map[string][]byte{"token": []byte("t0k3n")},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}, []watchedJob{consulJob, static}, refused)
+	jobs, _ = w.Jobs()
+	require.Equal(t, "t0k3n", string(jobs[0].Config.ServiceDiscoveryConfigs[0].(*consul.SDConfig).Token))
+
+	// A changed ScrapeConfig (another database), a deleted one.
+	scs := k.Dynamic.Resource(operator.ScrapeConfigs).Namespace(ns)
+	static.DB = "web2"
+	act(func() {
+		_, err := scs.Patch(context.Background(), "static", types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"discovering-prometheus.io/db":"web2"}}}`), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}, []watchedJob{consulJob, static}, refused)
+	act(func() { require.NoError(t, scs.Delete(context.Background(), "consul", metav1.DeleteOptions{})) }, []watchedJob{static}, refused)
+}
+
+// Without the ScrapeConfig CRD the Watcher follows the monitors, and says once that it does not watch
+// ScrapeConfigs. (The CRD is installed again after.)
+func TestOperatorWatcherWithoutScrapeConfigCRD(t *testing.T) {
+	k := StartKubeAPIServer(t)
+	ctx := context.Background()
+	const crd = "scrapeconfigs.monitoring.coreos.com"
+	require.NoError(t, k.Dynamic.Resource(crdResource).Delete(ctx, crd, metav1.DeleteOptions{}))
+	t.Cleanup(func() {
+		require.NoError(t, k.installCRD(filepath.Join("testdata", "prometheus-operator-crd", "monitoring.coreos.com_scrapeconfigs.yaml")))
+	})
+	require.Eventually(t, func() bool {
+		_, err := k.Dynamic.Resource(crdResource).Get(ctx, crd, metav1.GetOptions{})
+		_, served := k.Dynamic.Resource(operator.ScrapeConfigs).List(ctx, metav1.ListOptions{Limit: 1})
+		return apierrors.IsNotFound(err) && apierrors.IsNotFound(served)
+	}, 20*time.Second, 50*time.Millisecond, "the CRD is deleted")
+
+	ns := k.Namespace()
+	var logs bytes.Buffer
+	_, act := startWatcher(t, k, operator.WatchOptions{
+		Namespaces: []string{ns}, DB: "prometheus", RP: "autogen", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	act(func() {
+		createServiceMonitor(t, k, ns, `
+metadata: {name: web}
+spec: {selector: {matchLabels: {app: web}}, endpoints: [{port: metrics}]}`)
+	}, []watchedJob{{"serviceMonitor/" + ns + "/web/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/web"}}, map[string]string{})
+	require.Equal(t, 1, strings.Count(logs.String(), "\n"), logs.String())
+	require.Contains(t, logs.String(), "resource=scrapeconfigs.monitoring.coreos.com/v1alpha1")
+}
+
+// runWatcher starts a Watcher with the clients until the test ends, and returns it once its informers
+// have synced.
+func runWatcher(t *testing.T, client clientset.Interface, dyn dynamic.Interface, opts operator.WatchOptions) *operator.Watcher {
+	t.Helper()
+	w, err := operator.NewWatcher(client, dyn, operator.Generator{}, opts)
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	// An informer of a kind not served, or not allowed, never syncs: Start would wait for stop.
+	started := make(chan bool, 1)
+	go func() { started <- w.Start(stop) }()
+	select {
+	case ok := <-started:
+		require.True(t, ok)
+	case <-time.After(20 * time.Second):
+		require.Fail(t, "the informers never synced")
+	}
+	return w
 }

@@ -30,11 +30,15 @@ import (
 
 // result is one system's figures for one target count; the JSON keys are the harness' contract.
 type result struct {
-	System         string  `json:"system"`
-	Targets        int     `json:"targets"`
-	Samples        int64   `json:"samples"`
-	CPUSeconds     float64 `json:"cpu_seconds"`
-	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+	System       string  `json:"system"`
+	Targets      int     `json:"targets"`
+	Samples      int64   `json:"samples"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	// FileRSSBytes is the part of the resident set at the end that maps files (RssFile): the pages of the
+	// binary, and of the C library, that the process has touched. They are clean, shared and reclaimable;
+	// the rest (RssAnon) is the heap, the stacks and the runtime's own.
+	FileRSSBytes   int64   `json:"rss_file_bytes"`
 	CPUNsPerSample float64 `json:"cpu_ns_per_sample"`
 }
 
@@ -238,10 +242,14 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	if err != nil {
 		return result{}, err
 	}
+	fileRSS, err := fileRSS(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
 	if samples == 0 {
 		return result{}, errors.New("scraped nothing")
 	}
-	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss}
+	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss, FileRSSBytes: fileRSS}
 	res.CPUNsPerSample = res.CPUSeconds * 1e9 / float64(samples)
 	return res, nil
 }
@@ -264,13 +272,27 @@ func (r *run) stop(cmd *exec.Cmd) {
 }
 
 // measureIdle runs each build of the runner idle, on its embedded default (one target: its own metrics
-// endpoint), for the given time and prints its peak RSS: what the build costs before any target.
+// endpoint), and vmagent with no target, for the given time, and prints the peak RSS of each and the part
+// of it that maps files: what a build costs before any target, and how much of that is its binary's pages.
 func measureIdle(dir string, bins binaries, duration time.Duration) error {
-	r := &run{interval: time.Second, dir: dir, bins: bins}
-	fmt.Println("| system | idle peak RSS MiB |")
-	fmt.Println("| --- | ---: |")
-	for _, s := range []struct{ name, bin string }{{"ours-runner", bins.runner}, {"ours-runner-k8s", bins.runnerK8s}} {
-		cmd, err := r.runner(s.bin, "")
+	sink, stopSink, err := discardSink()
+	if err != nil {
+		return err
+	}
+	defer stopSink()
+	r := &run{interval: time.Second, dir: dir, bins: bins, sink: sink}
+	vmagent := systems[slices.IndexFunc(systems, func(s system) bool { return s.name == "vmagent" })]
+	fmt.Println("| system | idle peak RSS MiB | of it, files MiB |")
+	fmt.Println("| --- | ---: | ---: |")
+	for _, s := range []struct {
+		name  string
+		start func() (*exec.Cmd, error)
+	}{
+		{"ours-runner", func() (*exec.Cmd, error) { return r.runner(bins.runner, "") }},
+		{"ours-runner-k8s", func() (*exec.Cmd, error) { return r.runner(bins.runnerK8s, "") }},
+		{"vmagent", func() (*exec.Cmd, error) { return vmagent.start(r) }},
+	} {
+		cmd, err := s.start()
 		if err != nil {
 			return err
 		}
@@ -280,11 +302,12 @@ func measureIdle(dir string, bins binaries, duration time.Duration) error {
 		}
 		time.Sleep(duration)
 		rss, err := peakRSS(cmd.Process.Pid)
+		files, ferr := fileRSS(cmd.Process.Pid)
 		r.stop(cmd)
-		if err != nil {
+		if err := errors.Join(err, ferr); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		fmt.Printf("| %s | %.1f |\n", s.name, float64(rss)/(1<<20))
+		fmt.Printf("| %s | %.1f | %.1f |\n", s.name, float64(rss)/(1<<20), float64(files)/(1<<20))
 	}
 	return nil
 }
@@ -333,6 +356,11 @@ func memAvailable() (int64, error) { return procBytes("/proc/meminfo", "MemAvail
 // peakRSS is the process' high-water resident set from /proc/PID/status.
 func peakRSS(pid int) (int64, error) { return procBytes(fmt.Sprintf("/proc/%d/status", pid), "VmHWM") }
 
+// fileRSS is the process' resident set that maps files, from /proc/PID/status.
+func fileRSS(pid int) (int64, error) {
+	return procBytes(fmt.Sprintf("/proc/%d/status", pid), "RssFile")
+}
+
 // procBytes reads a "key:   N kB" line of a /proc file, in bytes.
 func procBytes(path, key string) (int64, error) {
 	b, err := os.ReadFile(path)
@@ -350,10 +378,10 @@ func procBytes(path, key string) (int64, error) {
 
 func printTable(results []result) {
 	fmt.Println()
-	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | RSS KiB/target |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | of it, files MiB | RSS KiB/target |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range results {
-		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
-			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets))
+		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
+			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.FileRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets))
 	}
 }
