@@ -76,6 +76,27 @@ func (g *Generator) PodMonitor(m *monitoringv1.PodMonitor) ([]*promconfig.Scrape
 	return configs, err
 }
 
+// ServiceMonitorYAML returns the jobs of a ServiceMonitor as the operator writes them into the
+// scrape_configs of its Prometheus' prometheus.yml: a YAML list, credentials inline. APIServer is not in
+// it (the operator's Prometheus reaches its API server from within the cluster).
+func (g *Generator) ServiceMonitorYAML(m *monitoringv1.ServiceMonitor) ([]byte, error) {
+	jobs, _, err := g.serviceMonitorJobs(m)
+	return jobsYAML(jobs, err)
+}
+
+// PodMonitorYAML is ServiceMonitorYAML for a PodMonitor.
+func (g *Generator) PodMonitorYAML(m *monitoringv1.PodMonitor) ([]byte, error) {
+	jobs, _, err := g.podMonitorJobs(m)
+	return jobsYAML(jobs, err)
+}
+
+func jobsYAML(jobs []yaml.MapSlice, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(jobs)
+}
+
 func (g *Generator) serviceMonitorJobs(m *monitoringv1.ServiceMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
 	return g.jobs("serviceMonitor", m.ObjectMeta, len(m.Spec.Endpoints), func(i int) (yaml.MapSlice, error) {
 		return g.serviceMonitorYAML(m, m.Spec.Endpoints[i], i)

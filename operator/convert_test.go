@@ -164,18 +164,18 @@ func generate(t *testing.T, g *Generator, monitor string) ([]any, error) {
 	if err := k8syaml.Unmarshal([]byte(monitor), &kind); err != nil {
 		return nil, err
 	}
-	var jobs []yaml.MapSlice
+	var data []byte
 	var err error
 	switch kind.Kind {
 	case "ServiceMonitor":
 		var m monitoringv1.ServiceMonitor
 		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
-			jobs, _, err = g.serviceMonitorJobs(&m)
+			data, err = g.ServiceMonitorYAML(&m)
 		}
 	case "PodMonitor":
 		var m monitoringv1.PodMonitor
 		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
-			jobs, _, err = g.podMonitorJobs(&m)
+			data, err = g.PodMonitorYAML(&m)
 		}
 	default:
 		err = fmt.Errorf("kind %q", kind.Kind)
@@ -183,13 +183,18 @@ func generate(t *testing.T, g *Generator, monitor string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return generic(t, jobs), nil
+	return genericYAML(t, data), nil
 }
 
 // generic is jobs as generic YAML values, as a golden file's are read.
 func generic(t *testing.T, jobs []yaml.MapSlice) []any {
 	data, err := yaml.Marshal(jobs)
 	require.NoError(t, err)
+	return genericYAML(t, data)
+}
+
+// genericYAML is YAML text as generic values.
+func genericYAML(t *testing.T, data []byte) []any {
 	var out []any
 	require.NoError(t, yaml.Unmarshal(data, &out))
 	return out
