@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -54,6 +55,12 @@ type Generator struct {
 	// Global holds the defaults of the jobs (scrape interval and timeout, protocols); nil is Prometheus'
 	// defaults.
 	Global *promconfig.GlobalConfig
+	// NodeName, if set, keeps the targets of one node, for an instance per node: a PodMonitor's pods by a
+	// field selector spec.nodeName of its discovery (the API server lists and watches that node's pods
+	// only); a ServiceMonitor's endpoints, which no field selector of the API server tells apart by
+	// node, by a keep rule on the endpoint's node name (or its pod's, for the ports of a pod that no
+	// endpoint lists), its discovery watching only the node's pods all the same.
+	NodeName string
 }
 
 // ServiceMonitor returns the jobs of a ServiceMonitor, one per endpoint. An error names the job and the
@@ -67,6 +74,27 @@ func (g *Generator) ServiceMonitor(m *monitoringv1.ServiceMonitor) ([]*promconfi
 func (g *Generator) PodMonitor(m *monitoringv1.PodMonitor) ([]*promconfig.ScrapeConfig, error) {
 	_, configs, err := g.podMonitorJobs(m)
 	return configs, err
+}
+
+// ServiceMonitorYAML returns the jobs of a ServiceMonitor as the operator writes them into the
+// scrape_configs of its Prometheus' prometheus.yml: a YAML list, credentials inline. APIServer is not in
+// it (the operator's Prometheus reaches its API server from within the cluster).
+func (g *Generator) ServiceMonitorYAML(m *monitoringv1.ServiceMonitor) ([]byte, error) {
+	jobs, _, err := g.serviceMonitorJobs(m)
+	return jobsYAML(jobs, err)
+}
+
+// PodMonitorYAML is ServiceMonitorYAML for a PodMonitor.
+func (g *Generator) PodMonitorYAML(m *monitoringv1.PodMonitor) ([]byte, error) {
+	jobs, _, err := g.podMonitorJobs(m)
+	return jobsYAML(jobs, err)
+}
+
+func jobsYAML(jobs []yaml.MapSlice, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(jobs)
 }
 
 func (g *Generator) serviceMonitorJobs(m *monitoringv1.ServiceMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
@@ -183,9 +211,18 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 		labelValueLengthLimit: spec.LabelValueLengthLimit, keepDroppedTargets: spec.KeepDroppedTargets,
 	}
 	job := fmt.Sprintf("serviceMonitor/%s/%s/%d", m.Namespace, m.Name, i)
-	sd := kubernetesSD(role, spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism,
-		role, "service")
+	sd := g.onNode(kubernetesSD(role, spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism,
+		role, "service"))
 	relabelings := initRelabelings()
+	if g.NodeName != "" {
+		nodeName := "__meta_kubernetes_endpoint_node_name"
+		if role == RoleEndpointSlice {
+			nodeName = "__meta_kubernetes_endpointslice_endpoint_node_name"
+		}
+		node := regexp.QuoteMeta(g.NodeName)
+		relabelings = append(relabelings, yaml.MapSlice{{Key: "action", Value: "keep"},
+			{Key: "source_labels", Value: []string{nodeName, "__meta_kubernetes_pod_node_name"}}, {Key: "regex", Value: node + ";.*|.*;" + node}})
+	}
 	if selectByRelabeling(spec.SelectorMechanism) {
 		relabelings = append(relabelings, selectorRelabelings("service", spec.Selector)...)
 	}
@@ -253,7 +290,7 @@ func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.P
 		labelValueLengthLimit: spec.LabelValueLengthLimit, keepDroppedTargets: spec.KeepDroppedTargets,
 	}
 	job := fmt.Sprintf("podMonitor/%s/%s/%d", m.Namespace, m.Name, i)
-	sd := kubernetesSD("pod", spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism, "pod")
+	sd := g.onNode(kubernetesSD("pod", spec.NamespaceSelector, m.Namespace, spec.AttachMetadata, spec.Selector, spec.SelectorMechanism, "pod"))
 	relabelings := initRelabelings()
 	if ptr.Deref(ep.FilterRunning, true) {
 		relabelings = append(relabelings, runningFilter())
@@ -411,6 +448,31 @@ func kubernetesSD(role string, nsel monitoringv1.NamespaceSelector, namespace st
 		sd = append(sd, yaml.MapItem{Key: "selectors", Value: selectors})
 	}
 	return yaml.MapItem{Key: "kubernetes_sd_configs", Value: []yaml.MapSlice{sd}}
+}
+
+// onNode adds the field selector spec.nodeName=NodeName to the pod role's selector of a job's
+// kubernetes_sd_configs (a role has one selector: with the monitor's label selector, in the same).
+func (g *Generator) onNode(sd yaml.MapItem) yaml.MapItem {
+	if g.NodeName == "" {
+		return sd
+	}
+	field := yaml.MapItem{Key: "field", Value: "spec.nodeName=" + g.NodeName}
+	config := sd.Value.([]yaml.MapSlice)[0]
+	i := slices.IndexFunc(config, func(item yaml.MapItem) bool { return item.Key == "selectors" })
+	if i < 0 {
+		config = append(config, yaml.MapItem{Key: "selectors", Value: []yaml.MapSlice{}})
+		i = len(config) - 1
+	}
+	selectors := config[i].Value.([]yaml.MapSlice)
+	j := slices.IndexFunc(selectors, func(s yaml.MapSlice) bool { return s[0].Value == "pod" })
+	if j < 0 {
+		selectors = append(selectors, yaml.MapSlice{{Key: "role", Value: "pod"}})
+		j = len(selectors) - 1
+	}
+	selectors[j] = append(selectors[j], field)
+	config[i].Value = selectors
+	sd.Value = []yaml.MapSlice{config}
+	return sd
 }
 
 func selectByRelabeling(mechanism *monitoringv1.SelectorMechanism) bool {

@@ -11,6 +11,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	promconfig "github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/util/strutil"
@@ -163,18 +164,18 @@ func generate(t *testing.T, g *Generator, monitor string) ([]any, error) {
 	if err := k8syaml.Unmarshal([]byte(monitor), &kind); err != nil {
 		return nil, err
 	}
-	var jobs []yaml.MapSlice
+	var data []byte
 	var err error
 	switch kind.Kind {
 	case "ServiceMonitor":
 		var m monitoringv1.ServiceMonitor
 		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
-			jobs, _, err = g.serviceMonitorJobs(&m)
+			data, err = g.ServiceMonitorYAML(&m)
 		}
 	case "PodMonitor":
 		var m monitoringv1.PodMonitor
 		if err = k8syaml.UnmarshalStrict([]byte(monitor), &m); err == nil {
-			jobs, _, err = g.podMonitorJobs(&m)
+			data, err = g.PodMonitorYAML(&m)
 		}
 	default:
 		err = fmt.Errorf("kind %q", kind.Kind)
@@ -182,13 +183,18 @@ func generate(t *testing.T, g *Generator, monitor string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return generic(t, jobs), nil
+	return genericYAML(t, data), nil
 }
 
 // generic is jobs as generic YAML values, as a golden file's are read.
 func generic(t *testing.T, jobs []yaml.MapSlice) []any {
 	data, err := yaml.Marshal(jobs)
 	require.NoError(t, err)
+	return genericYAML(t, data)
+}
+
+// genericYAML is YAML text as generic values.
+func genericYAML(t *testing.T, data []byte) []any {
 	var out []any
 	require.NoError(t, yaml.Unmarshal(data, &out))
 	return out
@@ -368,4 +374,69 @@ func TestCredentials(t *testing.T) {
 		Cert: monitoringv1.SecretOrConfigMap{ConfigMap: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "certs"}, Key: "tls.crt"}}}}
 	_, err = g.ServiceMonitor(monitor(tls))
 	require.EqualError(t, err, `serviceMonitor/default/sm/0: tlsConfig.cert: configmap default/certs has no key "tls.crt"`)
+}
+
+// With NodeName, a PodMonitor's discovery lists only the node's pods (a field selector, with the monitor's
+// label selector where it has one: one selector a role), and a ServiceMonitor's keeps only the endpoints of
+// the node, or of its pods, whatever the role; its discovery watches only the node's pods. The name is a
+// literal, not a regular expression.
+func TestNodeName(t *testing.T) {
+	g := &Generator{NodeName: "node.a"}
+	roleSelector := ptr.To(monitoringv1.SelectorMechanismRole)
+	selector := metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	pods := func(sd *kubernetes.SDConfig) []kubernetes.SelectorConfig {
+		var out []kubernetes.SelectorConfig
+		for _, s := range sd.Selectors {
+			if s.Role == kubernetes.RolePod {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for _, mechanism := range []*monitoringv1.SelectorMechanism{nil, roleSelector} {
+		pm, err := g.PodMonitor(&monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "pm"},
+			Spec: monitoringv1.PodMonitorSpec{Selector: selector, SelectorMechanism: mechanism,
+				PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("http")}}}})
+		require.NoError(t, err)
+		want := kubernetes.SelectorConfig{Role: kubernetes.RolePod, Field: "spec.nodeName=node.a"}
+		if mechanism != nil {
+			want.Label = "app=web"
+		}
+		require.Equal(t, []kubernetes.SelectorConfig{want}, pods(pm[0].ServiceDiscoveryConfigs[0].(*kubernetes.SDConfig)))
+	}
+
+	for _, role := range []monitoringv1.ServiceDiscoveryRole{monitoringv1.EndpointsRole, monitoringv1.EndpointSliceRole} {
+		sm, err := g.ServiceMonitor(&monitoringv1.ServiceMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sm"},
+			Spec: monitoringv1.ServiceMonitorSpec{Selector: selector, SelectorMechanism: roleSelector, ServiceDiscoveryRole: &role,
+				Endpoints: []monitoringv1.Endpoint{{Port: "http"}}}})
+		require.NoError(t, err)
+		require.Equal(t, []kubernetes.SelectorConfig{{Role: kubernetes.RolePod, Field: "spec.nodeName=node.a"}},
+			pods(sm[0].ServiceDiscoveryConfigs[0].(*kubernetes.SDConfig)))
+		portName, nodeName := "__meta_kubernetes_endpoint_port_name", "__meta_kubernetes_endpoint_node_name"
+		if role == monitoringv1.EndpointSliceRole {
+			portName, nodeName = "__meta_kubernetes_endpointslice_port_name", "__meta_kubernetes_endpointslice_endpoint_node_name"
+		}
+		for _, c := range []struct {
+			endpointNode, podNode string
+			kept                  bool
+		}{
+			{"node.a", "node.a", true},
+			{"node.a", "", true},  // an endpoint without a pod
+			{"", "node.a", true},  // a port of the pod that no endpoint lists
+			{"nodexa", "", false}, // not a regular expression
+			{"node.b", "node.b", false},
+			{"", "node.b", false},
+			{"", "", false},
+		} {
+			b := labels.NewBuilder(labels.FromStrings("__address__", "10.0.0.1:80", "__meta_kubernetes_namespace", "ns",
+				portName, "http", "__meta_kubernetes_service_label_app", "web", "__meta_kubernetes_service_labelpresent_app", "true"))
+			if c.endpointNode != "" {
+				b.Set(nodeName, c.endpointNode)
+			}
+			if c.podNode != "" {
+				b.Set("__meta_kubernetes_pod_node_name", c.podNode)
+			}
+			require.Equal(t, c.kept, relabel.ProcessBuilder(b, sm[0].RelabelConfigs...), "%s: %+v", role, c)
+		}
+	}
 }

@@ -74,7 +74,8 @@ type Refused struct {
 // Watcher keeps the ServiceMonitors, PodMonitors and ScrapeConfigs of an API server, and the Secrets and
 // ConfigMaps their credentials come from, with client-go informers. Jobs converts the current ones; Changed
 // is signalled after every change of any of them. A kind whose CRD the API server does not serve when the
-// Watcher is made is not watched (it says so once in the log).
+// Watcher is made is not watched (it says so once in the log), nor are ScrapeConfigs with the Generator's
+// NodeName.
 type Watcher struct {
 	gen      Generator
 	opts     WatchOptions
@@ -115,6 +116,10 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 		logger = slog.Default()
 	}
 	kinds = slices.DeleteFunc(kinds, func(m kind) bool {
+		if m.gvr == ScrapeConfigs && gen.NodeName != "" {
+			logger.Info("ScrapeConfigs are not watched by an instance of one node: their targets are of no node", "node", gen.NodeName)
+			return true
+		}
 		if served(dyn, m.gvr, namespaces[0]) {
 			return false
 		}

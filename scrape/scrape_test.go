@@ -360,7 +360,7 @@ func TestTargetLabels(t *testing.T) {
 	require.Equal(t, `{instance="h:1", job="node", team="x"}`, tg.Labels.String())
 	require.Equal(t, "http://h:1/metrics?target=z&target=b", tg.URL)
 	require.Equal(t, []string{"a", "b"}, c.Params["target"], "the scraper's params are not changed by a target")
-	require.Equal(t, "v", tg.Discovered.Get("__meta_k"), "the target's own label wins over its group's")
+	require.Equal(t, "v", tg.Discovered().Get("__meta_k"), "the target's own label wins over its group's")
 	require.Equal(t, time.Minute, tg.Interval)
 
 	// A discoverer may set instance, interval and timeout per target.
@@ -392,7 +392,7 @@ func TestTargetLabels(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `{__address__="h:1", __always_scrape_classic_histograms__="false", __convert_classic_histograms_to_nhcb__="false", `+
 		`__metrics_path__="/metrics", __param_target="a", __scheme__="http", __scrape_interval__="1m", __scrape_native_histograms__="false", `+
-		`__scrape_timeout__="10s", job="node"}`, tg.Discovered.String())
+		`__scrape_timeout__="10s", job="node"}`, tg.Discovered().String())
 }
 
 func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {
@@ -407,11 +407,13 @@ func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {
 	require.False(t, first.claim(now.Add(30*time.Second)))
 	require.True(t, first.claim(now.Add(55*time.Second)), "due within a tenth of the interval")
 
-	errs := s.Sync([]*targetgroup.Group{{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "dropped"}, Targets: []model.LabelSet{{model.AddressLabel: "a:1"}, {model.AddressLabel: "c:1"}, {}}}})
+	// The group comes again with a meta label changed, another target and one that cannot be built.
+	errs := s.Sync([]*targetgroup.Group{{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "changed"}, Targets: []model.LabelSet{{model.AddressLabel: "a:1"}, {model.AddressLabel: "c:1"}, {}}}})
 	require.Len(t, errs, 1)
 	require.Contains(t, errs[0].Error(), `scraper "node": target 2 of group "test"`)
 	require.Len(t, s.Targets(), 2)
 	require.Same(t, first, s.Targets()[0], "a target that stays keeps its state")
+	require.Equal(t, "changed", first.Discovered().Get("__meta_x"), "and takes the discovered labels it was found with")
 	require.Equal(t, int64(2), s.Stats().Targets.Load())
 }
 

@@ -219,7 +219,8 @@ type entry struct {
 
 // Sync replaces the scraper's targets with those of the groups. Only a group whose content changed since
 // the last Sync is built again (a group is compared by pointer, then by content); without a change Sync
-// does nothing. A target that stays keeps its schedule and health. A target that cannot be built is left
+// does nothing. A target that stays keeps its schedule and health, and takes the discovered labels it
+// was found with this time, as in Prometheus. A target that cannot be built is left
 // out, and its error, which names it, returned. Sync and Share build the next targets aside and swap them
 // in at once: Run and Targets never wait for them.
 func (s *Scraper) Sync(groups []*targetgroup.Group) []error {
@@ -283,8 +284,8 @@ func (s *Scraper) syncGroup(g *targetgroup.Group, errs *[]error) *syncedGroup {
 	return sg
 }
 
-// adopt gives e its Target t if this instance scrapes it (the one it had, if it stays), with its rank among
-// the target's owners, and none if not.
+// adopt gives e its Target t if this instance scrapes it (the one it had, if it stays, with t's discovered
+// labels), with its rank among the target's owners, and none if not.
 func (s *Scraper) adopt(e *entry, t *Target) {
 	e.t = nil
 	rank, owners := 0, 1
@@ -293,7 +294,8 @@ func (s *Scraper) adopt(e *entry, t *Target) {
 			return
 		}
 	}
-	if old, ok := s.targets[e.id]; ok {
+	if old, ok := s.targets[e.id]; ok && old != t {
+		old.rediscovered(t.Discovered())
 		t = old
 	}
 	t.SetReplica(rank, owners)

@@ -37,7 +37,7 @@ func TestRelabelStepsAgreeWithSync(t *testing.T) {
 	}}}))
 	require.Len(t, s.Targets(), 1)
 	kept := s.Targets()[0]
-	steps, target, err := s.RelabelSteps(kept.Discovered)
+	steps, target, err := s.RelabelSteps(kept.Discovered())
 	require.NoError(t, err)
 	require.Len(t, steps, 6)
 	for i, step := range steps {

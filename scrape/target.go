@@ -17,9 +17,6 @@ import (
 
 // Target is one endpoint of a scraper, with its labels built by Prometheus' rules.
 type Target struct {
-	// Discovered holds the labels the discoverer gave, with the scraper's defaults (job, __scheme__,
-	// __metrics_path__, __param_*), before anything is dropped.
-	Discovered labels.Labels
 	// Labels are the labels every sample of the target carries: job, instance and the discovered labels
 	// that do not start with "__".
 	Labels labels.Labels
@@ -30,10 +27,13 @@ type Target struct {
 	Interval time.Duration
 	Timeout  time.Duration
 
-	mu      sync.Mutex
-	next    time.Time // the target is due from then on
-	running bool      // a scrape of the target has started and not ended
-	health  Health
+	mu sync.Mutex
+	// discovered holds the labels the discoverer gave last, with the scraper's defaults (job, __scheme__,
+	// __metrics_path__, __param_*), before anything is dropped.
+	discovered labels.Labels
+	next       time.Time // the target is due from then on
+	running    bool      // a scrape of the target has started and not ended
+	health     Health
 	// series are the series of series-limit's window, used by one scrape at a time (claim).
 	series seriesSet
 	// elsewhere is set when other instances of a cluster scrape the target and this one does not.
@@ -77,6 +77,22 @@ type Health struct {
 	LastError  string
 	// SeriesDropped counts the samples of new series that series-limit dropped.
 	SeriesDropped int
+}
+
+// Discovered returns the labels the discoverer gave the target last, with the scraper's defaults, before
+// relabeling: what Prometheus shows as its discoveredLabels.
+func (t *Target) Discovered() labels.Labels {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.discovered
+}
+
+// rediscovered gives a target that stays the discovered labels it was found with again, which may differ
+// where relabeling made the same target of them (Prometheus' Target.SetScrapeConfig).
+func (t *Target) rediscovered(discovered labels.Labels) {
+	t.mu.Lock()
+	t.discovered = discovered
+	t.mu.Unlock()
 }
 
 // Instance is the target's instance label.
@@ -190,7 +206,7 @@ func (s *Scraper) newTarget(target, group model.LabelSet) (*Target, error) {
 	})
 	t.Labels = lb.Labels()
 	t.Labels.Range(func(l labels.Label) { t.labelList = append(t.labelList, l) })
-	t.Discovered = s.discoveredLabels(target, group)
+	t.discovered = s.discoveredLabels(target, group)
 	return t, nil
 }
 

@@ -23,7 +23,7 @@ func sdLabelsByInstance(r *Run) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	for _, target := range r.Plugin.RunningScrapers()[0].Targets() {
 		sd := map[string]string{}
-		target.Discovered.Range(func(l labels.Label) {
+		target.Discovered().Range(func(l labels.Label) {
 			if l.Name == "__address__" || strings.HasPrefix(l.Name, "__meta_") {
 				sd[l.Name] = l.Value
 			}

@@ -32,56 +32,91 @@ import (
 // TestKubernetesManifests decodes every manifest of deploy/kubernetes strictly with the Kubernetes API types
 // (an unknown field or kind fails), checks that what a pod refers to exists (its service account, config
 // maps, the files its command reads, the environment variables its configuration uses), and loads and
-// initialises every Telegraf configuration the pods run, with Telegraf's own loader.
+// initialises every Telegraf configuration the pods run, with Telegraf's own loader. in-cluster = true
+// needs the files of a pod's service account: here an API server is named instead, which no key reaches
+// before the plugin starts (TestKubernetesManifestsOnAPIServer runs them on a real one).
 func TestKubernetesManifests(t *testing.T) {
-	files, err := filepath.Glob("../deploy/kubernetes/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	var objects []runtime.Object
-	for _, file := range files {
-		objects = append(objects, decodeManifests(t, file)...)
-	}
-	configMaps := map[string]*corev1.ConfigMap{}
-	services := map[string]*corev1.Service{}
-	accounts := map[string]bool{}
-	var pods []podOf
-	var statefulSets []*appsv1.StatefulSet
-	for _, o := range objects {
-		switch o := o.(type) {
-		case *corev1.ConfigMap:
-			configMaps[o.Name] = o
-		case *corev1.Service:
-			services[o.Name] = o
-		case *corev1.ServiceAccount:
-			accounts[o.Name] = true
-		case *appsv1.DaemonSet:
-			pods = append(pods, podOf{"DaemonSet " + o.Name, &o.Spec.Template, o.Spec.Selector.MatchLabels})
-		case *appsv1.StatefulSet:
-			pods = append(pods, podOf{"StatefulSet " + o.Name, &o.Spec.Template, o.Spec.Selector.MatchLabels})
-			statefulSets = append(statefulSets, o)
-		}
-	}
-	for _, o := range statefulSets {
-		headless := services[o.Spec.ServiceName]
+	m := readManifests(t)
+	for _, o := range m.statefulSets {
+		headless := m.services[o.Spec.ServiceName]
 		require.NotNil(t, headless, "%s: serviceName %q is not a Service of the manifests", o.Name, o.Spec.ServiceName)
 		require.Equal(t, corev1.ClusterIPNone, headless.Spec.ClusterIP, "%s: its Service is headless", o.Name)
 		require.True(t, labels.SelectorFromSet(headless.Spec.Selector).Matches(labels.Set(o.Spec.Template.Labels)),
 			"%s: its Service selects its pods", o.Name)
 	}
-	require.Len(t, pods, 3, "node-local, node-local with execd, sharded")
-	for _, p := range pods {
+	require.Len(t, m.pods, 3, "node-local, node-local with execd, sharded")
+	for _, p := range m.pods {
 		t.Run(p.name, func(t *testing.T) {
 			require.True(t, labels.SelectorFromSet(p.selector).Matches(labels.Set(p.template.Labels)), "the selector selects the pod template")
-			require.True(t, accounts[p.template.Spec.ServiceAccountName], "service account %q", p.template.Spec.ServiceAccountName)
-			for _, c := range p.template.Spec.Containers {
-				files := containerFiles(t, c, p.template.Spec.Volumes, configMaps)
-				args := slices.Concat(c.Command, c.Args)
-				i := slices.Index(args, "--config")
-				require.GreaterOrEqual(t, i, 0, "%s: --config", c.Name)
-				loadManifestTelegraf(t, files, c.Env, args[i+1], false)
-			}
+			require.True(t, m.accounts[p.template.Spec.ServiceAccountName], "service account %q", p.template.Spec.ServiceAccountName)
+			require.NotEmpty(t, m.plugins(t, p, nil, `api-servers = ["https://10.96.0.1:443"]`))
 		})
 	}
+}
+
+// manifests are the objects of deploy/kubernetes, decoded strictly, and the pods they run.
+type manifests struct {
+	configMaps   map[string]*corev1.ConfigMap
+	services     map[string]*corev1.Service
+	accounts     map[string]bool
+	pods         []podOf
+	statefulSets []*appsv1.StatefulSet
+}
+
+func readManifests(t *testing.T) *manifests {
+	t.Helper()
+	m := &manifests{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{}, accounts: map[string]bool{}}
+	for _, file := range manifestFiles(t) {
+		for _, o := range decodeManifests(t, file) {
+			switch o := o.(type) {
+			case *corev1.ConfigMap:
+				m.configMaps[o.Name] = o
+			case *corev1.Service:
+				m.services[o.Name] = o
+			case *corev1.ServiceAccount:
+				m.accounts[o.Name] = true
+			case *appsv1.DaemonSet:
+				m.pods = append(m.pods, podOf{"DaemonSet " + o.Name, &o.Spec.Template, o.Spec.Selector.MatchLabels})
+			case *appsv1.StatefulSet:
+				m.pods = append(m.pods, podOf{"StatefulSet " + o.Name, &o.Spec.Template, o.Spec.Selector.MatchLabels})
+				m.statefulSets = append(m.statefulSets, o)
+			}
+		}
+	}
+	return m
+}
+
+// manifestFiles are the files of deploy/kubernetes.
+func manifestFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../deploy/kubernetes/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+// plugins loads the Telegraf configuration of each container of a pod and returns its plugins,
+// initialised (those of an inputs.execd that runs the runner included). env holds values of the
+// container's environment variables (any other is a made-up address); apiServer are the keys that reach
+// the API server in place of in-cluster = true.
+func (m *manifests) plugins(t *testing.T, p podOf, env map[string]string, apiServer string) []*plugin.DiscoveringPrometheus {
+	t.Helper()
+	var out []*plugin.DiscoveringPrometheus
+	for _, c := range p.template.Spec.Containers {
+		files := containerFiles(t, c, p.template.Spec.Volumes, m.configMaps)
+		args := slices.Concat(c.Command, c.Args)
+		i := slices.Index(args, "--config")
+		require.GreaterOrEqual(t, i, 0, "%s: --config", c.Name)
+		for _, e := range c.Env {
+			v, ok := env[e.Name]
+			if !ok {
+				v = "10.0.0.7"
+			}
+			t.Setenv(e.Name, v)
+		}
+		out = append(out, loadManifestTelegraf(t, files, c.Env, apiServer, args[i+1], false)...)
+	}
+	return out
 }
 
 type podOf struct {
@@ -93,25 +128,34 @@ type podOf struct {
 // decodeManifests decodes each document of a YAML file strictly.
 func decodeManifests(t *testing.T, file string) []runtime.Object {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	require.NoError(t, err)
 	strict := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
 		kjson.SerializerOptions{Yaml: true, Strict: true})
-	reader := kyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var out []runtime.Object
+	for _, doc := range manifestDocuments(t, file) {
+		obj, gvk, err := strict.Decode(doc, nil, nil)
+		require.NoError(t, err, "%s: %s", file, doc)
+		t.Logf("%s: %s", filepath.Base(file), gvk.Kind)
+		out = append(out, obj)
+	}
+	return out
+}
+
+// manifestDocuments are the documents of a YAML file, the empty ones left out.
+func manifestDocuments(t *testing.T, file string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	reader := kyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var out [][]byte
 	for {
 		doc, err := reader.Read()
 		if errors.Is(err, io.EOF) {
 			return out
 		}
 		require.NoError(t, err, file)
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
+		if len(bytes.TrimSpace(doc)) > 0 {
+			out = append(out, doc)
 		}
-		obj, gvk, err := strict.Decode(doc, nil, nil)
-		require.NoError(t, err, "%s: %s", file, doc)
-		t.Logf("%s: %s", filepath.Base(file), gvk.Kind)
-		out = append(out, obj)
 	}
 }
 
@@ -136,10 +180,10 @@ func containerFiles(t *testing.T, c corev1.Container, volumes []corev1.Volume, c
 
 var envReference = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// loadManifestTelegraf loads the Telegraf configuration file of a container, with the container's
-// environment (a made-up value for each), and initialises every discovering_prometheus input in it,
-// those of an inputs.execd that runs the runner included (runner: the runner's file, without outputs).
-func loadManifestTelegraf(t *testing.T, files map[string]string, env []corev1.EnvVar, file string, runner bool) {
+// loadManifestTelegraf loads the Telegraf configuration file of a container, whose environment is set, with
+// apiServer in place of in-cluster = true, and initialises every discovering_prometheus input in it, those
+// of an inputs.execd that runs the runner included (runner: the runner's file, without outputs).
+func loadManifestTelegraf(t *testing.T, files map[string]string, env []corev1.EnvVar, apiServer, file string, runner bool) []*plugin.DiscoveringPrometheus {
 	t.Helper()
 	data, ok := files[file]
 	require.True(t, ok, "%s is not in a config map the container mounts", file)
@@ -147,27 +191,25 @@ func loadManifestTelegraf(t *testing.T, files map[string]string, env []corev1.En
 		require.True(t, slices.ContainsFunc(env, func(e corev1.EnvVar) bool { return e.Name == ref[1] }),
 			"%s uses ${%s}, which the container does not set", file, ref[1])
 	}
-	for _, e := range env {
-		t.Setenv(e.Name, "10.0.0.7")
-	}
+	data = strings.ReplaceAll(data, "in-cluster = true", apiServer)
 	c := config.NewConfig()
 	require.NoError(t, c.LoadConfigData([]byte(data), file))
-	inits := 0
+	var plugins []*plugin.DiscoveringPrometheus
 	for _, input := range c.Inputs {
 		switch in := input.Input.(type) {
 		case *plugin.DiscoveringPrometheus:
 			require.NoError(t, in.Init(), file)
-			inits++
+			plugins = append(plugins, in)
 		case *execd.Execd:
 			i := slices.Index(in.Command, "-config")
 			require.Positive(t, i, "%s: the execd command names the runner's -config", file)
 			require.True(t, strings.HasSuffix(in.Command[0], "/discovering-prometheus"), "%s runs %s", file, in.Command[0])
-			loadManifestTelegraf(t, files, env, in.Command[i+1], true)
-			inits++
+			plugins = append(plugins, loadManifestTelegraf(t, files, env, apiServer, in.Command[i+1], true)...)
 		}
 	}
-	require.Positive(t, inits, "%s runs the plugin", file)
+	require.NotEmpty(t, plugins, "%s runs the plugin", file)
 	if !runner {
 		require.NotEmpty(t, c.Outputs, "%s writes somewhere", file)
 	}
+	return plugins
 }

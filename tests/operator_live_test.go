@@ -49,13 +49,7 @@ func TestOperatorLive(t *testing.T) {
 	t.Cleanup(other.Close)
 	otherAddr := strings.TrimPrefix(other.URL, "http://")
 
-	r := StartPlugin(t, fmt.Sprintf(`
-[[inputs.discovering_prometheus]]
-  status_address = "127.0.0.1:0"
-  [inputs.discovering_prometheus.prometheus_operator]
-%s    namespaces = [%q]
-    db = "k8s"
-`, kubernetesServer(k), ns)+ScraperTable("other", "d", "r", "static-discovery", "other", `scrape-interval = "1s"`)+
+	r := StartPlugin(t, operatorPluginTOML(k, ns)+ScraperTable("other", "d", "r", "static-discovery", "other", `scrape-interval = "1s"`)+
 		fmt.Sprintf("  [[inputs.discovering_prometheus.static-discovery]]\n    id = \"other\"\n    targets = [%q]\n", otherAddr))
 	// Telegraf's gathers, every 100 ms, all along.
 	stop, stopped := make(chan struct{}), make(chan struct{})

@@ -29,7 +29,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
+	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -237,19 +239,7 @@ type watchedJob struct{ Name, DB, RP, Monitor string }
 // changes, then waits (at most 2 s) for them to be signalled and the Watcher's jobs and refusals to be as
 // wanted; the state is looked at only after a signal.
 func startWatcher(t *testing.T, k *KubeCluster, opts operator.WatchOptions) (*operator.Watcher, func(change func(), wantJobs []watchedJob, wantRefused map[string]string)) {
-	w, err := operator.NewWatcher(k.Client, k.Dynamic, operator.Generator{}, opts)
-	require.NoError(t, err)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	// An informer of a kind not served never syncs: Start would wait for stop.
-	started := make(chan bool, 1)
-	go func() { started <- w.Start(stop) }()
-	select {
-	case ok := <-started:
-		require.True(t, ok)
-	case <-time.After(20 * time.Second):
-		require.Fail(t, "the informers never synced")
-	}
+	w := runWatcher(t, k.Client, k.Dynamic, opts)
 	state := func() ([]watchedJob, map[string]string) {
 		jobs, refused := w.Jobs()
 		var got []watchedJob
@@ -394,4 +384,24 @@ spec: {selector: {matchLabels: {app: web}}, endpoints: [{port: metrics}]}`)
 	}, []watchedJob{{"serviceMonitor/" + ns + "/web/0", "prometheus", "autogen", "ServiceMonitor " + ns + "/web"}}, map[string]string{})
 	require.Equal(t, 1, strings.Count(logs.String(), "\n"), logs.String())
 	require.Contains(t, logs.String(), "resource=scrapeconfigs.monitoring.coreos.com/v1alpha1")
+}
+
+// runWatcher starts a Watcher with the clients until the test ends, and returns it once its informers
+// have synced.
+func runWatcher(t *testing.T, client clientset.Interface, dyn dynamic.Interface, opts operator.WatchOptions) *operator.Watcher {
+	t.Helper()
+	w, err := operator.NewWatcher(client, dyn, operator.Generator{}, opts)
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	// An informer of a kind not served, or not allowed, never syncs: Start would wait for stop.
+	started := make(chan bool, 1)
+	go func() { started <- w.Start(stop) }()
+	select {
+	case ok := <-started:
+		require.True(t, ok)
+	case <-time.After(20 * time.Second):
+		require.Fail(t, "the informers never synced")
+	}
+	return w
 }

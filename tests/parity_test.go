@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 )
@@ -366,11 +367,12 @@ type promServer struct {
 	stderr *lockedBuffer
 }
 
-func startPrometheus(t *testing.T, bin, configFile string) *promServer {
+// startPrometheus starts a Prometheus server on the configuration file, with more flags if given.
+func startPrometheus(t *testing.T, bin, configFile string, flags ...string) *promServer {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	p := &promServer{url: "http://" + addr, stderr: &lockedBuffer{}}
-	cmd := exec.Command(bin, "--config.file="+configFile, "--storage.tsdb.path="+t.TempDir(), "--web.listen-address="+addr)
+	cmd := exec.Command(bin, append([]string{"--config.file=" + configFile, "--storage.tsdb.path=" + t.TempDir(), "--web.listen-address=" + addr}, flags...)...)
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -475,7 +477,9 @@ type targetSet struct {
 	} `json:"activeTargets"`
 	Dropped []struct {
 		DiscoveredLabels map[string]string `json:"discoveredLabels"`
+		ScrapePool       string            `json:"scrapePool"`
 	} `json:"droppedTargets"`
+	DroppedCounts map[string]int `json:"droppedTargetCounts"`
 }
 
 // active lists the targets as comparable lines, sorted; an error's text is each scraper's own. Where
@@ -569,16 +573,25 @@ func ourTargets(t *testing.T, conf string) targetSet {
 // ourSamples reads -once's line protocol back into series, the job restored from the db.
 func ourSamples(t *testing.T, out string) map[string]sample {
 	t.Helper()
+	return samplesOf(t, ParseLineProtocol(t, out), func(tags map[string]string) string {
+		job, ok := jobOfDB[tags["db"]]
+		require.True(t, ok, "metric without a known db: %v", tags)
+		return job
+	})
+}
+
+// samplesOf reads metrics of the kapacitor format into series, rp autogen, the job (which the format
+// does not write) given by job from the metric's tags.
+func samplesOf(t *testing.T, ms []telegraf.Metric, job func(tags map[string]string) string) map[string]sample {
+	t.Helper()
 	samples := make(map[string]sample)
-	for _, m := range ParseLineProtocol(t, out) {
+	for _, m := range ms {
 		lset := m.Tags()
-		job, ok := jobOfDB[lset["db"]]
-		require.True(t, ok, "metric without a known db: %v", m)
+		lset["job"] = job(lset)
 		require.Equal(t, "autogen", lset["rp"])
 		require.Equal(t, m.Name(), lset["__name__"])
 		delete(lset, "db")
 		delete(lset, "rp")
-		lset["job"] = job
 		v, ok := m.GetField("value")
 		require.True(t, ok)
 		key := labels.FromMap(lset).String()
@@ -589,21 +602,49 @@ func ourSamples(t *testing.T, out string) map[string]sample {
 }
 
 // compareSamples requires the same series with the same values, and the same timestamps where the
-// target gave them, allowing only acceptedDifferences.
+// target gave them, allowing only acceptedDifferences, each of which must occur.
 func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 	t.Helper()
+	used := compareSeries(t, prom, ours)
+	for _, difference := range []string{"NaN", "scrape_series_added", "le/quantile", "line protocol", "failed counts"} {
+		require.NotZero(t, used[difference], "the accepted difference %q does not occur", difference)
+	}
+	for who, samples := range map[string]map[string]sample{"Prometheus'": prom, "our": ours} {
+		for key, s := range samples {
+			if explicitTimestamps[s.labels["__name__"]] && s.labels["kind"] != "implicit" {
+				require.Equal(t, ts, s.ms, "%s timestamp of %s", who, key)
+			}
+		}
+	}
+	// The test covers what it means to: each kind of series is there.
+	for _, name := range []string{"parity_requests_total", "parity_latency_seconds_bucket", "parity_rpc_seconds",
+		"om_jobs_total", "om_jobs_created", "om_duration_seconds_bucket", "om_state", "om_inflight_gcount", "om_temp",
+		"custom_value", "honor_value", "honor_empty", "dup_empty", "dup_dropped", "up", "scrape_samples_post_metric_relabeling"} {
+		require.Contains(t, fmt.Sprint(slices.Sorted(maps.Keys(ours))), `__name__="`+name+`"`)
+	}
+}
+
+// compareSeries requires the same series with the same values (but scrape_duration_seconds), allowing
+// only the acceptedDifferences of samples; it returns how often each applied.
+func compareSeries(t *testing.T, prom, ours map[string]sample) map[string]int {
+	t.Helper()
 	expected := make(map[string]sample, len(prom))
-	// Each accepted difference in the samples must show up, or it is not one.
 	used := map[string]int{}
-	failed := map[string]bool{} // the instances whose scrape failed
+	// The targets whose scrape failed, by their labels (those of their up series, less the name).
+	target := func(s sample) string {
+		lset := maps.Clone(s.labels)
+		delete(lset, "__name__")
+		return labels.FromMap(lset).String()
+	}
+	failed := map[string]bool{}
 	for _, s := range prom {
 		if s.labels["__name__"] == "up" && s.value == 0 {
-			failed[s.labels["instance"]] = true
+			failed[target(s)] = true
 		}
 	}
 	for _, s := range prom {
 		name := s.labels["__name__"]
-		if (name == "scrape_samples_scraped" || name == "scrape_samples_post_metric_relabeling") && failed[s.labels["instance"]] && s.value != 0 {
+		if (name == "scrape_samples_scraped" || name == "scrape_samples_post_metric_relabeling") && failed[target(s)] && s.value != 0 {
 			used["failed counts"]++
 			s.value = 0
 		}
@@ -631,28 +672,14 @@ func compareSamples(t *testing.T, prom, ours map[string]sample, ts int64) {
 		}
 		expected[labels.FromMap(lset).String()] = sample{labels: lset, value: s.value, ms: s.ms}
 	}
-	for _, difference := range []string{"NaN", "scrape_series_added", "le/quantile", "line protocol", "failed counts"} {
-		require.NotZero(t, used[difference], "the accepted difference %q does not occur", difference)
-	}
 	t.Logf("%d series, every one alike in both; accepted differences applied: %v", len(expected), used)
 	require.Equal(t, slices.Sorted(maps.Keys(expected)), slices.Sorted(maps.Keys(ours)), "series: Prometheus', then ours")
 	for key, want := range expected {
-		got := ours[key]
-		name := want.labels["__name__"]
-		if name != "scrape_duration_seconds" {
-			require.Equal(t, want.value, got.value, "value of %s", key)
-		}
-		if explicitTimestamps[name] && want.labels["kind"] != "implicit" {
-			require.Equal(t, ts, want.ms, "Prometheus' timestamp of %s", key)
-			require.Equal(t, ts, got.ms, "our timestamp of %s", key)
+		if want.labels["__name__"] != "scrape_duration_seconds" {
+			require.Equal(t, want.value, ours[key].value, "value of %s", key)
 		}
 	}
-	// The test covers what it means to: each kind of series is there.
-	for _, name := range []string{"parity_requests_total", "parity_latency_seconds_bucket", "parity_rpc_seconds",
-		"om_jobs_total", "om_jobs_created", "om_duration_seconds_bucket", "om_state", "om_inflight_gcount", "om_temp",
-		"custom_value", "honor_value", "honor_empty", "dup_empty", "dup_dropped", "up", "scrape_samples_post_metric_relabeling"} {
-		require.Contains(t, fmt.Sprint(slices.Sorted(maps.Keys(ours))), `__name__="`+name+`"`)
-	}
+	return used
 }
 
 // kapacitorFloat writes a float label value the way Kapacitor did (fmt.Sprint of the float).

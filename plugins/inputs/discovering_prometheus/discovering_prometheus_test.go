@@ -487,7 +487,7 @@ func TestEqualTargetsAfterRelabelingAreOne(t *testing.T) {
 	require.Len(t, targets, 2)
 	var pods []string
 	for _, target := range targets {
-		pods = append(pods, target.Discovered.Get("pod"))
+		pods = append(pods, target.Discovered().Get("pod"))
 	}
 	require.ElementsMatch(t, []string{"a", "c"}, pods, "the first discovered of equal targets is kept")
 }

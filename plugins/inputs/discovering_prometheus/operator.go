@@ -18,6 +18,8 @@ type PrometheusOperator struct {
 	ServiceMonitorSelector string `toml:"service_monitor_selector"`
 	PodMonitorSelector     string `toml:"pod_monitor_selector"`
 	ScrapeConfigSelector   string `toml:"scrape_config_selector"`
+	// NodeName, if set, keeps the monitors' targets on that node only (an instance per node).
+	NodeName string `toml:"node_name"`
 	// DB and RP route a monitor's data unless its annotations say otherwise.
 	DB string `toml:"db"`
 	RP string `toml:"rp"`

@@ -5,7 +5,9 @@ package discovering_prometheus
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -29,6 +31,13 @@ func (p *DiscoveringPrometheus) newOperator() (*operatorRun, error) {
 	if err := routingValues(t.DB, t.RP); err != nil {
 		errs = append(errs, err)
 	}
+	if msgs := validation.IsDNS1123Subdomain(t.NodeName); t.NodeName != "" && len(msgs) > 0 {
+		// ${NODE_NAME} stays as it is when the variable is not set.
+		errs = append(errs, fmt.Errorf("node_name: %q is not a node's name: %s", t.NodeName, strings.Join(msgs, "; ")))
+	}
+	if t.NodeName != "" && t.ScrapeConfigSelector != "" {
+		errs = append(errs, errors.New("scrape_config_selector: not with node_name: ScrapeConfigs are not watched by an instance of one node, their targets being of no node"))
+	}
 	sd, rc, err := t.APIAccess()
 	if err != nil {
 		errs = append(errs, err)
@@ -44,7 +53,7 @@ func (p *DiscoveringPrometheus) newOperator() (*operatorRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := operator.NewWatcher(client, dyn, operator.Generator{APIServer: sd}, operator.WatchOptions{
+	w, err := operator.NewWatcher(client, dyn, operator.Generator{APIServer: sd, NodeName: t.NodeName}, operator.WatchOptions{
 		Namespaces: t.Namespaces, ServiceMonitorSelector: t.ServiceMonitorSelector, PodMonitorSelector: t.PodMonitorSelector,
 		ScrapeConfigSelector: t.ScrapeConfigSelector, DB: t.DB, RP: t.RP, CheckRoute: routingValues,
 		Logger: newSlogLogger(p.Log),

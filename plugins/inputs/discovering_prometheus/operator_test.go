@@ -3,6 +3,7 @@
 package discovering_prometheus
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,4 +43,17 @@ func TestOperatorTable(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// node_name is a node's name, not the ${NODE_NAME} that Telegraf leaves when the variable is unset (which
+// would select no pod at all); ScrapeConfigs, which it leaves out, are not selected beside it.
+func TestOperatorNodeName(t *testing.T) {
+	conf := "    api-servers = [\"https://127.0.0.1:1\"]\n    node_name = %q"
+	p := mustLoad(t, operatorConf(fmt.Sprintf(conf, "node-1.example")))
+	require.NoError(t, p.Init())
+	require.Equal(t, "node-1.example", p.PrometheusOperator.NodeName)
+	err := mustLoad(t, operatorConf(fmt.Sprintf(conf, "${DP_TEST_UNSET}"))).Init()
+	require.ErrorContains(t, err, `prometheus_operator: node_name: "${DP_TEST_UNSET}" is not a node's name: a lowercase RFC 1123 subdomain`)
+	err = mustLoad(t, operatorConf(fmt.Sprintf(conf, "node-1")+"\n    scrape_config_selector = \"a=b\"")).Init()
+	require.ErrorContains(t, err, "prometheus_operator: scrape_config_selector: not with node_name")
 }

@@ -33,7 +33,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 		for _, t := range s.AllTargets() {
 			h := t.Health()
 			a := ActiveTarget{
-				DiscoveredLabels:   t.Discovered.Map(),
+				DiscoveredLabels:   t.Discovered().Map(),
 				Labels:             t.Labels.Map(),
 				ScrapePool:         cfg.Name,
 				ScrapeURL:          httpconfig.RedactURL(t.URL),
