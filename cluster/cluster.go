@@ -63,10 +63,11 @@ type Logger interface {
 // after relabeling: scrape.Scraper is one.
 type Pool interface {
 	Name() string
-	// Share marks the targets this instance scrapes, those whose key owns is true for, and returns how many.
-	// key gives a target's key from its labels; it is the same function at every call for a pool, so that
-	// a pool may keep the keys.
-	Share(key func(labels.Labels) uint64, owns func(uint64) bool) (owned int)
+	// Share marks the targets this instance scrapes, those whose key place gives a rank for (from 0, among
+	// owners; -1 for another instance's), and returns how many. key gives a target's key from its labels; it
+	// is the same function at every call for a pool, so that a pool may keep the keys. The rank spaces a
+	// target's owners' scrapes 1/owners of its interval apart (scrape.Schedule).
+	Share(key func(labels.Labels) uint64, place func(uint64) (rank, owners int)) (owned int)
 	// Owned is how many targets this instance scrapes.
 	Owned() int
 }
@@ -206,7 +207,7 @@ func share(pool Pool, shares *Shares) {
 	pool.Share(func(ls labels.Labels) uint64 {
 		var d xxhash.Digest
 		return targetKey(&d, name, ls)
-	}, shares.Owns)
+	}, shares.Place)
 }
 
 // Count takes the number of targets this instance scrapes from the pools, after they changed.
@@ -324,10 +325,12 @@ func newShares(peers *rendezvous.Peers, self string, r int) *Shares {
 	return &Shares{peers: peers, here: peers.Index(self), r: r}
 }
 
-// Owns tells whether this instance owns the targets of a key (targetKey).
-func (s *Shares) Owns(key uint64) bool {
+// Place is this instance's rank among the owners of the targets of a key (targetKey), highest weight
+// first, and how many owners they have; the rank is -1 when this instance is not one of them.
+func (s *Shares) Place(key uint64) (rank, owners int) {
 	var stack [8]int
-	return slices.Contains(s.peers.Owners(stack[:0], key, s.r), s.here)
+	all := s.peers.Owners(stack[:0], key, s.r)
+	return slices.Index(all, s.here), len(all)
 }
 
 // Owners names the instances that own the target of the pool with those labels, highest weight first.

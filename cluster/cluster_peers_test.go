@@ -30,11 +30,12 @@ func newPool(name string, n int) *pool {
 
 func (p *pool) Name() string { return p.name }
 
-func (p *pool) Share(key func(labels.Labels) uint64, owns func(uint64) bool) (owned int) {
+func (p *pool) Share(key func(labels.Labels) uint64, place func(uint64) (rank, owners int)) (owned int) {
 	p.shares++
 	p.here = map[string]bool{}
 	for _, ls := range p.targets {
-		p.here[ls.String()] = owns(key(ls))
+		rank, _ := place(key(ls))
+		p.here[ls.String()] = rank >= 0
 	}
 	return p.Owned()
 }

@@ -46,13 +46,13 @@ type Scraper struct {
 	failures      *failureLog // nil without scrape-failure-log-file
 
 	// syncMu serializes Sync and Share, which build the next targets aside and take mu only to swap them
-	// in; what they read of the last ones (bySource, key, owns, synced, targets) only they change.
+	// in; what they read of the last ones (bySource, key, place, synced, targets) only they change.
 	syncMu   sync.Mutex
 	bySource map[string]*syncedGroup
-	// key and owns are Share's: a target's key from its labels, and whether this instance scrapes the
-	// targets of a key; nil before a Share, when it scrapes every target.
-	key  func(labels.Labels) uint64
-	owns func(uint64) bool
+	// key and place are Share's: a target's key from its labels, and this instance's rank among the owners
+	// of the targets of a key (-1: not one); nil before a Share, when it scrapes every target.
+	key   func(labels.Labels) uint64
+	place func(uint64) (rank, owners int)
 
 	mu      sync.Mutex
 	synced  []*syncedGroup     // the groups of the last Sync, as Share marked them
@@ -213,7 +213,7 @@ type syncedGroup struct {
 type entry struct {
 	index int32   // in the group's Targets
 	id    uint64  // identity
-	key   uint64  // its key for Share's owns, once keyed
+	key   uint64  // its key for Share's place, once keyed
 	t     *Target // nil while another instance scrapes it
 }
 
@@ -285,28 +285,32 @@ func (s *Scraper) syncGroup(g *targetgroup.Group, errs *[]error) *syncedGroup {
 }
 
 // adopt gives e its Target t if this instance scrapes it (the one it had, if it stays, with t's discovered
-// labels), and none if not.
+// labels), with its rank among the target's owners, and none if not.
 func (s *Scraper) adopt(e *entry, t *Target) {
 	e.t = nil
-	if s.owns != nil && !s.owns(e.key) {
-		return
+	rank, owners := 0, 1
+	if s.place != nil {
+		if rank, owners = s.place(e.key); rank < 0 {
+			return
+		}
 	}
 	if old, ok := s.targets[e.id]; ok && old != t {
 		old.rediscovered(t.Discovered())
 		t = old
 	}
+	t.SetReplica(rank, owners)
 	e.t = t
 }
 
-// Share sets which targets this instance scrapes: those whose key owns is true for, key giving a target's
-// key from its labels (a cluster's shares; without a Share, every target). key must not change from one
-// call to the next: only owns does (the peers changed), and the targets are only marked again, the ones
+// Share sets which targets this instance scrapes: those whose key place gives a rank for (-1: another
+// instance's), key giving a target's key from its labels (a cluster's shares; without a Share, every
+// target). key must not change from one call to the next: only place does (the peers changed), and the targets are only marked again, the ones
 // that come to this instance built from their discovered labels. It returns how many it scrapes.
-func (s *Scraper) Share(key func(labels.Labels) uint64, owns func(uint64) bool) (owned int) {
+func (s *Scraper) Share(key func(labels.Labels) uint64, place func(uint64) (rank, owners int)) (owned int) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	keyed := s.key != nil
-	s.key, s.owns = key, owns
+	s.key, s.place = key, place
 	next := make([]*syncedGroup, len(s.synced))
 	for i, old := range s.synced {
 		sg := *old
@@ -317,7 +321,7 @@ func (s *Scraper) Share(key func(labels.Labels) uint64, owns func(uint64) bool) 
 			if !keyed { // every target was built and is here: its key comes from its labels
 				e.key = key(t.Labels)
 			}
-			if t == nil && owns(e.key) {
+			if rank, _ := place(e.key); t == nil && rank >= 0 {
 				var err error
 				if t, err = s.buildTarget(sg.group.Targets[e.index], sg.group.Labels); err != nil || t == nil {
 					continue // it was built once from the same labels: it cannot fail now

@@ -68,7 +68,7 @@ func TestShareBuildsOnlyOwnedTargets(t *testing.T) {
 	key := func(ls labels.Labels) uint64 { return uint64(ls.Get("instance")[len("10.0.0.")] - '0') }
 	require.Empty(t, s.Sync(syncGroups(0)))
 	before := s.Stats().TargetsBuilt.Load()
-	require.Equal(t, 6, s.Share(key, func(k uint64) bool { return k%2 == 0 }))
+	require.Equal(t, 6, s.Share(key, ofParity(0)))
 	require.Equal(t, before, s.Stats().TargetsBuilt.Load(), "the ones kept were built already")
 	for _, target := range s.Targets() {
 		require.Equal(t, uint64(0), key(target.Labels)%2)
@@ -83,7 +83,7 @@ func TestShareBuildsOnlyOwnedTargets(t *testing.T) {
 	}
 	require.Equal(t, 6, here)
 
-	require.Equal(t, 6, s.Share(key, func(k uint64) bool { return k%2 == 1 }))
+	require.Equal(t, 6, s.Share(key, ofParity(1)))
 	require.Equal(t, before+6, s.Stats().TargetsBuilt.Load(), "the 6 that came here were built")
 	require.Empty(t, s.Sync(syncGroups(0)))
 	require.Equal(t, before+6, s.Stats().TargetsBuilt.Load())
@@ -120,5 +120,40 @@ func TestTargetRulesRunOnce(t *testing.T) {
 			}
 		})
 		require.Equal(t, lb.Labels(), got.Labels, name)
+	}
+}
+
+// ofParity places this instance as the only owner of the targets whose key has the parity, and none of
+// the others.
+func ofParity(parity uint64) func(uint64) (rank, owners int) {
+	return func(k uint64) (int, int) {
+		if k%2 == parity {
+			return 0, 1
+		}
+		return -1, 1
+	}
+}
+
+// Share gives each target it keeps here its rank among the target's owners, which spaces the owners'
+// scrapes (Schedule); a target this instance no longer owns is not kept.
+func TestShareSetsEachTargetsRankAmongItsOwners(t *testing.T) {
+	s := newScraper(t, &Config{Name: "job"})
+	key := func(ls labels.Labels) uint64 { return uint64(ls.Get("instance")[len("10.0.0.")] - '0') }
+	require.Empty(t, s.Sync(syncGroups(0)))
+	second := func(k uint64) (int, int) {
+		if k%2 == 0 {
+			return 1, 2 // the second of two owners
+		}
+		return -1, 2
+	}
+	require.Equal(t, 6, s.Share(key, second))
+	for _, target := range s.Targets() {
+		rank, owners := target.Replica()
+		require.Equal(t, [2]int{1, 2}, [2]int{rank, owners}, target.Instance())
+	}
+	require.Equal(t, 12, s.Share(key, func(uint64) (int, int) { return 0, 1 }))
+	for _, target := range s.Targets() {
+		rank, owners := target.Replica()
+		require.Equal(t, [2]int{0, 1}, [2]int{rank, owners}, "alone again: %s", target.Instance())
 	}
 }

@@ -38,6 +38,27 @@ type Target struct {
 	series seriesSet
 	// elsewhere is set when other instances of a cluster scrape the target and this one does not.
 	elsewhere atomic.Bool
+	// replica is this instance's rank among the target's owners and their number, rank<<32 | owners:
+	// 0 (alone) until SetReplica.
+	replica atomic.Uint64
+}
+
+// SetReplica tells the target that this instance is the rank-th of its owners (from 0), of replicas in
+// all: its scrapes are then 1/replicas of the interval after those of the rank before (Schedule).
+func (t *Target) SetReplica(rank, replicas int) {
+	if replicas < 1 || rank < 0 || rank >= replicas {
+		rank, replicas = 0, 1
+	}
+	t.replica.Store(uint64(rank)<<32 | uint64(replicas))
+}
+
+// Replica is what SetReplica set: rank 0 of 1 unless told otherwise.
+func (t *Target) Replica() (rank, replicas int) {
+	r := t.replica.Load()
+	if r == 0 {
+		return 0, 1
+	}
+	return int(r >> 32), int(uint32(r))
 }
 
 // SetScrapedHere tells whether this instance scrapes the target (it does unless told otherwise); Run

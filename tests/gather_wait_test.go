@@ -25,10 +25,11 @@ func countingExporter(t *testing.T) (addr string, requests *atomic.Int64) {
 }
 
 // fastAndSlowConf is a table of two jobs: fast, every second, and slow, every slowInterval with a 15 s
-// timeout.
+// timeout; both are first scraped at the next second (aligned), whatever their phases.
 func fastAndSlowConf(fast, slow, slowInterval string) string {
 	return fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
+  scrape_align_interval = "1s"
   [[inputs.discovering_prometheus.scraper]]
     name = "fast"
     db = "d"
@@ -76,9 +77,9 @@ func TestRunnerFastJobBesideAHangingSlowJob(t *testing.T) {
 	require.Contains(t, p.stdout.String(), "fast_sample")
 }
 
-// The same inside the custom Telegraf, whose first gather waits for every scrape (telegraf --once and
-// --test gather once): the slow job, due every 20 s, hangs each time for 15 s, which used to leave the
-// fast job a few scrapes per 20 s.
+// The same inside the custom Telegraf, where each target is scraped on its own schedule: the slow job, due
+// every 20 s, hangs each time for 15 s, which used to leave the fast job a few scrapes per 20 s when
+// gathers scraped.
 func TestTelegrafFastJobBesideAHangingSlowJob(t *testing.T) {
 	fast, requests := countingExporter(t)
 	slow, arrived := hangingTarget(t)
@@ -86,7 +87,7 @@ func TestTelegrafFastJobBesideAHangingSlowJob(t *testing.T) {
 [[outputs.discard]]
 `+fastAndSlowConf(fast, slow, "20s"))
 	waitArrival(t, arrived)
-	time.Sleep(17 * time.Second) // the first gather, which waits for the hanging scrape, is over
+	time.Sleep(17 * time.Second) // the first hanging scrape is over
 	from := requests.Load()
 	time.Sleep(15 * time.Second) // the slow job hangs again in there
 	n := requests.Load() - from

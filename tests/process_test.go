@@ -185,9 +185,42 @@ func (p *Process) Stderr() string {
 	return p.stderr.String()
 }
 
-// Gather asks for one gather and returns the metrics that arrive until the output has been quiet for
-// 300ms (at least 1s, the tests' scrape-interval, so that every target is due at each gather).
+// Gather asks for one gather and returns, of the metrics that arrive until the output has been quiet for
+// 300ms (at least 1s, the tests' scrape-interval, so that every target is scraped by then), those of each
+// target's last scrape: after the first line, which scrapes every target, the runner scrapes each on its
+// own schedule and a line brings every scrape since the one before, which a test of one gather would count
+// twice.
 func (p *Process) Gather() []telegraf.Metric {
+	p.T.Helper()
+	return lastScrapes(p.GatherAll())
+}
+
+// lastScrapes keeps, of each target's metrics, those of its last scrape, the latest timestamp. A target is
+// told by its instance tag (the kapacitor format) and its url tag (the prometheus formats); metrics with
+// neither stay.
+func lastScrapes(ms []telegraf.Metric) []telegraf.Metric {
+	target := func(m telegraf.Metric) (string, bool) {
+		instance, hasInstance := m.GetTag("instance")
+		url, hasURL := m.GetTag("url")
+		return instance + "\xff" + url, hasInstance || hasURL
+	}
+	last := map[string]time.Time{}
+	for _, m := range ms {
+		if key, ok := target(m); ok && m.Time().After(last[key]) {
+			last[key] = m.Time()
+		}
+	}
+	var out []telegraf.Metric
+	for _, m := range ms {
+		if key, ok := target(m); !ok || m.Time().Equal(last[key]) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// GatherAll is Gather with every metric that arrived: every scrape since the last line.
+func (p *Process) GatherAll() []telegraf.Metric {
 	p.T.Helper()
 	p.mu.Lock()
 	from := len(p.lines)

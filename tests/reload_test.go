@@ -36,7 +36,8 @@ func reloadConfig(a, b, c *Exporter, bInterval string, withC bool) string {
     targets = [%[3]q]
 `, name, interval, addr)
 	}
-	conf := "[[inputs.discovering_prometheus]]\n  status_address = \"127.0.0.1:0\"\n  status_enable_lifecycle = true\n" +
+	// Aligned to the second, so that a target of an hour is first scraped within one, not at its phase.
+	conf := "[[inputs.discovering_prometheus]]\n  status_address = \"127.0.0.1:0\"\n  status_enable_lifecycle = true\n  scrape_align_interval = \"1s\"\n" +
 		scraper("a", "1h", a.Addr) + scraper("b", bInterval, b.Addr)
 	if withC {
 		conf += scraper("c", "1h", c.Addr)
@@ -45,8 +46,8 @@ func reloadConfig(a, b, c *Exporter, bInterval string, withC bool) string {
 }
 
 // The runner reloads its -config on SIGHUP and on POST /-/reload: a, unchanged, is not scraped again
-// (its schedule carries over), b's new interval makes a new scraper, c's target is scraped at the first
-// gather. A broken file changes nothing: SIGHUP logs its error once, /-/reload answers it with 500.
+// (its schedule carries over), b's new interval makes a new scraper, c's target is scraped within a second
+// (aligned). A broken file changes nothing: SIGHUP logs its error once, /-/reload answers it with 500.
 func TestRunnerReload(t *testing.T) {
 	a, b, c := StartExporter(t, "a"), StartExporter(t, "b"), StartExporter(t, "c")
 	path := writeConfig(t, reloadConfig(a, b, c, "1h", false))

@@ -82,7 +82,9 @@ func TestRunnerNodeExporter(t *testing.T) {
 	require.Equal(t, int(n.(float64)), len(ms)-4)
 }
 
-// inputs.execd's protocol: with -poll_interval_disabled, each line on stdin is one gather on stdout.
+// inputs.execd's protocol with -poll_interval_disabled: the first line on stdin is one gather of every
+// target; from then on each target is scraped on its own schedule, and each line brings the scrapes held
+// since the one before, each with its own timestamp.
 func TestRunnerExecdProtocol(t *testing.T) {
 	e := StartExporter(t, "execd")
 	p := StartRunner(t, fmt.Sprintf(`
@@ -102,12 +104,26 @@ func TestRunnerExecdProtocol(t *testing.T) {
 	p.mu.Lock()
 	require.Empty(t, p.lines, "nothing is gathered before a line arrives on stdin")
 	p.mu.Unlock()
-	for range 2 {
-		ms := p.Gather()
-		require.Equal(t, map[string]float64{e.Addr: 1}, Up(ms))
-		require.Len(t, Find(ms, "exporter_info", map[string]string{"exporter": "execd", "db": "d", "rp": "r"}), 1)
+	ms := p.Gather()
+	require.Equal(t, map[string]float64{e.Addr: 1}, Up(ms))
+	require.Len(t, Find(ms, "exporter_info", map[string]string{"exporter": "execd", "db": "d", "rp": "r"}), 1)
+	p.mu.Lock()
+	written := len(p.lines)
+	p.mu.Unlock()
+	time.Sleep(3 * time.Second)
+	p.mu.Lock()
+	require.Len(t, p.lines, written, "the scrapes since the first line are held for the next")
+	p.mu.Unlock()
+	served := requests(t, e)
+	require.GreaterOrEqual(t, served, 3.0, "scraped every second without a line")
+	ms = p.GatherAll()
+	infos := Find(ms, "exporter_info", map[string]string{"exporter": "execd", "db": "d", "rp": "r"})
+	require.GreaterOrEqual(t, len(infos), 2, "the scrapes held")
+	stamps := map[time.Time]bool{}
+	for _, m := range infos {
+		stamps[m.Time()] = true
 	}
-	require.Equal(t, 2.0, requests(t, e), "one scrape per line on stdin")
+	require.Len(t, stamps, len(infos), "each scrape has its own timestamp")
 }
 
 // requests reads how many scrapes the exporter has served.
@@ -257,7 +273,7 @@ func TestRunnerConfigDollars(t *testing.T) {
 	require.Equal(t, "from_env", info[0].Tags()["db"])
 }
 
-// A closed stdout ends the runner at the first gather, with status 1 and an error on stderr that names
+// A closed stdout ends the runner at its first write, with status 1 and an error on stderr that names
 // stdout, rather than a silent death by SIGPIPE or gathers into nowhere.
 func TestRunnerClosedStdout(t *testing.T) {
 	r, w, err := os.Pipe()
@@ -273,13 +289,23 @@ func TestRunnerClosedStdout(t *testing.T) {
 	defer stdin.Close()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	_, _ = stdin.Write([]byte("\n"))
-	select {
-	case err = <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("the runner went on with stdout closed; stderr:\n%s", stderr.String())
+	// A request every 100 ms: the first after the target's first scrape, at its phase of its 10 s, writes.
+	requests := time.NewTicker(100 * time.Millisecond)
+	defer requests.Stop()
+	timeout := time.After(30 * time.Second)
+wait:
+	for {
+		_, _ = stdin.Write([]byte("\n"))
+		select {
+		case err = <-done:
+			break wait
+		case <-requests.C:
+			continue
+		case <-timeout:
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("the runner went on with stdout closed; stderr:\n%s", stderr.String())
+		}
 	}
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, stderr.String())

@@ -88,10 +88,12 @@ func hangingTarget(t *testing.T) (addr string, arrived chan struct{}) {
 	return addr, arrived
 }
 
-// scrapeConf is a plugin configuration of one scraper of the targets.
+// scrapeConf is a plugin configuration of one scraper of the targets, scraped first at the next second
+// (aligned), whatever their phase in the interval.
 func scrapeConf(t *testing.T, interval, timeout string, targets ...string) string {
 	return writeConfig(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
+  scrape_align_interval = "1s"
   [[inputs.discovering_prometheus.scraper]]
     name = "shutdown"
     db = "d"
@@ -146,14 +148,15 @@ func TestShutdownCancelsTheGather(t *testing.T) {
 			tc.stop(t, p)
 			require.Equal(t, 0, p.exitsWithin(t, 3*time.Second, tc.name), "a requested stop is a clean exit")
 			t.Logf("exited %.2fs after %s", time.Since(start).Seconds(), tc.name)
-			// The good target's scrape was done and is written out; the one cut short reports nothing.
+			// The good target's scrape was done and is written out, held for a request or not; the one cut
+			// short reports nothing.
 			require.Equal(t, map[string]float64{good.Addr: 1}, Up(ParseLineProtocol(t, p.stdout.String())))
 		})
 	}
 }
 
-// A second signal exits at once, whatever the first is waiting on: here the gather is blocked writing to
-// a stdout nobody reads.
+// A second signal exits at once, whatever the first is waiting on: here a scrape is blocked writing to a
+// stdout nobody reads.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	var body strings.Builder
 	for i := range 20_000 {
@@ -167,13 +170,12 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	t.Cleanup(func() { r.Close(); w.Close() })
-	p := startRunnerProcess(t, w, "-config", scrapeConf(t, "30s", "20s", big), "-poll_interval_disabled")
-	_, err = p.stdin.Write([]byte("\n"))
-	require.NoError(t, err)
+	// With a poll interval, each scrape is written as it ends: this one fills the pipe and blocks.
+	p := startRunnerProcess(t, w, "-config", scrapeConf(t, "30s", "20s", big), "-poll_interval", "1s")
 	waitArrival(t, arrived)
-	time.Sleep(time.Second) // the gather fills the pipe and blocks
+	time.Sleep(time.Second) // the scrape fills the pipe and blocks
 	p.signal(t, syscall.SIGTERM)
-	require.True(t, p.running(time.Second), "the first signal cannot end a gather blocked on its output")
+	require.True(t, p.running(time.Second), "the first signal cannot end a scrape blocked on its output")
 	require.Contains(t, p.stderr.String(), "terminated: stopping; a second signal exits at once")
 	start := time.Now()
 	p.signal(t, syscall.SIGTERM)

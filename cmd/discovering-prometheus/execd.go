@@ -24,7 +24,9 @@ import (
 // The execd protocol as Telegraf's shim speaks it: a line on stdin asks for a gather (or a poll interval
 // drives them), metrics go to stdout as line protocol, and the process ends when stdin closes or on
 // SIGINT/SIGTERM. The shim writes every metric with a write call of its own; at hundreds of samples per
-// target that call cost more than scraping, so the runner writes each gather through one buffer.
+// target that call cost more than scraping, so the runner writes each gather through one buffer. In serve
+// mode the plugin scrapes each target on its own schedule, between gathers: with a poll interval each
+// scrape is written as it ends (eachScrape); on request only, it is held for the next line (heldOutput).
 
 // endOfGather marks, in the stream of metrics, where a gather ends: the writer flushes there.
 var endOfGather = metric.New("end of gather", nil, nil, time.Time{})
@@ -37,6 +39,10 @@ type lineOutput struct {
 	done    chan error
 	out     *syncWriter
 	logs    *stderrLog
+	// direct is where the plugin writes line protocol itself: out, or in serve mode a writer over it that
+	// writes each scrape as it ends, or one that holds them for the next request (held).
+	direct io.Writer
+	held   *heldOutput
 }
 
 // syncWriter is a buffered writer safe for the scrape workers and the serializer to share.
@@ -73,7 +79,7 @@ type lineProtocolGatherer interface {
 // gather runs one gather, straight to line protocol where the input can, else through the accumulator.
 func (o *lineOutput) gather(input telegraf.Input, acc telegraf.Accumulator) error {
 	if lp, ok := input.(lineProtocolGatherer); ok {
-		if direct, err := lp.GatherLineProtocol(o.out); direct || err != nil {
+		if direct, err := lp.GatherLineProtocol(o.direct); direct || err != nil {
 			return err
 		}
 	}
@@ -83,6 +89,7 @@ func (o *lineOutput) gather(input telegraf.Input, acc telegraf.Accumulator) erro
 func newLineOutput(w io.Writer, logs *stderrLog) *lineOutput {
 	o := &lineOutput{metrics: make(chan telegraf.Metric, 4096), flushed: make(chan error, 1), done: make(chan error, 1),
 		out: &syncWriter{w: bufio.NewWriterSize(w, 256<<10)}, logs: logs}
+	o.direct = o.out
 	go func() {
 		serializer := &influx.Serializer{}
 		err := serializer.Init()
@@ -137,15 +144,22 @@ func (u *unwritable) report(logs *stderrLog) {
 	*u = unwritable{}
 }
 
-// close writes what is left and reports the write errors not reported yet.
+// close writes what is left, the scrapes held for a request that did not come included, and reports the
+// write errors not reported yet.
 func (o *lineOutput) close() error {
+	if o.held != nil {
+		o.held.release()
+	}
 	close(o.metrics)
 	return stdoutError(<-o.done)
 }
 
-// endGather flushes the gather's metrics and returns the error of any write of the gather. Once a write
-// has failed, every later one fails too: the metrics have nowhere to go.
+// endGather flushes the gather's metrics, and the scrapes held since the last, and returns the error of any
+// write of the gather. Once a write has failed, every later one fails too: the metrics have nowhere to go.
 func (o *lineOutput) endGather() error {
+	if o.held != nil {
+		o.held.release()
+	}
 	o.metrics <- endOfGather
 	return stdoutError(<-o.flushed)
 }
@@ -197,8 +211,8 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 	if err != nil {
 		return errors.Join(err, out.close())
 	}
-	// Gathers follow one another here: the first too stops waiting for a scrape of a slow job that hangs,
-	// which ends in the background and is written with a later gather.
+	// Gathers follow one another here: the plugin scrapes each target on its own schedule, from its Start
+	// on, and writes each scrape as it ends.
 	if r, ok := input.(interface{ GathersRepeat() }); ok {
 		r.GathersRepeat()
 	}
@@ -207,6 +221,13 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 		ticker := time.NewTicker(poll)
 		defer ticker.Stop()
 		tick = ticker.C
+		out.direct = eachScrape{out.out}
+	} else {
+		out.held = &heldOutput{out: out.out, limit: maxHeld}
+		out.direct = out.held
+	}
+	if w, ok := input.(interface{ WriteLineProtocolTo(io.Writer) }); ok {
+		w.WriteLineProtocolTo(out.direct)
 	}
 	var stop *stopper
 	err = withService(input, acc, func() error {
@@ -250,6 +271,61 @@ func serve(input telegraf.Input, stdin io.Reader, stdout io.Writer, poll time.Du
 	err = errors.Join(err, out.close())
 	stop.finish()
 	return err
+}
+
+// eachScrape writes what it is given, a scrape's lines, and flushes it at once: with a poll interval, the
+// scrapes reach stdout as they end, spread over their interval as they are.
+type eachScrape struct{ *syncWriter }
+
+func (e eachScrape) Write(b []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, err := e.w.Write(b)
+	if err == nil {
+		err = e.w.Flush()
+	}
+	return n, err
+}
+
+// maxHeld is how many bytes of scrapes the runner holds for the next request with -poll_interval_disabled:
+// some 300,000 samples of line protocol.
+const maxHeld = 32 << 20
+
+// heldOutput holds the scrapes' lines until the next request on stdin (-poll_interval_disabled), when
+// endGather releases them, up to limit bytes: a scrape that would hold more is written at once, with what
+// is held before it, rather than held. Nothing is dropped and the memory stays bounded; Telegraf's execd
+// reads stdout whenever lines come.
+type heldOutput struct {
+	mu    sync.Mutex
+	buf   []byte
+	limit int
+	out   *syncWriter
+}
+
+func (h *heldOutput) Write(b []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.buf)+len(b) <= h.limit {
+		h.buf = append(h.buf, b...)
+		return len(b), nil
+	}
+	h.releaseLocked()
+	n, err := h.out.Write(b)
+	return n, errors.Join(err, h.out.Flush())
+}
+
+// release writes what is held to out.
+func (h *heldOutput) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseLocked()
+}
+
+func (h *heldOutput) releaseLocked() {
+	if len(h.buf) > 0 {
+		_, _ = h.out.Write(h.buf) // an error sticks in out, for endGather to report
+	}
+	h.buf = h.buf[:0]
 }
 
 // stopGrace is how long the runner may take to stop once told to before it exits anyway.

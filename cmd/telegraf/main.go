@@ -127,12 +127,16 @@ func run(ctx context.Context, c *config.Config, configs, dirs []string, mode run
 	log.Printf("I! Loaded inputs: %s", strings.Join(c.InputNames(), " "))
 	log.Printf("I! Loaded outputs: %s", strings.Join(c.OutputNames(), " "))
 
-	if mode.once || mode.test {
-		// A debugging run reads the cluster's peers but never joins them; only this build can say so, as
-		// Telegraf tells its plugins nothing of --once and --test.
-		for _, input := range c.Inputs {
-			if p, ok := input.Input.(*plugin.DiscoveringPrometheus); ok {
+	// A debugging run reads the cluster's peers but never joins them, and scrapes every target at its one
+	// gather; otherwise gathers repeat, and the plugin scrapes each target on its own schedule, adding each
+	// scrape's metrics as it ends. Only this build can say which, as Telegraf tells its plugins nothing of
+	// --once and --test.
+	for _, input := range c.Inputs {
+		if p, ok := input.Input.(*plugin.DiscoveringPrometheus); ok {
+			if mode.once || mode.test {
 				p.OneShot()
+			} else {
+				p.GathersRepeat()
 			}
 		}
 	}

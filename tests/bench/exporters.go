@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +20,9 @@ type exporter struct {
 	requests atomic.Int64
 	prefixes [][]byte // each series line up to its value
 	server   *http.Server
+
+	mu    sync.Mutex
+	times []time.Time // when each request arrived, for the spread (spread.go)
 }
 
 // kinds of target: a node_exporter-sized one, a large one, and one made of histograms.
@@ -68,6 +72,9 @@ func startExporter(kind string, series int) (*exporter, error) {
 
 func (e *exporter) serve(w http.ResponseWriter, _ *http.Request) {
 	n := e.requests.Add(1)
+	e.mu.Lock()
+	e.times = append(e.times, time.Now())
+	e.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	buf := make([]byte, 0, 64*len(e.prefixes))
 	for i, p := range e.prefixes {

@@ -40,6 +40,7 @@ type result struct {
 	// the rest (RssAnon) is the heap, the stacks and the runtime's own.
 	FileRSSBytes   int64   `json:"rss_file_bytes"`
 	CPUNsPerSample float64 `json:"cpu_ns_per_sample"`
+	spread
 }
 
 func main() {
@@ -218,6 +219,8 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 		return result{}, err
 	}
 	samples0 := r.fleet.samples()
+	from := time.Now()
+	cpu := sampleCPU(cmd.Process.Pid)
 	profiled := make(chan error, 1)
 	if profile != "" {
 		go func() {
@@ -234,6 +237,7 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	if err != nil {
 		return result{}, err
 	}
+	spreadOf := r.fleet.spread(from, time.Now(), r.interval, cpu())
 	samples := r.fleet.samples() - samples0
 	if s.synthetic {
 		samples = r.floorN * int64(duration/r.interval)
@@ -249,7 +253,7 @@ func measure(r *run, s system, duration time.Duration, profile string) (result, 
 	if samples == 0 {
 		return result{}, errors.New("scraped nothing")
 	}
-	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss, FileRSSBytes: fileRSS}
+	res := result{System: s.name, Targets: len(r.fleet), Samples: samples, CPUSeconds: cpu1 - cpu0, PeakRSSBytes: rss, FileRSSBytes: fileRSS, spread: spreadOf}
 	res.CPUNsPerSample = res.CPUSeconds * 1e9 / float64(samples)
 	return res, nil
 }
@@ -378,10 +382,11 @@ func procBytes(path, key string) (int64, error) {
 
 func printTable(results []result) {
 	fmt.Println()
-	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | of it, files MiB | RSS KiB/target |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | of it, files MiB | RSS KiB/target | busiest 1 s / mean | gaps ±50 ms | worst gap ms | CPU 100 ms p99 / median |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range results {
-		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
-			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.FileRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets))
+		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f %% | %.0f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
+			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.FileRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets),
+			r.BusiestSecond, 100*r.GapsWithin50ms, r.WorstGapMs, r.CPUP99OverMedian)
 	}
 }

@@ -36,7 +36,13 @@ func benchPlugin(b *testing.B) *DiscoveringPrometheus {
 		_, _ = w.Write(body)
 	}))
 	b.Cleanup(srv.Close)
-	p, err := loadTelegraf(b, strings.Replace(scraperConf(`    scrape-interval = "1s"`, ""), "localhost:9100", strings.TrimPrefix(srv.URL, "http://"), 1))
+	return startBenchPlugin(b, strings.Replace(scraperConf(`    scrape-interval = "1s"`, ""), "localhost:9100", strings.TrimPrefix(srv.URL, "http://"), 1))
+}
+
+// startBenchPlugin starts the plugin of the configuration into an accumulator that drops the metrics; it
+// stops when the benchmark ends.
+func startBenchPlugin(b *testing.B, conf string) *DiscoveringPrometheus {
+	p, err := loadTelegraf(b, conf)
 	if err != nil {
 		b.Fatal(err)
 	}

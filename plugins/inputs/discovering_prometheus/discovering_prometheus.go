@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/inputs"
@@ -43,6 +45,7 @@ type DiscoveringPrometheus struct {
 	RPTag                string                    `toml:"rp_tag"`
 	MaxConcurrentScrapes int                       `toml:"max_concurrent_scrapes"`
 	DiscoveryWait        config.Duration           `toml:"discovery_wait"`
+	ScrapeAlignInterval  config.Duration           `toml:"scrape_align_interval"`
 	KapacitorConfig      string                    `toml:"kapacitor_config"`
 	PrometheusConfig     string                    `toml:"prometheus_config"`
 	PrometheusDB         string                    `toml:"prometheus_db"`
@@ -78,10 +81,11 @@ type DiscoveringPrometheus struct {
 	enabled  []*plan.Job
 	configs  discovery.Configs
 	scrapers []*scrape.Scraper
-	routes   map[*scrape.Scraper]*routing
+	routes   *routeTable
 	waited   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+	loop     *scrape.Loop // the scrapes on their own schedules, once gathers repeat (see startLoop)
 
 	// gatherMu keeps a gather and a new plan's apply apart: the scrapers, their routes and the statistics
 	// change only between gathers.
@@ -94,8 +98,9 @@ type DiscoveringPrometheus struct {
 	// a gather that starts after Stop from adding to it.
 	background sync.WaitGroup
 	stopped    bool
-	// gathered is set once a gather has run; repeats by GathersRepeat.
+	// gathered is set once a gather has run; repeats by GathersRepeat, lineOut by WriteLineProtocolTo.
 	gathered, repeats bool
+	lineOut           io.Writer
 
 	// syncMu serializes syncTargets: the first gather's and those of syncLoop, which runs them off the
 	// gather path (syncing, until Stop); resync asks it for one without news from discovery. seen is the
@@ -238,7 +243,7 @@ func formatNames() []string {
 }
 
 // Start runs the discoverers in the background and prepares the scrapers.
-func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
+func (p *DiscoveringPrometheus) Start(acc telegraf.Accumulator) error {
 	p.logger = newSlogLogger(p.Log)
 	p.infs = newInfReport(p.Log)
 	p.registry = prometheus.NewRegistry()
@@ -257,7 +262,7 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.stats = newStatistics(p.Statistics, scrapers, p.configs, &p.reload)
 	p.startSeriesBudget(routes)
 	p.mu.Lock()
-	p.scrapers, p.routes, p.sd, p.stopped = scrapers, routes, sd, false
+	p.scrapers, p.routes, p.sd, p.stopped, p.loop = scrapers, newRouteTable(routes), sd, false, nil
 	p.mu.Unlock()
 	if err := p.startCluster(); err != nil {
 		return err
@@ -268,6 +273,9 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	p.sd.Start()
 	p.reload.successful.Store(1)
 	p.reload.lastSuccess.Store(time.Now().Unix())
+	if p.repeats {
+		p.startLoop(acc)
+	}
 	p.resync = make(chan struct{}, 1)
 	p.syncing.Add(1)
 	go p.syncLoop()
@@ -279,10 +287,16 @@ func (p *DiscoveringPrometheus) Start(telegraf.Accumulator) error {
 	return nil
 }
 
-// Gather scrapes every target whose scrape-interval has elapsed. The first gather waits up to discovery_wait
-// for every discoverer's first answer, so that a one-shot run (telegraf --once, the runner's -once) sees
-// the targets.
+// Gather scrapes every target whose scrape-interval has elapsed. Once gathers repeat (GathersRepeat), no
+// gather scrapes: each target is scraped on its own schedule, and each scrape added as it ends (see
+// startLoop); a gather only publishes the statistics. The first gather of a one-shot run (telegraf --once,
+// the runner's -once) waits up to discovery_wait for every discoverer's first answer, so that it sees the
+// targets, and scrapes them all at once.
 func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
+	if p.repeats {
+		p.gatherScheduled()
+		return nil
+	}
 	if p.awaitDiscovery() {
 		p.gatherMu.Lock()
 		defer p.gatherMu.Unlock()
@@ -296,11 +310,7 @@ func (p *DiscoveringPrometheus) Gather(acc telegraf.Accumulator) error {
 func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time) {
 	var sinks []*sink
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
-		strs, ok := p.interns.Get().(*interner)
-		if !ok {
-			strs = newInterner()
-		}
-		k := newSink(acc, p.format, p.routes, strs, p.infs, p.budget)
+		k := p.accSink(acc)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -308,6 +318,15 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 			p.interns.Put(k.strs)
 		}
 	})
+}
+
+// accSink is a sink of one parse slot into acc, with an interner from the plugin's pool.
+func (p *DiscoveringPrometheus) accSink(acc telegraf.Accumulator) *sink {
+	strs, ok := p.interns.Get().(*interner)
+	if !ok {
+		strs = newInterner()
+	}
+	return newSink(acc, p.format, p.routes, strs, p.infs, p.seriesBudget)
 }
 
 // GatherLineProtocol gathers as Gather does but writes the metrics straight to w as line protocol, byte for
@@ -318,6 +337,10 @@ func (p *DiscoveringPrometheus) gatherAt(acc telegraf.Accumulator, now time.Time
 func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 	if p.format.newLineWriter == nil || p.budget != nil { // the budget counts Telegraf metrics' series
 		return false, nil
+	}
+	if p.repeats {
+		p.gatherScheduled()
+		return true, nil
 	}
 	if p.awaitDiscovery() {
 		p.gatherMu.Lock()
@@ -332,11 +355,7 @@ func (p *DiscoveringPrometheus) GatherLineProtocol(w io.Writer) (bool, error) {
 func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time) {
 	var sinks []lineWriter
 	p.scrape(now, func() scrape.Sink { // called on this goroutine, once per parse slot
-		k, ok := p.lineSinks.Get().(lineWriter)
-		if !ok {
-			k = p.format.newLineWriter()
-		}
-		k.writeTo(w, p.routes)
+		k := p.lineSink(w)
 		sinks = append(sinks, k)
 		return k
 	}, func() {
@@ -344,6 +363,69 @@ func (p *DiscoveringPrometheus) gatherLineProtocolAt(w io.Writer, now time.Time)
 			p.lineSinks.Put(k) // its buffer, grown to a scrape's size, serves the next gather
 		}
 	})
+}
+
+// lineSink is a line writer of one parse slot into w, from the plugin's pool.
+func (p *DiscoveringPrometheus) lineSink(w io.Writer) lineWriter {
+	k, ok := p.lineSinks.Get().(lineWriter)
+	if !ok {
+		k = p.format.newLineWriter()
+	}
+	k.writeTo(w, p.routes)
+	return k
+}
+
+// startLoop starts the loop that scrapes each target on its own schedule, once gathers repeat: a Telegraf
+// service input's way. Each scrape delivers into its parse slot's sink as it ends, with its own
+// timestamps, so that the output comes spread over the interval as the scrapes do, not in a burst at each
+// gather; a target's first scrape too comes at its phase, as Prometheus' does. The sinks write line
+// protocol straight to the writer WriteLineProtocolTo gave, when the format can, and add Telegraf metrics
+// to acc otherwise. The loop follows the targets (updateLoop: each sync and reload) until Stop.
+func (p *DiscoveringPrometheus) startLoop(acc telegraf.Accumulator) {
+	newSink := func() scrape.Sink { return p.accSink(acc) }
+	if p.lineOut != nil && p.format.newLineWriter != nil && p.budget == nil { // the budget counts Telegraf metrics' series
+		newSink = func() scrape.Sink { return p.lineSink(p.lineOut) }
+	}
+	p.mu.Lock()
+	p.loop = scrape.NewLoop(p.ctx, p.schedule(), p.MaxConcurrentScrapes, newSink)
+	p.mu.Unlock()
+}
+
+// gatherScheduled is a gather once gathers repeat: the scrapes run on their own (startLoop), and a gather
+// publishes the statistics and does the cluster's reminders.
+func (p *DiscoveringPrometheus) gatherScheduled() {
+	p.gatherMu.Lock()
+	defer p.gatherMu.Unlock()
+	p.beforeGather()
+	p.gathered = true
+	p.stats.publish(p.sd)
+}
+
+// updateLoop makes the scrapers' current targets the loop's, if it runs: the new ones are scraped from
+// their next phase on, the gone ones no more (those of a reload's removed or changed jobs). Called with
+// syncMu held, after each change of the scrapers or their targets.
+func (p *DiscoveringPrometheus) updateLoop() {
+	p.mu.Lock()
+	loop := p.loop
+	p.mu.Unlock()
+	if loop != nil {
+		loop.Update(p.scrapers)
+	}
+}
+
+// schedule is when the loop scrapes each target: at its own phase of its interval, seeded by the host name
+// as Prometheus' offsets are, so that two instances without a cluster do not scrape a target at once; the
+// instances of a cluster share their seed, the cluster table's discoverer, so that a target's owners stay
+// 1/replication-factor of the interval apart. scrape_align_interval scrapes all at its multiples.
+func (p *DiscoveringPrometheus) schedule() scrape.Schedule {
+	seed, err := os.Hostname()
+	if err != nil {
+		seed = "" // every instance alike: its phases are still spread
+	}
+	if p.cluster != nil {
+		seed = p.Cluster.key().String()
+	}
+	return scrape.Schedule{Seed: xxhash.Sum64String(seed), Align: time.Duration(p.ScrapeAlignInterval)}
 }
 
 // awaitDiscovery waits, on the first gather only, up to discovery_wait for every discoverer's first answer,
@@ -409,6 +491,7 @@ func (p *DiscoveringPrometheus) syncLoop() {
 func (p *DiscoveringPrometheus) syncTargets() {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
+	defer p.updateLoop() // after the cluster's shares too, which may change without news from discovery
 	v := p.sd.Version()
 	pools := make([]cluster.Pool, len(p.scrapers))
 	for i, s := range p.scrapers {
@@ -480,9 +563,15 @@ func (p *DiscoveringPrometheus) scrape(now time.Time, newSink func() scrape.Sink
 	p.stats.publish(p.sd)
 }
 
-// GathersRepeat tells the plugin that gathers follow one another until it stops (the runner's serve mode),
-// so that the first gather too stops waiting at scrape.WaitBound.
+// GathersRepeat tells the plugin, before Start, that gathers follow one another until it stops (the
+// runner's serve mode; the custom Telegraf but for --once and --test): the scrapes then run on their own
+// schedules from Start on, each added to Start's accumulator as it ends (see startLoop), not at gathers.
 func (p *DiscoveringPrometheus) GathersRepeat() { p.repeats = true }
+
+// WriteLineProtocolTo has the scrapes that run on their own schedules (GathersRepeat) write line protocol
+// straight to w, as GatherLineProtocol does, rather than add metrics to Start's accumulator; before Start.
+// Writes to w must be safe for concurrent use.
+func (p *DiscoveringPrometheus) WriteLineProtocolTo(w io.Writer) { p.lineOut = w }
 
 // Stop ends the discoverers and any scrape under way. It may be called while a Gather runs, which then
 // returns within moments, without reporting the scrapes it cut short; and more than once. It waits for
@@ -500,6 +589,12 @@ func (p *DiscoveringPrometheus) Stop() {
 	}
 	p.syncing.Wait()
 	p.background.Wait()
+	p.mu.Lock()
+	loop := p.loop
+	p.mu.Unlock()
+	if loop != nil {
+		loop.Wait()
+	}
 	p.gatherMu.Lock() // after a reload under way, which then finds the plugin stopped
 	if p.sd != nil {
 		p.sd.Stop()

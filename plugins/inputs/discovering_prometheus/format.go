@@ -3,6 +3,7 @@ package discovering_prometheus
 import (
 	"io"
 	"math"
+	"sync/atomic"
 
 	"github.com/influxdata/telegraf"
 
@@ -53,14 +54,43 @@ type converter interface {
 type lineWriter interface {
 	scrape.Sink
 	// writeTo sets w, which the parse slots share: its Write must be safe for concurrent use, and the
-	// routes of the gather's scrapers (a reload changes them between gathers).
-	writeTo(w io.Writer, routes map[*scrape.Scraper]*routing)
+	// routes of the scrapers.
+	writeTo(w io.Writer, routes *routeTable)
 }
 
 // routing is what every metric of a scraper carries so that Telegraf's InfluxDB outputs route it.
 type routing struct {
 	dbTag, db string
 	rpTag, rp string
+}
+
+// routeTable gives each running scraper its routing. A reload sets another while the scheduled scrapes
+// run; it keeps the routes of the scrapers the reload removed until the next one, for their scrapes still
+// under way (a scrape outlives no more than its timeout).
+type routeTable struct {
+	current atomic.Pointer[routeMaps]
+}
+
+type routeMaps struct{ now, before map[*scrape.Scraper]*routing }
+
+func newRouteTable(routes map[*scrape.Scraper]*routing) *routeTable {
+	r := &routeTable{}
+	r.current.Store(&routeMaps{now: routes})
+	return r
+}
+
+// of is the scraper's routing; nil for one of two reloads ago.
+func (r *routeTable) of(s *scrape.Scraper) *routing {
+	m := r.current.Load()
+	if route, ok := m.now[s]; ok {
+		return route
+	}
+	return m.before[s]
+}
+
+// set makes routes current, keeping the last ones for the scrapes under way.
+func (r *routeTable) set(routes map[*scrape.Scraper]*routing) {
+	r.current.Store(&routeMaps{now: routes, before: r.current.Load().now})
 }
 
 // finite tells whether line protocol can carry a value: NaN and ±Inf it cannot.

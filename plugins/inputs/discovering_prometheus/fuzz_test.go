@@ -327,7 +327,7 @@ func FuzzLineProtocol(f *testing.F) {
 		p.scrape(clock.next(), func() scrape.Sink {
 			line := newLineSink()
 			line.writeTo(&got, p.routes)
-			return &teeSink{t: t, line: line, serializer: serializer, route: p.routes[p.scrapers[0]], strs: newInterner(), want: &want}
+			return &teeSink{t: t, line: line, serializer: serializer, route: p.routes.of(p.scrapers[0]), strs: newInterner(), want: &want}
 		}, func() { close(done) })
 		<-done
 		if got.String() != want.String() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -17,7 +18,7 @@ import (
 // fastAndHangingSlow starts a plugin with a fast job (1 s interval and timeout) and a slow one (1 m
 // interval, slowTimeout) whose exporter never answers, and counts the fast exporter's requests; slowUp
 // reads the slow target's up.
-func fastAndHangingSlow(t *testing.T, slowTimeout time.Duration) (p *DiscoveringPrometheus, acc *testutil.Accumulator, fastRequests *atomic.Int64, slowUp func() (float64, bool)) {
+func fastAndHangingSlow(t *testing.T, slowTimeout time.Duration, serve bool) (p *DiscoveringPrometheus, acc *testutil.Accumulator, fastRequests *atomic.Int64, slowUp func() (float64, bool)) {
 	fastRequests = new(atomic.Int64)
 	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fastRequests.Add(1)
@@ -59,6 +60,9 @@ func fastAndHangingSlow(t *testing.T, slowTimeout time.Duration) (p *Discovering
 `, slowTimeout, strings.TrimPrefix(fast.URL, "http://"), strings.TrimPrefix(slow.URL, "http://"))
 	p = mustLoad(t, conf)
 	require.NoError(t, p.Init())
+	if serve {
+		alignToTheSecond(p)
+	}
 	acc = &testutil.Accumulator{}
 	require.NoError(t, p.Start(acc))
 	t.Cleanup(p.Stop)
@@ -79,11 +83,12 @@ func upOf(acc *testutil.Accumulator, instance string) (float64, bool) {
 	return up, found
 }
 
-// In serve mode a slow job's hanging target does not hold the fast job's gathers: each returns at the
-// fast job's timeout, and the slow scrape reports into the accumulator when it ends.
+// In serve mode the scrapes run on their own schedules, not in gathers: each gather returns at once, the
+// fast job is scraped every second while the slow job's target hangs, and the slow scrape reports into the
+// accumulator when it ends. (Aligned to the second, so that the slow job's first scrape comes within one
+// rather than at its phase of its minute.)
 func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
-	p, acc, fastRequests, slowUp := fastAndHangingSlow(t, 3*time.Second)
-	p.GathersRepeat()
+	p, acc, fastRequests, slowUp := fastAndHangingSlow(t, 3*time.Second, true)
 	start := time.Now()
 	for i := range 5 {
 		gather := time.Now()
@@ -95,7 +100,7 @@ func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
 		}
 		time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Second)))
 	}
-	require.GreaterOrEqual(t, fastRequests.Load(), int64(4), "the fast job is scraped on every gather")
+	require.GreaterOrEqual(t, fastRequests.Load(), int64(4), "the fast job is scraped every second")
 	require.Eventually(t, func() bool { up, ok := slowUp(); return ok && up == 0 }, 10*time.Second, 50*time.Millisecond,
 		"the hanging scrape reports up = 0 at its timeout, after its gather returned")
 }
@@ -103,7 +108,7 @@ func TestGathersDoNotWaitForASlowJobsHangingTarget(t *testing.T) {
 // A one-shot run (telegraf --once or --test, the runner's -once) gathers once and stops: that gather waits
 // for every scrape, up to its timeout, and has them all when it returns.
 func TestFirstGatherWaitsForEveryScrape(t *testing.T) {
-	p, acc, _, slowUp := fastAndHangingSlow(t, 2*time.Second)
+	p, acc, _, slowUp := fastAndHangingSlow(t, 2*time.Second, false)
 	start := time.Now()
 	require.NoError(t, p.Gather(acc))
 	require.GreaterOrEqual(t, time.Since(start), 2*time.Second)
@@ -112,12 +117,12 @@ func TestFirstGatherWaitsForEveryScrape(t *testing.T) {
 	require.Zero(t, up)
 }
 
-// Stop, with a scrape that a gather left running, returns within moments: the scrape is cancelled, and
+// Stop, with a scrape running in the background, returns within moments: the scrape is cancelled, and
 // reports nothing.
 func TestStopEndsTheScrapesAGatherLeft(t *testing.T) {
-	p, acc, _, slowUp := fastAndHangingSlow(t, time.Minute)
-	p.GathersRepeat()
+	p, acc, _, slowUp := fastAndHangingSlow(t, time.Minute, true)
 	require.NoError(t, p.Gather(acc))
+	time.Sleep(1500 * time.Millisecond) // the hanging scrape has started, at the next second
 	stop := time.Now()
 	p.Stop()
 	require.Less(t, time.Since(stop), 5*time.Second)
@@ -144,8 +149,8 @@ func (a *slowAcc) AddMetric(m telegraf.Metric) {
 	a.Accumulator.AddMetric(m)
 }
 
-// Stop waits for a scrape that a gather left and that is delivering its metrics: none arrives after Stop
-// has returned (Telegraf closes the accumulator's channel then).
+// Stop waits for a scrape that is delivering its metrics: none arrives after Stop has returned (Telegraf
+// closes the accumulator's channel then).
 func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
 	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "fast 1\n") }))
 	t.Cleanup(fast.Close)
@@ -179,15 +184,21 @@ func TestStopWaitsForADeliveryUnderWay(t *testing.T) {
 `, strings.TrimPrefix(fast.URL, "http://"), strings.TrimPrefix(slow.URL, "http://")))
 	require.NoError(t, p.Init())
 	acc := &slowAcc{instance: strings.TrimPrefix(slow.URL, "http://")}
+	alignToTheSecond(p)
 	require.NoError(t, p.Start(acc))
-	p.GathersRepeat()
-	start := time.Now()
 	require.NoError(t, p.Gather(acc))
-	time.Sleep(time.Until(start.Add(2 * time.Second))) // the slow target's metrics are being delivered
+	require.Eventually(t, acc.slowed.Load, 10*time.Second, 10*time.Millisecond) // the slow target's metrics are being delivered
 	p.Stop()
 	stopped := time.Now()
 	require.True(t, acc.slowed.Load(), "the slow target's metrics were on their way when Stop was called")
 	time.Sleep(3 * time.Second) // a delivery that Stop left would be over by now
 	require.NotZero(t, acc.last.Load(), "the slow target's metrics were delivered")
 	require.False(t, time.Unix(0, acc.last.Load()).After(stopped), "a metric arrived after Stop returned")
+}
+
+// alignToTheSecond has the plugin run as served (GathersRepeat), its scrapes at every second, so that a
+// job of a minute is first scraped within one rather than at its phase of its minute.
+func alignToTheSecond(p *DiscoveringPrometheus) {
+	p.GathersRepeat()
+	p.ScrapeAlignInterval = config.Duration(time.Second)
 }

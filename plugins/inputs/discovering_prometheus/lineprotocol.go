@@ -15,7 +15,7 @@ import (
 // slot has its own; a scrape's lines reach w in one Write when the scrape has succeeded.
 type lineSink struct {
 	w      io.Writer // shared by the slots: Write must be safe for concurrent use
-	routes map[*scrape.Scraper]*routing
+	routes *routeTable
 	safe   lineSafe
 	points kapacitorPoints
 	strs   *interner // for points
@@ -43,7 +43,7 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 		return nil
 	}
 	if k.scraper != s || k.route == nil {
-		k.scraper, k.route = s, k.routes[s]
+		k.scraper, k.route = s, k.routes.of(s)
 	}
 	k.route.tags(sample.Labels, k.appendTag)
 	k.buf = append(k.buf, " value="...)
@@ -54,7 +54,7 @@ func (k *lineSink) Add(s *scrape.Scraper, _ *scrape.Target, sample *scrape.Sampl
 	return nil
 }
 
-func (k *lineSink) writeTo(w io.Writer, routes map[*scrape.Scraper]*routing) {
+func (k *lineSink) writeTo(w io.Writer, routes *routeTable) {
 	k.w, k.routes = w, routes
 }
 

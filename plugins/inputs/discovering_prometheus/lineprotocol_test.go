@@ -42,7 +42,7 @@ func TestLineSinkMatchesSerializer(t *testing.T) {
 		var out bytes.Buffer
 		// The pieces as the format's table has them: the line writer the runner takes, the converter Gather does.
 		k := kapacitorMetricFormat.newLineWriter()
-		k.writeTo(&out, map[*scrape.Scraper]*routing{nil: r})
+		k.writeTo(&out, newRouteTable(map[*scrape.Scraper]*routing{nil: r}))
 		var want []byte
 		strs, format, safe := newInterner(), kapacitorMetricFormat.newConverter(), &lineSafe{}
 		for i := range samples {

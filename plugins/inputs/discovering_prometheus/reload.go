@@ -162,7 +162,8 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 	defer p.syncMu.Unlock()
 	p.sd.Apply(next.Discoverers)
 	p.mu.Lock()
-	p.enabled, p.configs, p.scrapers, p.routes = next.Jobs, next.Discoverers, scrapers, routes
+	p.enabled, p.configs, p.scrapers = next.Jobs, next.Discoverers, scrapers
+	p.routes.set(routes)
 	p.mu.Unlock()
 	// The new scrapers take their share of the targets their discoverers have now (syncLoop syncs again
 	// whatever discovery changes later); the others keep theirs, and their owners.
@@ -184,6 +185,7 @@ func (p *DiscoveringPrometheus) apply(next *plan.Plan) (plan.Change, error) {
 	if p.cluster != nil {
 		p.cluster.Count(pools)
 	}
+	p.updateLoop()
 	stats := newStatistics(p.Statistics, scrapers, next.Discoverers, &p.reload)
 	p.stats.unregisterGone(stats)
 	p.stats = stats

@@ -17,10 +17,10 @@ type sink struct {
 	acc     telegraf.Accumulator
 	format  *metricFormat
 	convert converter // the format's
-	routes  map[*scrape.Scraper]*routing
+	routes  *routeTable
 	strs    *interner
 	infs    *infReport
-	budget  *seriesBudget // nil without max_series_per_db
+	budget  func() *seriesBudget // the current one; nil without max_series_per_db
 	safe    lineSafe
 	metrics []telegraf.Metric
 
@@ -31,7 +31,7 @@ type sink struct {
 	nInf    int
 }
 
-func newSink(acc telegraf.Accumulator, format *metricFormat, routes map[*scrape.Scraper]*routing, strs *interner, infs *infReport, budget *seriesBudget) *sink {
+func newSink(acc telegraf.Accumulator, format *metricFormat, routes *routeTable, strs *interner, infs *infReport, budget func() *seriesBudget) *sink {
 	return &sink{acc: acc, format: format, convert: format.newConverter(), routes: routes, strs: strs, infs: infs, budget: budget}
 }
 
@@ -43,7 +43,7 @@ func (k *sink) Add(s *scrape.Scraper, t *scrape.Target, sample *scrape.Sample) e
 	if math.IsInf(sample.Value, 0) {
 		k.nInf++
 	}
-	k.metrics = k.convert.add(k.metrics, sample, s, t, k.routes[s], k.strs)
+	k.metrics = k.convert.add(k.metrics, sample, s, t, k.routes.of(s), k.strs)
 	return nil
 }
 
@@ -60,8 +60,8 @@ func (k *sink) Flush() {
 	}
 	k.nInf = 0
 	k.metrics = k.convert.flush(k.metrics, k.strs)
-	if k.budget != nil {
-		k.metrics = k.budget.admit(k.scraper, k.target, k.metrics)
+	if budget := k.budget(); budget != nil {
+		k.metrics = budget.admit(k.scraper, k.target, k.metrics)
 	}
 	for _, m := range k.metrics {
 		k.acc.AddMetric(m)

@@ -27,7 +27,7 @@ func (p *DiscoveringPrometheus) Targets() Targets {
 	scrapers, routes := p.scrapers, p.routes
 	p.mu.Unlock()
 	for _, s := range scrapers {
-		cfg, route := s.Config(), routes[s]
+		cfg, route := s.Config(), routes.of(s)
 		out.ScrapePools = append(out.ScrapePools, cfg.Name)
 		out.DroppedCounts[cfg.Name] = s.DroppedCount()
 		for _, t := range s.AllTargets() {
