@@ -1,10 +1,12 @@
 package discovering_prometheus
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/plan"
 )
 
@@ -121,7 +123,8 @@ func (p *DiscoveringPrometheus) operatorRefused(refused []plan.Refusal) {
 	defer o.mu.Unlock()
 	for _, r := range refused {
 		if !slices.ContainsFunc(o.refused, func(old plan.Refusal) bool { return old.Origin == r.Origin && old.Err.Error() == r.Err.Error() }) {
-			p.Log.Errorf("%s: %s: refused, its jobs do not run: %v", r.Origin.Option, r.Origin.Object, r.Err)
+			// One line, as on the status page: the error may quote what the object says (a regex, an annotation).
+			p.Log.Error(safetext.Line(fmt.Sprintf("%s: %s: refused, its jobs do not run: %v", r.Origin.Option, r.Origin.Object, r.Err), MaxLogLine))
 		}
 	}
 	o.refused = refused
