@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	promconfig "github.com/prometheus/prometheus/config"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -93,8 +95,12 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	notify := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.notify() },
-		UpdateFunc: func(any, any) { w.notify() },
+		AddFunc: func(any) { w.notify() },
+		UpdateFunc: func(old, updated any) {
+			if changesJobs(old, updated) {
+				w.notify()
+			}
+		},
 		DeleteFunc: func(any) { w.notify() },
 	}
 	type kind struct {
@@ -176,6 +182,27 @@ func (w *Watcher) Start(stop <-chan struct{}) bool {
 // Changed is signalled (once for any number of changes since the last receive) after a monitor, Secret or
 // ConfigMap changes.
 func (w *Watcher) Changed() <-chan struct{} { return w.changed }
+
+// changesJobs says whether an update can change the jobs: a monitor's spec or routing annotations, a
+// Secret's or ConfigMap's data. Updates of anything else (a status, another annotation, the
+// resourceVersion a ConfigMap of a leader election bumps every few seconds) would each cost a reload
+// that changes nothing.
+func changesJobs(old, updated any) bool {
+	switch o := old.(type) {
+	case *unstructured.Unstructured:
+		u, ok := updated.(*unstructured.Unstructured)
+		return !ok || !equality.Semantic.DeepEqual(o.Object["spec"], u.Object["spec"]) ||
+			o.GetAnnotations()[AnnotationDB] != u.GetAnnotations()[AnnotationDB] ||
+			o.GetAnnotations()[AnnotationRP] != u.GetAnnotations()[AnnotationRP]
+	case *corev1.Secret:
+		u, ok := updated.(*corev1.Secret)
+		return !ok || !equality.Semantic.DeepEqual(o.Data, u.Data)
+	case *corev1.ConfigMap:
+		u, ok := updated.(*corev1.ConfigMap)
+		return !ok || !maps.Equal(o.Data, u.Data)
+	}
+	return true
+}
 
 func (w *Watcher) notify() {
 	select {
