@@ -98,19 +98,24 @@ func jobsYAML(jobs []yaml.MapSlice, err error) ([]byte, error) {
 }
 
 func (g *Generator) serviceMonitorJobs(m *monitoringv1.ServiceMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
-	return g.jobs("serviceMonitor", m.ObjectMeta, len(m.Spec.Endpoints), func(i int) (yaml.MapSlice, error) {
+	return g.jobs("serviceMonitor", m.ObjectMeta, m.Spec.Selector, len(m.Spec.Endpoints), func(i int) (yaml.MapSlice, error) {
 		return g.serviceMonitorYAML(m, m.Spec.Endpoints[i], i)
 	})
 }
 
 func (g *Generator) podMonitorJobs(m *monitoringv1.PodMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
-	return g.jobs("podMonitor", m.ObjectMeta, len(m.Spec.PodMetricsEndpoints), func(i int) (yaml.MapSlice, error) {
+	return g.jobs("podMonitor", m.ObjectMeta, m.Spec.Selector, len(m.Spec.PodMetricsEndpoints), func(i int) (yaml.MapSlice, error) {
 		return g.podMonitorYAML(m, m.Spec.PodMetricsEndpoints[i], i)
 	})
 }
 
-// jobs generates the n jobs of a monitor, and reads each as Prometheus does.
-func (g *Generator) jobs(kind string, meta metav1.ObjectMeta, n int, generate func(i int) (yaml.MapSlice, error)) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+// jobs generates the n jobs of a monitor, and reads each as Prometheus does. A monitor whose selector is
+// not valid is refused, as the operator refuses it: its keep and drop rules would leave out an expression
+// they cannot say (an operator other than In, NotIn, Exists and DoesNotExist), selecting more than it says.
+func (g *Generator) jobs(kind string, meta metav1.ObjectMeta, selector metav1.LabelSelector, n int, generate func(i int) (yaml.MapSlice, error)) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+	if _, err := metav1.LabelSelectorAsSelector(&selector); err != nil {
+		return nil, nil, fmt.Errorf("%s/%s/%s: spec.selector: %w", kind, meta.Namespace, meta.Name, err)
+	}
 	jobs := make([]yaml.MapSlice, 0, n)
 	configs := make([]*promconfig.ScrapeConfig, 0, n)
 	for i := range n {

@@ -334,6 +334,29 @@ func TestSelectorRelabelings(t *testing.T) {
 	}
 }
 
+// A monitor whose selector is not valid (an operator the keep and drop rules cannot say, In without
+// values) is refused, naming the field, as the operator refuses it: left out, the expression would select
+// every service or pod of the namespace.
+func TestSelectorNotValid(t *testing.T) {
+	g := &Generator{}
+	for _, exp := range []metav1.LabelSelectorRequirement{
+		{Key: "team", Operator: "in", Values: []string{"core"}},
+		{Key: "team", Operator: metav1.LabelSelectorOpIn},
+	} {
+		selector := metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{exp}}
+		_, err := g.ServiceMonitor(&monitoringv1.ServiceMonitor{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sm"},
+			Spec:       monitoringv1.ServiceMonitorSpec{Selector: selector, Endpoints: []monitoringv1.Endpoint{{Port: "http"}}},
+		})
+		require.ErrorContains(t, err, "serviceMonitor/ns/sm: spec.selector: ")
+		_, err = g.PodMonitor(&monitoringv1.PodMonitor{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "pm"},
+			Spec:       monitoringv1.PodMonitorSpec{Selector: selector, PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("http")}}},
+		})
+		require.ErrorContains(t, err, "podMonitor/ns/pm: spec.selector: ")
+	}
+}
+
 // Credentials come from the Store, inline in the job; an unknown Secret or key is the monitor's error,
 // naming the field and the object, never a value.
 func TestCredentials(t *testing.T) {
