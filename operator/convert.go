@@ -61,6 +61,11 @@ type Generator struct {
 	// node, by a keep rule on the endpoint's node name (or its pod's, for the ports of a pod that no
 	// endpoint lists), its discovery watching only the node's pods all the same.
 	NodeName string
+	// DenyFileAccess refuses a ServiceMonitor whose endpoints read files of this instance
+	// (bearerTokenFile, tlsConfig's caFile, certFile and keyFile), as the operator's
+	// arbitraryFSAccessThroughSMs.deny does: its author could send this instance's own credentials (its
+	// service account's token) to a target of theirs.
+	DenyFileAccess bool
 }
 
 // ServiceMonitor returns the jobs of a ServiceMonitor, one per endpoint. An error names the job and the
@@ -202,6 +207,11 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 	if m.Spec.ServiceDiscoveryRole != nil {
 		role = strings.ToLower(string(*m.Spec.ServiceDiscoveryRole))
 	}
+	if g.DenyFileAccess {
+		if err := fileAccess(ep); err != nil {
+			return nil, err
+		}
+	}
 	spec := m.Spec
 	e := endpoint{
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
@@ -279,6 +289,20 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 		relabelings = append(relabelings, setLabel("endpoint", ep.TargetPort.String()))
 	}
 	return g.job(job, namespaced{g.Store, m.Namespace, ""}, []yaml.MapItem{sd}, e, relabelings)
+}
+
+// fileAccess names the first field of an endpoint that reads a file of this instance, if any.
+func fileAccess(ep monitoringv1.Endpoint) error {
+	files := []struct{ field, path string }{{"bearerTokenFile", ep.BearerTokenFile}} //nolint:staticcheck // deprecated, still honoured as by the operator
+	if t := ep.TLSConfig; t != nil {
+		files = append(files, []struct{ field, path string }{{"tlsConfig.caFile", t.CAFile}, {"tlsConfig.certFile", t.CertFile}, {"tlsConfig.keyFile", t.KeyFile}}...)
+	}
+	for _, f := range files {
+		if f.path != "" {
+			return fmt.Errorf("%s: reads a file of this instance, which is not allowed here", f.field)
+		}
+	}
+	return nil
 }
 
 func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.PodMetricsEndpoint, i int) (yaml.MapSlice, error) {

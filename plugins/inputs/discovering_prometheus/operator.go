@@ -22,6 +22,9 @@ type PrometheusOperator struct {
 	ScrapeConfigSelector   string `toml:"scrape_config_selector"`
 	// NodeName, if set, keeps the monitors' targets on that node only (an instance per node).
 	NodeName string `toml:"node_name"`
+	// AllowFileAccess lets a ServiceMonitor read files of this instance (bearerTokenFile, tlsConfig's
+	// caFile, certFile, keyFile); refused unless set.
+	AllowFileAccess bool `toml:"allow_file_access"`
 	// DB and RP route a monitor's data unless its annotations say otherwise.
 	DB string `toml:"db"`
 	RP string `toml:"rp"`
