@@ -53,8 +53,8 @@ type WatchOptions struct {
 	DB, RP string
 	// CheckRoute, if not nil, checks a monitor's db and rp; a monitor whose route it refuses has no jobs.
 	CheckRoute func(db, rp string) error
-	// Logger says which kinds the API server does not serve (their CRD not installed); nil is
-	// slog.Default().
+	// Logger says which kinds the API server does not serve (their CRD not installed), and which this
+	// instance may not list in a namespace; nil is slog.Default().
 	Logger *slog.Logger
 }
 
@@ -75,9 +75,9 @@ type Refused struct {
 
 // Watcher keeps the ServiceMonitors, PodMonitors and ScrapeConfigs of an API server, and the Secrets and
 // ConfigMaps their credentials come from, with client-go informers. Jobs converts the current ones; Changed
-// is signalled after every change of any of them. A kind whose CRD the API server does not serve when the
-// Watcher is made is not watched (it says so once in the log), nor are ScrapeConfigs with the Generator's
-// NodeName.
+// is signalled after every change of any of them that can change the jobs. A kind whose CRD the API server
+// does not serve when the Watcher is made is not watched (it says so once in the log), nor, in a
+// namespace, what this instance may not list there, nor ScrapeConfigs with the Generator's NodeName.
 type Watcher struct {
 	gen      Generator
 	opts     WatchOptions
@@ -126,15 +126,27 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 			logger.Info("ScrapeConfigs are not watched by an instance of one node: their targets are of no node", "node", gen.NodeName)
 			return true
 		}
-		if served(dyn, m.gvr, namespaces[0]) {
+		if err := listable(dyn.Resource(m.gvr).Namespace(namespaces[0]).List); !apierrors.IsNotFound(err) {
 			return false
 		}
-		logger.Warn("the API server does not serve this kind (is its CRD installed?): not watched", "resource", m.gvr.Resource+"."+m.gvr.Group+"/"+m.gvr.Version)
+		logger.Warn("the API server does not serve this kind (is its CRD installed?): not watched", "resource", resourceName(m.gvr))
 		return true
 	})
+	// A kind, or the Secrets or ConfigMaps, that this instance may not list in a namespace is not watched
+	// there: its informer would never sync, and Start would wait for it, the jobs of all the others with it.
+	forbidden := func(resource, ns string, err error) bool {
+		if !apierrors.IsForbidden(err) {
+			return false
+		}
+		logger.Warn("this instance may not list this kind here (does its RBAC grant get, list and watch?): not watched", "resource", resource, "namespace", ns)
+		return true
+	}
 	var stores []ListerStore
 	for _, ns := range namespaces {
 		for _, m := range kinds {
+			if forbidden(resourceName(m.gvr), ns, listable(dyn.Resource(m.gvr).Namespace(ns).List)) {
+				continue
+			}
 			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = m.sel })
 			informer := factory.ForResource(m.gvr)
 			if _, err := informer.Informer().AddEventHandler(notify); err != nil {
@@ -145,14 +157,23 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 			w.start = append(w.start, factory.Start)
 		}
 		core := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
-		secrets, configMaps := core.Core().V1().Secrets(), core.Core().V1().ConfigMaps()
-		for _, i := range []cache.SharedIndexInformer{secrets.Informer(), configMaps.Informer()} {
+		var store ListerStore
+		var watched []cache.SharedIndexInformer
+		if !forbidden("secrets", ns, listable(client.CoreV1().Secrets(ns).List)) {
+			store.Secrets = core.Core().V1().Secrets().Lister()
+			watched = append(watched, core.Core().V1().Secrets().Informer())
+		}
+		if !forbidden("configmaps", ns, listable(client.CoreV1().ConfigMaps(ns).List)) {
+			store.ConfigMaps = core.Core().V1().ConfigMaps().Lister()
+			watched = append(watched, core.Core().V1().ConfigMaps().Informer())
+		}
+		for _, i := range watched {
 			if _, err := i.AddEventHandler(notify); err != nil {
 				return nil, err
 			}
 			w.synced = append(w.synced, i.HasSynced)
 		}
-		stores = append(stores, ListerStore{Secrets: secrets.Lister(), ConfigMaps: configMaps.Lister()})
+		stores = append(stores, store)
 		w.start = append(w.start, core.Start)
 	}
 	// A monitor names only Secrets and ConfigMaps of its own namespace: with all namespaces watched there
@@ -161,14 +182,17 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	return w, nil
 }
 
-// served says whether the API server serves the resource (in the namespace): a list of it is not "not
-// found". (Its discovery documents can lag behind a CRD just installed.) When it cannot tell, it says yes:
-// the informer retries.
-func served(dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace string) bool {
+// listable is the error of a list of one item (nil: the list works, or a timeout left it untold: the
+// informer retries).
+func listable[T any](list func(context.Context, metav1.ListOptions) (T, error)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := dyn.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{Limit: 1})
-	return !apierrors.IsNotFound(err)
+	_, err := list(ctx, metav1.ListOptions{Limit: 1})
+	return err
+}
+
+func resourceName(gvr schema.GroupVersionResource) string {
+	return gvr.Resource + "." + gvr.Group + "/" + gvr.Version
 }
 
 // Start starts the informers, until stop is closed; it returns once they have synced, or stop closes.
