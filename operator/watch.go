@@ -121,12 +121,16 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// What is served and may be listed is asked of the API server once per kind and namespace, within
+	// 10 s in all: an API server that does not answer delays the start no longer.
+	probe, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	kinds = slices.DeleteFunc(kinds, func(m kind) bool {
 		if m.gvr == ScrapeConfigs && gen.NodeName != "" {
 			logger.Info("ScrapeConfigs are not watched by an instance of one node: their targets are of no node", "node", gen.NodeName)
 			return true
 		}
-		if err := listable(dyn.Resource(m.gvr).Namespace(namespaces[0]).List); !apierrors.IsNotFound(err) {
+		if err := listable(probe, dyn.Resource(m.gvr).Namespace(namespaces[0]).List); !apierrors.IsNotFound(err) {
 			return false
 		}
 		logger.Warn("the API server does not serve this kind (is its CRD installed?): not watched", "resource", resourceName(m.gvr))
@@ -144,7 +148,7 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	var stores []ListerStore
 	for _, ns := range namespaces {
 		for _, m := range kinds {
-			if forbidden(resourceName(m.gvr), ns, listable(dyn.Resource(m.gvr).Namespace(ns).List)) {
+			if forbidden(resourceName(m.gvr), ns, listable(probe, dyn.Resource(m.gvr).Namespace(ns).List)) {
 				continue
 			}
 			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = m.sel })
@@ -159,11 +163,11 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 		core := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 		var store ListerStore
 		var watched []cache.SharedIndexInformer
-		if !forbidden("secrets", ns, listable(client.CoreV1().Secrets(ns).List)) {
+		if !forbidden("secrets", ns, listable(probe, client.CoreV1().Secrets(ns).List)) {
 			store.Secrets = core.Core().V1().Secrets().Lister()
 			watched = append(watched, core.Core().V1().Secrets().Informer())
 		}
-		if !forbidden("configmaps", ns, listable(client.CoreV1().ConfigMaps(ns).List)) {
+		if !forbidden("configmaps", ns, listable(probe, client.CoreV1().ConfigMaps(ns).List)) {
 			store.ConfigMaps = core.Core().V1().ConfigMaps().Lister()
 			watched = append(watched, core.Core().V1().ConfigMaps().Informer())
 		}
@@ -182,11 +186,9 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	return w, nil
 }
 
-// listable is the error of a list of one item (nil: the list works, or a timeout left it untold: the
-// informer retries).
-func listable[T any](list func(context.Context, metav1.ListOptions) (T, error)) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+// listable is the error of a list of one item (nil: the list works, or ctx ended first, leaving it
+// untold: the informer retries).
+func listable[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) (T, error)) error {
 	_, err := list(ctx, metav1.ListOptions{Limit: 1})
 	return err
 }
