@@ -61,6 +61,11 @@ type Generator struct {
 	// node, by a keep rule on the endpoint's node name (or its pod's, for the ports of a pod that no
 	// endpoint lists), its discovery watching only the node's pods all the same.
 	NodeName string
+	// DenyFileAccess refuses a ServiceMonitor whose endpoints read files of this instance
+	// (bearerTokenFile, tlsConfig's caFile, certFile and keyFile), as the operator's
+	// arbitraryFSAccessThroughSMs.deny does: its author could send this instance's own credentials (its
+	// service account's token) to a target of theirs.
+	DenyFileAccess bool
 }
 
 // ServiceMonitor returns the jobs of a ServiceMonitor, one per endpoint. An error names the job and the
@@ -98,19 +103,24 @@ func jobsYAML(jobs []yaml.MapSlice, err error) ([]byte, error) {
 }
 
 func (g *Generator) serviceMonitorJobs(m *monitoringv1.ServiceMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
-	return g.jobs("serviceMonitor", m.ObjectMeta, len(m.Spec.Endpoints), func(i int) (yaml.MapSlice, error) {
+	return g.jobs("serviceMonitor", m.ObjectMeta, m.Spec.Selector, len(m.Spec.Endpoints), func(i int) (yaml.MapSlice, error) {
 		return g.serviceMonitorYAML(m, m.Spec.Endpoints[i], i)
 	})
 }
 
 func (g *Generator) podMonitorJobs(m *monitoringv1.PodMonitor) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
-	return g.jobs("podMonitor", m.ObjectMeta, len(m.Spec.PodMetricsEndpoints), func(i int) (yaml.MapSlice, error) {
+	return g.jobs("podMonitor", m.ObjectMeta, m.Spec.Selector, len(m.Spec.PodMetricsEndpoints), func(i int) (yaml.MapSlice, error) {
 		return g.podMonitorYAML(m, m.Spec.PodMetricsEndpoints[i], i)
 	})
 }
 
-// jobs generates the n jobs of a monitor, and reads each as Prometheus does.
-func (g *Generator) jobs(kind string, meta metav1.ObjectMeta, n int, generate func(i int) (yaml.MapSlice, error)) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+// jobs generates the n jobs of a monitor, and reads each as Prometheus does. A monitor whose selector is
+// not valid is refused, as the operator refuses it: its keep and drop rules would leave out an expression
+// they cannot say (an operator other than In, NotIn, Exists and DoesNotExist), selecting more than it says.
+func (g *Generator) jobs(kind string, meta metav1.ObjectMeta, selector metav1.LabelSelector, n int, generate func(i int) (yaml.MapSlice, error)) ([]yaml.MapSlice, []*promconfig.ScrapeConfig, error) {
+	if _, err := metav1.LabelSelectorAsSelector(&selector); err != nil {
+		return nil, nil, fmt.Errorf("%s/%s/%s: spec.selector: %w", kind, meta.Namespace, meta.Name, err)
+	}
 	jobs := make([]yaml.MapSlice, 0, n)
 	configs := make([]*promconfig.ScrapeConfig, 0, n)
 	for i := range n {
@@ -197,6 +207,11 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 	if m.Spec.ServiceDiscoveryRole != nil {
 		role = strings.ToLower(string(*m.Spec.ServiceDiscoveryRole))
 	}
+	if g.DenyFileAccess {
+		if err := fileAccess(ep); err != nil {
+			return nil, err
+		}
+	}
 	spec := m.Spec
 	e := endpoint{
 		path: ep.Path, scheme: ep.Scheme, params: ep.Params, interval: ep.Interval, timeout: ep.ScrapeTimeout,
@@ -274,6 +289,20 @@ func (g *Generator) serviceMonitorYAML(m *monitoringv1.ServiceMonitor, ep monito
 		relabelings = append(relabelings, setLabel("endpoint", ep.TargetPort.String()))
 	}
 	return g.job(job, namespaced{g.Store, m.Namespace, ""}, []yaml.MapItem{sd}, e, relabelings)
+}
+
+// fileAccess names the first field of an endpoint that reads a file of this instance, if any.
+func fileAccess(ep monitoringv1.Endpoint) error {
+	files := []struct{ field, path string }{{"bearerTokenFile", ep.BearerTokenFile}} //nolint:staticcheck // deprecated, still honoured as by the operator
+	if t := ep.TLSConfig; t != nil {
+		files = append(files, []struct{ field, path string }{{"tlsConfig.caFile", t.CAFile}, {"tlsConfig.certFile", t.CertFile}, {"tlsConfig.keyFile", t.KeyFile}}...)
+	}
+	for _, f := range files {
+		if f.path != "" {
+			return fmt.Errorf("%s: reads a file of this instance, which is not allowed here", f.field)
+		}
+	}
+	return nil
 }
 
 func (g *Generator) podMonitorYAML(m *monitoringv1.PodMonitor, ep monitoringv1.PodMetricsEndpoint, i int) (yaml.MapSlice, error) {

@@ -334,6 +334,62 @@ func TestSelectorRelabelings(t *testing.T) {
 	}
 }
 
+// A monitor whose selector is not valid (an operator the keep and drop rules cannot say, In without
+// values) is refused, naming the field, as the operator refuses it: left out, the expression would select
+// every service or pod of the namespace.
+func TestSelectorNotValid(t *testing.T) {
+	g := &Generator{}
+	for _, exp := range []metav1.LabelSelectorRequirement{
+		{Key: "team", Operator: "in", Values: []string{"core"}},
+		{Key: "team", Operator: metav1.LabelSelectorOpIn},
+	} {
+		selector := metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{exp}}
+		_, err := g.ServiceMonitor(&monitoringv1.ServiceMonitor{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sm"},
+			Spec:       monitoringv1.ServiceMonitorSpec{Selector: selector, Endpoints: []monitoringv1.Endpoint{{Port: "http"}}},
+		})
+		require.ErrorContains(t, err, "serviceMonitor/ns/sm: spec.selector: ")
+		_, err = g.PodMonitor(&monitoringv1.PodMonitor{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "pm"},
+			Spec:       monitoringv1.PodMonitorSpec{Selector: selector, PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("http")}}},
+		})
+		require.ErrorContains(t, err, "podMonitor/ns/pm: spec.selector: ")
+	}
+}
+
+// With DenyFileAccess, a ServiceMonitor endpoint that reads a file of this instance is refused, naming the
+// field: its author could send this instance's service account token to a target of theirs.
+func TestDenyFileAccess(t *testing.T) {
+	monitor := func(ep monitoringv1.Endpoint) *monitoringv1.ServiceMonitor {
+		ep.Port = "http"
+		return &monitoringv1.ServiceMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sm"}, Spec: monitoringv1.ServiceMonitorSpec{Endpoints: []monitoringv1.Endpoint{{Port: "web"}, ep}}}
+	}
+	token := "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	withTLS := func(set func(*monitoringv1.TLSConfig)) monitoringv1.Endpoint {
+		var ep monitoringv1.Endpoint
+		ep.TLSConfig = &monitoringv1.TLSConfig{}
+		set(ep.TLSConfig)
+		return ep
+	}
+	var bearer monitoringv1.Endpoint
+	bearer.BearerTokenFile = token //nolint:staticcheck // deprecated, still honoured as by the operator
+	for field, ep := range map[string]monitoringv1.Endpoint{
+		"bearerTokenFile":    bearer,
+		"tlsConfig.caFile":   withTLS(func(t *monitoringv1.TLSConfig) { t.CAFile = token }),
+		"tlsConfig.certFile": withTLS(func(t *monitoringv1.TLSConfig) { t.CertFile, t.KeyFile = token, token }),
+		"tlsConfig.keyFile":  withTLS(func(t *monitoringv1.TLSConfig) { t.KeyFile = token }),
+	} {
+		_, err := (&Generator{DenyFileAccess: true}).ServiceMonitor(monitor(ep))
+		require.EqualError(t, err, "serviceMonitor/ns/sm/1: "+field+": reads a file of this instance, which is not allowed here")
+		if field != "tlsConfig.keyFile" { // a key without its certificate is refused anyway
+			_, err = (&Generator{}).ServiceMonitor(monitor(ep))
+			require.NoError(t, err, field)
+		}
+	}
+	_, err := (&Generator{DenyFileAccess: true}).ServiceMonitor(monitor(withTLS(func(*monitoringv1.TLSConfig) {})))
+	require.NoError(t, err)
+}
+
 // Credentials come from the Store, inline in the job; an unknown Secret or key is the monitor's error,
 // naming the field and the object, never a value.
 func TestCredentials(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	promconfig "github.com/prometheus/prometheus/config"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -51,8 +53,8 @@ type WatchOptions struct {
 	DB, RP string
 	// CheckRoute, if not nil, checks a monitor's db and rp; a monitor whose route it refuses has no jobs.
 	CheckRoute func(db, rp string) error
-	// Logger says which kinds the API server does not serve (their CRD not installed); nil is
-	// slog.Default().
+	// Logger says which kinds the API server does not serve (their CRD not installed), and which this
+	// instance may not list in a namespace; nil is slog.Default().
 	Logger *slog.Logger
 }
 
@@ -73,9 +75,9 @@ type Refused struct {
 
 // Watcher keeps the ServiceMonitors, PodMonitors and ScrapeConfigs of an API server, and the Secrets and
 // ConfigMaps their credentials come from, with client-go informers. Jobs converts the current ones; Changed
-// is signalled after every change of any of them. A kind whose CRD the API server does not serve when the
-// Watcher is made is not watched (it says so once in the log), nor are ScrapeConfigs with the Generator's
-// NodeName.
+// is signalled after every change of any of them that can change the jobs. A kind whose CRD the API server
+// does not serve when the Watcher is made is not watched (it says so once in the log), nor, in a
+// namespace, what this instance may not list there, nor ScrapeConfigs with the Generator's NodeName.
 type Watcher struct {
 	gen      Generator
 	opts     WatchOptions
@@ -93,8 +95,12 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	notify := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.notify() },
-		UpdateFunc: func(any, any) { w.notify() },
+		AddFunc: func(any) { w.notify() },
+		UpdateFunc: func(old, updated any) {
+			if changesJobs(old, updated) {
+				w.notify()
+			}
+		},
 		DeleteFunc: func(any) { w.notify() },
 	}
 	type kind struct {
@@ -115,20 +121,36 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// What is served and may be listed is asked of the API server once per kind and namespace, within
+	// 10 s in all: an API server that does not answer delays the start no longer.
+	probe, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	kinds = slices.DeleteFunc(kinds, func(m kind) bool {
 		if m.gvr == ScrapeConfigs && gen.NodeName != "" {
 			logger.Info("ScrapeConfigs are not watched by an instance of one node: their targets are of no node", "node", gen.NodeName)
 			return true
 		}
-		if served(dyn, m.gvr, namespaces[0]) {
+		if err := listable(probe, dyn.Resource(m.gvr).Namespace(namespaces[0]).List); !apierrors.IsNotFound(err) {
 			return false
 		}
-		logger.Warn("the API server does not serve this kind (is its CRD installed?): not watched", "resource", m.gvr.Resource+"."+m.gvr.Group+"/"+m.gvr.Version)
+		logger.Warn("the API server does not serve this kind (is its CRD installed?): not watched", "resource", resourceName(m.gvr))
 		return true
 	})
+	// A kind, or the Secrets or ConfigMaps, that this instance may not list in a namespace is not watched
+	// there: its informer would never sync, and Start would wait for it, the jobs of all the others with it.
+	forbidden := func(resource, ns string, err error) bool {
+		if !apierrors.IsForbidden(err) {
+			return false
+		}
+		logger.Warn("this instance may not list this kind here (does its RBAC grant get, list and watch?): not watched", "resource", resource, "namespace", ns)
+		return true
+	}
 	var stores []ListerStore
 	for _, ns := range namespaces {
 		for _, m := range kinds {
+			if forbidden(resourceName(m.gvr), ns, listable(probe, dyn.Resource(m.gvr).Namespace(ns).List)) {
+				continue
+			}
 			factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, func(o *metav1.ListOptions) { o.LabelSelector = m.sel })
 			informer := factory.ForResource(m.gvr)
 			if _, err := informer.Informer().AddEventHandler(notify); err != nil {
@@ -139,14 +161,23 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 			w.start = append(w.start, factory.Start)
 		}
 		core := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
-		secrets, configMaps := core.Core().V1().Secrets(), core.Core().V1().ConfigMaps()
-		for _, i := range []cache.SharedIndexInformer{secrets.Informer(), configMaps.Informer()} {
+		var store ListerStore
+		var watched []cache.SharedIndexInformer
+		if !forbidden("secrets", ns, listable(probe, client.CoreV1().Secrets(ns).List)) {
+			store.Secrets = core.Core().V1().Secrets().Lister()
+			watched = append(watched, core.Core().V1().Secrets().Informer())
+		}
+		if !forbidden("configmaps", ns, listable(probe, client.CoreV1().ConfigMaps(ns).List)) {
+			store.ConfigMaps = core.Core().V1().ConfigMaps().Lister()
+			watched = append(watched, core.Core().V1().ConfigMaps().Informer())
+		}
+		for _, i := range watched {
 			if _, err := i.AddEventHandler(notify); err != nil {
 				return nil, err
 			}
 			w.synced = append(w.synced, i.HasSynced)
 		}
-		stores = append(stores, ListerStore{Secrets: secrets.Lister(), ConfigMaps: configMaps.Lister()})
+		stores = append(stores, store)
 		w.start = append(w.start, core.Start)
 	}
 	// A monitor names only Secrets and ConfigMaps of its own namespace: with all namespaces watched there
@@ -155,14 +186,15 @@ func NewWatcher(client kubernetes.Interface, dyn dynamic.Interface, gen Generato
 	return w, nil
 }
 
-// served says whether the API server serves the resource (in the namespace): a list of it is not "not
-// found". (Its discovery documents can lag behind a CRD just installed.) When it cannot tell, it says yes:
-// the informer retries.
-func served(dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := dyn.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{Limit: 1})
-	return !apierrors.IsNotFound(err)
+// listable is the error of a list of one item (nil: the list works, or ctx ended first, leaving it
+// untold: the informer retries).
+func listable[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) (T, error)) error {
+	_, err := list(ctx, metav1.ListOptions{Limit: 1})
+	return err
+}
+
+func resourceName(gvr schema.GroupVersionResource) string {
+	return gvr.Resource + "." + gvr.Group + "/" + gvr.Version
 }
 
 // Start starts the informers, until stop is closed; it returns once they have synced, or stop closes.
@@ -176,6 +208,27 @@ func (w *Watcher) Start(stop <-chan struct{}) bool {
 // Changed is signalled (once for any number of changes since the last receive) after a monitor, Secret or
 // ConfigMap changes.
 func (w *Watcher) Changed() <-chan struct{} { return w.changed }
+
+// changesJobs says whether an update can change the jobs: a monitor's spec or routing annotations, a
+// Secret's or ConfigMap's data. Updates of anything else (a status, another annotation, the
+// resourceVersion a ConfigMap of a leader election bumps every few seconds) would each cost a reload
+// that changes nothing.
+func changesJobs(old, updated any) bool {
+	switch o := old.(type) {
+	case *unstructured.Unstructured:
+		u, ok := updated.(*unstructured.Unstructured)
+		return !ok || !equality.Semantic.DeepEqual(o.Object["spec"], u.Object["spec"]) ||
+			o.GetAnnotations()[AnnotationDB] != u.GetAnnotations()[AnnotationDB] ||
+			o.GetAnnotations()[AnnotationRP] != u.GetAnnotations()[AnnotationRP]
+	case *corev1.Secret:
+		u, ok := updated.(*corev1.Secret)
+		return !ok || !equality.Semantic.DeepEqual(o.Data, u.Data)
+	case *corev1.ConfigMap:
+		u, ok := updated.(*corev1.ConfigMap)
+		return !ok || !maps.Equal(o.Data, u.Data)
+	}
+	return true
+}
 
 func (w *Watcher) notify() {
 	select {

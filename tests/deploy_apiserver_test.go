@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"slices"
@@ -298,6 +300,33 @@ spec:
 	require.Len(t, jobs, 1)
 	require.Equal(t, "serviceMonitor/"+ns+"/auth/0", jobs[0].Config.JobName)
 	require.Equal(t, "u", jobs[0].Config.HTTPClientConfig.BasicAuth.Username)
+
+	// Watching a namespace whose Secrets and ConfigMaps it may not list as well (its RoleBinding
+	// forgotten): those are not watched, said in the log, and only a monitor there that names one is
+	// refused; the monitors of the namespace bound still have their jobs.
+	createServiceMonitor(t, k, other, `
+metadata: {name: auth}
+spec:
+  selector: {matchLabels: {app: x}}
+  endpoints: [{port: metrics, basicAuth: {username: {name: auth, key: user}, password: {name: auth, key: password}}}]`)
+	createServiceMonitor(t, k, other, `
+metadata: {name: plain}
+spec: {selector: {matchLabels: {app: x}}, endpoints: [{port: metrics}]}`)
+	var logs bytes.Buffer
+	w = runWatcher(t, narrow.Interface, narrow.dynamic, operator.WatchOptions{Namespaces: []string{ns, other}, DB: "d", RP: "r",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	jobs, refused = w.Jobs()
+	var names []string
+	for _, j := range jobs {
+		names = append(names, j.Config.JobName)
+	}
+	require.Equal(t, []string{"serviceMonitor/" + ns + "/auth/0", "serviceMonitor/" + other + "/plain/0"}, names)
+	require.Len(t, refused, 1)
+	require.Equal(t, "ServiceMonitor "+other+"/auth", refused[0].Monitor)
+	require.EqualError(t, refused[0].Err, "serviceMonitor/"+other+"/auth/0: basicAuth.username: secret "+other+"/auth: this instance may not list them in this namespace (its RBAC)")
+	for _, resource := range []string{"secrets", "configmaps"} {
+		require.Contains(t, logs.String(), "not watched\" resource="+resource+" namespace="+other)
+	}
 }
 
 // applyNodeTargets makes a pod of each node that serves its exporter, labelled app=exporter, and two

@@ -149,6 +149,17 @@ spec: {selector: {matchLabels: {app: db}}, endpoints: [{port: metrics}]}`)
 	require.Contains(t, page, `made by <code class="object">ServiceMonitor `+ns+`/web</code>`)
 	require.Equal(t, 1, CountLog(r.Log, 'E', "prometheus_operator: ServiceMonitor "+ns+"/bad: refused"))
 
+	// So is a monitor that would send this instance's service account token to its targets
+	// (allow_file_access is not set).
+	createServiceMonitor(t, k, ns, `
+metadata: {name: token}
+spec: {selector: {matchLabels: {app: db}}, endpoints: [{port: metrics, bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}]}`)
+	Eventually(t, 2*time.Second, "the file-reading monitor refused on /service-discovery", func() bool {
+		page = get(t, strings.TrimSuffix(r.Plugin.StatusURL(), "/targets")+"/service-discovery")
+		return strings.Contains(page, "ServiceMonitor "+ns+"/token")
+	})
+	require.Contains(t, page, "serviceMonitor/"+ns+"/token/0: bearerTokenFile: reads a file of this instance, which is not allowed here")
+
 	follow("web deleted", 2*time.Second, func() {
 		require.NoError(t, sms.Delete(context.Background(), "web", metav1.DeleteOptions{}))
 	}, map[string][]string{pool("db"): {db.Addr + " db k8s"}}, "jobs added: none; changed: none; removed: "+pool("web"))

@@ -1,10 +1,12 @@
 package discovering_prometheus
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/discovering-prometheus/discovering-prometheus/discovery"
+	"github.com/discovering-prometheus/discovering-prometheus/internal/safetext"
 	"github.com/discovering-prometheus/discovering-prometheus/plan"
 )
 
@@ -20,6 +22,9 @@ type PrometheusOperator struct {
 	ScrapeConfigSelector   string `toml:"scrape_config_selector"`
 	// NodeName, if set, keeps the monitors' targets on that node only (an instance per node).
 	NodeName string `toml:"node_name"`
+	// AllowFileAccess lets a ServiceMonitor read files of this instance (bearerTokenFile, tlsConfig's
+	// caFile, certFile, keyFile); refused unless set.
+	AllowFileAccess bool `toml:"allow_file_access"`
 	// DB and RP route a monitor's data unless its annotations say otherwise.
 	DB string `toml:"db"`
 	RP string `toml:"rp"`
@@ -121,7 +126,8 @@ func (p *DiscoveringPrometheus) operatorRefused(refused []plan.Refusal) {
 	defer o.mu.Unlock()
 	for _, r := range refused {
 		if !slices.ContainsFunc(o.refused, func(old plan.Refusal) bool { return old.Origin == r.Origin && old.Err.Error() == r.Err.Error() }) {
-			p.Log.Errorf("%s: %s: refused, its jobs do not run: %v", r.Origin.Option, r.Origin.Object, r.Err)
+			// One line, as on the status page: the error may quote what the object says (a regex, an annotation).
+			p.Log.Error(safetext.Line(fmt.Sprintf("%s: %s: refused, its jobs do not run: %v", r.Origin.Option, r.Origin.Object, r.Err), MaxLogLine))
 		}
 	}
 	o.refused = refused

@@ -53,7 +53,7 @@ func (p *DiscoveringPrometheus) newOperator() (*operatorRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := operator.NewWatcher(client, dyn, operator.Generator{APIServer: sd, NodeName: t.NodeName}, operator.WatchOptions{
+	w, err := operator.NewWatcher(client, dyn, operator.Generator{APIServer: sd, NodeName: t.NodeName, DenyFileAccess: !t.AllowFileAccess}, operator.WatchOptions{
 		Namespaces: t.Namespaces, ServiceMonitorSelector: t.ServiceMonitorSelector, PodMonitorSelector: t.PodMonitorSelector,
 		ScrapeConfigSelector: t.ScrapeConfigSelector, DB: t.DB, RP: t.RP, CheckRoute: routingValues,
 		Logger: newSlogLogger(p.Log),

@@ -3,10 +3,14 @@
 package discovering_prometheus
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/discovering-prometheus/discovering-prometheus/plan"
 )
 
 func operatorConf(keys string) string {
@@ -56,4 +60,23 @@ func TestOperatorNodeName(t *testing.T) {
 	require.ErrorContains(t, err, `prometheus_operator: node_name: "${DP_TEST_UNSET}" is not a node's name: a lowercase RFC 1123 subdomain`)
 	err = mustLoad(t, operatorConf(fmt.Sprintf(conf, "node-1")+"\n    scrape_config_selector = \"a=b\"")).Init()
 	require.ErrorContains(t, err, "prometheus_operator: scrape_config_selector: not with node_name")
+}
+
+// A refused monitor is logged on one line, as the status page shows it: its error may quote what the
+// object says (here two bad annotations, which errors.Join puts on two lines, one with a newline of its
+// own), and the object's author must not write lines of the log. A refusal already logged is not again.
+func TestOperatorRefusedLogLine(t *testing.T) {
+	log := &testutil.CaptureLogger{}
+	p := &DiscoveringPrometheus{Log: log, operator: &operatorRun{}}
+	refused := []plan.Refusal{{
+		Origin: operatorOrigin("ServiceMonitor ns/bad"),
+		Err:    errors.Join(errors.New(`db: "a\"`), errors.New("rp: x\nE! forged line")),
+	}}
+	p.operatorRefused(refused)
+	p.operatorRefused(refused)
+	msgs := log.Errors()
+	require.Len(t, msgs, 1)
+	require.NotContains(t, msgs[0], "\n")
+	require.Contains(t, msgs[0], "prometheus_operator: ServiceMonitor ns/bad: refused, its jobs do not run:")
+	require.Equal(t, refused, p.operatorRefusals())
 }
