@@ -77,3 +77,43 @@ func TestManagerApply(t *testing.T) {
 	require.Equal(t, int64(1), kept.requests.Load())
 	r.Stop()
 }
+
+// Answered is closed while every running discoverer has answered: open again after an Apply starts one
+// until it has, and closed at once by an Apply that starts none; Ready stays closed all along.
+func TestManagerAnsweredFollowsApply(t *testing.T) {
+	hold := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		<-hold
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `[{"targets": ["slow:1"]}]`)
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { closeOnce(hold) })
+	fast := newCountingSD(t, "fast:1")
+	a, b := Key{"http", "a"}, Key{"http", "b"}
+	r := NewManager(Configs{a: httpSDConfig(fast.URL)}, slog.New(slog.DiscardHandler), nil)
+	r.Start()
+	defer r.Stop()
+	<-r.Answered()
+	<-r.Ready()
+
+	r.Apply(Configs{a: httpSDConfig(fast.URL), b: httpSDConfig(slow.URL)})
+	answered := r.Answered()
+	time.Sleep(3 * settle)
+	select {
+	case <-answered:
+		t.Fatal("answered before the discoverer the Apply started")
+	default:
+	}
+	require.Equal(t, []Key{b}, r.Waiting())
+	closeOnce(hold)
+	select {
+	case <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not answered after the new discoverer's first answer")
+	}
+	require.Empty(t, r.Waiting())
+	r.Apply(Configs{a: httpSDConfig(fast.URL)})
+	<-r.Answered()
+	<-r.Ready()
+}

@@ -30,6 +30,7 @@ type Manager struct {
 	waiting  map[Key]bool  // discoverers whose first answer is not complete yet
 	settling map[Key]*time.Timer
 	ready    chan struct{}
+	answered chan struct{} // closed while no discoverer is waited for; a new one while some are (see Answered)
 	stats    map[Key]*Stats
 	logs     map[Key]*outageLog
 
@@ -73,6 +74,7 @@ func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Regis
 		waiting:  make(map[Key]bool, len(configs)),
 		settling: make(map[Key]*time.Timer, len(configs)),
 		ready:    make(chan struct{}),
+		answered: make(chan struct{}),
 		updated:  make(chan struct{}, 1),
 		stats:    make(map[Key]*Stats, len(configs)),
 		logs:     make(map[Key]*outageLog, len(configs)),
@@ -83,6 +85,7 @@ func NewManager(configs Configs, logger *slog.Logger, registry *prometheus.Regis
 	}
 	if len(r.waiting) == 0 {
 		close(r.ready)
+		close(r.answered)
 	}
 	return r
 }
@@ -178,6 +181,10 @@ func (r *Manager) Apply(configs Configs) {
 		}
 		r.mu.Lock()
 		r.stats[key] = &Stats{}
+		if len(r.waiting) == 0 {
+			r.answered = make(chan struct{})
+		}
+		r.waiting[key] = true // until its first answer, as at the start
 		r.mu.Unlock()
 		r.start(key, configs[key])
 	}
@@ -267,7 +274,17 @@ func (r *Manager) settled(key Key) {
 	}
 	delete(r.waiting, key)
 	if len(r.waiting) == 0 {
-		close(r.ready)
+		closeOnce(r.ready)
+		closeOnce(r.answered)
+	}
+}
+
+// closeOnce closes c unless it is closed already.
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
 	}
 }
 
@@ -282,6 +299,14 @@ func (r *Manager) countError(key Key) {
 // Ready is closed once every discoverer has answered (its first updates have come and paused) or failed
 // to start.
 func (r *Manager) Ready() <-chan struct{} { return r.ready }
+
+// Answered is closed once every discoverer running now has answered, those an Apply started included:
+// unlike Ready, it is open again while one that an Apply started has not.
+func (r *Manager) Answered() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.answered
+}
 
 // Waiting lists the discoverers that have not answered yet (see Ready), in order, so that a caller that
 // stops waiting for them can say which.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -404,4 +405,26 @@ spec: {selector: {matchLabels: {app: %[1]s}}, endpoints: [{port: metrics, interv
 	}
 	require.Empty(t, db.Query(t, "telegraf", `SELECT * FROM /.*/`), "nothing in Telegraf's default database")
 	require.NotContains(t, strings.ToLower(logs.String()), "database not found")
+}
+
+// A one-shot run (-once) of the runner with the prometheus_operator table scrapes the targets of the
+// monitors that exist when it starts: its first gather waits for the objects' jobs and their discoverers,
+// as for the configuration's own.
+func TestOperatorOnce(t *testing.T) {
+	k := StartKubeAPIServer(t)
+	pods := NewPodNet(t)
+	ns := k.Namespace()
+	web := pods.Exporter(t, "web-0")
+	operatorApp(t, k, ns, "web", web.Addr)
+	createServiceMonitor(t, k, ns, `
+metadata: {name: web}
+spec: {selector: {matchLabels: {app: web}}, endpoints: [{port: metrics}]}`)
+
+	cmd := exec.Command(RunnerBinary(t), "-once", "-config", writeConfig(t, operatorPluginTOML(k, ns)))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", stderr.String())
+	require.Regexp(t, fmt.Sprintf(`(?m)^up,.*,db=k8s,.*,instance=%s,.* value=1 `, regexp.QuoteMeta(web.Addr)), string(out),
+		"the monitor's target scraped in the one-shot output")
 }

@@ -429,26 +429,44 @@ func (p *DiscoveringPrometheus) schedule() scrape.Schedule {
 }
 
 // awaitDiscovery waits, on the first gather only, up to discovery_wait for every discoverer's first answer,
-// so that a one-shot run (telegraf --once, the runner's -once) sees the targets. It is false when the plugin
+// and with the prometheus_operator table for its objects' jobs and their discoverers' first answers, so
+// that a one-shot run (telegraf --once, the runner's -once) sees the targets. It is false when the plugin
 // is stopping.
 func (p *DiscoveringPrometheus) awaitDiscovery() bool {
 	if p.waited {
 		return true
 	}
 	p.waited = true
-	select {
-	case <-p.sd.Ready():
-	case <-time.After(time.Duration(p.DiscoveryWait)):
-		var waiting []string
-		for _, key := range p.sd.Waiting() {
-			waiting = append(waiting, key.String())
+	deadline := time.NewTimer(time.Duration(p.DiscoveryWait))
+	defer deadline.Stop()
+	// The configuration's discoverers, then the reload that runs the operator's objects' jobs, then the
+	// discoverers that reload started.
+	for _, answered := range []func() <-chan struct{}{p.sd.Ready, p.operatorSynced, p.sd.Answered} {
+		select {
+		case <-answered():
+		case <-deadline.C:
+			p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
+				time.Duration(p.DiscoveryWait), strings.Join(p.waitingFor(), ", "))
+			return true
+		case <-p.ctx.Done():
+			return false
 		}
-		p.Log.Warnf("not every discoverer answered within discovery_wait (%s), not yet %s; scraping the targets known so far",
-			time.Duration(p.DiscoveryWait), strings.Join(waiting, ", "))
-	case <-p.ctx.Done():
-		return false
 	}
 	return true
+}
+
+// waitingFor names what has not answered yet: the operator's objects, the discoverers.
+func (p *DiscoveringPrometheus) waitingFor() []string {
+	var waiting []string
+	select {
+	case <-p.operatorSynced():
+	default:
+		waiting = append(waiting, "the prometheus_operator table's objects")
+	}
+	for _, key := range p.sd.Waiting() {
+		waiting = append(waiting, key.String())
+	}
+	return waiting
 }
 
 // beforeGather makes the targets current for the first gather, which a one-shot run scrapes; later gathers

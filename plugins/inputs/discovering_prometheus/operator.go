@@ -40,6 +40,7 @@ type operatorRun struct {
 
 	mu      sync.Mutex
 	stop    chan struct{}  // closed by stopOperator
+	synced  chan struct{}  // closed once the first reload after the watch synced has run
 	refused []plan.Refusal // those of the running plan
 }
 
@@ -77,9 +78,9 @@ func (p *DiscoveringPrometheus) startOperator() {
 	if o == nil {
 		return
 	}
-	stop := make(chan struct{})
+	stop, synced := make(chan struct{}), make(chan struct{})
 	o.mu.Lock()
-	o.stop = stop
+	o.stop, o.synced = stop, synced
 	o.mu.Unlock()
 	o.done.Add(1)
 	go func() {
@@ -89,6 +90,7 @@ func (p *DiscoveringPrometheus) startOperator() {
 		}
 		for {
 			_ = p.Reload() // its error is logged
+			closeOnce(synced)
 			select {
 			case <-stop:
 				return
@@ -96,6 +98,33 @@ func (p *DiscoveringPrometheus) startOperator() {
 			}
 		}
 	}()
+}
+
+// operatorSynced is closed once the objects' jobs run: the first reload after the watch synced has run
+// (closed at once without the table).
+func (p *DiscoveringPrometheus) operatorSynced() <-chan struct{} {
+	o := p.operator
+	if o == nil {
+		return closed
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.synced == nil { // not started
+		return closed
+	}
+	return o.synced
+}
+
+// closed is a closed channel.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// closeOnce closes c unless it is closed already.
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
 }
 
 // stopOperator stops the watch and waits for its reload, if one runs. Stop may call it on two goroutines

@@ -80,3 +80,15 @@ func TestOperatorRefusedLogLine(t *testing.T) {
 	require.Contains(t, msgs[0], "prometheus_operator: ServiceMonitor ns/bad: refused, its jobs do not run:")
 	require.Equal(t, refused, p.operatorRefusals())
 }
+
+// Until the operator's objects are watched and their jobs run, the plugin is not ready (/-/ready), though
+// its own discoverers (none here) have all answered.
+func TestOperatorNotReadyUntilWatched(t *testing.T) {
+	p := mustLoad(t, operatorConf(`    api-servers = ["https://127.0.0.1:1"]`))
+	require.NoError(t, p.Init())
+	require.NoError(t, p.Start(&testutil.Accumulator{}))
+	defer p.Stop()
+	<-p.sd.Ready()
+	require.False(t, statusSource{p}.Ready(), "ready while the API server has not answered")
+	require.Contains(t, p.waitingFor(), "the prometheus_operator table's objects")
+}

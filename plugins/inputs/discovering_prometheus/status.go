@@ -186,11 +186,15 @@ func (s statusSource) RelabelSteps(pool string, discovered labels.Labels) (statu
 	return s.p.RelabelSteps(pool, discovered)
 }
 
+// Ready is true once every discoverer has answered and, with the prometheus_operator table, its objects'
+// jobs run.
 func (s statusSource) Ready() bool {
-	select {
-	case <-s.p.sd.Ready():
-		return true
-	default:
-		return false
+	for _, answered := range []<-chan struct{}{s.p.sd.Ready(), s.p.operatorSynced()} {
+		select {
+		case <-answered:
+		default:
+			return false
+		}
 	}
+	return true
 }
