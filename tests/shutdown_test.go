@@ -219,9 +219,10 @@ func TestNamedPipeAmongDiscoveryFiles(t *testing.T) {
 
 	t.Run("SIGTERM", func(t *testing.T) {
 		p := startRunnerProcess(t, nil, "-config", conf, "-poll_interval_disabled")
-		_, err := p.stdin.Write([]byte("\n"))
-		require.NoError(t, err)
+		// The target is scraped at its phase, and its scrape written at the line after: a line each poll.
 		Eventually(t, 10*time.Second, "the good file's target scraped", func() bool {
+			_, err := p.stdin.Write([]byte("\n"))
+			require.NoError(t, err)
 			return strings.Contains(p.stdout.String(), "instance="+good.Addr)
 		})
 		p.signal(t, syscall.SIGTERM)
