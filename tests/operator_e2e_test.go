@@ -231,7 +231,7 @@ func TestOperatorCluster(t *testing.T) {
 		operatorApp(t, k, ns, app, addrs...)
 		createServiceMonitor(t, k, ns, fmt.Sprintf(`
 metadata: {name: %s}
-spec: {selector: {matchLabels: {app: %[1]s}}, endpoints: [{port: metrics, interval: 1s}]}`, app))
+spec: {selector: {matchLabels: {app: %[1]s}}, endpoints: [{port: metrics, interval: 2s}]}`, app))
 		all = append(all, addrs...)
 	}
 	sort.Strings(all)
@@ -249,6 +249,7 @@ spec: {selector: {matchLabels: {app: %[1]s}}, endpoints: [{port: metrics, interv
 	for i, self := range selves {
 		runners[i] = StartRunner(t, fmt.Sprintf(`
 [[inputs.discovering_prometheus]]
+  scrape_align_interval = "2s"
   [inputs.discovering_prometheus.prometheus_operator]
 %s    namespaces = [%q]
   [[inputs.discovering_prometheus.file-discovery]]
@@ -268,12 +269,19 @@ spec: {selector: {matchLabels: {app: %[1]s}}, endpoints: [{port: metrics, interv
 	}
 
 	// round gathers once on each runner at the same time: which runners printed each target's up, and the
-	// requests its exporter had served before that scrape.
+	// requests its exporter had served before that scrape. The targets are scraped at each even second
+	// (scrape_align_interval), the rounds at the odd ones: a round prints the one scrape since the last (a
+	// round's gathers take about a second).
 	type scrape struct {
 		runners  []int
 		requests float64
 	}
 	round := func() map[string]*scrape {
+		odd := time.Now().Truncate(2 * time.Second).Add(time.Second)
+		if time.Until(odd) <= 0 {
+			odd = odd.Add(2 * time.Second)
+		}
+		time.Sleep(time.Until(odd))
 		outputs := make([][]telegraf.Metric, len(runners))
 		var wg sync.WaitGroup
 		for i, r := range runners {
