@@ -88,9 +88,11 @@ func (p *DiscoveringPrometheus) startOperator() {
 		if !o.start(stop) {
 			return
 		}
-		for {
+		for first := true; ; first = false {
 			_ = p.Reload() // its error is logged
-			closeOnce(synced)
+			if first {
+				close(synced)
+			}
 			select {
 			case <-stop:
 				return
@@ -117,15 +119,6 @@ func (p *DiscoveringPrometheus) operatorSynced() <-chan struct{} {
 
 // closed is a closed channel.
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// closeOnce closes c unless it is closed already.
-func closeOnce(c chan struct{}) {
-	select {
-	case <-c:
-	default:
-		close(c)
-	}
-}
 
 // stopOperator stops the watch and waits for its reload, if one runs. Stop may call it on two goroutines
 // at once.
