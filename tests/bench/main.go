@@ -7,11 +7,14 @@
 //	go run ./tests/bench -counts 100,1000,10000       # the chart's sweep
 //	go run ./tests/bench -targets 200 -profile prof   # also a CPU and a heap profile of each system
 //	go run ./tests/bench -idle -duration 10s          # the runner builds' RSS, idle
+//	go run ./tests/bench -targets 100 -rounds 3       # each system three times, interleaved
 //
-// It prints one JSON object per system and target count, then a markdown table, and writes a PNG chart.
+// It prints one JSON object per system, target count and round, then a markdown table (with -rounds, also
+// each system's median and range), and writes a PNG chart of the medians.
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -40,6 +43,8 @@ type result struct {
 	// the rest (RssAnon) is the heap, the stacks and the runtime's own.
 	FileRSSBytes   int64   `json:"rss_file_bytes"`
 	CPUNsPerSample float64 `json:"cpu_ns_per_sample"`
+	// Round is which of -rounds this is, from 1.
+	Round int `json:"round"`
 	spread
 }
 
@@ -53,6 +58,8 @@ func main() {
 	short := flag.Bool("short", false, "a quick run: 20 and 100 targets, 6s each")
 	chart := flag.String("chart", "bench.png", "where to write the PNG chart")
 	idle := flag.Bool("idle", false, "measure instead the peak RSS of each build of the runner (full, kubernetes-only) idle, scraping only itself, for -duration")
+	rounds := flag.Int("rounds", 1, "measure each system this many times, the systems taking turns, and report each one's median and range: "+
+		"at 100 targets a system spends about a CPU second a minute, and runs a few minutes apart differ by 20 % or more")
 	profile := flag.String("profile", "", "a directory: each system serves pprof, and its CPU profile of the measured time and its heap at the end are written there as SYSTEM-TARGETS.{cpu,heap}.pprof (profiling costs CPU of its own)")
 	flag.Parse()
 
@@ -92,14 +99,18 @@ func main() {
 	}
 	var results []result
 	for _, n := range sizes {
-		rs, err := measureAll(n, *series, *interval, *duration, dir, bins, *only, *profile)
+		rs, err := measureAll(n, *series, *interval, *duration, max(*rounds, 1), dir, bins, *only, *profile)
 		if err != nil {
 			fail(err)
 		}
 		results = append(results, rs...)
 	}
 	printTable(results)
-	if err := drawChart(*chart, results); err != nil {
+	medians := medianRuns(results)
+	if *rounds > 1 {
+		printMedians(results, medians)
+	}
+	if err := drawChart(*chart, medians); err != nil {
 		fail(err)
 	}
 	fmt.Fprintf(os.Stderr, "chart: %s\n", *chart)
@@ -128,7 +139,7 @@ func setup() error {
 	return install.Run()
 }
 
-func measureAll(n, series int, interval, duration time.Duration, dir string, bins binaries, only, profile string) ([]result, error) {
+func measureAll(n, series int, interval, duration time.Duration, rounds int, dir string, bins binaries, only, profile string) ([]result, error) {
 	fl, err := startFleet(n, series)
 	if err != nil {
 		return nil, err
@@ -146,32 +157,35 @@ func measureAll(n, series int, interval, duration time.Duration, dir string, bin
 		}
 	}
 	var results []result
-	for _, s := range systems {
-		if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
-			continue
-		}
-		if need := s.storedSeriesBytes * int64(fl.perGather()); need > 0 {
-			if avail, err := memAvailable(); err == nil && need > avail/2 {
-				fmt.Fprintf(os.Stderr, "bench: %s left out at %d targets: it would hold %d series in memory, about %d MiB, more than half of the %d MiB available\n",
-					s.name, n, fl.perGather(), need>>20, avail>>20)
+	for round := 1; round <= rounds; round++ {
+		for _, s := range systems {
+			if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
 				continue
 			}
-		}
-		r.pprof = ""
-		if profile != "" {
-			port, err := freePort()
-			if err != nil {
-				return nil, err
+			if need := s.storedSeriesBytes * int64(fl.perGather()); need > 0 {
+				if avail, err := memAvailable(); err == nil && need > avail/2 {
+					fmt.Fprintf(os.Stderr, "bench: %s left out at %d targets: it would hold %d series in memory, about %d MiB, more than half of the %d MiB available\n",
+						s.name, n, fl.perGather(), need>>20, avail>>20)
+					continue
+				}
 			}
-			r.pprof = fmt.Sprintf("127.0.0.1:%d", port)
+			r.pprof = ""
+			if profile != "" {
+				port, err := freePort()
+				if err != nil {
+					return nil, err
+				}
+				r.pprof = fmt.Sprintf("127.0.0.1:%d", port)
+			}
+			res, err := measure(r, s, duration, profile)
+			res.Round = round
+			if err != nil {
+				return nil, fmt.Errorf("%s with %d targets: %w", s.name, n, err)
+			}
+			b, _ := json.Marshal(res)
+			fmt.Println(string(b))
+			results = append(results, res)
 		}
-		res, err := measure(r, s, duration, profile)
-		if err != nil {
-			return nil, fmt.Errorf("%s with %d targets: %w", s.name, n, err)
-		}
-		b, _ := json.Marshal(res)
-		fmt.Println(string(b))
-		results = append(results, res)
 	}
 	return results, nil
 }
@@ -382,11 +396,51 @@ func procBytes(path, key string) (int64, error) {
 
 func printTable(results []result) {
 	fmt.Println()
-	fmt.Println("| system | targets | samples | CPU s | CPU ns/sample | peak RSS MiB | of it, files MiB | RSS KiB/target | busiest 1 s / mean | gaps ±50 ms | worst gap ms | CPU 100 ms p99 / median |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| system | targets | round | samples | CPU s | CPU ns/sample | peak RSS MiB | of it, files MiB | RSS KiB/target | busiest 1 s / mean | gaps ±50 ms | worst gap ms | CPU 100 ms p99 / median |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range results {
-		fmt.Printf("| %s | %d | %d | %.2f | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f %% | %.0f | %.1f |\n", r.System, r.Targets, r.Samples, r.CPUSeconds,
+		fmt.Printf("| %s | %d | %d | %d | %.2f | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f %% | %.0f | %.1f |\n", r.System, r.Targets, r.Round, r.Samples, r.CPUSeconds,
 			r.CPUNsPerSample, float64(r.PeakRSSBytes)/(1<<20), float64(r.FileRSSBytes)/(1<<20), float64(r.PeakRSSBytes)/1024/float64(r.Targets),
 			r.BusiestSecond, 100*r.GapsWithin50ms, r.WorstGapMs, r.CPUP99OverMedian)
+	}
+}
+
+// medianRuns is, for each system and target count, its run of the median CPU per sample (of an even
+// number of runs, the lower of the middle two), in the order they were first measured.
+func medianRuns(results []result) []result {
+	var medians []result
+	for _, r := range results {
+		if slices.ContainsFunc(medians, func(m result) bool { return m.System == r.System && m.Targets == r.Targets }) {
+			continue
+		}
+		runs := sameSystem(results, r)
+		slices.SortFunc(runs, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
+		medians = append(medians, runs[(len(runs)-1)/2])
+	}
+	return medians
+}
+
+// sameSystem is the runs of r's system at r's target count.
+func sameSystem(results []result, r result) []result {
+	var runs []result
+	for _, o := range results {
+		if o.System == r.System && o.Targets == r.Targets {
+			runs = append(runs, o)
+		}
+	}
+	return runs
+}
+
+// printMedians prints each system's median CPU per sample and the range of its runs.
+func printMedians(results, medians []result) {
+	fmt.Println()
+	fmt.Println("| system | targets | runs | CPU ns/sample, median | lowest | highest | peak RSS MiB, median run |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, m := range medians {
+		runs := sameSystem(results, m)
+		lo := slices.MinFunc(runs, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
+		hi := slices.MaxFunc(runs, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
+		fmt.Printf("| %s | %d | %d | %.0f | %.0f | %.0f | %.1f |\n", m.System, m.Targets, len(runs), m.CPUNsPerSample, lo.CPUNsPerSample,
+			hi.CPUNsPerSample, float64(m.PeakRSSBytes)/(1<<20))
 	}
 }
