@@ -54,7 +54,7 @@ func NewLoop(ctx context.Context, sched Schedule, limit int, newSink func() Sink
 }
 
 // Update makes the scrapers' current targets the loop's: a new one is first scraped at its first time
-// from now (Schedule.first), one that stays keeps its times, one that left is not scraped again. The grain
+// from now (Schedule.first), or from when it is due again if a gather scraped it (Run), one that stays keeps its times, one that left is not scraped again. The grain
 // of each interval's phases follows its number of targets (grain).
 func (l *Loop) Update(scrapers []*Scraper) {
 	now := time.Now()
@@ -75,7 +75,11 @@ func (l *Loop) Update(scrapers []*Scraper) {
 	added := false
 	for t, s := range targets {
 		if _, ok := l.entries[t]; !ok {
-			e := &booking{s: s, t: t, at: l.sched.first(t, now, l.grains[t.Interval])}
+			from := now // a target a gather scraped (Run) waits for its next time, not to be skipped by claim
+			if nb := t.notBefore(); nb.After(now) {
+				from = nb
+			}
+			e := &booking{s: s, t: t, at: l.sched.first(t, from, l.grains[t.Interval])}
 			l.entries[t] = e
 			heap.Push(&l.due, e)
 			added = true
@@ -141,7 +145,7 @@ func (l *Loop) startDue(now time.Time) {
 			e.at = e.at.Add((behind/e.t.Interval + 1) * e.t.Interval)
 		}
 		heap.Fix(&l.due, 0)
-		if e.t.ScrapedHere() && e.t.claim(now) {
+		if e.t.ScrapedHere() && e.t.claim(now, loopEarly(e.t)) {
 			l.scrapes.Add(1)
 			go l.scrape(e.s, e.t)
 		}

@@ -73,7 +73,7 @@ func start(ctx context.Context, scrapers []*Scraper, now time.Time, limit int, n
 	var jobs []job
 	for _, s := range scrapers {
 		for _, t := range s.Targets() {
-			if t.ScrapedHere() && t.claim(now) {
+			if t.ScrapedHere() && t.claim(now, gatherEarly(t)) {
 				jobs = append(jobs, job{s, t})
 			}
 		}

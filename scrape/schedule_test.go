@@ -96,16 +96,16 @@ func TestScheduleAlignScrapesAllAtOnce(t *testing.T) {
 }
 
 // The phases come in grains of some grainBatch targets each, so that the loop starts them on one wake-up: a
-// power of two nanoseconds, the same for the counts between two doublings, and at most a tenth of the
-// interval, which Target.claim tolerates when a grain changes.
+// power of two nanoseconds, the same for the counts between two doublings, and at most a quarter of the
+// interval, which the loop's claim tolerates when a grain changes.
 func TestScheduleGrainsBatchTheTargets(t *testing.T) {
 	const interval = 10 * time.Second
 	require.Equal(t, time.Duration(1<<27), grain(interval, 1000), "some 134 ms: 13 of 1,000 targets a grain")
 	require.Equal(t, grain(interval, 1000), grain(interval, 1100), "no change short of a doubling")
-	require.Equal(t, time.Duration(1<<29), grain(interval, 100), "some 537 ms")
+	require.Equal(t, time.Duration(1<<30), grain(interval, 100), "some 1.07 s: 9 of 100 targets a grain")
 	for _, n := range []int{0, 1, 10, 100, 1000, 100_000} {
 		g := grain(interval, n)
-		require.LessOrEqual(t, g, interval/10)
+		require.LessOrEqual(t, g, interval/4)
 		require.Equal(t, 1, bits.OnesCount64(uint64(g)), "%d targets: %v", n, g)
 	}
 
@@ -120,4 +120,28 @@ func TestScheduleGrainsBatchTheTargets(t *testing.T) {
 	}
 	require.InDelta(t, float64(interval/g), len(batches), 2, "every grain of the interval has targets")
 	require.InDelta(t, float64(len(targets))/float64(interval/g), float64(len(targets))/float64(len(batches)), 1)
+}
+
+// When its grain grows (the targets of its interval halved, or fewer still), a target's phase moves earlier
+// by less than the new grain: its next scrape comes that much early and is taken, not put off an interval.
+func TestScheduleGrainChangeSkipsNoScrape(t *testing.T) {
+	const interval = 10 * time.Second
+	sched := Schedule{Seed: 5}
+	small, large := grain(interval, 1000), grain(interval, 1)
+	require.Equal(t, time.Duration(1<<31), large, "the largest grain, some 2.1 s")
+	moved := 0
+	for _, tg := range scheduleTargets(t, 200) {
+		at := sched.first(tg, time.Unix(1_700_000_000, 0), small)
+		require.True(t, tg.claim(at, loopEarly(tg)))
+		tg.release()
+		next := sched.after(tg, at, large)
+		require.Greater(t, next.Sub(at), interval-large)
+		require.LessOrEqual(t, next.Sub(at), interval)
+		if next.Sub(at) < interval-interval/10 {
+			moved++
+		}
+		require.True(t, tg.claim(next, loopEarly(tg)), "scraped at its new phase, %v after the last", next.Sub(at))
+		tg.release()
+	}
+	require.Greater(t, moved, 50, "many phases moved by more than a gather's tolerance")
 }

@@ -402,10 +402,10 @@ func TestSyncKeepsScheduleAndBlacklist(t *testing.T) {
 	require.Len(t, s.Targets(), 1, "the blacklisted instance is not scraped")
 	first := s.Targets()[0]
 	now := time.Now()
-	require.True(t, first.claim(now))
+	require.True(t, first.claim(now, gatherEarly(first)))
 	first.release() // its scrape ended
-	require.False(t, first.claim(now.Add(30*time.Second)))
-	require.True(t, first.claim(now.Add(55*time.Second)), "due within a tenth of the interval")
+	require.False(t, first.claim(now.Add(30*time.Second), gatherEarly(first)))
+	require.True(t, first.claim(now.Add(55*time.Second), gatherEarly(first)), "due within a tenth of the interval")
 
 	// The group comes again with a meta label changed, another target and one that cannot be built.
 	errs := s.Sync([]*targetgroup.Group{{Source: "test", Labels: model.LabelSet{"env": "test", "__meta_x": "changed"}, Targets: []model.LabelSet{{model.AddressLabel: "a:1"}, {model.AddressLabel: "c:1"}, {}}}})

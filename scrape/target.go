@@ -105,19 +105,33 @@ func (t *Target) Health() Health {
 	return t.health
 }
 
-// claim reports whether the target is due at now and, if it is, books its next scrape and marks it running
-// until release. A small tolerance keeps a target whose interval equals the gather interval from slipping a
-// whole gather on timer jitter. A target whose last scrape still runs (a gather stopped waiting for it) is
-// not due: one target never has two scrapes at once.
-func (t *Target) claim(now time.Time) bool {
+// claim reports whether the target is due at now, or no more than early before, and, if it is, books its
+// next scrape and marks it running until release. Gathers allow a tenth of the interval (gatherEarly), so
+// that a target whose interval equals the gather interval does not slip a whole gather on timer jitter;
+// the loop allows what a change of grain can move a phase (loopEarly). A target whose last scrape still runs
+// (a gather stopped waiting for it) is not due: one target never has two scrapes at once.
+func (t *Target) claim(now time.Time, early time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.running || now.Before(t.next.Add(-t.Interval/10)) {
+	if t.running || now.Before(t.next.Add(-early)) {
 		return false
 	}
 	t.next, t.running = now.Add(t.Interval), true
 	return true
 }
+
+// notBefore is the earliest time claim takes the target (the zero time before its first scrape).
+func (t *Target) notBefore() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next.IsZero() {
+		return t.next
+	}
+	return t.next.Add(-gatherEarly(t))
+}
+
+// gatherEarly is how long before its time a gather takes a target (claim).
+func gatherEarly(t *Target) time.Duration { return t.Interval / 10 }
 
 // release ends what claim started: the target's scrape has ended, or will not start.
 func (t *Target) release() {
