@@ -4,7 +4,6 @@ package scrape
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -46,24 +45,43 @@ const grainBatch = 16
 // starts alone, on an idle process, costs some 16 thread wake-ups (the timer, the scrape's goroutine,
 // net/http's read and write loops, each waking an idle processor), which at a few hundred samples a target
 // cost a third to a half more CPU per sample than the same scrapes in a burst (BenchmarkScheduleCPU). So
-// a grain holds some grainBatch targets: at 1,000 targets of 10 s, 134 ms, a batch of some 13 targets
-// every 134 ms, still smooth when sampled every 100 ms; at 100 targets, 1.07 s, some 9 targets a batch
-// (at a tenth of the interval, 537 ms and 5 targets, the runner spent 1.2 to 1.3 times the aligned runner's
-// CPU per sample there, in tests/bench). It is a power of two nanoseconds, so that it changes only when
-// the number of targets halves or doubles, and at most a quarter of the interval: a target's phase then
-// moves less than the loop's claim allows (loopEarly), and no scrape is skipped.
+// a grain holds some grainBatch targets: at 1,000 targets of 10 s, 125 ms, a batch of some 12 targets
+// every 125 ms, still smooth when sampled every 100 ms; at 100 targets, 1 s, some 10 targets a batch
+// (at 537 ms and 5 targets, the runner spent 1.2 to 1.3 times the aligned runner's CPU per sample there,
+// in tests/bench). It is a power of two times a second (grainAtMost), and at most largestGrain: a
+// target's phase then moves less than the loop's claim allows (loopEarly), and no scrape is skipped. Up to
+// grainBatch targets each keeps a phase of its own (a grain of 1 ns): a wake-up each costs next to nothing
+// there, and instances that share a target with different seeds stay apart.
 func grain(interval time.Duration, targets int) time.Duration {
-	g := min(interval*grainBatch/time.Duration(max(targets, 1)), interval/4)
-	if g < 1 {
+	if targets <= grainBatch {
 		return 1
 	}
-	return 1 << (bits.Len64(uint64(g)) - 1)
+	return grainAtMost(min(interval*grainBatch/time.Duration(targets), interval/4))
+}
+
+// largestGrain is the largest grain of an interval's phases, at most a quarter of it.
+func largestGrain(interval time.Duration) time.Duration { return grainAtMost(interval / 4) }
+
+// grainAtMost is the largest grain at or below d: a second times a power of two (..., 125 ms, 250 ms,
+// 500 ms, 1 s, 2 s, ...), so that a grain changes only when the number of targets halves or doubles, and
+// every second of the clock starts as many grains as every other (grains of some 134 ms, say, start 8 in
+// some seconds and 7 in others, and the busiest second takes a seventh more than the mean). Below a
+// nanosecond's precision it is 1 ns.
+func grainAtMost(d time.Duration) time.Duration {
+	g := time.Second
+	for g > d && g > 1 {
+		g /= 2
+	}
+	for g*2 <= d {
+		g *= 2
+	}
+	return max(g, 1)
 }
 
 // loopEarly is how long before its time the loop may scrape a target (claim): its phase moves earlier by
-// less than a grain when its grain grows (grain: at most a quarter of the interval), and the scrape then
-// comes that much early rather than an interval late.
-func loopEarly(t *Target) time.Duration { return t.Interval / 4 }
+// less than a grain when its grain grows, and the scrape then comes that much early rather than an
+// interval late.
+func loopEarly(t *Target) time.Duration { return largestGrain(t.Interval) }
 
 // first is the time of the target's first scrape: the first of its phase, or with Align the first
 // multiple of Align, at or after now.

@@ -2,7 +2,6 @@ package scrape
 
 import (
 	"fmt"
-	"math/bits"
 	"testing"
 	"time"
 
@@ -96,17 +95,25 @@ func TestScheduleAlignScrapesAllAtOnce(t *testing.T) {
 }
 
 // The phases come in grains of some grainBatch targets each, so that the loop starts them on one wake-up: a
-// power of two nanoseconds, the same for the counts between two doublings, and at most a quarter of the
+// second times a power of two, the same for the counts between two doublings, and at most a quarter of the
 // interval, which the loop's claim tolerates when a grain changes.
 func TestScheduleGrainsBatchTheTargets(t *testing.T) {
 	const interval = 10 * time.Second
-	require.Equal(t, time.Duration(1<<27), grain(interval, 1000), "some 134 ms: 13 of 1,000 targets a grain")
+	require.Equal(t, 125*time.Millisecond, grain(interval, 1000), "12 of 1,000 targets a grain, 8 grains every second")
 	require.Equal(t, grain(interval, 1000), grain(interval, 1100), "no change short of a doubling")
-	require.Equal(t, time.Duration(1<<30), grain(interval, 100), "some 1.07 s: 9 of 100 targets a grain")
-	for _, n := range []int{0, 1, 10, 100, 1000, 100_000} {
+	require.Equal(t, time.Second, grain(interval, 100), "10 of 100 targets a grain")
+	require.Equal(t, 2*time.Second, grain(interval, 17), "a quarter of the interval at most")
+	require.Equal(t, largestGrain(interval), grain(interval, 17))
+	require.Equal(t, time.Duration(1), grain(interval, grainBatch), "so few targets keep phases of their own")
+	require.Equal(t, 15625*time.Microsecond, grain(interval, 10_000))
+	for _, n := range []int{0, 1, 10, 17, 100, 1000, 100_000, 1 << 40} {
 		g := grain(interval, n)
-		require.LessOrEqual(t, g, interval/4)
-		require.Equal(t, 1, bits.OnesCount64(uint64(g)), "%d targets: %v", n, g)
+		require.Positive(t, g)
+		require.LessOrEqual(t, g, largestGrain(interval))
+		require.LessOrEqual(t, largestGrain(interval), interval/4)
+		if g >= time.Millisecond {
+			require.True(t, time.Second%g == 0 || g%time.Second == 0, "%d targets: %v divides a second or is seconds", n, g)
+		}
 	}
 
 	targets := scheduleTargets(t, 1000)
@@ -127,8 +134,8 @@ func TestScheduleGrainsBatchTheTargets(t *testing.T) {
 func TestScheduleGrainChangeSkipsNoScrape(t *testing.T) {
 	const interval = 10 * time.Second
 	sched := Schedule{Seed: 5}
-	small, large := grain(interval, 1000), grain(interval, 1)
-	require.Equal(t, time.Duration(1<<31), large, "the largest grain, some 2.1 s")
+	small, large := grain(interval, 1000), grain(interval, 20)
+	require.Equal(t, largestGrain(interval), large)
 	moved := 0
 	for _, tg := range scheduleTargets(t, 200) {
 		at := sched.first(tg, time.Unix(1_700_000_000, 0), small)
