@@ -54,8 +54,9 @@ func NewLoop(ctx context.Context, sched Schedule, limit int, newSink func() Sink
 }
 
 // Update makes the scrapers' current targets the loop's: a new one is first scraped at its first time
-// from now (Schedule.first), or from when it is due again if a gather scraped it (Run), one that stays keeps its times, one that left is not scraped again. The grain
-// of each interval's phases follows its number of targets (grain).
+// from now (Schedule.first), or from when it is due again if a gather scraped it (Run); one that stays
+// keeps its times; one that left is not scraped again. The grain of each interval's phases follows its
+// number of targets (grain).
 func (l *Loop) Update(scrapers []*Scraper) {
 	now := time.Now()
 	l.mu.Lock()

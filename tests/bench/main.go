@@ -106,9 +106,13 @@ func main() {
 		results = append(results, rs...)
 	}
 	printTable(results)
-	medians := medianRuns(results)
+	groups := systemRuns(results)
 	if *rounds > 1 {
-		printMedians(results, medians)
+		printMedians(groups)
+	}
+	var medians []result
+	for _, runs := range groups {
+		medians = append(medians, median(runs))
 	}
 	if err := drawChart(*chart, medians); err != nil {
 		fail(err)
@@ -405,42 +409,35 @@ func printTable(results []result) {
 	}
 }
 
-// medianRuns is, for each system and target count, its run of the median CPU per sample (of an even
-// number of runs, the lower of the middle two), in the order they were first measured.
-func medianRuns(results []result) []result {
-	var medians []result
+// systemRuns groups the runs by system and target count, in the order each was first measured, each
+// group sorted by CPU per sample.
+func systemRuns(results []result) [][]result {
+	var groups [][]result
 	for _, r := range results {
-		if slices.ContainsFunc(medians, func(m result) bool { return m.System == r.System && m.Targets == r.Targets }) {
-			continue
+		i := slices.IndexFunc(groups, func(g []result) bool { return g[0].System == r.System && g[0].Targets == r.Targets })
+		if i < 0 {
+			groups, i = append(groups, nil), len(groups)
 		}
-		runs := sameSystem(results, r)
-		slices.SortFunc(runs, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
-		medians = append(medians, runs[(len(runs)-1)/2])
+		groups[i] = append(groups[i], r)
 	}
-	return medians
+	for _, g := range groups {
+		slices.SortFunc(g, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
+	}
+	return groups
 }
 
-// sameSystem is the runs of r's system at r's target count.
-func sameSystem(results []result, r result) []result {
-	var runs []result
-	for _, o := range results {
-		if o.System == r.System && o.Targets == r.Targets {
-			runs = append(runs, o)
-		}
-	}
-	return runs
-}
+// median is a group's run of the median CPU per sample (of an even number of runs, the lower of the
+// middle two).
+func median(runs []result) result { return runs[(len(runs)-1)/2] }
 
 // printMedians prints each system's median CPU per sample and the range of its runs.
-func printMedians(results, medians []result) {
+func printMedians(groups [][]result) {
 	fmt.Println()
 	fmt.Println("| system | targets | runs | CPU ns/sample, median | lowest | highest | peak RSS MiB, median run |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-	for _, m := range medians {
-		runs := sameSystem(results, m)
-		lo := slices.MinFunc(runs, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
-		hi := slices.MaxFunc(runs, func(a, b result) int { return cmp.Compare(a.CPUNsPerSample, b.CPUNsPerSample) })
-		fmt.Printf("| %s | %d | %d | %.0f | %.0f | %.0f | %.1f |\n", m.System, m.Targets, len(runs), m.CPUNsPerSample, lo.CPUNsPerSample,
-			hi.CPUNsPerSample, float64(m.PeakRSSBytes)/(1<<20))
+	for _, runs := range groups {
+		m := median(runs)
+		fmt.Printf("| %s | %d | %d | %.0f | %.0f | %.0f | %.1f |\n", m.System, m.Targets, len(runs), m.CPUNsPerSample, runs[0].CPUNsPerSample,
+			runs[len(runs)-1].CPUNsPerSample, float64(m.PeakRSSBytes)/(1<<20))
 	}
 }
